@@ -1,0 +1,342 @@
+"""PhemexProtocol: the sans-I/O core of a Phemex market-data connection.
+
+Frames and times go in (``receive_frame``, ``handle_timer``), events and frames to send come
+out (``events_received``, ``data_to_send``), and ``next_deadline`` says when to call
+``handle_timer`` again. Two clocks come in as arguments: a monotonic ``now_ns`` for deadlines
+and the wall-clock ``recv_ns`` stamped on trades. The object lives across connections so that
+trade de-duplication and subscriptions survive reconnects; ``connection_made`` starts a fresh
+connection (resubscribing everything) and ``connection_lost`` ends it.
+
+Heartbeat (§3): ``server.ping`` every ``ping_interval``; the connection is stale when a pong is
+later than ``pong_timeout``, when nothing at all arrived for ``silence_timeout`` (3 intervals
+by the reference), or when a request stays unanswered for ``request_timeout``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import msgspec
+
+from ticklake.feed.events import (
+    ConnectionStale,
+    DuplicateMessage,
+    Event,
+    FrameRejected,
+    GapDetected,
+    Pong,
+    Subscribed,
+    SubscribeFailed,
+    SubscriptionAbandoned,
+    TradesReceived,
+    Unsubscribed,
+)
+from ticklake.feed.phemex.dedup import SymbolTrades, TradeCursor
+from ticklake.feed.phemex.normalize import BadNumber, Row, normalize_rows, normalize_rows_p
+from ticklake.feed.phemex.products import Product, ProductTable
+from ticklake.feed.phemex.wire import Frame, Request, frame_decoder, request_encoder
+from ticklake.model import Gap, Trade
+
+EXCHANGE = "phemex"
+_SECOND = 1_000_000_000
+_FRAME_SHOWN = 500
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    ping_interval_ns: int = 5 * _SECOND
+    pong_timeout_ns: int = 10 * _SECOND
+    silence_timeout_ns: int = 15 * _SECOND
+    request_timeout_ns: int = 10 * _SECOND
+    snapshot_size: int = 200
+    subscribe_retry_ns: int = 1 * _SECOND
+    max_subscribe_attempts: int = 5
+
+
+@dataclass(frozen=True)
+class Subscription:
+    channel: str
+    symbol: str
+
+    @classmethod
+    def trades(cls, product: Product) -> Subscription:
+        return cls(product.trade_channel, product.symbol)
+
+
+class _Kind(enum.Enum):
+    PING = "ping"
+    SUBSCRIBE = "subscribe"
+    UNSUBSCRIBE = "unsubscribe"
+
+
+@dataclass
+class _Pending:
+    kind: _Kind
+    sent_ns: int
+    subscription: Subscription | None = None
+
+
+@dataclass
+class _SubState:
+    active: bool = False
+    attempts: int = 0
+    retry_at_ns: int | None = None
+
+
+class PhemexProtocol:
+    """One logical Phemex market-data session, carried over successive connections."""
+
+    def __init__(
+        self,
+        subscriptions: Iterable[Subscription],
+        products: ProductTable,
+        config: ProtocolConfig | None = None,
+        cursors: Mapping[str, TradeCursor] | None = None,
+    ) -> None:
+        self.config = config or ProtocolConfig()
+        self.products = products
+        self._subs: dict[Subscription, _SubState] = {s: _SubState() for s in subscriptions}
+        self._trades: dict[str, SymbolTrades] = {
+            symbol: SymbolTrades(cursor) for symbol, cursor in (cursors or {}).items()
+        }
+        self._next_id = 1
+        self._pending: dict[int, _Pending] = {}
+        self._conn_seq: dict[str, int] = {}
+        self._events: list[Event] = []
+        self._outgoing: list[str] = []
+        self._connected = False
+        self._stale = False
+        self._last_rx_ns = 0
+        self._last_ping_ns = 0
+
+    # -- outputs ---------------------------------------------------------------------------
+
+    def events_received(self) -> list[Event]:
+        events, self._events = self._events, []
+        return events
+
+    def data_to_send(self) -> list[str]:
+        out, self._outgoing = self._outgoing, []
+        return out
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def stale(self) -> bool:
+        return self._stale
+
+    def cursors(self) -> dict[str, TradeCursor]:
+        return {sym: st.cursor() for sym, st in self._trades.items() if st.started}
+
+    def subscriptions(self) -> list[Subscription]:
+        return list(self._subs)
+
+    # -- connection lifecycle --------------------------------------------------------------
+
+    def connection_made(self, now_ns: int) -> None:
+        self._connected = True
+        self._stale = False
+        self._pending.clear()
+        self._conn_seq.clear()
+        self._last_rx_ns = now_ns
+        self._last_ping_ns = now_ns
+        for sub, state in self._subs.items():
+            state.active = False
+            state.retry_at_ns = None
+            self._request(_Kind.SUBSCRIBE, sub, now_ns)
+
+    def connection_lost(self) -> None:
+        self._connected = False
+        self._pending.clear()
+        for state in self._subs.values():
+            state.active = False
+
+    def subscribe(self, sub: Subscription, now_ns: int) -> None:
+        if sub in self._subs:
+            return
+        self._subs[sub] = _SubState()
+        if self._connected:
+            self._request(_Kind.SUBSCRIBE, sub, now_ns)
+
+    def unsubscribe(self, sub: Subscription, now_ns: int) -> None:
+        if self._subs.pop(sub, None) is not None and self._connected:
+            self._request(_Kind.UNSUBSCRIBE, sub, now_ns)
+
+    # -- time ------------------------------------------------------------------------------
+
+    def next_deadline(self) -> int | None:
+        """Monotonic ns at which ``handle_timer`` must run, or None when idle."""
+        if not self._connected or self._stale:
+            return None
+        cfg = self.config
+        deadline = min(
+            self._last_ping_ns + cfg.ping_interval_ns,
+            self._last_rx_ns + cfg.silence_timeout_ns,
+        )
+        for pending in self._pending.values():
+            timeout = cfg.pong_timeout_ns if pending.kind is _Kind.PING else cfg.request_timeout_ns
+            deadline = min(deadline, pending.sent_ns + timeout)
+        for state in self._subs.values():
+            if state.retry_at_ns is not None:
+                deadline = min(deadline, state.retry_at_ns)
+        return deadline
+
+    def handle_timer(self, now_ns: int) -> None:
+        if not self._connected or self._stale:
+            return
+        cfg = self.config
+        if now_ns - self._last_rx_ns >= cfg.silence_timeout_ns:
+            self._go_stale(f"no frame for {_seconds(now_ns - self._last_rx_ns)}")
+            return
+        for pending in self._pending.values():
+            waited = now_ns - pending.sent_ns
+            if pending.kind is _Kind.PING and waited >= cfg.pong_timeout_ns:
+                self._go_stale(f"no pong for {_seconds(waited)}")
+                return
+            if pending.kind is not _Kind.PING and waited >= cfg.request_timeout_ns:
+                sub = pending.subscription
+                what = f"{sub.channel}.{pending.kind.value} {sub.symbol}" if sub else "request"
+                self._go_stale(f"no reply to {what} for {_seconds(waited)}")
+                return
+        for sub, state in self._subs.items():
+            if state.retry_at_ns is not None and now_ns >= state.retry_at_ns:
+                state.retry_at_ns = None
+                self._request(_Kind.SUBSCRIBE, sub, now_ns)
+        if now_ns - self._last_ping_ns >= cfg.ping_interval_ns:
+            self._request(_Kind.PING, None, now_ns)
+            self._last_ping_ns = now_ns
+
+    # -- input -----------------------------------------------------------------------------
+
+    def receive_frame(self, data: str | bytes, now_ns: int, recv_ns: int | None = None) -> None:
+        """Take one text frame. Never raises on bad input: it becomes ``FrameRejected``."""
+        self._last_rx_ns = now_ns
+        try:
+            frame = frame_decoder.decode(data)
+        except msgspec.DecodeError as exc:
+            self._reject(str(exc), data)
+            return
+        if frame.trades is not None or frame.trades_p is not None:
+            self._on_trades(frame, data, now_ns if recv_ns is None else recv_ns)
+        elif frame.id is not None or frame.error is not None:
+            self._on_reply(frame, data, now_ns)
+        elif not frame.is_other_push():
+            self._reject("not a Phemex message (no id, error or known payload key)", data)
+        # Other pushes (book, kline, tickers) pass through untouched: the raw frame is kept.
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _request(self, kind: _Kind, sub: Subscription | None, now_ns: int) -> None:
+        request_id = self._next_id
+        self._next_id += 1
+        if kind is _Kind.PING:
+            request = Request(request_id, "server.ping", [])
+        else:
+            assert sub is not None
+            request = Request(request_id, f"{sub.channel}.{kind.value}", [sub.symbol])
+        self._pending[request_id] = _Pending(kind, now_ns, sub)
+        self._outgoing.append(request_encoder.encode(request).decode())
+
+    def _go_stale(self, reason: str) -> None:
+        self._stale = True
+        self._events.append(ConnectionStale(reason))
+
+    def _reject(self, reason: str, data: str | bytes) -> None:
+        text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+        self._events.append(FrameRejected(reason, text))
+
+    def _on_reply(self, frame: Frame, data: str | bytes, now_ns: int) -> None:
+        pending = self._pending.pop(frame.id, None) if frame.id is not None else None
+        if pending is None:
+            err = f" (error {frame.error.code} {frame.error.message!r})" if frame.error else ""
+            self._reject(f"reply to unknown request id {frame.id}{err}", data)
+            return
+        if pending.kind is _Kind.PING:
+            if frame.error is not None or frame.result != "pong":
+                self._reject("server.ping answered without pong", data)
+                return
+            self._events.append(Pong(now_ns - pending.sent_ns))
+            return
+        sub = pending.subscription
+        assert sub is not None
+        if pending.kind is _Kind.UNSUBSCRIBE:
+            self._events.append(Unsubscribed(sub.channel, sub.symbol))
+            return
+        state = self._subs.get(sub)
+        if state is None:  # unsubscribed meanwhile
+            return
+        if frame.error is None:
+            state.active = True
+            state.attempts = 0
+            self._events.append(Subscribed(sub.channel, sub.symbol))
+            return
+        state.attempts += 1
+        code, message = frame.error.code, frame.error.message
+        if state.attempts >= self.config.max_subscribe_attempts:
+            del self._subs[sub]
+            self._events.append(
+                SubscriptionAbandoned(sub.channel, sub.symbol, code, message, state.attempts)
+            )
+            return
+        state.retry_at_ns = now_ns + self.config.subscribe_retry_ns * 2 ** (state.attempts - 1)
+        self._events.append(SubscribeFailed(sub.channel, sub.symbol, code, message, state.attempts))
+
+    def _on_trades(self, frame: Frame, data: str | bytes, recv_ns: int) -> None:
+        symbol, kind, sequence = frame.symbol, frame.type, frame.sequence
+        if symbol is None or sequence is None or kind not in ("snapshot", "incremental"):
+            self._reject("trade message without symbol, sequence or type", data)
+            return
+        product = self.products.get(symbol)
+        if product is None:
+            self._reject(f"trades for unknown symbol {symbol!r}", data)
+            return
+        try:
+            if frame.trades is not None:
+                rows = normalize_rows(frame.trades)
+            else:
+                assert frame.trades_p is not None
+                rows = normalize_rows_p(frame.trades_p, product.price_scale, product.qty_scale)
+        except BadNumber as exc:
+            self._reject(str(exc), data)
+            return
+        state = self._trades.get(symbol)
+        if state is None:
+            state = self._trades[symbol] = SymbolTrades()
+        snapshot = kind == "snapshot"
+        duplicates = 0
+        if snapshot:
+            merge = state.merge_snapshot(rows, self.config.snapshot_size)
+            rows, duplicates = merge.new_rows, merge.duplicates
+            if merge.gap is not None:
+                gap = Gap(EXCHANGE, symbol, merge.gap[0], merge.gap[1], "snapshot", recv_ns)
+                self._events.append(GapDetected(gap))
+        else:
+            last_seq = self._conn_seq.get(symbol, -1)
+            if sequence <= last_seq and state.is_replay(rows):
+                self._events.append(DuplicateMessage(symbol, sequence, len(rows)))
+                return
+        self._conn_seq[symbol] = max(sequence, self._conn_seq.get(symbol, -1))
+        state.advance(rows)
+        trades = _to_trades(rows, product, recv_ns, sequence, snapshot)
+        self._events.append(TradesReceived(symbol, sequence, snapshot, trades, duplicates))
+
+
+def _to_trades(
+    rows: list[Row], product: Product, recv_ns: int, sequence: int, snapshot: bool
+) -> list[Trade]:
+    symbol, price_scale, qty_scale = product.symbol, product.price_scale, product.qty_scale
+    return [
+        Trade(
+            EXCHANGE, symbol, ts, recv_ns, side,  # type: ignore[arg-type]
+            price, qty, price_scale, qty_scale, sequence, snapshot,
+        )
+        for ts, side, price, qty in rows
+    ]
+
+
+def _seconds(ns: int) -> str:
+    return f"{ns / _SECOND:.1f}s"

@@ -1,0 +1,60 @@
+"""msgspec structs mirroring Phemex JSON (reference §2–§5); decoders are built once."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+WireSide = Literal["Buy", "Sell"]
+# [ts_ns, side, priceEp, qty] — exactly four positions (§4 table).
+TradeRow = tuple[NonNegative, WireSide, NonNegative, NonNegative]
+# [ts_ns, side, "price", "qty"] — decimal strings on the _p channels (§5.1).
+TradeRowP = tuple[NonNegative, WireSide, str, str]
+
+
+class ErrorBody(msgspec.Struct):
+    code: int
+    message: str = ""
+
+
+class Frame(msgspec.Struct):
+    """Every Phemex server frame we care about; unknown keys are ignored (dts, mts, ...)."""
+
+    id: int | None = None
+    error: ErrorBody | None = None
+    result: str | dict[str, object] | None = None
+    symbol: str | None = None
+    type: str | None = None
+    sequence: NonNegative | None = None
+    trades: list[TradeRow] | None = None
+    trades_p: list[TradeRowP] | None = None
+    # Pushes of other channels (§6): kept raw, recognised so they are not mistaken for junk.
+    book: msgspec.Raw = msgspec.Raw()
+    orderbook_p: msgspec.Raw = msgspec.Raw()
+    kline: msgspec.Raw = msgspec.Raw()
+    kline_p: msgspec.Raw = msgspec.Raw()
+    market24h: msgspec.Raw = msgspec.Raw()
+    market24h_p: msgspec.Raw = msgspec.Raw()
+    spot_market24h: msgspec.Raw = msgspec.Raw()
+    tick: msgspec.Raw = msgspec.Raw()
+    tick_p: msgspec.Raw = msgspec.Raw()
+    data: msgspec.Raw = msgspec.Raw()
+
+    def is_other_push(self) -> bool:
+        return bool(
+            self.book or self.orderbook_p or self.kline or self.kline_p or self.market24h
+            or self.market24h_p or self.spot_market24h or self.tick or self.tick_p or self.data
+        )
+
+
+class Request(msgspec.Struct):
+    id: int
+    method: str
+    params: list[str]
+
+
+frame_decoder = msgspec.json.Decoder(Frame)
+request_encoder = msgspec.json.Encoder()
+

@@ -1,0 +1,61 @@
+"""Records that flow from the feed downstream: normalized trades and recorded gaps.
+
+Prices and quantities are exact scaled integers (``price_e / 10**price_scale``): Phemex sends
+scaled integers (``priceEp``) or decimal strings (``_p`` channels), and both land here
+without ever passing through a float. Times are integer nanoseconds since the epoch (UTC).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+import msgspec
+
+Side = Literal["buy", "sell"]
+
+
+class Trade(msgspec.Struct, frozen=True, gc=False):
+    """One normalized trade."""
+
+    exchange: str
+    symbol: str
+    ts_exchange_ns: int
+    ts_recv_ns: int
+    side: Side
+    price_e: int
+    qty_e: int
+    price_scale: int
+    qty_scale: int
+    sequence: int
+    from_snapshot: bool
+
+    @property
+    def price(self) -> Decimal:
+        return Decimal(self.price_e).scaleb(-self.price_scale)
+
+    @property
+    def qty(self) -> Decimal:
+        return Decimal(self.qty_e).scaleb(-self.qty_scale)
+
+
+class Gap(msgspec.Struct, frozen=True):
+    """A span where trades may be missing: every trade with from_ns <= ts <= to_ns is suspect.
+
+    Recorded when a resubscribe snapshot does not reach back to the last trade seen.
+    """
+
+    exchange: str
+    symbol: str
+    from_ns: int
+    to_ns: int
+    reason: str
+    detected_ns: int
+
+
+class RawFrame(msgspec.Struct, frozen=True, gc=False):
+    """One frame exactly as received, before anything interprets it (the spool's unit)."""
+
+    conn_id: int
+    recv_ns: int
+    text: str
