@@ -151,7 +151,8 @@ class PhemexSession:
         finally:
             self._ws = None
             self.protocol.connection_lost()
-            self._lost_at_ns = time.monotonic_ns()
+            if self._lost_at_ns is None:  # an outage starts at the first lost connection
+                self._lost_at_ns = time.monotonic_ns()
 
     async def _serve(self, ws: ClientConnection) -> tuple[str, bool]:
         self._ws = ws

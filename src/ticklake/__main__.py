@@ -1,0 +1,3 @@
+from ticklake.cli import main
+
+main()

@@ -1,0 +1,175 @@
+"""The ``ticklake`` command line: thin wrappers over pipeline and emulator.
+
+User mistakes (bad settings, unknown symbols, refused URLs) print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.live import Live
+
+from ticklake.config import load_settings
+from ticklake.errors import ConfigError, TicklakeError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+err = Console(stderr=True)
+out = Console()
+
+
+def _feed_overrides(**values: Any) -> dict[str, Any]:
+    return {"feed": {k: v for k, v in values.items() if v is not None}}
+
+
+@app.command()
+def record(
+    url: Annotated[str | None, typer.Option(help="WebSocket URL [wss://ws.phemex.com]")] = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols [BTCUSD]")] = None,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Append trades and gaps as JSON lines here")
+    ] = None,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds")] = None,
+    ping_interval: Annotated[float | None, typer.Option(help="server.ping period, s [5]")] = None,
+    silence_timeout: Annotated[
+        float | None, typer.Option(help="Reconnect after this long without a frame, s [15]")
+    ] = None,
+    products_url: Annotated[
+        str | None, typer.Option(help="REST products URL, 'auto' or 'none' [auto]")
+    ] = None,
+    tape: Annotated[bool, typer.Option(help="Print every trade")] = False,
+) -> None:
+    """Record trades from Phemex (or the emulator) with a live progress line."""
+    settings = load_settings(
+        **_feed_overrides(url=url, symbols=symbols, ping_interval=ping_interval,
+                          silence_timeout=silence_timeout, products_url=products_url)
+    )
+    asyncio.run(_record(settings.feed, out_path, duration, tape))
+
+
+async def _record(feed: Any, out_path: Path | None, duration: float | None, tape: bool) -> None:
+    from ticklake.console import ProgressLine, tape_lines
+    from ticklake.feed.events import TradesReceived
+    from ticklake.pipeline import build_recording, run_recording
+
+    recording = await build_recording(feed, out_path)
+    progress = ProgressLine(recording.session.stats, list(feed.symbols))
+    live_view = recording.bus.subscribe(maxsize=10_000)
+    interactive = out.is_terminal
+
+    async def print_tape() -> None:
+        while batch := await live_view.get_batch():
+            for event in batch:
+                if isinstance(event, TradesReceived):
+                    for line in tape_lines(event):
+                        out.print(line)
+
+    tape_task = asyncio.create_task(print_tape()) if tape else None
+    with Live(progress.render(), console=out, auto_refresh=False,
+              transient=False) if interactive else contextlib.nullcontext() as live:
+
+        def on_tick() -> None:
+            if live is not None:
+                live.update(progress.render(), refresh=True)
+
+        def on_slow_tick() -> None:
+            out.print(progress.render())
+
+        try:
+            await run_recording(recording, duration,
+                                on_tick if interactive else on_slow_tick,
+                                tick_seconds=0.5 if interactive else 2.0)
+        finally:
+            if tape_task is not None:
+                tape_task.cancel()
+    out.print(progress.render())
+
+
+@app.command()
+def emulate(
+    host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 = any free port)")] = 8765,
+    symbols: Annotated[str, typer.Option(help="Comma-separated symbols")] = "BTCUSD",
+    seed: Annotated[int, typer.Option(help="Market simulator seed")] = 7,
+    rate: Annotated[float, typer.Option(help="Mean trades/s per symbol")] = 50.0,
+    truth: Annotated[Path | None, typer.Option(help="Ground truth (JSONL or .parquet)")] = None,
+    history: Annotated[int, typer.Option(help="Trades pre-generated before start")] = 500,
+    snapshot_size: Annotated[int, typer.Option(help="Trades per snapshot")] = 200,
+    heartbeat_timeout: Annotated[float, typer.Option(help="Drop without heartbeat, s")] = 30.0,
+    max_trades_per_message: Annotated[int, typer.Option(help="0 = no cap")] = 0,
+    batch_ms: Annotated[float, typer.Option(help="Incremental batching period, ms")] = 20.0,
+    faults: Annotated[str, typer.Option(help="Fault kinds for --fault-every, comma list")] = "",
+    fault_every: Annotated[float, typer.Option(help="Inject a random fault every N s")] = 0.0,
+    legacy_410: Annotated[bool, typer.Option(help="Answer HTTP 410 on /ws")] = False,
+) -> None:
+    """Serve a Phemex-compatible exchange (WebSocket + REST products + control endpoint)."""
+    from ticklake.emulator import EmulatorConfig, run_emulator
+
+    try:
+        config = EmulatorConfig(
+            host=host, port=port, symbols=tuple(s for s in symbols.split(",") if s),
+            seed=seed, rate=rate, truth_path=str(truth) if truth else None, history=history,
+            snapshot_size=snapshot_size, heartbeat_timeout=heartbeat_timeout,
+            max_trades_per_message=max_trades_per_message, batch_ms=batch_ms,
+            fault_every=fault_every, fault_kinds=tuple(k for k in faults.split(",") if k),
+            legacy_410=legacy_410,
+        )
+    except ValueError as exc:
+        field = "emulator option"
+        raise ConfigError(field, symbols, str(exc)) from None
+    err.print(f"emulating Phemex on ws://{host}:{port}/ ({', '.join(config.symbols)})")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_emulator(config))
+
+
+@app.command()
+def demo(
+    symbols: Annotated[str, typer.Option(help="Comma-separated symbols")] = "BTCUSD,BTCUSDT",
+    rate: Annotated[float, typer.Option(help="Mean trades/s per symbol")] = 20.0,
+    duration: Annotated[float | None, typer.Option(help="Stop after N seconds")] = None,
+    fault_every: Annotated[float, typer.Option(help="Inject a fault every N s")] = 15.0,
+) -> None:
+    """Run the built-in emulator and record from it, printing the trade tape."""
+    asyncio.run(_demo(symbols, rate, duration, fault_every))
+
+
+async def _demo(symbols: str, rate: float, duration: float | None, fault_every: float) -> None:
+    from ticklake.emulator import Emulator, EmulatorConfig
+
+    config = EmulatorConfig(
+        symbols=tuple(symbols.split(",")), rate=rate, history=300, fault_every=fault_every,
+        fault_kinds=("close", "garbage", "duplicate", "stall") if fault_every else (),
+    )
+    async with Emulator(config) as emulator:
+        settings = load_settings(
+            feed={"url": emulator.url, "symbols": config.symbols, "silence_timeout": 3.0,
+                  "ping_interval": 1.0, "pong_timeout": 2.0}
+        )
+        err.print(f"emulator on {emulator.url}; recording {symbols} (Ctrl+C stops)")
+        await _record(settings.feed, None, duration, tape=True)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(standalone_mode=False)
+    except TicklakeError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,53 @@
+"""Terminal rendering: the live progress line of a recording and the trade tape."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+
+from ticklake.feed.events import TradesReceived
+from ticklake.session.stats import SessionStats
+
+
+class ProgressLine:
+    """``state | trades N (r/s) | reconnects | gaps | rejected | rtt`` — rate over the last tick."""
+
+    def __init__(self, stats: SessionStats, symbols: list[str]) -> None:
+        self._stats = stats
+        self._symbols = ",".join(symbols)
+        self._last_trades = 0
+        self._last_time = time.monotonic()
+        self.rate = 0.0
+
+    def render(self) -> Text:
+        stats = self._stats
+        now = time.monotonic()
+        elapsed = max(now - self._last_time, 1e-9)
+        self.rate = (stats.trades - self._last_trades) / elapsed
+        self._last_trades, self._last_time = stats.trades, now
+        age = (time.time_ns() - stats.last_frame_wall_ns) / 1e9 if stats.last_frame_wall_ns else 0
+        line = Text()
+        line.append(f"{self._symbols} ", style="bold")
+        line.append(f"{stats.state:<12}", style="green" if stats.state == "streaming" else "yellow")
+        line.append(f" trades {stats.trades:,} ({self.rate:,.0f}/s)")
+        line.append(f" | snapshot-recovered {stats.snapshot_trades:,}")
+        line.append(f" | reconnects {stats.reconnects}")
+        line.append(f" | gaps {stats.gaps}", style="red" if stats.gaps else "")
+        line.append(f" | rejected {stats.rejected}", style="red" if stats.rejected else "")
+        line.append(f" | rtt {stats.last_rtt_ns / 1e6:.1f} ms | last frame {age:.1f}s ago")
+        return line
+
+
+def tape_lines(event: TradesReceived) -> list[Text]:
+    lines = []
+    for trade in event.trades:
+        stamp = time.strftime("%H:%M:%S", time.gmtime(trade.ts_exchange_ns // 1_000_000_000))
+        micros = trade.ts_exchange_ns // 1000 % 1_000_000
+        line = Text(f"{stamp}.{micros:06d} {trade.symbol:<9} ")
+        line.append(f"{trade.side:<4}", style="green" if trade.side == "buy" else "red")
+        line.append(f" {trade.price:>14} x {trade.qty}")
+        if trade.from_snapshot:
+            line.append("  (snapshot)", style="dim")
+        lines.append(line)
+    return lines

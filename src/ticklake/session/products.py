@@ -1,0 +1,47 @@
+"""Fetch the REST products payload so scales come from the exchange, not constants (§7)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import urllib.request
+from urllib.parse import urlsplit, urlunsplit
+
+from ticklake.errors import ProtocolError
+from ticklake.feed.phemex.products import ProductTable, default_products, parse_products_payload
+
+logger = logging.getLogger(__name__)
+
+_LIVE_HOSTS = {"ws.phemex.com": "api.phemex.com", "vapi.phemex.com": "vapi.phemex.com",
+               "testnet-api.phemex.com": "testnet-api.phemex.com"}
+MAX_PAYLOAD = 32 * 2**20
+
+
+def products_url_for(ws_url: str) -> str:
+    """The REST products URL that goes with a WebSocket URL (same host for the emulator)."""
+    parts = urlsplit(ws_url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    host = parts.hostname or ""
+    netloc = _LIVE_HOSTS.get(host, parts.netloc)
+    return urlunsplit((scheme, netloc, "/public/products", "", ""))
+
+
+def _fetch(url: str, timeout: float) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        body: bytes = response.read(MAX_PAYLOAD)
+        return body
+
+
+async def load_products(url: str, timeout: float = 10.0) -> ProductTable:
+    """Shipped defaults overlaid with the exchange's payload; defaults alone if unreachable."""
+    defaults = default_products()
+    if not url.startswith(("http://", "https://")):
+        return defaults
+    try:
+        payload = await asyncio.to_thread(_fetch, url, timeout)
+        fetched = parse_products_payload(payload)
+    except (OSError, ProtocolError) as exc:
+        logger.warning("= products from %s unavailable (%s); using shipped scales", url, exc)
+        return defaults
+    logger.info("= %d products loaded from %s", len(fetched), url)
+    return defaults.merged(fetched)

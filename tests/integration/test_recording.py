@@ -1,0 +1,76 @@
+"""The real client against the emulator over loopback: recorded trades equal the ground truth."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from ticklake.feed.events import Pong, SubscribeFailed
+
+from ..support import scaled, wait_until
+from .harness import recording
+
+
+def test_records_every_trade_of_three_product_families_exactly(tmp_path: Path) -> None:
+    async def scenario() -> dict[str, int]:
+        symbols = ("BTCUSD", "BTCUSDT", "sBTCUSDT")
+        async with recording(tmp_path, symbols, rate=200.0) as run:
+            await run.streaming()
+            await wait_until(lambda: len(run.trades) > 600, 10, "600 trades")
+            await run.caught_up()
+            result = run.compare()
+            assert {t.symbol for t in run.trades} == set(symbols)
+            assert not run.rejected and not run.gaps
+            return result.summary()
+
+    summary = asyncio.run(scenario())
+    assert summary["duplicated"] == 0
+    assert summary["lost_silently"] == 0 and summary["lost_in_reported_gaps"] == 0
+    assert summary["recorded"] == summary["truth"] > 600
+
+
+def test_heartbeat_keeps_the_connection_open_past_the_server_timeout(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with recording(tmp_path, heartbeat_timeout=1.0) as run:
+            await run.streaming()
+            await wait_until(
+                lambda: sum(isinstance(e, Pong) for e in run.events) >= 10, 10, "10 pongs"
+            )  # 10 pings at 0.3 s: three times the server's 1 s heartbeat timeout
+            assert run.session.stats.connects == 1 and run.session.stats.reconnects == 0
+
+    asyncio.run(scenario())
+
+
+def test_silent_stall_is_detected_within_the_silence_timeout(tmp_path: Path) -> None:
+    async def scenario() -> float:
+        async with recording(tmp_path, rate=100.0) as run:
+            await run.streaming()
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            run.emulator.inject("stall", "all")
+            await run.reconnected(1)
+            took = loop.time() - started
+            await run.caught_up()
+            assert run.compare().summary()["duplicated"] == 0
+            return took
+
+    took = asyncio.run(scenario())
+    # The pong watchdog (0.9 s after a ping sent every 0.3 s) fires before the 1.5 s silence.
+    assert took < scaled(1.5 + 1.0)
+
+
+def test_refused_subscribe_is_retried_and_then_streams(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with recording(tmp_path, rate=100.0) as run:
+            await run.streaming()
+            run.emulator.inject("error_reply", "next", count=1)
+            before = run.session.stats.connects
+            run.emulator.inject("close", "all")
+            await run.reconnected(before)
+            failures = [e for e in run.events if isinstance(e, SubscribeFailed)]
+            assert [(f.symbol, f.code) for f in failures] == [("BTCUSD", 6001)]
+            await run.caught_up()
+            summary = run.compare().summary()
+            assert summary["duplicated"] == 0 and summary["lost_silently"] == 0
+
+    asyncio.run(scenario())
