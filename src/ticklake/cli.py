@@ -21,7 +21,7 @@ from ticklake.errors import ConfigError, TicklakeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 err = Console(stderr=True)
-out = Console()
+out = Console(soft_wrap=True)
 
 
 def _feed_overrides(**values: Any) -> dict[str, Any]:
@@ -109,7 +109,7 @@ def emulate(
     legacy_410: Annotated[bool, typer.Option(help="Answer HTTP 410 on /ws")] = False,
 ) -> None:
     """Serve a Phemex-compatible exchange (WebSocket + REST products + control endpoint)."""
-    from ticklake.emulator import EmulatorConfig, run_emulator
+    from ticklake.emulator import Emulator, EmulatorConfig
 
     try:
         config = EmulatorConfig(
@@ -123,9 +123,15 @@ def emulate(
     except ValueError as exc:
         field = "emulator option"
         raise ConfigError(field, symbols, str(exc)) from None
-    err.print(f"emulating Phemex on ws://{host}:{port}/ ({', '.join(config.symbols)})")
+
+    async def serve() -> None:
+        async with Emulator(config) as emulator:
+            err.print(f"emulating Phemex on {emulator.url} ({', '.join(config.symbols)})",
+                      markup=False, highlight=False)
+            await asyncio.Event().wait()
+
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_emulator(config))
+        asyncio.run(serve())
 
 
 @app.command()
@@ -160,7 +166,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except TicklakeError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -67,7 +67,8 @@ class Run:
         try:
             await wait_until(settled, timeout, f"all {produced} produced trades to arrive")
         except AssertionError as exc:
-            raise AssertionError(f"{exc}: {self.compare().summary()}") from None
+            msg = f"{exc}: {self.compare().summary()}"
+            raise AssertionError(msg) from None
 
     def compare(self) -> Comparison:
         snapshot_size = self.session.protocol.config.snapshot_size

@@ -8,8 +8,8 @@ from ticklake.feed.events import (
     ConnectionStale,
     FrameRejected,
     Pong,
-    SubscribeFailed,
     Subscribed,
+    SubscribeFailed,
     SubscriptionAbandoned,
 )
 from ticklake.feed.phemex import ProtocolConfig, Subscription

@@ -1,0 +1,116 @@
+"""The ``ticklake`` command as a user runs it: real processes, real sockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from ..support import read_truth, scaled
+
+TICKLAKE = [sys.executable, "-m", "ticklake"]
+
+
+def run_cli(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> (
+    subprocess.CompletedProcess[str]
+):
+    return subprocess.run(
+        [*TICKLAKE, *args], capture_output=True, text=True, timeout=scaled(timeout),
+        env={**os.environ, **(env or {})}, check=False,
+    )
+
+
+@pytest.fixture
+def emulator(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, Path]]:
+    """``ticklake emulate`` on a free port; yields its URL and truth file; killed by PID."""
+    truth = tmp_path / "truth.jsonl"
+    log = tmp_path / "emulator.log"
+    extra = getattr(request, "param", [])
+    with log.open("w") as log_file:
+        process = subprocess.Popen(
+            [*TICKLAKE, "emulate", "--port", "0", "--symbols", "BTCUSD,BTCUSDT", "--rate", "40",
+             "--history", "0", "--truth", str(truth), *extra],
+            stderr=log_file,
+        )
+    try:
+        deadline = time.monotonic() + scaled(20)
+        while not (match := re.search(r"(ws://127\.0\.0\.1:\d+/)", log.read_text())):
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        yield match.group(1), truth
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=scaled(10))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_record_prints_progress_and_records_the_truth(
+    emulator: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, truth_path = emulator
+    out = tmp_path / "trades.jsonl"
+    result = run_cli("record", "--url", url, "--symbols", "BTCUSD,BTCUSDT", "--duration", "4",
+                     "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    progress = [line for line in result.stdout.splitlines() if "trades" in line]
+    assert progress and "streaming" in result.stdout
+    final = re.search(r"trades ([\d,]+)", progress[-1])
+    assert final is not None
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    trades = [row for row in lines if row["type"] == "trade"]
+    assert int(final.group(1).replace(",", "")) == len(trades) > 100
+    assert not [row for row in lines if row["type"] == "gap"]
+    recorded = Counter(
+        (t["symbol"], t["ts_ns"], t["side"], Decimal(t["price"]), Decimal(t["qty"]))
+        for t in trades
+    )
+    last = {s: max(k[1] for k in recorded if k[0] == s) for s in ("BTCUSD", "BTCUSDT")}
+    truth = Counter(k for k in read_truth(truth_path) if k[1] < last[k[0]])
+    assert not recorded - Counter(read_truth(truth_path)), "duplicated or invented trades"
+    assert not truth - recorded, "lost trades"
+
+
+@pytest.mark.parametrize("emulator", [["--legacy-410"]], indirect=True)
+def test_legacy_url_answering_410_is_a_one_line_error(emulator: tuple[str, Path]) -> None:
+    url, _ = emulator
+    result = run_cli("record", "--url", url + "ws", "--duration", "10")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "HTTP 410" in result.stderr and "wss://ws.phemex.com" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--symbols", "NOPE"], "unknown symbol 'NOPE'"),
+        (["--ping-interval", "45"], "invalid feed.ping_interval 45.0"),
+        (["--url", "http://example.invalid/"], "invalid feed.url"),
+        (["--symbols", ","], "invalid feed.symbols"),
+    ],
+)
+def test_bad_input_is_a_one_line_error_with_exit_code_2(args: list[str], message: str) -> None:
+    result = run_cli("record", "--products-url", "none", *args, "--duration", "5")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.strip().count("\n") == 0
+
+
+def test_unreachable_url_is_reported_after_the_first_connect_timeout() -> None:
+    result = run_cli("record", "--url", "ws://127.0.0.1:9/", "--products-url", "none",
+                     env={"TICKLAKE_FEED__FIRST_CONNECT_TIMEOUT": "1"})
+    assert result.returncode == 2
+    assert "cannot connect to ws://127.0.0.1:9/" in result.stderr
+    assert "Traceback" not in result.stderr
