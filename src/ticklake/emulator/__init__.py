@@ -1,0 +1,39 @@
+"""Phemex-compatible exchange emulator: the exchange's twin over a real socket.
+
+A *witness* for the client: it imports nothing from ``ticklake`` outside this package and
+encodes its frames itself (shared/docs/phemex-protocol.md, §9 "Emulator must…").
+
+Modules: ``config`` (EmulatorConfig), ``products`` (product table, REST payload), ``market``
+(seeded simulator), ``book`` (order book channel), ``truth`` (ground-truth log), ``frames``
+(server frames), ``dispatch`` (client requests), ``rest`` (HTTP: products, control),
+``faults``/``injector`` (fault kinds, plans, application), ``connection`` (per-client state),
+``server`` (Emulator, run_emulator).
+
+Choices where the reference is silent or uncertain:
+
+* unknown method → ``{"code": 6002, "message": "method not found"}`` (configurable);
+  real-but-unserved channels (kline, market24h, tick, …) and ``user.auth`` → 6001;
+* a frame that is not a JSON object with an int ``id`` (also binary frames) → 6001, id null;
+* more than ``max_subscriptions`` (channel, symbol) slots → close frame 1008, no reply;
+  ``max_requests_per_second`` exceeded → 1008; ``max_connections`` reached → HTTP 429;
+* heartbeat timeout, ``close``, ``server_drop``, ``refuse`` → TCP abort (client sees 1006);
+* a listed but untraded symbol → ack + empty snapshot, then nothing;
+* incremental rows are in production order (ascending time); snapshot newest first;
+* ``dts``/``mts`` go on every ``_p`` message (trades and books) when ``extra_keys``;
+* ``orderbook(_p).unsubscribe []`` drops that channel's book slots, ``[sym]`` is a no-op.
+"""
+
+from ticklake.emulator.config import UNKNOWN_METHOD_CODE, EmulatorConfig
+from ticklake.emulator.faults import FaultKind
+from ticklake.emulator.market import Market, Trade
+from ticklake.emulator.server import Emulator, run_emulator
+
+__all__ = [
+    "UNKNOWN_METHOD_CODE",
+    "Emulator",
+    "EmulatorConfig",
+    "FaultKind",
+    "Market",
+    "Trade",
+    "run_emulator",
+]

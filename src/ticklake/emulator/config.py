@@ -1,0 +1,92 @@
+"""EmulatorConfig: every knob of the emulated exchange, validated on construction."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ticklake.emulator.faults import FaultKind, parse_kind
+from ticklake.emulator.products import PRODUCTS
+
+__all__ = ["UNKNOWN_METHOD_CODE", "EmulatorConfig"]
+
+# The real code for an unknown method is not public (reference §2, §10); 6001 is the only
+# code seen live. We use a distinct value so clients must branch on ``error != null``.
+UNKNOWN_METHOD_CODE = 6002
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    host: str = "127.0.0.1"
+    port: int = 0  # 0 = pick a free port
+    symbols: tuple[str, ...] = ("BTCUSD",)
+    seed: int = 7
+    rate: float = 50.0  # mean trades/s per symbol (Hawkes bursts around it)
+    batch_ms: float = 20.0  # incremental batching period
+    snapshot_size: int = 200  # trades in the snapshot sent on every (re)subscribe
+    history: int = 0  # trades per symbol pre-generated before start (first snapshot)
+    truth_path: str | None = None  # every produced trade appended here (JSONL or .parquet)
+    heartbeat_timeout: float = 30.0  # drop a connection without server.ping/protocol ping
+    any_message_keeps_alive: bool = False  # §9.4: also count other client messages
+    max_subscriptions: int = 20  # per connection; exceeding closes it with 1008
+    legacy_410: bool = False  # upgrade on /ws answers HTTP 410; "/" still works
+    extra_keys: bool = True  # dts/mts on trades_p messages (§9.9)
+    max_trades_per_message: int = 0  # 0 = no cap; else split big batches
+    book_snapshot_interval: float = 60.0  # periodic full order-book snapshot (§6.1)
+    # Switchable limits (§9.6), off by default.
+    max_requests_per_second: float = 0.0  # 0 = off; exceeding closes the connection (1008)
+    max_connections: int = 0  # 0 = off; further upgrades get HTTP 429
+    unknown_method_code: int = UNKNOWN_METHOD_CODE
+    # Scheduled faults (CLI --fault-every/--faults), always applied to target "all".
+    fault_schedule: tuple[tuple[float, str], ...] = ()  # (seconds after start, kind)
+    fault_every: float = 0.0  # 0 = off; else a random kind of fault_kinds every N s (seeded)
+    fault_kinds: tuple[str, ...] = ()
+    fault_seconds: float = 3.0  # duration for scheduled stall/refuse/pong_delay
+
+    def __post_init__(self) -> None:
+        _require(bool(self.symbols), "symbols must not be empty", self.symbols)
+        for symbol in self.symbols:
+            _require(symbol in PRODUCTS, "unknown symbol", symbol)
+        _require(len(set(self.symbols)) == len(self.symbols), "duplicate symbols", self.symbols)
+        _require(0 <= self.port <= 65535, "port out of range", self.port)
+        _require(_finite(self.rate) and self.rate >= 0, "rate must be >= 0", self.rate)
+        _require(_finite(self.batch_ms) and self.batch_ms > 0, "batch_ms must be > 0",
+                 self.batch_ms)
+        _require(self.snapshot_size >= 0, "snapshot_size must be >= 0", self.snapshot_size)
+        _require(self.history >= 0, "history must be >= 0", self.history)
+        _require(self.heartbeat_timeout > 0, "heartbeat_timeout must be > 0",
+                 self.heartbeat_timeout)
+        _require(self.max_subscriptions >= 1, "max_subscriptions must be >= 1",
+                 self.max_subscriptions)
+        _require(self.max_trades_per_message >= 0, "max_trades_per_message must be >= 0",
+                 self.max_trades_per_message)
+        _require(_finite(self.book_snapshot_interval) and self.book_snapshot_interval > 0,
+                 "book_snapshot_interval must be > 0", self.book_snapshot_interval)
+        _require(self.max_requests_per_second >= 0, "max_requests_per_second must be >= 0",
+                 self.max_requests_per_second)
+        _require(self.max_connections >= 0, "max_connections must be >= 0",
+                 self.max_connections)
+        _require(_finite(self.fault_every) and self.fault_every >= 0,
+                 "fault_every must be >= 0", self.fault_every)
+        _require(_finite(self.fault_seconds) and self.fault_seconds >= 0,
+                 "fault_seconds must be >= 0", self.fault_seconds)
+        _require(not (self.fault_every > 0 and not self.fault_kinds),
+                 "fault_every needs fault_kinds", self.fault_kinds)
+        for at, kind in self.fault_schedule:
+            _require(_finite(at) and at >= 0, "fault_schedule time must be >= 0", at)
+            parse_kind(kind)
+        for kind in self.fault_kinds:
+            parse_kind(kind)
+
+    def scheduled_kinds(self) -> tuple[FaultKind, ...]:
+        return tuple(parse_kind(k) for k in self.fault_kinds)
+
+
+def _finite(value: float) -> bool:
+    return math.isfinite(value)
+
+
+def _require(ok: bool, what: str, value: object) -> None:
+    if not ok:
+        msg = f"emulator config: {what}: {value!r}"
+        raise ValueError(msg)

@@ -1,0 +1,197 @@
+"""Client requests: envelope checks, server.ping, trade(_p) and orderbook(_p) (un)subscribe.
+
+Every request gets exactly one reply (except when the connection is being closed for a
+policy violation, or while it is stalled). Choices where the reference is silent:
+
+* a frame that is not a JSON object with an integer ``id`` (binary frame, invalid JSON,
+  missing/bool/float/string id) → 6001 with ``"id": null``;
+* a known channel this emulator does not serve (kline, market24h, tick, …) or
+  ``user.auth`` → 6001; a method nobody knows → ``config.unknown_method_code`` (6002);
+* subscribing a listed but untraded symbol → ack + an empty snapshot, then nothing;
+* unsubscribing a valid symbol that is not subscribed → ack (idempotent);
+* ``orderbook(_p).unsubscribe []`` drops every book subscription of that channel;
+  ``[sym]`` is acked and does nothing (reference §6.1, Phemex.Net).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from ticklake.emulator.book import BookView, parse_book_params
+from ticklake.emulator.frames import INVALID_ARGUMENT, ack, error_reply, pong
+from ticklake.emulator.products import PRODUCTS
+
+if TYPE_CHECKING:
+    from ticklake.emulator.connection import Client
+    from ticklake.emulator.server import Emulator
+
+__all__ = ["handle_message"]
+
+SUBSCRIBE = {"trade.subscribe": "trade", "trade_p.subscribe": "trade_p"}
+UNSUBSCRIBE = {"trade.unsubscribe": "trade", "trade_p.unsubscribe": "trade_p"}
+BOOK_SUBSCRIBE = {"orderbook.subscribe": "orderbook", "orderbook_p.subscribe": "orderbook_p"}
+BOOK_UNSUBSCRIBE = {
+    "orderbook.unsubscribe": "orderbook",
+    "orderbook_p.unsubscribe": "orderbook_p",
+}
+# Real channels (reference §6) this emulator does not serve: answered with 6001.
+UNSERVED_CHANNELS = frozenset(
+    {
+        "kline", "kline_p", "market24h", "market24h_p",
+        "spot_market24h", "perp_market24h_pack_p", "tick", "tick_p", "aop", "aop_p", "wo",
+    }
+)
+INVALID = "invalid argument"
+NOT_FOUND = "method not found"
+_MISSING = object()
+
+
+def handle_message(emu: Emulator, client: Client, message: str | bytes) -> None:
+    now = time.monotonic()
+    if client.closing or client.plan.stalled(now):
+        return  # a stalled server ignores requests
+    cfg = emu.config
+    if cfg.any_message_keeps_alive:
+        client.last_heartbeat = now
+    if cfg.max_requests_per_second > 0 and _over_rate(client, now, cfg.max_requests_per_second):
+        emu.close_policy(client, "request rate limit exceeded")
+        return
+    request = _parse(message)
+    if request is None:
+        emu.send(client, error_reply(None, INVALID_ARGUMENT, INVALID))
+        return
+    rid = request.get("id")
+    if type(rid) is not int:
+        emu.send(client, error_reply(None, INVALID_ARGUMENT, INVALID))
+        return
+    method = request.get("method")
+    params = request.get("params", _MISSING)
+    if method == "server.ping":
+        client.last_heartbeat = now
+        _pong(emu, client, rid)
+    elif isinstance(method, str) and method in SUBSCRIBE:
+        _subscribe(emu, client, rid, SUBSCRIBE[method], params)
+    elif isinstance(method, str) and method in UNSUBSCRIBE:
+        _unsubscribe(emu, client, rid, UNSUBSCRIBE[method], params)
+    elif isinstance(method, str) and method in BOOK_SUBSCRIBE:
+        _subscribe(emu, client, rid, BOOK_SUBSCRIBE[method], params)
+    elif isinstance(method, str) and method in BOOK_UNSUBSCRIBE:
+        _book_unsubscribe(emu, client, rid, BOOK_UNSUBSCRIBE[method], params)
+    elif isinstance(method, str) and (
+        method == "user.auth" or method.rpartition(".")[0] in UNSERVED_CHANNELS
+    ):
+        emu.send(client, error_reply(rid, INVALID_ARGUMENT, INVALID))
+    else:
+        emu.send(client, error_reply(rid, cfg.unknown_method_code, NOT_FOUND))
+
+
+def _parse(message: str | bytes) -> dict[str, Any] | None:
+    if not isinstance(message, str):
+        return None  # text JSON frames only
+    try:
+        obj = json.loads(message)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _over_rate(client: Client, now: float, per_second: float) -> bool:
+    times = client.request_times
+    times.append(now)
+    while times and times[0] <= now - 1.0:
+        times.popleft()
+    return len(times) > per_second
+
+
+def _pong(emu: Emulator, client: Client, rid: int) -> None:
+    plan = client.plan
+    if plan.pong_drop_count > 0:
+        plan.pong_drop_count -= 1
+        return
+    text = pong(rid)
+    if plan.pong_delay_count > 0:
+        plan.pong_delay_count -= 1
+        loop = asyncio.get_running_loop()
+        loop.call_later(plan.pong_delay_s, emu.send, client, text)
+        return
+    emu.send(client, text)
+
+
+def _symbol(channel: str, params: object, *, allow_empty: bool) -> str | bool | None:
+    """The first param if it is a symbol of ``channel``; None for ``[]``; False if invalid."""
+    if not isinstance(params, list):
+        return False
+    if not params:
+        return None if allow_empty else False
+    first = params[0]  # only the first symbol is honoured
+    if not isinstance(first, str):
+        return False
+    product = PRODUCTS.get(first)
+    if product is None or product.channel != channel:
+        return False
+    return first
+
+
+def _book_params(channel: str, params: object) -> tuple[str, int] | None:
+    parsed = parse_book_params(params)
+    if parsed is None:
+        return None
+    product = PRODUCTS.get(parsed[0])
+    return parsed if product is not None and product.book_channel == channel else None
+
+
+def _subscribe(emu: Emulator, client: Client, rid: int, channel: str, params: object) -> None:
+    plan = client.plan
+    if plan.error_replies > 0:
+        plan.error_replies -= 1
+        emu.send(client, error_reply(rid, INVALID_ARGUMENT, INVALID))
+        return
+    book = channel.startswith("orderbook")
+    parsed = _book_params(channel, params) if book else None
+    symbol = parsed[0] if parsed is not None else _symbol(channel, params, allow_empty=False)
+    if (book and parsed is None) or not isinstance(symbol, str):
+        emu.send(client, error_reply(rid, INVALID_ARGUMENT, INVALID))
+        return
+    slot = (channel, symbol)
+    if slot not in client.subscriptions:
+        if len(client.subscriptions) >= emu.config.max_subscriptions:
+            emu.close_policy(client, "too many subscriptions")
+            return
+        client.subscriptions[slot] = None
+    emu.send(client, ack(rid))
+    emu.on_first_ack(client)
+    if slot not in client.subscriptions:  # a fault fired by the ack may have dropped it
+        return
+    if parsed is not None:
+        view = BookView(PRODUCTS[symbol], parsed[1])
+        client.books[slot] = view
+        emu.send_book_snapshot(client, view)
+    else:
+        emu.send_snapshot(client, symbol)
+
+
+def _unsubscribe(emu: Emulator, client: Client, rid: int, channel: str, params: object) -> None:
+    symbol = _symbol(channel, params, allow_empty=True)
+    if symbol is False:
+        emu.send(client, error_reply(rid, INVALID_ARGUMENT, INVALID))
+        return
+    for slot in list(client.subscriptions):
+        if slot[0] == channel and (symbol is None or slot[1] == symbol):
+            del client.subscriptions[slot]
+    emu.send(client, ack(rid))
+
+
+def _book_unsubscribe(
+    emu: Emulator, client: Client, rid: int, channel: str, params: object
+) -> None:
+    if not isinstance(params, list):
+        emu.send(client, error_reply(rid, INVALID_ARGUMENT, INVALID))
+        return
+    if not params:
+        for slot in [s for s in client.subscriptions if s[0] == channel]:
+            del client.subscriptions[slot]
+            client.books.pop(slot, None)
+    emu.send(client, ack(rid))

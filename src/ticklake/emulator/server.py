@@ -1,0 +1,382 @@
+"""The emulated Phemex DataGW: a websockets server speaking the protocol from shared/docs.
+
+One asyncio event loop runs everything. Frames are written synchronously (websockets'
+``broadcast`` path), so per-connection order is the call order: a subscribe's ack always
+precedes its snapshot, which precedes every incremental. A market task advances the
+simulated market every ``batch_ms``, fans the new trades out as ``incremental`` messages,
+moves the order books, and enforces heartbeats.
+
+Every method of :class:`Emulator` must be called from the event loop's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Coroutine
+from typing import Any, Self
+
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+
+from ticklake.emulator import dispatch, rest
+from ticklake.emulator.book import BookSim, BookView
+from ticklake.emulator.config import EmulatorConfig
+from ticklake.emulator.connection import Client, EmuConnection
+from ticklake.emulator.faults import FaultKind
+from ticklake.emulator.frames import trade_row, trades_message
+from ticklake.emulator.injector import Injector
+from ticklake.emulator.market import Market, Trade
+from ticklake.emulator.products import PRODUCTS
+from ticklake.emulator.truth import TruthWriter
+
+__all__ = ["Emulator", "run_emulator"]
+
+log = logging.getLogger(__name__)
+
+SLOW_CONSUMER_BYTES = 64 * 2**20  # a client this far behind is dropped (abort)
+
+
+class Emulator:
+    """A Phemex-compatible exchange on a real socket. See the package docstring."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.market: Market | None = None
+        self.books: dict[str, BookSim] = {}
+        self.clients: dict[int, Client] = {}
+        self.connections_total = 0
+        self.heartbeat_drops = 0
+        self.ticks = 0
+        self.rings: dict[str, deque[str]] = {
+            s: deque(maxlen=max(1, config.snapshot_size)) for s in config.symbols
+        }
+        self.injector = Injector(self)
+        self._jitter = random.Random(f"ticklake-emulator-mts:{config.seed}")
+        self._truth: TruthWriter | None = None
+        self._server: Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._next_id = 1
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        if self._server is not None:
+            msg = "emulator already started"
+            raise RuntimeError(msg)
+        cfg = self.config
+        market = Market(cfg.symbols, seed=cfg.seed, rate=cfg.rate, start_ns=time.time_ns())
+        history = market.prefill(cfg.history)
+        self.market = market
+        self.books = {s: BookSim(PRODUCTS[s], cfg.seed, market.touch(s)) for s in cfg.symbols}
+        if cfg.truth_path is not None:
+            self._truth = TruthWriter(cfg.truth_path)
+        self._record(history)
+        self._server = await serve(
+            self._handle,
+            cfg.host,
+            cfg.port,
+            process_request=self._process_request,
+            create_connection=EmuConnection,
+            ping_interval=None,  # the exchange does not ping clients
+            close_timeout=2,
+            max_size=2**16,
+            logger=logging.getLogger(f"{__name__}.ws"),
+        )
+        self._spawn(self._market_loop())
+        if cfg.fault_schedule or cfg.fault_every > 0:
+            self._spawn(self.injector.run_schedule(time.monotonic()))
+        log.info("emulator listening on %s (symbols %s)", self.url, ",".join(cfg.symbols))
+
+    async def stop(self) -> None:
+        """Close everything: tasks, connections (aborted), listener; flush the truth."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for client in list(self.clients.values()):
+            client.abort()
+        if self._server is not None:
+            self._server.close(close_connections=False)
+            await self._server.wait_closed()
+            self._server = None
+        if self._truth is not None:
+            self._truth.close()
+            self._truth = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            msg = "emulator not started"
+            raise RuntimeError(msg)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        host = self.config.host
+        return f"ws://[{host}]:{self.port}/" if ":" in host else f"ws://{host}:{self.port}/"
+
+    @property
+    def trades_produced(self) -> int:
+        market = self.market
+        return 0 if market is None else sum(market.produced(s) for s in market.symbols)
+
+    def halt(self) -> None:
+        """Stop producing trades (heartbeats and requests are still served)."""
+        if self.market is not None and not self.market.halted:
+            now_ns = time.time_ns()
+            self._produce(now_ns)  # trades up to now still go out; none after
+            self.market.halt(now_ns)
+
+    def resume(self) -> None:
+        if self.market is not None:
+            self.market.resume(time.time_ns())
+
+    def inject(
+        self,
+        kind: FaultKind | str,
+        target: str = "all",
+        seconds: float | None = None,
+        count: int = 1,
+    ) -> int:
+        """Inject a fault; returns the number of connections affected or faults armed.
+
+        Targets: "all", a connection id ("3"), "random", "next" (returns ``count``: the
+        next ``count`` connections are armed). ``refuse`` returns the number of connections
+        it aborted; ``sequence_jump`` the number of symbols jumped (target a traded symbol,
+        else all). Raises ValueError on a bad kind/target/seconds/count.
+        """
+        return self.injector.inject(kind, target, seconds, count)
+
+    def state(self) -> dict[str, Any]:
+        market = self.market
+        symbols = self.config.symbols
+        return {
+            "url": self.url if self._server is not None else None,
+            "halted": bool(market and market.halted),
+            "refusing": self.injector.refusing(),
+            "connections": [c.describe() for c in self.clients.values()],
+            "connections_total": self.connections_total,
+            "heartbeat_drops": self.heartbeat_drops,
+            "ticks": self.ticks,
+            "trades_produced": {s: market.produced(s) if market else 0 for s in symbols},
+            "trades_produced_total": self.trades_produced,
+            "sequence": {s: market.sequence(s) if market else 0 for s in symbols},
+            "faults_injected": {k.value: self.injector.injected[k] for k in FaultKind},
+        }
+
+    # ---------------------------------------------------------------- sending
+
+    def send(self, client: Client, text: str, *, data: bool = False) -> None:
+        """Write one text frame now (dropped while the connection is stalled)."""
+        ws = client.ws
+        if client.closing or client.plan.stalled(time.monotonic()):
+            return
+        if ws.protocol.state is not State.OPEN:
+            return
+        broadcast([ws], text)
+        client.frames_sent += 1
+        transport = getattr(ws, "transport", None)
+        if transport is not None and transport.get_write_buffer_size() > SLOW_CONSUMER_BYTES:
+            log.warning("connection %d: slow consumer, dropping it", client.id)
+            client.abort()
+            return
+        if not data:
+            return
+        client.last_data = text
+        plan = client.plan
+        while plan.pending_duplicates > 0 and not client.closing:
+            plan.pending_duplicates -= 1
+            self.send(client, text)
+        if not client.data_sent_once:
+            client.data_sent_once = True
+            for kind, seconds in plan.on_first_data:
+                self.injector.apply(client, kind, seconds, 1)
+            plan.on_first_data.clear()
+
+    def on_first_ack(self, client: Client) -> None:
+        if client.acked_once:
+            return
+        client.acked_once = True
+        for kind, seconds in client.plan.on_first_ack:
+            self.injector.apply(client, kind, seconds, 1)
+        client.plan.on_first_ack.clear()
+
+    def send_snapshot(self, client: Client, symbol: str) -> None:
+        product = PRODUCTS[symbol]
+        ring = self.rings.get(symbol)
+        n = self.config.snapshot_size
+        rows = list(ring)[-n:][::-1] if ring is not None and n > 0 else []
+        text = trades_message(product, "snapshot", self._sequence(symbol), rows,
+                              self._extra(None))
+        self.send(client, text, data=True)
+
+    def send_book_snapshot(self, client: Client, view: BookView) -> None:
+        symbol = view.product.symbol
+        book = self.books.get(symbol) or BookSim.empty(view.product)
+        text = view.snapshot(book, self._sequence(symbol), time.time_ns(), time.monotonic(),
+                             self._extra(None))
+        self.send(client, text, data=True)
+
+    def close_policy(self, client: Client, reason: str) -> None:
+        """Close with 1008 (policy violation) and a close frame."""
+        client.closing = True
+        client.subscriptions.clear()
+        client.books.clear()
+        self._spawn(client.ws.close(1008, reason))
+
+    def _sequence(self, symbol: str) -> int:
+        if self.market is not None and symbol in self.rings:
+            return self.market.sequence(symbol)
+        return PRODUCTS[symbol].sequence_base  # listed but not traded: a constant counter
+
+    def _extra(self, last_ts: int | None) -> tuple[int, int] | None:
+        if not self.config.extra_keys:
+            return None
+        dts = time.time_ns()
+        mts = dts - 700_000 - self._jitter.randrange(300_000)
+        if last_ts is not None:
+            mts = max(mts, last_ts)
+        return dts, max(mts, 0)
+
+    # ---------------------------------------------------------------- market loop
+
+    async def _market_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        period = self.config.batch_ms / 1000.0
+        deadline = loop.time()
+        while True:
+            deadline += period
+            now = loop.time()
+            if deadline < now - 5 * period:  # fell far behind: do not burst to catch up
+                deadline = now
+            await asyncio.sleep(max(0.0, deadline - now))
+            self.tick()
+
+    def tick(self) -> None:
+        """One batch period: advance the market, fan out incrementals, housekeeping."""
+        self.ticks += 1
+        self._produce(time.time_ns())
+        self._step_books()
+        self._check_heartbeats()
+
+    def _produce(self, now_ns: int) -> None:
+        assert self.market is not None
+        trades = self.market.advance(now_ns)
+        if trades:
+            self._record(trades)
+            self._fan_out(trades)
+
+    def _record(self, trades: list[Trade]) -> None:
+        if self._truth is not None:
+            self._truth.write(trades)
+        for trade in trades:
+            self.rings[trade.symbol].append(trade_row(PRODUCTS[trade.symbol], trade))
+
+    def _fan_out(self, trades: list[Trade]) -> None:
+        by_symbol: dict[str, list[Trade]] = {}
+        for trade in trades:
+            by_symbol.setdefault(trade.symbol, []).append(trade)
+        cap = self.config.max_trades_per_message
+        for symbol, batch in by_symbol.items():
+            product = PRODUCTS[symbol]
+            slot = (product.channel, symbol)
+            listeners = [c for c in self.clients.values() if slot in c.subscriptions]
+            if not listeners:
+                continue
+            step = cap if cap > 0 else len(batch)
+            for i in range(0, len(batch), step):
+                chunk = batch[i : i + step]
+                rows = [trade_row(product, t) for t in chunk]
+                text = trades_message(
+                    product, "incremental", chunk[-1].seq, rows, self._extra(chunk[-1].ts_ns)
+                )
+                for client in listeners:
+                    if slot in client.subscriptions:
+                        self.send(client, text, data=True)
+
+    def _step_books(self) -> None:
+        market = self.market
+        assert market is not None
+        if market.halted:
+            return
+        now, now_ns = time.monotonic(), time.time_ns()
+        interval = self.config.book_snapshot_interval
+        for symbol, book in self.books.items():
+            changed = book.step(market.touch(symbol))
+            if changed:
+                market.jump_sequence(symbol, 1)  # a book update consumes a sequence number
+            sequence = market.sequence(symbol)
+            for client in list(self.clients.values()):
+                view = client.books.get((PRODUCTS[symbol].book_channel, symbol))
+                if view is None:
+                    continue
+                text: str | None = None
+                if now - view.last_snapshot >= interval:
+                    text = view.snapshot(book, sequence, now_ns, now, self._extra(None))
+                elif changed:
+                    text = view.incremental(book, sequence, now_ns, self._extra(None))
+                if text is not None:
+                    self.send(client, text, data=True)
+
+    def _check_heartbeats(self) -> None:
+        now = time.monotonic()
+        limit = self.config.heartbeat_timeout
+        for client in list(self.clients.values()):
+            if client.closing:
+                continue
+            if client.plan.stalled(now):
+                client.last_heartbeat = now  # the watchdog sleeps while the server is frozen
+            elif now - client.last_heartbeat > limit:
+                log.info("connection %d: no heartbeat for %.1f s, dropping", client.id, limit)
+                self.heartbeat_drops += 1
+                client.abort()
+
+    # ---------------------------------------------------------------- connections
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        assert isinstance(ws, EmuConnection)
+        request = ws.request
+        client = Client(self._next_id, request.path if request is not None else "?", ws)
+        self._next_id += 1
+        self.connections_total += 1
+        self.clients[client.id] = client
+        ws.client = client
+        self.injector.arm_new_connection(client)
+        try:
+            async for message in ws:
+                dispatch.handle_message(self, client, message)
+        except ConnectionClosed:
+            pass
+        finally:
+            client.closing = True
+            self.clients.pop(client.id, None)
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        return rest.process_request(self, connection, request)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+async def run_emulator(config: EmulatorConfig) -> None:
+    """Run an emulator until cancelled (used by ``ticklake emulate``)."""
+    async with Emulator(config):
+        await asyncio.Event().wait()
