@@ -44,21 +44,31 @@ def record(
         str | None, typer.Option(help="REST products URL, 'auto' or 'none' [auto]")
     ] = None,
     tape: Annotated[bool, typer.Option(help="Print every trade")] = False,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus /metrics on 127.0.0.1:PORT")
+    ] = None,
 ) -> None:
     """Record trades from Phemex (or the emulator) with a live progress line."""
     settings = load_settings(
         **_feed_overrides(url=url, symbols=symbols, ping_interval=ping_interval,
                           silence_timeout=silence_timeout, products_url=products_url)
     )
-    asyncio.run(_record(settings.feed, out_path, duration, tape))
+    asyncio.run(_record(settings.feed, out_path, duration, tape, metrics_port))
 
 
-async def _record(feed: Any, out_path: Path | None, duration: float | None, tape: bool) -> None:
+async def _record(
+    feed: Any, out_path: Path | None, duration: float | None, tape: bool,
+    metrics_port: int | None = None,
+) -> None:
     from ticklake.console import ProgressLine, tape_lines
     from ticklake.feed.events import TradesReceived
+    from ticklake.metrics import serve_metrics
     from ticklake.pipeline import build_recording, run_recording
 
     recording = await build_recording(feed, out_path)
+    if metrics_port is not None:
+        stats = recording.session.stats
+        serve_metrics(lambda: {"phemex": stats}, metrics_port)
     progress = ProgressLine(recording.session.stats, list(feed.symbols))
     live_view = recording.bus.subscribe(maxsize=10_000)
     interactive = out.is_terminal

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,9 +33,12 @@ class Run:
     rejected: list[FrameRejected] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     first_snapshot: dict[str, list[Trade]] = field(default_factory=dict)
+    listeners: list[Callable[[Event], None]] = field(default_factory=list)
 
     def on_event(self, event: Event) -> None:
         self.events.append(event)
+        for listener in self.listeners:
+            listener(event)
         if isinstance(event, TradesReceived):
             self.trades.extend(event.trades)
             if event.snapshot and event.symbol not in self.first_snapshot:
