@@ -3,8 +3,11 @@
 The session owns the socket and the clocks; every decision about the protocol (what to send,
 when a connection is dead, which trades are new) is taken by ``PhemexProtocol``. On each frame
 the order is: stamp the wall-clock receive time → hand the raw frame to the frame sink (the
-durable tee) → feed the protocol → deliver its events. Sinks are synchronous and must not
-block; slow consumers sit behind ``ticklake.bus`` queues, never inside the read loop.
+durable tee) → feed the protocol → deliver its events → send what the protocol wants sent.
+All of it runs synchronously inside picows' frame callback, so a frame is fully handled
+before the next one is read; sinks must not block, and slow consumers sit behind
+``ticklake.bus`` queues, never inside the read path. (picows was measured against websockets
+in ``bench/session_throughput.py``: about half the CPU per frame.)
 
 Reconnect policy: a connection that got as far as subscribing resets the backoff, so the
 first retry comes within ``backoff_initial`` seconds and the resubscribe snapshot covers the
@@ -16,13 +19,22 @@ connection, failures are retried for ``first_connect_timeout`` seconds, then rep
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
+from picows import (
+    WSError,
+    WSFrame,
+    WSInvalidStatusError,
+    WSInvalidURL,
+    WSListener,
+    WSMsgType,
+    WSTransport,
+    ws_connect,
+)
 
 from ticklake.errors import SessionError, SubscriptionRejected
 from ticklake.feed.backoff import ConnectBudget, backoff_delays
@@ -58,8 +70,32 @@ class SessionConfig:
     open_timeout: float = 10.0
     first_connect_timeout: float = 30.0
     max_frame_bytes: int = 16 * 2**20
-    compression: str | None = None
     connect_budget: tuple[int, float] = field(default=(200, 300.0))
+
+
+class _Listener(WSListener):
+    """Adapts picows callbacks to the session; assembles fragmented text messages."""
+
+    def __init__(self, session: PhemexSession) -> None:
+        self._session = session
+        self._fragments: list[bytes] = []
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        kind = frame.msg_type
+        if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+            if frame.fin:
+                self._session._on_message(frame.get_payload_as_bytes())
+            else:
+                self._fragments = [frame.get_payload_as_bytes()]
+        elif kind is WSMsgType.CONTINUATION:
+            self._fragments.append(frame.get_payload_as_bytes())
+            if frame.fin:
+                payload, self._fragments = b"".join(self._fragments), []
+                self._session._on_message(payload)
+        elif kind is WSMsgType.CLOSE:
+            self._session._closed_by_server = frame.get_close_code().value
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
 
 
 class PhemexSession:
@@ -78,18 +114,20 @@ class PhemexSession:
         self._on_frame = on_frame
         self._on_event = on_event
         self._conn_id = 0
-        self._stopping = False
-        self._ws: ClientConnection | None = None
+        self._transport: WSTransport | None = None
+        self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._fatal: Exception | None = None
         self._lost_at_ns: int | None = None
+        self._subscribed = False
+        self._end_reason = ""
+        self._closed_by_server: int | None = None
 
     def stop(self) -> None:
-        """Ask ``run`` to return after closing the current connection."""
-        self._stopping = True
+        """Ask ``run`` to return after dropping the current connection."""
+        self._stop.set()
         self._wake.set()
-        if self._ws is not None:
-            self._ws.transport.abort()
+        self._drop("stopped")
 
     async def run(self) -> None:
         cfg = self.config
@@ -97,17 +135,19 @@ class PhemexSession:
         budget = ConnectBudget(cfg.connect_budget[0], int(cfg.connect_budget[1] * 1e9))
         started = time.monotonic()
         ever_connected = False
-        while not self._stopping:
+        while not self._stop.is_set():
             wait = budget.wait_ns(time.monotonic_ns())
             if wait:
                 logger.warning("= connect budget spent; waiting %.1fs", wait / 1e9)
-                await asyncio.sleep(wait / 1e9)
+                await self._sleep(wait / 1e9)
+                continue
             budget.spend(time.monotonic_ns())
             self.stats.state = "connecting"
             reason, subscribed = await self._connect_once()
             if self._fatal is not None:
+                self.stats.state = "failed"
                 raise self._fatal
-            if self._stopping:
+            if self._stop.is_set():
                 break
             ever_connected |= subscribed
             if not ever_connected and time.monotonic() - started > cfg.first_connect_timeout:
@@ -119,77 +159,88 @@ class PhemexSession:
             self.stats.state = "reconnecting"
             self.stats.reconnects += 1
             logger.info("= disconnected (%s); reconnecting in %.2fs", reason, delay)
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
         self.stats.state = "stopped"
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
 
     async def _connect_once(self) -> tuple[str, bool]:
         """One connection's life; returns why it ended and whether it subscribed."""
         cfg = self.config
         try:
-            async with connect(
+            transport, _ = await ws_connect(
+                lambda: _Listener(self),
                 cfg.url,
-                open_timeout=cfg.open_timeout,
-                ping_interval=None,  # the heartbeat is server.ping, driven by the protocol
-                close_timeout=1.0,
-                max_size=cfg.max_frame_bytes,
-                compression=cfg.compression,
-                user_agent_header="ticklake",
-            ) as ws:
-                return await self._serve(ws)
-        except InvalidStatus as exc:
-            status = exc.response.status_code
+                websocket_handshake_timeout=cfg.open_timeout,
+                max_frame_size=cfg.max_frame_bytes,
+                enable_auto_ping=False,  # the heartbeat is server.ping, driven by the protocol
+                logger_name="ticklake.session.ws",
+            )
+        except WSInvalidStatusError as exc:
+            status = exc.response.status if exc.response is not None else 0
             if status in _FATAL_STATUS:
                 hint = " (the legacy endpoint is retired; use wss://ws.phemex.com)"
                 message = f"{cfg.url} refused the WebSocket upgrade: HTTP {status}"
                 self._fatal = SessionError(message + (hint if status == 410 else ""))
-            return f"HTTP {status}", False
-        except InvalidURI as exc:
+            return self._lost(f"HTTP {status}"), False
+        except WSInvalidURL as exc:
             self._fatal = SessionError(f"invalid URL {cfg.url!r}: {exc}")
-            return "invalid URL", False
-        except (OSError, TimeoutError, WebSocketException) as exc:
-            return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, False
-        finally:
-            self._ws = None
-            self.protocol.connection_lost()
-            if self._lost_at_ns is None:  # an outage starts at the first lost connection
-                self._lost_at_ns = time.monotonic_ns()
+            return self._lost("invalid URL"), False
+        except (OSError, TimeoutError, WSError) as exc:
+            return self._lost(f"{type(exc).__name__}: {exc}" if str(exc) else
+                              type(exc).__name__), False
+        return await self._serve(transport), self._subscribed
 
-    async def _serve(self, ws: ClientConnection) -> tuple[str, bool]:
-        self._ws = ws
+    def _lost(self, reason: str) -> str:
+        self.protocol.connection_lost()
+        if self._lost_at_ns is None:  # an outage starts at the first lost connection
+            self._lost_at_ns = time.monotonic_ns()
+        return reason
+
+    async def _serve(self, transport: WSTransport) -> str:
+        self._transport = transport
         self._conn_id += 1
+        self._subscribed = False
+        self._end_reason = "connection lost (1006)"
+        self._closed_by_server = None
         self.stats.connects += 1
         self.stats.state = "subscribing"
-        protocol = self.protocol
-        protocol.connection_made(time.monotonic_ns())
-        await self._flush(ws)
-        timer = asyncio.create_task(self._run_timer(ws), name=f"phemex-timer-{self._conn_id}")
-        subscribed = False
-        reason = "closed"
+        self.protocol.connection_made(time.monotonic_ns())
+        self._flush()
+        timer = asyncio.create_task(self._run_timer(), name=f"phemex-timer-{self._conn_id}")
         try:
-            async for message in ws:
-                recv_ns = time.time_ns()
-                text = message if isinstance(message, str) else message.decode("utf-8", "replace")
-                self.stats.frames += 1
-                self.stats.bytes += len(text)
-                self.stats.last_frame_wall_ns = recv_ns
-                if self._on_frame is not None:
-                    self._on_frame(RawFrame(self._conn_id, recv_ns, text))
-                protocol.receive_frame(text, time.monotonic_ns(), recv_ns)
-                subscribed |= self._deliver(protocol.events_received())
-                if protocol.stale or self._fatal is not None:
-                    break
-                await self._flush(ws)
-        except ConnectionClosed as exc:
-            reason = f"connection closed ({exc.rcvd.code if exc.rcvd else 1006})"
+            if self._stop.is_set():
+                self._drop("stopped")
+            await transport.wait_disconnected()
         finally:
             timer.cancel()
             await asyncio.gather(timer, return_exceptions=True)
-        if protocol.stale:
-            reason = self._stale_reason
-            ws.transport.abort()
-        return reason, subscribed
+            self._transport = None
+        if self._closed_by_server is not None:
+            self._end_reason = f"closed by the server ({self._closed_by_server})"
+        return self._lost(self._end_reason)
 
-    async def _run_timer(self, ws: ClientConnection) -> None:
+    def _on_message(self, payload: bytes) -> None:
+        """Everything that happens to one received message, synchronously."""
+        recv_ns = time.time_ns()
+        text = payload.decode("utf-8", "replace")
+        stats = self.stats
+        stats.frames += 1
+        stats.bytes += len(payload)
+        stats.last_frame_wall_ns = recv_ns
+        if self._on_frame is not None:
+            self._on_frame(RawFrame(self._conn_id, recv_ns, text))
+        protocol = self.protocol
+        protocol.receive_frame(text, time.monotonic_ns(), recv_ns)
+        self._deliver(protocol.events_received())
+        if protocol.stale or self._fatal is not None:
+            self._drop(self._end_reason)
+        else:
+            self._flush()
+
+    async def _run_timer(self) -> None:
         protocol = self.protocol
         while True:
             deadline = protocol.next_deadline()
@@ -206,23 +257,29 @@ class PhemexSession:
             protocol.handle_timer(time.monotonic_ns())
             self._deliver(protocol.events_received())
             if protocol.stale:
-                ws.transport.abort()
+                self._drop(self._end_reason)
                 return
-            await self._flush(ws)
+            self._flush()
 
-    async def _flush(self, ws: ClientConnection) -> None:
+    def _flush(self) -> None:
         out = self.protocol.data_to_send()
+        transport = self._transport
+        if transport is None or not out:
+            return
         for text in out:
-            await ws.send(text)
-        if out:
-            self._wake.set()
+            transport.send(WSMsgType.TEXT, text.encode())
+        self._wake.set()  # a new request may bring the next deadline forward
 
-    _stale_reason = "stale"
+    def _drop(self, reason: str) -> None:
+        """Abandon the connection at once: no close handshake with a server we distrust."""
+        transport = self._transport
+        if transport is not None:
+            self._end_reason = reason
+            transport.underlying_transport.abort()
 
-    def _deliver(self, events: list[Event]) -> bool:
-        """Count and forward events; returns whether a subscription became active."""
+    def _deliver(self, events: list[Event]) -> None:
+        """Count and forward events."""
         stats = self.stats
-        subscribed = False
         for event in events:
             if isinstance(event, TradesReceived):
                 stats.trades += len(event.trades)
@@ -233,7 +290,7 @@ class PhemexSession:
                 stats.pongs += 1
                 stats.last_rtt_ns = event.rtt_ns
             elif isinstance(event, Subscribed):
-                subscribed = True
+                self._subscribed = True
                 stats.state = "streaming"
                 if self._lost_at_ns is not None:
                     stats.reconnect_ns.append(time.monotonic_ns() - self._lost_at_ns)
@@ -259,10 +316,8 @@ class PhemexSession:
                     f"{event.channel}.subscribe", event.symbol, event.code, event.message
                 )
             elif isinstance(event, ConnectionStale):
-                self._stale_reason = event.reason
-                stats.stale_reasons[event.reason.split(" for ")[0]] = (
-                    stats.stale_reasons.get(event.reason.split(" for ")[0], 0) + 1
-                )
+                self._end_reason = event.reason
+                kind = event.reason.split(" for ")[0]
+                stats.stale_reasons[kind] = stats.stale_reasons.get(kind, 0) + 1
             if self._on_event is not None:
                 self._on_event(event)
-        return subscribed
