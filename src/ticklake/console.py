@@ -46,7 +46,7 @@ def tape_lines(event: TradesReceived) -> list[Text]:
         micros = trade.ts_exchange_ns // 1000 % 1_000_000
         line = Text(f"{stamp}.{micros:06d} {trade.symbol:<9} ")
         line.append(f"{trade.side:<4}", style="green" if trade.side == "buy" else "red")
-        line.append(f" {trade.price:>14} x {trade.qty}")
+        line.append(f" {trade.price_text:>12} x {trade.qty_text}")
         if trade.from_snapshot:
             line.append("  (snapshot)", style="dim")
         lines.append(line)

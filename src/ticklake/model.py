@@ -38,6 +38,23 @@ class Trade(msgspec.Struct, frozen=True, gc=False):
     def qty(self) -> Decimal:
         return Decimal(self.qty_e).scaleb(-self.qty_scale)
 
+    @property
+    def price_text(self) -> str:
+        return decimal_text(self.price_e, self.price_scale)
+
+    @property
+    def qty_text(self) -> str:
+        return decimal_text(self.qty_e, self.qty_scale)
+
+
+def decimal_text(value: int, scale: int) -> str:
+    """Shortest exact decimal string of ``value / 10**scale``: (9000050000, 5) → "90000.5"."""
+    sign = "-" if value < 0 else ""
+    whole, frac = divmod(abs(value), 10**scale) if scale > 0 else (abs(value), 0)
+    if not frac:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{str(frac).rjust(scale, '0').rstrip('0')}"
+
 
 class Gap(msgspec.Struct, frozen=True):
     """A span where trades may be missing: every trade with from_ns <= ts <= to_ns is suspect.

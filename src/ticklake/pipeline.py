@@ -54,8 +54,8 @@ class JsonlRecorder:
     def on_event(self, event: Event) -> None:
         if isinstance(event, TradesReceived):
             lines = [
-                _TradeLine(t.symbol, t.ts_exchange_ns, t.ts_recv_ns, t.side, str(t.price),
-                           str(t.qty), t.sequence, t.from_snapshot)
+                _TradeLine(t.symbol, t.ts_exchange_ns, t.ts_recv_ns, t.side, t.price_text,
+                           t.qty_text, t.sequence, t.from_snapshot)
                 for t in event.trades
             ]
             for line in lines:

@@ -32,14 +32,19 @@ def _fetch(url: str, timeout: float) -> bytes:
         return body
 
 
+async def fetch_products(url: str, timeout: float = 10.0) -> ProductTable:
+    """The exchange's products payload, parsed; raises OSError or ProtocolError."""
+    payload = await asyncio.to_thread(_fetch, url, timeout)
+    return parse_products_payload(payload)
+
+
 async def load_products(url: str, timeout: float = 10.0) -> ProductTable:
     """Shipped defaults overlaid with the exchange's payload; defaults alone if unreachable."""
     defaults = default_products()
     if not url.startswith(("http://", "https://")):
         return defaults
     try:
-        payload = await asyncio.to_thread(_fetch, url, timeout)
-        fetched = parse_products_payload(payload)
+        fetched = await fetch_products(url, timeout)
     except (OSError, ProtocolError) as exc:
         logger.warning("= products from %s unavailable (%s); using shipped scales", url, exc)
         return defaults
