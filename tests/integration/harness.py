@@ -28,6 +28,7 @@ class Run:
     emulator: Emulator
     truth_path: Path
     session: PhemexSession = field(init=False)
+    task: asyncio.Task[None] = field(init=False)
     trades: list[Trade] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)
     rejected: list[FrameRejected] = field(default_factory=list)
@@ -102,10 +103,10 @@ async def recording(
                                        first_connect_timeout=5)
         run = Run(emulator, truth)
         run.session = PhemexSession(protocol, session_config, on_event=run.on_event)
-        task = asyncio.create_task(run.session.run())
+        run.task = asyncio.create_task(run.session.run())
         try:
             yield run
         finally:
             run.session.stop()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(task, 5)
+            if not run.task.done():
+                await asyncio.wait_for(run.task, 5)

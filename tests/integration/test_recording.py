@@ -5,10 +5,23 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
+from ticklake.emulator import Emulator, EmulatorConfig
+from ticklake.errors import SubscriptionRejected
 from ticklake.feed.events import Pong, SubscribeFailed
+from ticklake.feed.phemex import (
+    Family,
+    PhemexProtocol,
+    Product,
+    ProductTable,
+    Subscription,
+    default_products,
+)
+from ticklake.session import PhemexSession, SessionConfig
 
 from ..support import scaled, wait_until
-from .harness import recording
+from .harness import FAST_HEARTBEAT, recording
 
 
 def test_records_every_trade_of_three_product_families_exactly(tmp_path: Path) -> None:
@@ -72,5 +85,24 @@ def test_refused_subscribe_is_retried_and_then_streams(tmp_path: Path) -> None:
             await run.caught_up()
             summary = run.compare().summary()
             assert summary["duplicated"] == 0 and summary["lost_silently"] == 0
+
+    asyncio.run(scenario())
+
+
+
+def test_symbol_the_exchange_refuses_ends_the_session_with_a_named_error() -> None:
+    async def scenario() -> None:
+        async with Emulator(EmulatorConfig(symbols=("BTCUSD",))) as emulator:
+            # A product the client believes in but the exchange does not list: 6001 each time.
+            products = default_products().merged(
+                ProductTable([Product("XRPUSD", Family.COIN_M, 4, 0)])
+            )
+            subs = [Subscription("trade", "BTCUSD"), Subscription("trade", "XRPUSD")]
+            protocol = PhemexProtocol(subs, products, FAST_HEARTBEAT)
+            session = PhemexSession(protocol, SessionConfig(url=emulator.url))
+            with pytest.raises(SubscriptionRejected, match=r"trade\.subscribe XRPUSD rejected"):
+                await asyncio.wait_for(session.run(), scaled(20))
+            assert session.stats.state == "failed"
+            assert session.stats.subscribe_errors == FAST_HEARTBEAT.max_subscribe_attempts
 
     asyncio.run(scenario())

@@ -32,13 +32,18 @@ class SubscribeFailed(Event, frozen=True):
 
 
 class SubscriptionAbandoned(Event, frozen=True):
-    """A subscribe was refused ``attempts`` times in a row; the session should give up."""
+    """A subscribe was refused ``attempts`` times in a row and is dropped.
+
+    ``was_active`` tells a symbol that streamed before (e.g. delisted since) from one that
+    never did (a mistake the user must hear about at once).
+    """
 
     channel: str
     symbol: str
     code: int
     message: str
     attempts: int
+    was_active: bool
 
 
 class TradesReceived(Event, frozen=True):

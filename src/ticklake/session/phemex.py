@@ -312,9 +312,13 @@ class PhemexSession:
                 )
             elif isinstance(event, SubscriptionAbandoned):
                 stats.subscribe_errors += 1
-                self._fatal = SubscriptionRejected(
+                error = SubscriptionRejected(
                     f"{event.channel}.subscribe", event.symbol, event.code, event.message
                 )
+                if event.was_active:  # keep recording the other symbols
+                    logger.error("= %s; no longer recording it", error)
+                else:
+                    self._fatal = error
             elif isinstance(event, ConnectionStale):
                 self._end_reason = event.reason
                 kind = event.reason.split(" for ")[0]

@@ -81,6 +81,7 @@ class _Pending:
 @dataclass
 class _SubState:
     active: bool = False
+    ever_active: bool = False
     attempts: int = 0
     retry_at_ns: int | None = None
 
@@ -270,7 +271,7 @@ class PhemexProtocol:
         if state is None:  # unsubscribed meanwhile
             return
         if frame.error is None:
-            state.active = True
+            state.active = state.ever_active = True
             state.attempts = 0
             self._events.append(Subscribed(sub.channel, sub.symbol))
             return
@@ -279,7 +280,9 @@ class PhemexProtocol:
         if state.attempts >= self.config.max_subscribe_attempts:
             del self._subs[sub]
             self._events.append(
-                SubscriptionAbandoned(sub.channel, sub.symbol, code, message, state.attempts)
+                SubscriptionAbandoned(
+                    sub.channel, sub.symbol, code, message, state.attempts, state.ever_active
+                )
             )
             return
         state.retry_at_ns = now_ns + self.config.subscribe_retry_ns * 2 ** (state.attempts - 1)

@@ -56,7 +56,7 @@ def test_error_reply_to_subscribe_is_a_named_failure_and_is_retried_with_backoff
     (third,) = [r for r in sent(protocol) if r["method"] == "trade.subscribe"]
     error["id"] = third["id"]
     assert feed(protocol, error, 3 * S) == [
-        SubscriptionAbandoned("trade", "BTCUSD", 6001, "invalid argument", 3)
+        SubscriptionAbandoned("trade", "BTCUSD", 6001, "invalid argument", 3, False)
     ]
 
 
