@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ticklake.errors import ConfigError
 
 DEFAULT_URL = "wss://ws.phemex.com"
+MAX_SUBSCRIPTIONS = 20  # per connection; DataGW drops a connection over it (§1.2)
 _HEARTBEAT_LIMIT = 30.0  # DataGW drops a connection without a heartbeat for 30 s (§3)
 
 
@@ -46,6 +47,12 @@ class FeedSettings(BaseModel):
             value = [s.strip() for s in value.split(",") if s.strip()]
         if isinstance(value, list | tuple) and not value:
             msg = "at least one symbol is needed"
+            raise ValueError(msg)
+        if isinstance(value, list | tuple) and len(value) > MAX_SUBSCRIPTIONS:
+            msg = f"at most {MAX_SUBSCRIPTIONS} symbols per connection (Phemex limit)"
+            raise ValueError(msg)
+        if isinstance(value, list | tuple) and len(set(value)) != len(value):
+            msg = "a symbol is listed twice"
             raise ValueError(msg)
         return value
 

@@ -71,8 +71,8 @@ class Gap(msgspec.Struct, frozen=True):
 
 
 class RawFrame(msgspec.Struct, frozen=True, gc=False):
-    """One frame exactly as received, before anything interprets it (the spool's unit)."""
+    """One message exactly as received (bytes, even if not valid UTF-8): the spool's unit."""
 
     conn_id: int
     recv_ns: int
-    text: str
+    payload: bytes

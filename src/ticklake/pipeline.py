@@ -8,7 +8,6 @@ appends, flushed on a timer), while live views read a lossy bus that never block
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -143,10 +142,9 @@ async def run_recording(
     finally:
         recording.session.stop()
         tick_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await session_task
-        with contextlib.suppress(asyncio.CancelledError):
-            await tick_task
-        recording.bus.close()
-        if recording.recorder is not None:
-            recording.recorder.close()
+        try:
+            await asyncio.gather(session_task, tick_task, return_exceptions=True)
+        finally:
+            recording.bus.close()
+            if recording.recorder is not None:
+                recording.recorder.close()

@@ -99,6 +99,8 @@ def test_legacy_url_answering_410_is_a_one_line_error(emulator: tuple[str, Path]
         (["--ping-interval", "45"], "invalid feed.ping_interval 45.0"),
         (["--url", "http://example.invalid/"], "invalid feed.url"),
         (["--symbols", ","], "invalid feed.symbols"),
+        (["--symbols", ",".join(["BTCUSD"] * 21)], "at most 20 symbols"),
+        (["--symbols", "BTCUSD,BTCUSD"], "listed twice"),
     ],
 )
 def test_bad_input_is_a_one_line_error_with_exit_code_2(args: list[str], message: str) -> None:

@@ -38,8 +38,6 @@ class Run:
 
     def on_event(self, event: Event) -> None:
         self.events.append(event)
-        for listener in self.listeners:
-            listener(event)
         if isinstance(event, TradesReceived):
             self.trades.extend(event.trades)
             if event.snapshot and event.symbol not in self.first_snapshot:
@@ -48,6 +46,8 @@ class Run:
             self.gaps.append(event.gap)
         elif isinstance(event, FrameRejected):
             self.rejected.append(event)
+        for listener in self.listeners:
+            listener(event)
 
     async def streaming(self, timeout: float = 10) -> None:
         await wait_until(lambda: self.session.stats.state == "streaming", timeout, "streaming")
@@ -100,7 +100,8 @@ async def recording(
             protocol_config,
         )
         session_config = SessionConfig(url=emulator.url, backoff_initial=0.05, backoff_cap=0.5,
-                                       first_connect_timeout=5)
+                                       first_connect_timeout=5,
+                                       connect_budget=(10_000, 300.0))  # no per-IP limit here
         run = Run(emulator, truth)
         run.session = PhemexSession(protocol, session_config, on_event=run.on_event)
         run.task = asyncio.create_task(run.session.run())
@@ -110,3 +111,5 @@ async def recording(
             run.session.stop()
             if not run.task.done():
                 await asyncio.wait_for(run.task, 5)
+            elif not run.task.cancelled() and run.task.exception() is not None:
+                raise run.task.exception()  # type: ignore[misc]

@@ -8,7 +8,6 @@ waits until the oldest one leaves the window.
 from __future__ import annotations
 
 import random
-from collections import deque
 from collections.abc import Iterator
 
 
@@ -28,20 +27,37 @@ def backoff_delays(
 
 
 class ConnectBudget:
-    """At most ``limit`` connection attempts in any ``window_ns``."""
+    """At most ``limit`` connection attempts in any ``window_ns``, paced, not bursted.
 
-    def __init__(self, limit: int = 200, window_ns: int = 300 * 1_000_000_000) -> None:
-        self.limit = limit
-        self.window_ns = window_ns
-        self._attempts: deque[int] = deque()
+    A token bucket: ``burst`` attempts at once, then one every ``window / (limit - burst)``,
+    so a server that keeps dropping us is retried steadily instead of exhausting the
+    allowance in seconds and then going dark for minutes.
+    """
+
+    def __init__(
+        self, limit: int = 200, window_ns: int = 300 * 1_000_000_000, burst: int = 20
+    ) -> None:
+        if not 0 < burst < limit:
+            msg = f"burst must be between 1 and limit - 1, got {burst}"
+            raise ValueError(msg)
+        self.burst = burst
+        self.interval_ns = window_ns // (limit - burst)
+        self._tokens = float(burst)
+        self._updated_ns: int | None = None
+
+    def _refill(self, now_ns: int) -> None:
+        if self._updated_ns is not None:
+            earned = (now_ns - self._updated_ns) / self.interval_ns
+            self._tokens = min(float(self.burst), self._tokens + earned)
+        self._updated_ns = now_ns
 
     def wait_ns(self, now_ns: int) -> int:
         """How long to wait before an attempt at ``now_ns`` is within budget."""
-        while self._attempts and now_ns - self._attempts[0] >= self.window_ns:
-            self._attempts.popleft()
-        if len(self._attempts) < self.limit:
+        self._refill(now_ns)
+        if self._tokens >= 1:
             return 0
-        return self._attempts[0] + self.window_ns - now_ns
+        return int((1 - self._tokens) * self.interval_ns) + 1
 
     def spend(self, now_ns: int) -> None:
-        self._attempts.append(now_ns)
+        self._refill(now_ns)
+        self._tokens -= 1

@@ -32,10 +32,9 @@ class SubscribeFailed(Event, frozen=True):
 
 
 class SubscriptionAbandoned(Event, frozen=True):
-    """A subscribe was refused ``attempts`` times in a row and is dropped.
+    """A subscribe was refused ``attempts`` times in a row before it ever streamed.
 
-    ``was_active`` tells a symbol that streamed before (e.g. delisted since) from one that
-    never did (a mistake the user must hear about at once).
+    A symbol that streamed before is never abandoned: it is retried with a capped backoff.
     """
 
     channel: str
@@ -43,7 +42,6 @@ class SubscriptionAbandoned(Event, frozen=True):
     code: int
     message: str
     attempts: int
-    was_active: bool
 
 
 class TradesReceived(Event, frozen=True):

@@ -97,6 +97,9 @@ class _Listener(WSListener):
             transport.send_close(frame.get_close_code())
             transport.disconnect()
 
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self._fragments = []
+
 
 class PhemexSession:
     """Drive a ``PhemexProtocol`` over successive WebSocket connections until stopped."""
@@ -120,13 +123,18 @@ class PhemexSession:
         self._fatal: Exception | None = None
         self._lost_at_ns: int | None = None
         self._subscribed = False
+        self._useful = False
+        self._ever_streamed = False
         self._end_reason = ""
         self._closed_by_server: int | None = None
+        self._connecting: asyncio.Task[tuple[WSTransport, WSListener]] | None = None
 
     def stop(self) -> None:
-        """Ask ``run`` to return after dropping the current connection."""
+        """Ask ``run`` to return after dropping the current connection (or attempt)."""
         self._stop.set()
         self._wake.set()
+        if self._connecting is not None:
+            self._connecting.cancel()
         self._drop("stopped")
 
     async def run(self) -> None:
@@ -134,7 +142,6 @@ class PhemexSession:
         delays = backoff_delays(cfg.backoff_initial, cap=cfg.backoff_cap)
         budget = ConnectBudget(cfg.connect_budget[0], int(cfg.connect_budget[1] * 1e9))
         started = time.monotonic()
-        ever_connected = False
         while not self._stop.is_set():
             wait = budget.wait_ns(time.monotonic_ns())
             if wait:
@@ -143,17 +150,20 @@ class PhemexSession:
                 continue
             budget.spend(time.monotonic_ns())
             self.stats.state = "connecting"
-            reason, subscribed = await self._connect_once()
+            reason, useful = await self._connect_once()
             if self._fatal is not None:
                 self.stats.state = "failed"
                 raise self._fatal
             if self._stop.is_set():
                 break
-            ever_connected |= subscribed
-            if not ever_connected and time.monotonic() - started > cfg.first_connect_timeout:
+            self._ever_streamed |= useful
+            if not self._ever_streamed and (
+                time.monotonic() - started > cfg.first_connect_timeout
+            ):
+                self.stats.state = "failed"
                 msg = f"cannot connect to {cfg.url}: {reason}"
                 raise SessionError(msg)
-            if subscribed:
+            if useful:  # only a connection that delivered data resets the backoff
                 delays = backoff_delays(cfg.backoff_initial, cap=cfg.backoff_cap)
             delay = next(delays)
             self.stats.state = "reconnecting"
@@ -167,10 +177,10 @@ class PhemexSession:
             await asyncio.wait_for(self._stop.wait(), seconds)
 
     async def _connect_once(self) -> tuple[str, bool]:
-        """One connection's life; returns why it ended and whether it subscribed."""
+        """One connection's life; returns why it ended and whether it delivered data."""
         cfg = self.config
-        try:
-            transport, _ = await ws_connect(
+        self._connecting = asyncio.ensure_future(
+            ws_connect(
                 lambda: _Listener(self),
                 cfg.url,
                 websocket_handshake_timeout=cfg.open_timeout,
@@ -178,9 +188,17 @@ class PhemexSession:
                 enable_auto_ping=False,  # the heartbeat is server.ping, driven by the protocol
                 logger_name="ticklake.session.ws",
             )
+        )
+        try:
+            async with asyncio.timeout(cfg.open_timeout):  # TCP and TLS too, not only HTTP
+                transport, _ = await self._connecting
+        except asyncio.CancelledError:
+            if not self._stop.is_set():
+                raise
+            return self._lost("stopped"), False
         except WSInvalidStatusError as exc:
             status = exc.response.status if exc.response is not None else 0
-            if status in _FATAL_STATUS:
+            if status in _FATAL_STATUS and not self._ever_streamed:
                 hint = " (the legacy endpoint is retired; use wss://ws.phemex.com)"
                 message = f"{cfg.url} refused the WebSocket upgrade: HTTP {status}"
                 self._fatal = SessionError(message + (hint if status == 410 else ""))
@@ -189,9 +207,10 @@ class PhemexSession:
             self._fatal = SessionError(f"invalid URL {cfg.url!r}: {exc}")
             return self._lost("invalid URL"), False
         except (OSError, TimeoutError, WSError) as exc:
-            return self._lost(f"{type(exc).__name__}: {exc}" if str(exc) else
-                              type(exc).__name__), False
-        return await self._serve(transport), self._subscribed
+            return self._lost(_describe(exc)), False
+        finally:
+            self._connecting = None
+        return await self._serve(transport), self._useful
 
     def _lost(self, reason: str) -> str:
         self.protocol.connection_lost()
@@ -202,7 +221,7 @@ class PhemexSession:
     async def _serve(self, transport: WSTransport) -> str:
         self._transport = transport
         self._conn_id += 1
-        self._subscribed = False
+        self._subscribed = self._useful = False
         self._end_reason = "connection lost (1006)"
         self._closed_by_server = None
         self.stats.connects += 1
@@ -214,30 +233,44 @@ class PhemexSession:
             if self._stop.is_set():
                 self._drop("stopped")
             await transport.wait_disconnected()
+        except (WSError, OSError) as exc:  # a framing error from the server, a reset...
+            self._end_reason = _describe(exc)
         finally:
-            timer.cancel()
-            await asyncio.gather(timer, return_exceptions=True)
             self._transport = None
-        if self._closed_by_server is not None:
-            self._end_reason = f"closed by the server ({self._closed_by_server})"
-        return self._lost(self._end_reason)
+            timer.cancel()
+            timer_error = (await asyncio.gather(timer, return_exceptions=True))[0]
+            if isinstance(timer_error, Exception) and self._fatal is None:
+                self._fatal = timer_error
+            if self._closed_by_server is not None:
+                self._end_reason = f"closed by the server ({self._closed_by_server})"
+            reason = self._lost(self._end_reason)
+        return reason
 
     def _on_message(self, payload: bytes) -> None:
         """Everything that happens to one received message, synchronously."""
         recv_ns = time.time_ns()
-        text = payload.decode("utf-8", "replace")
         stats = self.stats
         stats.frames += 1
         stats.bytes += len(payload)
         stats.last_frame_wall_ns = recv_ns
         if self._on_frame is not None:
-            self._on_frame(RawFrame(self._conn_id, recv_ns, text))
+            try:
+                self._on_frame(RawFrame(self._conn_id, recv_ns, payload))
+            except Exception as exc:
+                # The durable tee failed: nothing past this frame could be acknowledged.
+                logger.exception("= frame sink failed")
+                self._fatal = SessionError(f"frame sink failed: {_describe(exc)}")
+                self._drop("frame sink failed")
+                return
         protocol = self.protocol
-        protocol.receive_frame(text, time.monotonic_ns(), recv_ns)
-        self._deliver(protocol.events_received())
-        if protocol.stale or self._fatal is not None:
+        protocol.receive_frame(payload, time.monotonic_ns(), recv_ns)
+        events = protocol.events_received()
+        if protocol.stale:
             self._drop(self._end_reason)
-        else:
+        self._deliver(events)
+        if self._fatal is not None:
+            self._drop(self._end_reason)
+        elif not protocol.stale:
             self._flush()
 
     async def _run_timer(self) -> None:
@@ -255,8 +288,11 @@ class PhemexSession:
                 except TimeoutError:
                     pass
             protocol.handle_timer(time.monotonic_ns())
-            self._deliver(protocol.events_received())
-            if protocol.stale:
+            events = protocol.events_received()
+            if protocol.stale:  # drop first: a failing consumer must not keep a dead socket
+                self._drop(self._end_reason)
+            self._deliver(events)
+            if protocol.stale or self._fatal is not None:
                 self._drop(self._end_reason)
                 return
             self._flush()
@@ -275,6 +311,7 @@ class PhemexSession:
         transport = self._transport
         if transport is not None:
             self._end_reason = reason
+            self._transport = None
             transport.underlying_transport.abort()
 
     def _deliver(self, events: list[Event]) -> None:
@@ -282,11 +319,13 @@ class PhemexSession:
         stats = self.stats
         for event in events:
             if isinstance(event, TradesReceived):
+                self._useful = self._subscribed
                 stats.trades += len(event.trades)
                 stats.duplicates_skipped += event.duplicates_skipped
                 if event.snapshot:
                     stats.snapshot_trades += len(event.trades)
             elif isinstance(event, Pong):
+                self._useful = self._subscribed
                 stats.pongs += 1
                 stats.last_rtt_ns = event.rtt_ns
             elif isinstance(event, Subscribed):
@@ -312,16 +351,20 @@ class PhemexSession:
                 )
             elif isinstance(event, SubscriptionAbandoned):
                 stats.subscribe_errors += 1
-                error = SubscriptionRejected(
+                self._fatal = SubscriptionRejected(
                     f"{event.channel}.subscribe", event.symbol, event.code, event.message
                 )
-                if event.was_active:  # keep recording the other symbols
-                    logger.error("= %s; no longer recording it", error)
-                else:
-                    self._fatal = error
             elif isinstance(event, ConnectionStale):
                 self._end_reason = event.reason
                 kind = event.reason.split(" for ")[0]
                 stats.stale_reasons[kind] = stats.stale_reasons.get(kind, 0) + 1
             if self._on_event is not None:
-                self._on_event(event)
+                try:
+                    self._on_event(event)
+                except Exception:  # a consumer's bug must not take the recording down
+                    stats.sink_errors += 1
+                    logger.exception("= event consumer failed on %s", type(event).__name__)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -19,6 +19,7 @@ class SessionStats:
     gaps: int = 0
     rejected: int = 0
     subscribe_errors: int = 0
+    sink_errors: int = 0
     pongs: int = 0
     last_rtt_ns: int = 0
     last_frame_wall_ns: int = 0

@@ -62,15 +62,9 @@ class SymbolTrades:
                 boundary[row] += 1
         self.last_ts = last
 
-    def merge_snapshot(self, newest_first: list[Row], capacity: int) -> SnapshotMerge:
-        """Rows of a snapshot not emitted before (oldest first), and the gap it leaves."""
-        rows = newest_first[::-1]
-        if not self.started:
-            # Even an empty first snapshot says "this is everything so far".
-            self.last_ts = 0
-            return SnapshotMerge(rows, 0, None)
-        if not rows:
-            return SnapshotMerge(rows, 0, None)
+    def unseen(self, rows: list[Row]) -> tuple[list[Row], int]:
+        """Rows not emitted before, and how many were: older than the boundary, or at it
+        within the count already emitted (a multiset, since identical rows are real)."""
         last = self.last_ts
         unmatched = Counter(self.boundary)
         new: list[Row] = []
@@ -84,12 +78,20 @@ class SymbolTrades:
                 duplicates += 1
             else:
                 new.append(row)
+        return new, duplicates
+
+    def merge_snapshot(self, newest_first: list[Row], capacity: int) -> SnapshotMerge:
+        """Rows of a snapshot not emitted before (oldest first), and the gap it leaves."""
+        rows = newest_first[::-1]
+        if not self.started:
+            # Even an empty first snapshot says "this is everything so far".
+            self.last_ts = 0
+            return SnapshotMerge(rows, 0, None)
+        if not rows:
+            return SnapshotMerge(rows, 0, None)
+        new, duplicates = self.unseen(rows)
         # A snapshot shorter than the exchange's capacity holds every trade there is.
         oldest = min(row[0] for row in rows)
-        complete = len(rows) < capacity or oldest < last
-        gap = None if complete else (last, oldest)
+        complete = len(rows) < capacity or oldest < self.last_ts
+        gap = None if complete else (self.last_ts, oldest)
         return SnapshotMerge(new, duplicates, gap)
-
-    def is_replay(self, rows: list[Row]) -> bool:
-        """Whether every row of a message is at or before the boundary (already emitted)."""
-        return all(row[0] <= self.last_ts for row in rows)

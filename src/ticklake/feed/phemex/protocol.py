@@ -52,7 +52,9 @@ class ProtocolConfig:
     request_timeout_ns: int = 10 * _SECOND
     snapshot_size: int = 200
     subscribe_retry_ns: int = 1 * _SECOND
+    subscribe_retry_cap_ns: int = 60 * _SECOND
     max_subscribe_attempts: int = 5
+    max_future_ns: int = 3600 * _SECOND
 
 
 @dataclass(frozen=True)
@@ -218,7 +220,7 @@ class PhemexProtocol:
         self._last_rx_ns = now_ns
         try:
             frame = frame_decoder.decode(data)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeError) as exc:
             self._reject(str(exc), data)
             return
         if frame.trades is not None or frame.trades_p is not None:
@@ -247,11 +249,15 @@ class PhemexProtocol:
         self._events.append(ConnectionStale(reason))
 
     def _reject(self, reason: str, data: str | bytes) -> None:
-        text = data if isinstance(data, str) else data.decode("utf-8", "replace")
-        self._events.append(FrameRejected(reason, text))
+        if isinstance(data, bytes):
+            data = data.decode("utf-8", "replace")
+        self._events.append(FrameRejected(reason, data.encode("utf-8", "replace").decode()))
 
     def _on_reply(self, frame: Frame, data: str | bytes, now_ns: int) -> None:
-        pending = self._pending.pop(frame.id, None) if frame.id is not None else None
+        request_id = frame.id
+        if request_id is None and frame.error is not None:
+            request_id = self._only_pending_subscribe()
+        pending = self._pending.pop(request_id, None) if request_id is not None else None
         if pending is None:
             err = f" (error {frame.error.code} {frame.error.message!r})" if frame.error else ""
             self._reject(f"reply to unknown request id {frame.id}{err}", data)
@@ -277,16 +283,23 @@ class PhemexProtocol:
             return
         state.attempts += 1
         code, message = frame.error.code, frame.error.message
-        if state.attempts >= self.config.max_subscribe_attempts:
+        cfg = self.config
+        if state.attempts >= cfg.max_subscribe_attempts and not state.ever_active:
+            # Refused from the start: a mistake to report. A symbol that streamed before is
+            # retried for ever (maintenance, a glitch); its snapshot then records the gap.
             del self._subs[sub]
             self._events.append(
-                SubscriptionAbandoned(
-                    sub.channel, sub.symbol, code, message, state.attempts, state.ever_active
-                )
+                SubscriptionAbandoned(sub.channel, sub.symbol, code, message, state.attempts)
             )
             return
-        state.retry_at_ns = now_ns + self.config.subscribe_retry_ns * 2 ** (state.attempts - 1)
+        backoff = cfg.subscribe_retry_ns * 2 ** min(state.attempts - 1, 30)
+        state.retry_at_ns = now_ns + min(backoff, cfg.subscribe_retry_cap_ns)
         self._events.append(SubscribeFailed(sub.channel, sub.symbol, code, message, state.attempts))
+
+    def _only_pending_subscribe(self) -> int | None:
+        """An error reply without id (§2 quotes one) can only be matched when unambiguous."""
+        ids = [i for i, p in self._pending.items() if p.kind is _Kind.SUBSCRIBE]
+        return ids[0] if len(ids) == 1 else None
 
     def _on_trades(self, frame: Frame, data: str | bytes, recv_ns: int) -> None:
         symbol, kind, sequence = frame.symbol, frame.type, frame.sequence
@@ -306,6 +319,11 @@ class PhemexProtocol:
         except BadNumber as exc:
             self._reject(str(exc), data)
             return
+        if rows and max(row[0] for row in rows) > recv_ns + self.config.max_future_ns:
+            # One absurd timestamp would move the de-duplication boundary past every real
+            # trade to come and silently swallow later snapshots: quarantine the frame.
+            self._reject("trade timestamp too far in the future", data)
+            return
         state = self._trades.get(symbol)
         if state is None:
             state = self._trades[symbol] = SymbolTrades()
@@ -317,10 +335,12 @@ class PhemexProtocol:
             if merge.gap is not None:
                 gap = Gap(EXCHANGE, symbol, merge.gap[0], merge.gap[1], "snapshot", recv_ns)
                 self._events.append(GapDetected(gap))
-        else:
-            last_seq = self._conn_seq.get(symbol, -1)
-            if sequence <= last_seq and state.is_replay(rows):
-                self._events.append(DuplicateMessage(symbol, sequence, len(rows)))
+        elif sequence <= self._conn_seq.get(symbol, -1):
+            # Not newer than what this connection already delivered: a replayed message, or
+            # one the snapshot covered (§9.10 allows snapshot seq == next incremental seq).
+            rows, duplicates = state.unseen(rows)
+            if not rows:
+                self._events.append(DuplicateMessage(symbol, sequence, duplicates))
                 return
         self._conn_seq[symbol] = max(sequence, self._conn_seq.get(symbol, -1))
         state.advance(rows)

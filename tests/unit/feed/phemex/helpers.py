@@ -10,6 +10,7 @@ from ticklake.feed.phemex import PhemexProtocol, ProtocolConfig, Subscription, d
 from ticklake.model import Trade
 
 S = 1_000_000_000
+WALL = 1_800_000_000 * S  # wall-clock receive times in tests: 2027, after every fixture
 
 
 def make_protocol(*symbols: str, config: ProtocolConfig | None = None) -> PhemexProtocol:
@@ -33,7 +34,7 @@ def connect_and_ack(protocol: PhemexProtocol, now: int = 0) -> list[Event]:
 
 def feed(protocol: PhemexProtocol, message: dict[str, Any] | str, now: int = 0) -> list[Event]:
     text = message if isinstance(message, str) else json.dumps(message)
-    protocol.receive_frame(text, now, recv_ns=now + 123)
+    protocol.receive_frame(text, now, recv_ns=WALL + now)
     return protocol.events_received()
 
 

@@ -7,7 +7,7 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ticklake.feed.events import DuplicateMessage, GapDetected, TradesReceived
+from ticklake.feed.events import DuplicateMessage, FrameRejected, GapDetected, TradesReceived
 from ticklake.feed.phemex import ProtocolConfig
 from ticklake.feed.phemex.dedup import SymbolTrades
 
@@ -118,9 +118,11 @@ def market_and_outages(draw: st.DrawFn) -> tuple[list[tuple[int, str, int, int]]
 
 
 @settings(max_examples=300, deadline=None)
-@given(market_and_outages(), st.integers(1, 12), st.integers(0, 6))
+@given(market_and_outages(), st.integers(1, 12), st.integers(0, 6), st.integers(1, 4),
+       st.booleans())
 def test_recording_equals_truth_outside_reported_gaps(
-    case: tuple[list[tuple[int, str, int, int]], list[int]], capacity: int, outage: int
+    case: tuple[list[tuple[int, str, int, int]], list[int]], capacity: int, outage: int,
+    batch: int, replay: bool,
 ) -> None:
     truth, cuts = case
     protocol = make_protocol("BTCUSD", config=ProtocolConfig(snapshot_size=capacity))
@@ -133,9 +135,13 @@ def test_recording_equals_truth_outside_reported_gaps(
 
     deliver(feed(protocol, trade_msg("snapshot", [], sequence)))  # nothing traded yet
     for cut in [*cuts, len(truth)]:
-        for row in truth[position:cut]:  # connected: one incremental per trade
+        live = truth[position:cut]
+        for start in range(0, len(live), batch):  # connected: incrementals of `batch` trades
+            rows = [list(row) for row in live[start:start + batch]]
             sequence += 1
-            deliver(feed(protocol, trade_msg("incremental", [list(row)], sequence)))
+            deliver(feed(protocol, trade_msg("incremental", rows, sequence)))
+            if replay:  # the server sends the same message again
+                deliver(feed(protocol, trade_msg("incremental", rows, sequence)))
         position = cut
         if cut == len(truth):
             break
@@ -151,3 +157,27 @@ def test_recording_equals_truth_outside_reported_gaps(
     assert not got - want, "emitted a trade that was not in the truth (a duplicate)"
     for row in want - got:
         assert any(g.from_ns <= row[0] <= g.to_ns for g in gaps), f"lost {row} silently"
+
+
+def test_incremental_with_the_snapshot_sequence_keeps_its_new_rows() -> None:
+    protocol = make_protocol("BTCUSD")
+    connect_and_ack(protocol)
+    feed(protocol, trade_msg("snapshot", [[100, "Buy", 1, 1]], 50))
+    # §9.10: the snapshot's sequence may equal the next incremental's; this one adds a fill
+    # at the boundary nanosecond and repeats the one the snapshot already had.
+    events = feed(protocol, trade_msg("incremental", [[100, "Buy", 1, 1], [100, "Sell", 1, 7]], 50))
+    assert rows_of(trades_of(events)) == [(100, "sell", 1, 7)]
+
+
+def test_a_timestamp_far_in_the_future_is_quarantined_not_trusted() -> None:
+    protocol = make_protocol("BTCUSD")
+    connect_and_ack(protocol)
+    (event,) = feed(protocol, trade_msg("incremental", [[2**62, "Buy", 1, 1]], 10))
+    assert isinstance(event, FrameRejected) and "future" in event.reason
+    feed(protocol, trade_msg("incremental", [[100, "Buy", 1, 1]], 11))
+    protocol.connection_lost()
+    connect_and_ack(protocol)
+    rows = [[101, "Buy", 1, 1], [100, "Buy", 1, 1]]
+    assert rows_of(trades_of(feed(protocol, trade_msg("snapshot", rows, 20)))) == [
+        (101, "buy", 1, 1)
+    ]

@@ -56,7 +56,7 @@ def test_error_reply_to_subscribe_is_a_named_failure_and_is_retried_with_backoff
     (third,) = [r for r in sent(protocol) if r["method"] == "trade.subscribe"]
     error["id"] = third["id"]
     assert feed(protocol, error, 3 * S) == [
-        SubscriptionAbandoned("trade", "BTCUSD", 6001, "invalid argument", 3, False)
+        SubscriptionAbandoned("trade", "BTCUSD", 6001, "invalid argument", 3)
     ]
 
 
@@ -141,3 +141,39 @@ def test_requests_are_valid_json_rpc_envelopes() -> None:
     protocol.connection_made(0)
     (text,) = protocol.data_to_send()
     assert set(json.loads(text)) == {"id", "method", "params"}
+
+
+def test_error_reply_without_id_is_matched_to_the_only_pending_subscribe() -> None:
+    protocol = make_protocol("BTCUSD")
+    protocol.connection_made(0)
+    sent(protocol)
+    error = {"error": {"code": 6001, "message": "invalid argument"}, "id": None, "result": None}
+    (event,) = feed(protocol, error)
+    assert isinstance(event, SubscribeFailed) and event.symbol == "BTCUSD"
+
+
+def test_a_symbol_that_streamed_before_is_retried_for_ever_with_a_capped_backoff() -> None:
+    config = ProtocolConfig(subscribe_retry_ns=S, subscribe_retry_cap_ns=4 * S,
+                            max_subscribe_attempts=2, ping_interval_ns=10**6 * S,
+                            silence_timeout_ns=10**6 * S, request_timeout_ns=10**6 * S)
+    protocol = make_protocol("BTCUSD", config=config)
+    connect_and_ack(protocol)
+    protocol.connection_lost()
+    now = 10 * S
+    protocol.connection_made(now)
+    request = sent(protocol)[0]
+    for attempt in range(1, 8):
+        error = {"error": {"code": 6001, "message": "x"}, "id": request["id"], "result": None}
+        (event,) = feed(protocol, error, now)
+        assert isinstance(event, SubscribeFailed) and event.attempts == attempt
+        assert protocol.next_deadline() == now + min(2 ** (attempt - 1), 4) * S
+        now = protocol.next_deadline() or 0
+        protocol.handle_timer(now)
+        request = next(r for r in sent(protocol) if r["method"] == "trade.subscribe")
+
+
+def test_text_that_cannot_be_utf8_is_rejected_not_raised() -> None:
+    protocol = make_protocol()
+    connect_and_ack(protocol)
+    (event,) = feed(protocol, '{"id": "\ud800"}')
+    assert isinstance(event, FrameRejected)

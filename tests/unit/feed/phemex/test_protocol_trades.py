@@ -15,7 +15,7 @@ from ticklake.feed.phemex import (
     default_products,
 )
 
-from .helpers import connect_and_ack, feed, make_protocol, rows_of, trades_of
+from .helpers import WALL, connect_and_ack, feed, make_protocol, rows_of, trades_of
 
 FIXTURES = Path(__file__).parents[3] / "fixtures" / "phemex"
 
@@ -37,7 +37,7 @@ def test_coin_m_snapshot_is_emitted_oldest_first_with_exact_prices() -> None:
     assert (first.exchange, first.symbol, first.sequence, first.from_snapshot) == (
         "phemex", "BTCUSD", 1167852, True,
     )
-    assert first.ts_recv_ns == 50 + 123
+    assert first.ts_recv_ns == WALL + 50
 
 
 def test_real_capture_keeps_identical_rows_and_full_nanosecond_precision() -> None:
