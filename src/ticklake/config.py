@@ -1,14 +1,22 @@
-"""Settings, read once at start: CLI flags, then ``TICKLAKE_*`` environment (``__`` nests).
+"""Settings, read once at start: CLI flags, then ``TICKLAKE_*`` environment (``__`` nests),
+then a TOML file (``--config``), then defaults. Unknown keys are errors.
 
 Every error names the setting and the offending value on one line.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from ticklake.errors import ConfigError
 
@@ -57,20 +65,59 @@ class FeedSettings(BaseModel):
         return value
 
 
+class LakeSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    root: str = Field("lake", description="local directory or s3://bucket/prefix")
+    spool: str = Field("spool", description="local directory of the durable raw log")
+    fsync: Literal["always", "interval", "never"] = "interval"
+    fsync_interval: float = Field(0.05, gt=0, le=10)
+    buffer_mib: float = Field(64.0, gt=0, le=1024)
+    buffer_seconds: float = Field(300.0, gt=0, le=86_400)
+    segment_mib: float = Field(64.0, gt=0, le=4096)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TICKLAKE_", env_nested_delimiter="__", extra="forbid", frozen=True
     )
 
     feed: FeedSettings = FeedSettings()
+    lake: LakeSettings = LakeSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Flags (init) win over the environment, which wins over the TOML file.
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file.get())
+        return init_settings, env_settings, toml
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Build settings; a bad value raises ConfigError naming the field and the value."""
+_config_file: ContextVar[Path | None] = ContextVar("ticklake_config_file", default=None)
+_CONFIG_FILE = "config file"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings; a bad value or unknown key raises ConfigError naming it."""
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(_CONFIG_FILE, str(config_file), "no such file")
+    token = _config_file.set(config_file)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         error = exc.errors()[0]
         field = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            raise ConfigError(field, error.get("input"), "unknown setting") from None
         problem = error["msg"].removeprefix("Value error, ")
         raise ConfigError(field, error.get("input"), problem) from None
+    except (OSError, ValueError) as exc:  # unreadable or malformed TOML
+        raise ConfigError(_CONFIG_FILE, str(config_file), str(exc).splitlines()[0]) from None
+    finally:
+        _config_file.reset(token)

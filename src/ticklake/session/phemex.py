@@ -116,7 +116,8 @@ class PhemexSession:
         self.stats = SessionStats()
         self._on_frame = on_frame
         self._on_event = on_event
-        self._conn_id = 0
+        # Connection ids stay unique across recorder restarts (the lake keys frames on them).
+        self._conn_id = time.time_ns() // 1_000_000 * 1_000
         self._transport: WSTransport | None = None
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()

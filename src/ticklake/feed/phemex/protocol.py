@@ -22,24 +22,18 @@ import msgspec
 
 from ticklake.feed.events import (
     ConnectionStale,
-    DuplicateMessage,
     Event,
-    FrameRejected,
-    GapDetected,
     Pong,
     Subscribed,
     SubscribeFailed,
     SubscriptionAbandoned,
-    TradesReceived,
     Unsubscribed,
 )
-from ticklake.feed.phemex.dedup import SymbolTrades, TradeCursor
-from ticklake.feed.phemex.normalize import BadNumber, Row, normalize_rows, normalize_rows_p
+from ticklake.feed.phemex.dedup import TradeCursor
 from ticklake.feed.phemex.products import Product, ProductTable
+from ticklake.feed.phemex.trades import TradeDecoder, rejection
 from ticklake.feed.phemex.wire import Frame, Request, frame_decoder, request_encoder
-from ticklake.model import Gap, Trade
 
-EXCHANGE = "phemex"
 _SECOND = 1_000_000_000
 _FRAME_SHOWN = 500
 
@@ -101,12 +95,10 @@ class PhemexProtocol:
         self.config = config or ProtocolConfig()
         self.products = products
         self._subs: dict[Subscription, _SubState] = {s: _SubState() for s in subscriptions}
-        self._trades: dict[str, SymbolTrades] = {
-            symbol: SymbolTrades(cursor) for symbol, cursor in (cursors or {}).items()
-        }
+        self.trades = TradeDecoder(products, self.config.snapshot_size,
+                                   self.config.max_future_ns, cursors)
         self._next_id = 1
         self._pending: dict[int, _Pending] = {}
-        self._conn_seq: dict[str, int] = {}
         self._events: list[Event] = []
         self._outgoing: list[str] = []
         self._connected = False
@@ -133,7 +125,7 @@ class PhemexProtocol:
         return self._stale
 
     def cursors(self) -> dict[str, TradeCursor]:
-        return {sym: st.cursor() for sym, st in self._trades.items() if st.started}
+        return self.trades.cursors()
 
     def subscriptions(self) -> list[Subscription]:
         return list(self._subs)
@@ -144,7 +136,7 @@ class PhemexProtocol:
         self._connected = True
         self._stale = False
         self._pending.clear()
-        self._conn_seq.clear()
+        self.trades.new_connection()
         self._last_rx_ns = now_ns
         self._last_ping_ns = now_ns
         for sub, state in self._subs.items():
@@ -224,7 +216,9 @@ class PhemexProtocol:
             self._reject(str(exc), data)
             return
         if frame.trades is not None or frame.trades_p is not None:
-            self._on_trades(frame, data, now_ns if recv_ns is None else recv_ns)
+            self._events.extend(
+                self.trades.on_trades(frame, data, now_ns if recv_ns is None else recv_ns)
+            )
         elif frame.id is not None or frame.error is not None:
             self._on_reply(frame, data, now_ns)
         elif not frame.is_other_push():
@@ -249,9 +243,7 @@ class PhemexProtocol:
         self._events.append(ConnectionStale(reason))
 
     def _reject(self, reason: str, data: str | bytes) -> None:
-        if isinstance(data, bytes):
-            data = data.decode("utf-8", "replace")
-        self._events.append(FrameRejected(reason, data.encode("utf-8", "replace").decode()))
+        self._events.append(rejection(reason, data))
 
     def _on_reply(self, frame: Frame, data: str | bytes, now_ns: int) -> None:
         request_id = frame.id
@@ -300,66 +292,6 @@ class PhemexProtocol:
         """An error reply without id (§2 quotes one) can only be matched when unambiguous."""
         ids = [i for i, p in self._pending.items() if p.kind is _Kind.SUBSCRIBE]
         return ids[0] if len(ids) == 1 else None
-
-    def _on_trades(self, frame: Frame, data: str | bytes, recv_ns: int) -> None:
-        symbol, kind, sequence = frame.symbol, frame.type, frame.sequence
-        if symbol is None or sequence is None or kind not in ("snapshot", "incremental"):
-            self._reject("trade message without symbol, sequence or type", data)
-            return
-        product = self.products.get(symbol)
-        if product is None:
-            self._reject(f"trades for unknown symbol {symbol!r}", data)
-            return
-        try:
-            if frame.trades is not None:
-                rows = normalize_rows(frame.trades)
-            else:
-                assert frame.trades_p is not None
-                rows = normalize_rows_p(frame.trades_p, product.price_scale, product.qty_scale)
-        except BadNumber as exc:
-            self._reject(str(exc), data)
-            return
-        if rows and max(row[0] for row in rows) > recv_ns + self.config.max_future_ns:
-            # One absurd timestamp would move the de-duplication boundary past every real
-            # trade to come and silently swallow later snapshots: quarantine the frame.
-            self._reject("trade timestamp too far in the future", data)
-            return
-        state = self._trades.get(symbol)
-        if state is None:
-            state = self._trades[symbol] = SymbolTrades()
-        snapshot = kind == "snapshot"
-        duplicates = 0
-        if snapshot:
-            merge = state.merge_snapshot(rows, self.config.snapshot_size)
-            rows, duplicates = merge.new_rows, merge.duplicates
-            if merge.gap is not None:
-                gap = Gap(EXCHANGE, symbol, merge.gap[0], merge.gap[1], "snapshot", recv_ns)
-                self._events.append(GapDetected(gap))
-        elif sequence <= self._conn_seq.get(symbol, -1):
-            # Not newer than what this connection already delivered: a replayed message, or
-            # one the snapshot covered (§9.10 allows snapshot seq == next incremental seq).
-            rows, duplicates = state.unseen(rows)
-            if not rows:
-                self._events.append(DuplicateMessage(symbol, sequence, duplicates))
-                return
-        self._conn_seq[symbol] = max(sequence, self._conn_seq.get(symbol, -1))
-        state.advance(rows)
-        trades = _to_trades(rows, product, recv_ns, sequence, snapshot)
-        self._events.append(TradesReceived(symbol, sequence, snapshot, trades, duplicates))
-
-
-def _to_trades(
-    rows: list[Row], product: Product, recv_ns: int, sequence: int, snapshot: bool
-) -> list[Trade]:
-    symbol, price_scale, qty_scale = product.symbol, product.price_scale, product.qty_scale
-    return [
-        Trade(
-            EXCHANGE, symbol, ts, recv_ns, side,  # type: ignore[arg-type]
-            price, qty, price_scale, qty_scale, sequence, snapshot,
-        )
-        for ts, side, price, qty in rows
-    ]
-
 
 def _seconds(ns: int) -> str:
     return f"{ns / _SECOND:.1f}s"

@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ticklake.feed.events import DuplicateMessage, FrameRejected, GapDetected, TradesReceived
-from ticklake.feed.phemex import ProtocolConfig
+from ticklake.feed.phemex import PhemexProtocol, ProtocolConfig, Subscription, default_products
 from ticklake.feed.phemex.dedup import SymbolTrades
+from ticklake.feed.phemex.trades import TradeDecoder
 
 from .helpers import connect_and_ack, feed, make_protocol, rows_of, trade_msg, trades_of
 
@@ -93,9 +94,11 @@ def test_cursor_round_trip_resumes_without_duplicates() -> None:
     first = make_protocol("BTCUSD")
     connect_and_ack(first)
     feed(first, trade_msg("incremental", [list(A), list(A), [99, "Buy", 1, 1]], 10))
-    cursors = first.cursors()
-    second = make_protocol("BTCUSD")
-    second._trades = {s: SymbolTrades(c) for s, c in cursors.items()}
+    state = first.trades.state()  # as persisted beside a consumer's offset
+    products = default_products()
+    decoder = TradeDecoder.from_state(state, products, 200, 10**18)
+    second = PhemexProtocol([Subscription("trade", "BTCUSD")], products,
+                            cursors=decoder.cursors())
     connect_and_ack(second)
     trades = trades_of(feed(second, trade_msg("snapshot", newest_first([A, A, A]), 20)))
     assert rows_of(trades) == [(100, "buy", 90000_0000, 5)]

@@ -1,0 +1,153 @@
+"""Trade messages → new trades, gaps and rejections; shared by the live protocol and replays.
+
+``TradeDecoder`` holds the per-symbol de-duplication state (``dedup.SymbolTrades``) and the
+per-connection message sequences. The live ``PhemexProtocol`` and the lake writer, which
+replays the spool, drive the same code, so both produce identical rows from the same frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import msgspec
+
+from ticklake.feed.events import (
+    DuplicateMessage,
+    Event,
+    FrameRejected,
+    GapDetected,
+    TradesReceived,
+)
+from ticklake.feed.phemex.dedup import SymbolTrades, TradeCursor
+from ticklake.feed.phemex.normalize import BadNumber, Row, normalize_rows, normalize_rows_p
+from ticklake.feed.phemex.products import Product, ProductTable
+from ticklake.feed.phemex.wire import Frame, frame_decoder
+from ticklake.model import Gap, Trade
+
+EXCHANGE = "phemex"
+_cursor_encoder = msgspec.json.Encoder()
+_cursor_decoder = msgspec.json.Decoder(dict[str, TradeCursor])
+
+
+def rejection(reason: str, data: str | bytes) -> FrameRejected:
+    if isinstance(data, bytes):
+        data = data.decode("utf-8", "replace")
+    return FrameRejected(reason, data.encode("utf-8", "replace").decode())
+
+
+class TradeDecoder:
+    """De-duplicating trade decoder for one exchange session, carried over connections."""
+
+    def __init__(
+        self,
+        products: ProductTable,
+        snapshot_size: int,
+        max_future_ns: int,
+        cursors: Mapping[str, TradeCursor] | None = None,
+    ) -> None:
+        self.products = products
+        self.snapshot_size = snapshot_size
+        self.max_future_ns = max_future_ns
+        self._symbols: dict[str, SymbolTrades] = {
+            symbol: SymbolTrades(cursor) for symbol, cursor in (cursors or {}).items()
+        }
+        self._conn_seq: dict[str, int] = {}
+
+    def new_connection(self) -> None:
+        self._conn_seq.clear()
+
+    def cursors(self) -> dict[str, TradeCursor]:
+        return {sym: st.cursor() for sym, st in self._symbols.items() if st.started}
+
+    def state(self) -> bytes:
+        """The de-duplication state as bytes, to persist beside a consumer's offset."""
+        return _cursor_encoder.encode(self.cursors())
+
+    @classmethod
+    def from_state(
+        cls, state: bytes, products: ProductTable, snapshot_size: int, max_future_ns: int
+    ) -> TradeDecoder:
+        cursors = _cursor_decoder.decode(state) if state else {}
+        return cls(products, snapshot_size, max_future_ns, cursors)
+
+    def on_trades(self, frame: Frame, data: str | bytes, recv_ns: int) -> list[Event]:
+        """Events for one decoded trade message (``frame.trades`` or ``frame.trades_p``)."""
+        symbol, kind, sequence = frame.symbol, frame.type, frame.sequence
+        if symbol is None or sequence is None or kind not in ("snapshot", "incremental"):
+            return [rejection("trade message without symbol, sequence or type", data)]
+        product = self.products.get(symbol)
+        if product is None:
+            return [rejection(f"trades for unknown symbol {symbol!r}", data)]
+        try:
+            if frame.trades is not None:
+                rows = normalize_rows(frame.trades)
+            else:
+                assert frame.trades_p is not None
+                rows = normalize_rows_p(frame.trades_p, product.price_scale, product.qty_scale)
+        except BadNumber as exc:
+            return [rejection(str(exc), data)]
+        if rows and max(row[0] for row in rows) > recv_ns + self.max_future_ns:
+            # One absurd timestamp would move the de-duplication boundary past every real
+            # trade to come and silently swallow later snapshots: quarantine the frame.
+            return [rejection("trade timestamp too far in the future", data)]
+        state = self._symbols.get(symbol)
+        if state is None:
+            state = self._symbols[symbol] = SymbolTrades()
+        events: list[Event] = []
+        snapshot = kind == "snapshot"
+        duplicates = 0
+        if snapshot:
+            merge = state.merge_snapshot(rows, self.snapshot_size)
+            rows, duplicates = merge.new_rows, merge.duplicates
+            if merge.gap is not None:
+                gap = Gap(EXCHANGE, symbol, merge.gap[0], merge.gap[1], "snapshot", recv_ns)
+                events.append(GapDetected(gap))
+        elif sequence <= self._conn_seq.get(symbol, -1):
+            # Not newer than what this connection already delivered: a replayed message, or
+            # one the snapshot covered (§9.10 allows snapshot seq == next incremental seq).
+            rows, duplicates = state.unseen(rows)
+            if not rows:
+                return [DuplicateMessage(symbol, sequence, duplicates)]
+        self._conn_seq[symbol] = max(sequence, self._conn_seq.get(symbol, -1))
+        state.advance(rows)
+        trades = _to_trades(rows, product, recv_ns, sequence, snapshot)
+        events.append(TradesReceived(symbol, sequence, snapshot, trades, duplicates))
+        return events
+
+
+class ReplayDecoder:
+    """Classify recorded frames the way the live protocol did, without its request state.
+
+    Replies (acks, pongs) are accepted as they are: the request ids were the live session's.
+    """
+
+    def __init__(self, trades: TradeDecoder) -> None:
+        self.trades = trades
+        self._conn_id: int | None = None
+
+    def decode(self, payload: bytes, conn_id: int, recv_ns: int) -> list[Event]:
+        if conn_id != self._conn_id:
+            self._conn_id = conn_id
+            self.trades.new_connection()
+        try:
+            frame = frame_decoder.decode(payload)
+        except (msgspec.DecodeError, UnicodeError) as exc:
+            return [rejection(str(exc), payload)]
+        if frame.trades is not None or frame.trades_p is not None:
+            return self.trades.on_trades(frame, payload, recv_ns)
+        if frame.id is not None or frame.error is not None or frame.is_other_push():
+            return []
+        return [rejection("not a Phemex message (no id, error or known payload key)", payload)]
+
+
+def _to_trades(
+    rows: list[Row], product: Product, recv_ns: int, sequence: int, snapshot: bool
+) -> list[Trade]:
+    symbol, price_scale, qty_scale = product.symbol, product.price_scale, product.qty_scale
+    return [
+        Trade(
+            EXCHANGE, symbol, ts, recv_ns, side,  # type: ignore[arg-type]
+            price, qty, price_scale, qty_scale, sequence, snapshot,
+        )
+        for ts, side, price, qty in rows
+    ]

@@ -1,0 +1,4 @@
+"""The lake: spool records → Hive-partitioned Parquet tables (Firehose's job), exactly once.
+
+Layout and column types: docs/lake-layout.md.
+"""

@@ -1,0 +1,139 @@
+"""Where lake files go: a local directory or an S3-compatible store, through ``pyarrow.fs``.
+
+Publishing is atomic: locally a file is written under a temporary name (``.tmp-…``, which
+engines skip), fsynced, then renamed into place; on S3 an object becomes visible only once its
+single upload completes. A reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from ticklake.errors import TicklakeError
+from ticklake.lake.schema import FORMAT_VERSION
+
+MARKER = "_ticklake/lake.json"
+PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "write_statistics": True}
+
+
+class StorageError(TicklakeError):
+    """The lake's storage failed (unreachable store, permissions, disk full)."""
+
+
+@dataclass(frozen=True, order=True)
+class StoredFile:
+    path: str  # relative to the lake root
+    size: int
+
+
+def s3_filesystem_from_env() -> pafs.S3FileSystem:
+    """S3 from the usual AWS settings; ``AWS_ENDPOINT_URL`` points at any S3-compatible store."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3")
+    options: dict[str, object] = {
+        "region": os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1")),
+    }
+    if endpoint:
+        parts = urlsplit(endpoint)
+        options["endpoint_override"] = parts.netloc or parts.path
+        options["scheme"] = parts.scheme or "https"
+    if os.environ.get("AWS_ACCESS_KEY_ID"):
+        options["access_key"] = os.environ["AWS_ACCESS_KEY_ID"]
+        options["secret_key"] = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+    return pafs.S3FileSystem(**options)
+
+
+class LakeStorage:
+    """The lake root on some filesystem; paths given to it are relative to the root."""
+
+    def __init__(self, root: str, filesystem: pafs.FileSystem | None = None) -> None:
+        self.root = root
+        if root.startswith("s3://"):
+            self.filesystem = filesystem or s3_filesystem_from_env()
+            self.base = root.removeprefix("s3://").rstrip("/")
+            self.local = False
+        else:
+            self.filesystem = filesystem or pafs.LocalFileSystem()
+            self.base = os.path.abspath(root)
+            self.local = isinstance(self.filesystem, pafs.LocalFileSystem)
+
+    def _full(self, relpath: str) -> str:
+        return f"{self.base}/{relpath}"
+
+    def ensure_marker(self) -> None:
+        """Mark the root as a ticklake lake (idempotent)."""
+        body = json.dumps({"format": FORMAT_VERSION}).encode()
+        try:
+            info = self.filesystem.get_file_info(self._full(MARKER))
+            if info.type == pafs.FileType.File:
+                return
+            self.filesystem.create_dir(self._full("_ticklake"), recursive=True)
+            with self.filesystem.open_output_stream(self._full(MARKER)) as out:
+                out.write(body)
+        except (OSError, pa.ArrowException) as exc:
+            msg = f"cannot write to the lake at {self.root}: {exc}"
+            raise StorageError(msg) from exc
+
+    def publish(self, relpath: str, table: pa.Table) -> int:
+        """Write ``table`` as Parquet at ``relpath``, atomically; returns the bytes written."""
+        full = self._full(relpath)
+        directory = full.rsplit("/", 1)[0]
+        try:
+            self.filesystem.create_dir(directory, recursive=True)
+            if not self.local:
+                pq.write_table(table, full, filesystem=self.filesystem, **PARQUET_OPTIONS)
+                return int(self.filesystem.get_file_info(full).size or 0)
+            temp = f"{directory}/.tmp-{uuid.uuid4().hex}.parquet"
+            try:
+                pq.write_table(table, temp, **PARQUET_OPTIONS)
+                _fsync_path(temp)
+                os.replace(temp, full)
+            finally:
+                if os.path.exists(temp):
+                    os.unlink(temp)
+            _fsync_path(directory)
+            return os.path.getsize(full)
+        except (OSError, pa.ArrowException) as exc:
+            msg = f"cannot publish {relpath} to {self.root}: {exc}"
+            raise StorageError(msg) from exc
+
+    def list_files(self, table: str) -> list[StoredFile]:
+        """Published Parquet files of a table (temporary files excluded)."""
+        selector = pafs.FileSelector(self._full(table), recursive=True, allow_not_found=True)
+        try:
+            infos = self.filesystem.get_file_info(selector)
+        except (OSError, pa.ArrowException) as exc:
+            msg = f"cannot list {table} in {self.root}: {exc}"
+            raise StorageError(msg) from exc
+        prefix = len(self.base) + 1
+        return sorted(
+            StoredFile(info.path[prefix:], int(info.size or 0))
+            for info in infos
+            if info.type == pafs.FileType.File and info.path.endswith(".parquet")
+            and not info.base_name.startswith((".", "_"))
+        )
+
+    def delete(self, relpath: str) -> None:
+        try:
+            self.filesystem.delete_file(self._full(relpath))
+        except (OSError, pa.ArrowException) as exc:
+            msg = f"cannot delete {relpath} from {self.root}: {exc}"
+            raise StorageError(msg) from exc
+
+    def read(self, relpath: str) -> pa.Table:
+        return pq.read_table(self._full(relpath), filesystem=self.filesystem)
+
+
+def _fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,193 @@
+"""LakeWriter: spool → Parquet files → cursor, exactly once (Firehose's job, minus its flaws).
+
+Buffering hints like Firehose's: a batch is published when its raw bytes reach ``size_mib`` or
+its age reaches ``interval`` seconds, whichever comes first. Exactly-once, across kill -9:
+
+1. before publishing ``[first, end)`` the writer commits an *intent* naming that range;
+2. it publishes every file of the batch, each named by the range (``layout.file_path``);
+3. it commits its cursor (``end`` and the de-duplication state at ``end``).
+
+After a crash, a pending intent that starts at the committed cursor is redone over exactly
+the same range, so the same files are rewritten under the same names: never a second copy.
+While the store fails, the batch is kept and retried with backoff; the writer stops reading
+the spool once a batch is full, so memory stays bounded and the spool absorbs the backlog.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ticklake.feed.phemex.products import ProductTable
+from ticklake.feed.phemex.trades import ReplayDecoder, TradeDecoder
+from ticklake.lake.batch import Batch
+from ticklake.lake.layout import file_path
+from ticklake.lake.storage import LakeStorage, StorageError
+
+logger = logging.getLogger(__name__)
+
+CURSOR = "lake"
+INTENT = "lake.intent"
+_MAX_FUTURE_NS = 3600 * 10**9
+
+
+class Record(Protocol):
+    offset: int
+    conn_id: int
+    recv_ns: int
+    payload: bytes
+
+
+class RecordSource(Protocol):
+    def read(self, offset: int, max_records: int = ..., max_bytes: int = ...) -> list[Record]: ...
+
+
+class Cursors(Protocol):
+    def load(self, name: str) -> tuple[int, bytes]: ...
+    def commit(self, name: str, offset: int, state: bytes = b"") -> None: ...
+
+
+@dataclass(frozen=True)
+class BufferingHints:
+    size_mib: float = 64.0
+    interval: float = 300.0
+
+
+@dataclass
+class WriterStats:
+    batches: int = 0
+    files: int = 0
+    bytes_written: int = 0
+    records: int = 0
+    failures: int = 0
+    last_error: str = ""
+    committed_offset: int = 0
+    publish_seconds: list[float] = field(default_factory=list)
+
+
+class LakeWriter:
+    """Turns spool records into lake files; call ``poll`` repeatedly (one thread)."""
+
+    def __init__(
+        self,
+        source: RecordSource,
+        cursors: Cursors,
+        storage: LakeStorage,
+        products: ProductTable,
+        hints: BufferingHints | None = None,
+        snapshot_size: int = 200,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.source = source
+        self.cursors = cursors
+        self.storage = storage
+        self.products = products
+        self.hints = hints or BufferingHints()
+        self.snapshot_size = snapshot_size
+        self.clock = clock
+        self.stats = WriterStats()
+        self._retry_at = 0.0
+        self._failures_in_row = 0
+        storage.ensure_marker()
+        self._restore()
+
+    def _restore(self) -> None:
+        offset, state = self.cursors.load(CURSOR)
+        self.stats.committed_offset = offset
+        self._decoder = ReplayDecoder(
+            TradeDecoder.from_state(state, self.products, self.snapshot_size, _MAX_FUTURE_NS)
+        )
+        self._batch = Batch(offset, offset)
+        self._started = 0.0
+        intent_end, intent = self.cursors.load(INTENT)
+        first = json.loads(intent)["first"] if intent else -1
+        self._redo_end = intent_end if first == offset and intent_end > offset else None
+        if self._redo_end is not None:
+            logger.info("= redoing batch [%d, %d) after a restart", offset, self._redo_end)
+
+    @property
+    def committed_offset(self) -> int:
+        return self.stats.committed_offset
+
+    def poll(self) -> bool:
+        """Read what the spool has, publish when due; returns whether anything happened."""
+        now = self.clock()
+        if now < self._retry_at:
+            return False
+        read = self._fill()
+        due = self._due(now)
+        if due:
+            self.publish()
+        return read > 0 or due
+
+    def _fill(self) -> int:
+        batch = self._batch
+        max_bytes = int(self.hints.size_mib * 2**20)
+        limit = self._redo_end
+        added = 0
+        while batch.payload_bytes < max_bytes and (limit is None or batch.end < limit):
+            want = 10_000 if limit is None else min(10_000, limit - batch.end)
+            records = self.source.read(batch.end, max_records=want,
+                                       max_bytes=max(1, max_bytes - batch.payload_bytes))
+            if not records:
+                break
+            if batch.records == 0:
+                self._started = self.clock()
+            for record in records:
+                batch.add_record(self._decoder, record.offset, record.conn_id,
+                                 record.recv_ns, record.payload)
+            added += len(records)
+        return added
+
+    def _due(self, now: float) -> bool:
+        batch = self._batch
+        if batch.records == 0:
+            return False
+        if self._redo_end is not None:
+            return batch.end >= self._redo_end
+        return (batch.payload_bytes >= self.hints.size_mib * 2**20
+                or now - self._started >= self.hints.interval)
+
+    def publish(self) -> bool:
+        """Publish the current batch (if any); False when the store failed (retried later)."""
+        batch = self._batch
+        if batch.records == 0:
+            return True
+        started = self.clock()
+        try:
+            self.cursors.commit(INTENT, batch.end, json.dumps({"first": batch.first}).encode())
+            written = 0
+            tables = batch.tables()
+            for table, partitions in sorted(tables.items()):
+                for partition, rows in sorted(partitions.items()):
+                    written += self.storage.publish(
+                        file_path(table, partition, batch.first, batch.end), rows
+                    )
+                    self.stats.files += 1
+            self.cursors.commit(CURSOR, batch.end, self._decoder.trades.state())
+        except (StorageError, OSError) as exc:
+            self._failed(exc)
+            return False
+        self.stats.batches += 1
+        self.stats.records += batch.records
+        self.stats.bytes_written += written
+        self.stats.committed_offset = batch.end
+        self.stats.publish_seconds.append(self.clock() - started)
+        self._failures_in_row = 0
+        self._redo_end = None
+        self._batch = Batch(batch.end, batch.end)
+        return True
+
+    def _failed(self, exc: Exception) -> None:
+        # Freeze the range: the intent (and maybe some files) name it, so it must not grow.
+        self._redo_end = self._batch.end
+        self.stats.failures += 1
+        self.stats.last_error = str(exc)
+        self._failures_in_row += 1
+        delay = min(60.0, 0.5 * 2 ** min(self._failures_in_row - 1, 7))
+        self._retry_at = self.clock() + delay
+        logger.warning("= lake publish failed (%s); retrying in %.1fs", exc, delay)
