@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,8 +26,17 @@ err = Console(stderr=True)
 out = Console(soft_wrap=True)
 
 
-def _feed_overrides(**values: Any) -> dict[str, Any]:
-    return {"feed": {k: v for k, v in values.items() if v is not None}}
+def _overrides(section: str, **values: Any) -> dict[str, Any]:
+    return {section: {k: v for k, v in values.items() if v is not None}}
+
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="TOML settings file ([feed], [lake] tables)")
+]
+LakeOption = Annotated[
+    str | None, typer.Option("--lake", help="Lake root: directory or s3://bucket/prefix [lake]")
+]
+SpoolOption = Annotated[str | None, typer.Option("--spool", help="Spool directory [spool]")]
 
 
 @app.command()
@@ -47,17 +58,38 @@ def record(
     metrics_port: Annotated[
         int | None, typer.Option(help="Serve Prometheus /metrics on 127.0.0.1:PORT")
     ] = None,
+    lake: LakeOption = None,
+    spool: SpoolOption = None,
+    config: ConfigOption = None,
 ) -> None:
-    """Record trades from Phemex (or the emulator) with a live progress line."""
+    """Record trades from Phemex (or the emulator) into the spool and the lake."""
     settings = load_settings(
-        **_feed_overrides(url=url, symbols=symbols, ping_interval=ping_interval,
-                          silence_timeout=silence_timeout, products_url=products_url)
+        config,
+        **_overrides("feed", url=url, symbols=symbols, ping_interval=ping_interval,
+                     silence_timeout=silence_timeout, products_url=products_url),
+        **_overrides("lake", root=lake, spool=spool),
     )
-    asyncio.run(_record(settings.feed, out_path, duration, tape, metrics_port))
+    _run_until_signalled(
+        _record(settings.feed, settings.lake, out_path, duration, tape, metrics_port)
+    )
+
+
+def _run_until_signalled(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main``; SIGINT and SIGTERM cancel it so its shutdown (drain the lake) runs."""
+
+    async def guarded() -> None:
+        task = asyncio.create_task(main)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(guarded())
 
 
 async def _record(
-    feed: Any, out_path: Path | None, duration: float | None, tape: bool,
+    feed: Any, lake: Any, out_path: Path | None, duration: float | None, tape: bool,
     metrics_port: int | None = None,
 ) -> None:
     from ticklake.console import ProgressLine, tape_lines
@@ -65,7 +97,7 @@ async def _record(
     from ticklake.metrics import serve_metrics
     from ticklake.pipeline import build_recording, run_recording
 
-    recording = await build_recording(feed, out_path)
+    recording = await build_recording(feed, out_path, lake)
     if metrics_port is not None:
         stats = recording.session.stats
         serve_metrics(lambda: {"phemex": stats}, metrics_port)
@@ -151,8 +183,8 @@ def demo(
     duration: Annotated[float | None, typer.Option(help="Stop after N seconds")] = None,
     fault_every: Annotated[float, typer.Option(help="Inject a fault every N s")] = 15.0,
 ) -> None:
-    """Run the built-in emulator and record from it, printing the trade tape."""
-    asyncio.run(_demo(symbols, rate, duration, fault_every))
+    """Run the built-in emulator and record from it into the lake, printing the trade tape."""
+    _run_until_signalled(_demo(symbols, rate, duration, fault_every))
 
 
 async def _demo(symbols: str, rate: float, duration: float | None, fault_every: float) -> None:
@@ -165,10 +197,12 @@ async def _demo(symbols: str, rate: float, duration: float | None, fault_every: 
     async with Emulator(config) as emulator:
         settings = load_settings(
             feed={"url": emulator.url, "symbols": config.symbols, "silence_timeout": 3.0,
-                  "ping_interval": 1.0, "pong_timeout": 2.0}
+                  "ping_interval": 1.0, "pong_timeout": 2.0},
+            lake={"buffer_seconds": 5.0},
         )
-        err.print(f"emulator on {emulator.url}; recording {symbols} (Ctrl+C stops)")
-        await _record(settings.feed, None, duration, tape=True)
+        err.print(f"emulator on {emulator.url}; recording {symbols} into "
+                  f"{settings.lake.root}/ (spool {settings.lake.spool}/); Ctrl+C stops")
+        await _record(settings.feed, settings.lake, None, duration, tape=True)
 
 
 def main() -> None:

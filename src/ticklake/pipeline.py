@@ -1,8 +1,10 @@
-"""Composition root: settings → products → protocol → session → sinks.
+"""Composition root: settings → products → protocol → session → spool → lake.
 
-Until the spool and lake land, a recording goes to an optional JSONL file of normalized
-trades and gaps, written synchronously on the read path the way the spool will be (buffered
-appends, flushed on a timer), while live views read a lossy bus that never blocks ingest.
+Data flow of a recording: every frame the session receives is appended to the spool (the
+durable tee, synchronously on the read path: one ``write`` per frame, group-committed fsync);
+the lake writer thread turns spool records into Parquet; live views (progress line, tape,
+dashboard) read a lossy bounded bus that never blocks ingest. Shutdown order: stop ingest →
+close the spool (final fsync) → drain the lake writer → close consumers.
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ from pathlib import Path
 import msgspec
 
 from ticklake.bus import Bus
-from ticklake.config import FeedSettings
+from ticklake.config import FeedSettings, LakeSettings
 from ticklake.feed.events import Event, GapDetected, TradesReceived
-from ticklake.feed.phemex import PhemexProtocol, ProtocolConfig, Subscription
+from ticklake.feed.phemex import PhemexProtocol, ProductTable, ProtocolConfig, Subscription
+from ticklake.lake.runner import LakeRunner
+from ticklake.lake.storage import LakeStorage
+from ticklake.lake.writer import BufferingHints, LakeWriter
 from ticklake.session import PhemexSession, SessionConfig
 from ticklake.session.products import load_products, products_url_for
+from ticklake.spool import FsyncPolicy, Spool, SpoolWriter
 
 _S = 1_000_000_000
 
@@ -73,15 +79,36 @@ class JsonlRecorder:
 
 @dataclass
 class Recording:
-    """A running recording: its session, live bus and optional file output."""
+    """A running recording: its session, live bus, spool, lake writer and optional JSONL."""
 
     session: PhemexSession
     bus: Bus[Event]
     recorder: JsonlRecorder | None = None
+    spool: Spool | None = None
+    spool_writer: SpoolWriter | None = None
+    lake: LakeRunner | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
-async def build_recording(feed: FeedSettings, out: Path | None = None) -> Recording:
+def open_lake(
+    lake: LakeSettings, products: ProductTable, snapshot_size: int = 200
+) -> tuple[Spool, SpoolWriter, LakeRunner]:
+    """The spool (opened for appending, recovered) and a lake writer thread over it."""
+    spool = Spool(
+        Path(lake.spool), fsync=FsyncPolicy(lake.fsync), fsync_interval=lake.fsync_interval,
+        segment_bytes=int(lake.segment_mib * 2**20),
+    )
+    writer = spool.writer()
+    lake_writer = LakeWriter(
+        spool, spool.cursors, LakeStorage(lake.root), products,
+        BufferingHints(lake.buffer_mib, lake.buffer_seconds), snapshot_size,
+    )
+    return spool, writer, LakeRunner(lake_writer, retain=spool.retain)
+
+
+async def build_recording(
+    feed: FeedSettings, out: Path | None = None, lake: LakeSettings | None = None
+) -> Recording:
     products_url = products_url_for(feed.url) if feed.products_url == "auto" else feed.products_url
     products = await load_products(products_url)
     subscriptions = [Subscription.trades(products.require(s)) for s in feed.symbols]
@@ -104,6 +131,9 @@ async def build_recording(feed: FeedSettings, out: Path | None = None) -> Record
             recorder.on_event(event)
         bus.publish(event)
 
+    spool = spool_writer = runner = None
+    if lake is not None:
+        spool, spool_writer, runner = open_lake(lake, products, feed.snapshot_size)
     session = PhemexSession(
         protocol,
         SessionConfig(
@@ -112,9 +142,10 @@ async def build_recording(feed: FeedSettings, out: Path | None = None) -> Record
             backoff_cap=feed.backoff_cap,
             first_connect_timeout=feed.first_connect_timeout,
         ),
+        on_frame=spool_writer.append if spool_writer is not None else None,
         on_event=on_event,
     )
-    return Recording(session, bus, recorder)
+    return Recording(session, bus, recorder, spool, spool_writer, runner)
 
 
 async def run_recording(
@@ -133,6 +164,8 @@ async def run_recording(
             if on_tick is not None:
                 on_tick()
 
+    if recording.lake is not None:
+        recording.lake.start()
     session_task = asyncio.create_task(recording.session.run(), name="phemex-session")
     tick_task = asyncio.create_task(ticker(), name="recording-ticker")
     try:
@@ -145,6 +178,17 @@ async def run_recording(
         try:
             await asyncio.gather(session_task, tick_task, return_exceptions=True)
         finally:
+            await asyncio.to_thread(_close_storage, recording)
             recording.bus.close()
             if recording.recorder is not None:
                 recording.recorder.close()
+
+
+def _close_storage(recording: Recording) -> None:
+    """Final fsync of the spool, then publish what it holds (shutdown order matters)."""
+    try:
+        if recording.spool_writer is not None:
+            recording.spool_writer.close()
+    finally:
+        if recording.lake is not None:
+            recording.lake.stop(drain=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 from ticklake.emulator import Emulator, EmulatorConfig
 from ticklake.feed.events import Event, FrameRejected, GapDetected, TradesReceived
 from ticklake.feed.phemex import PhemexProtocol, ProtocolConfig, Subscription, default_products
-from ticklake.model import Gap, Trade
+from ticklake.model import Gap, RawFrame, Trade
 from ticklake.session import PhemexSession, SessionConfig
 
 from ..support import Comparison, key_of, read_truth, wait_until
@@ -89,6 +89,7 @@ async def recording(
     tmp_path: Path,
     symbols: tuple[str, ...] = ("BTCUSD",),
     protocol_config: ProtocolConfig = FAST_HEARTBEAT,
+    on_frame: Callable[[RawFrame], None] | None = None,
     **emulator_options: object,
 ) -> AsyncIterator[Run]:
     truth = tmp_path / "truth.jsonl"
@@ -103,7 +104,8 @@ async def recording(
                                        first_connect_timeout=5,
                                        connect_budget=(10_000, 300.0))  # no per-IP limit here
         run = Run(emulator, truth)
-        run.session = PhemexSession(protocol, session_config, on_event=run.on_event)
+        run.session = PhemexSession(protocol, session_config, on_frame=on_frame,
+                                    on_event=run.on_event)
         run.task = asyncio.create_task(run.session.run())
         try:
             yield run

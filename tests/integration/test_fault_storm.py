@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from ticklake.feed.events import DuplicateMessage, SubscribeFailed
 
-from .harness import Run, recording
+from .harness import FAST_HEARTBEAT, Run, recording
 
 # Bursts reach 4x the mean: at 40 trades/s a 200-trade snapshot still covers about 1.5 s.
 RATE = 40.0
@@ -90,11 +91,10 @@ def test_long_fault_storm(tmp_path: Path) -> None:
 
 def test_outage_longer_than_the_snapshot_reports_a_gap_with_bounds(tmp_path: Path) -> None:
     async def scenario() -> Run:
-        async with recording(tmp_path, rate=200.0, snapshot_size=20) as run:
-            # The client must know the exchange's snapshot capacity to judge completeness.
-            run.session.protocol.config = type(run.session.protocol.config)(
-                **{**run.session.protocol.config.__dict__, "snapshot_size": 20}
-            )
+        # The client must know the exchange's snapshot capacity to judge completeness.
+        config = dataclasses.replace(FAST_HEARTBEAT, snapshot_size=20)
+        async with recording(tmp_path, rate=200.0, snapshot_size=20,
+                             protocol_config=config) as run:
             await run.streaming()
             before = run.session.stats.connects
             run.emulator.inject("refuse", "all", seconds=1.0)  # ~200 trades, snapshot 20

@@ -1,8 +1,9 @@
 """Where lake files go: a local directory or an S3-compatible store, through ``pyarrow.fs``.
 
-Publishing is atomic: locally a file is written under a temporary name (``.tmp-…``, which
-engines skip), fsynced, then renamed into place; on S3 an object becomes visible only once its
-single upload completes. A reader never sees half a file.
+Publishing is atomic: locally a file is written in ``_ticklake/tmp/`` (which engines skip),
+fsynced, then renamed into place; on S3 an object becomes visible only once its single upload
+completes. A reader never sees half a file, and temporary files a killed writer left behind
+are swept when the next writer starts.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ticklake.errors import TicklakeError
 from ticklake.lake.schema import FORMAT_VERSION
 
 MARKER = "_ticklake/lake.json"
+TEMP_DIR = "_ticklake/tmp"
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "write_statistics": True}
 
 
@@ -81,6 +83,17 @@ class LakeStorage:
             msg = f"cannot write to the lake at {self.root}: {exc}"
             raise StorageError(msg) from exc
 
+    def sweep_temporary(self) -> int:
+        """Delete temporary files left by a writer that died mid-publish (local lakes)."""
+        if not self.local:
+            return 0  # an unfinished S3 upload never becomes an object
+        temp_dir = self._full(TEMP_DIR)
+        os.makedirs(temp_dir, exist_ok=True)
+        names = os.listdir(temp_dir)
+        for name in names:
+            os.unlink(os.path.join(temp_dir, name))
+        return len(names)
+
     def publish(self, relpath: str, table: pa.Table) -> int:
         """Write ``table`` as Parquet at ``relpath``, atomically; returns the bytes written."""
         full = self._full(relpath)
@@ -90,7 +103,7 @@ class LakeStorage:
             if not self.local:
                 pq.write_table(table, full, filesystem=self.filesystem, **PARQUET_OPTIONS)
                 return int(self.filesystem.get_file_info(full).size or 0)
-            temp = f"{directory}/.tmp-{uuid.uuid4().hex}.parquet"
+            temp = self._full(f"{TEMP_DIR}/{uuid.uuid4().hex}.parquet")
             try:
                 pq.write_table(table, temp, **PARQUET_OPTIONS)
                 _fsync_path(temp)

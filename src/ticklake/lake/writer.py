@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -36,14 +36,22 @@ _MAX_FUTURE_NS = 3600 * 10**9
 
 
 class Record(Protocol):
-    offset: int
-    conn_id: int
-    recv_ns: int
-    payload: bytes
+    @property
+    def offset(self) -> int: ...
+    @property
+    def conn_id(self) -> int: ...
+    @property
+    def recv_ns(self) -> int: ...
+    @property
+    def payload(self) -> bytes: ...
 
 
 class RecordSource(Protocol):
-    def read(self, offset: int, max_records: int = ..., max_bytes: int = ...) -> list[Record]: ...
+    """What the writer needs of a durable log (the spool, later a Kafka topic)."""
+
+    def read(
+        self, offset: int, max_records: int = ..., max_bytes: int = ...
+    ) -> Sequence[Record]: ...
 
 
 class Cursors(Protocol):
@@ -93,6 +101,7 @@ class LakeWriter:
         self._retry_at = 0.0
         self._failures_in_row = 0
         storage.ensure_marker()
+        storage.sweep_temporary()
         self._restore()
 
     def _restore(self) -> None:
@@ -151,6 +160,15 @@ class LakeWriter:
             return batch.end >= self._redo_end
         return (batch.payload_bytes >= self.hints.size_mib * 2**20
                 or now - self._started >= self.hints.interval)
+
+    def drain(self) -> bool:
+        """Read everything the spool holds now and publish it (a graceful stop)."""
+        while True:
+            self._fill()
+            if not self.publish():
+                return False
+            if self._fill() == 0 and self._batch.records == 0:
+                return True
 
     def publish(self) -> bool:
         """Publish the current batch (if any); False when the store failed (retried later)."""

@@ -57,7 +57,7 @@ from ticklake.session.stats import SessionStats
 logger = logging.getLogger(__name__)
 
 DEFAULT_URL = "wss://ws.phemex.com"
-FrameSink = Callable[[RawFrame], None]
+FrameSink = Callable[[RawFrame], object]
 EventSink = Callable[[Event], None]
 _FATAL_STATUS = {400, 401, 403, 404, 410}
 
@@ -116,8 +116,9 @@ class PhemexSession:
         self.stats = SessionStats()
         self._on_frame = on_frame
         self._on_event = on_event
-        # Connection ids stay unique across recorder restarts (the lake keys frames on them).
-        self._conn_id = time.time_ns() // 1_000_000 * 1_000
+        # Connection ids (u32 in the spool) differ across recorder restarts: they start at the
+        # wall-clock millisecond, modulo 2**32 (replays key the per-connection state on them).
+        self._conn_id = time.time_ns() // 1_000_000 % 2**32 - 1
         self._transport: WSTransport | None = None
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
@@ -221,7 +222,7 @@ class PhemexSession:
 
     async def _serve(self, transport: WSTransport) -> str:
         self._transport = transport
-        self._conn_id += 1
+        self._conn_id = (self._conn_id + 1) % 2**32
         self._subscribed = self._useful = False
         self._end_reason = "connection lost (1006)"
         self._closed_by_server = None

@@ -1,0 +1,140 @@
+"""Sandboxed DuckDB connections with the lake's tables as views (the Athena replacement).
+
+Each table becomes a view, the union (``UNION ALL BY NAME``) of:
+
+1. an empty Arrow table with the documented columns, so a table without files is an empty view
+   with the right types instead of an error, and every view has its columns in the documented
+   order followed by the partition columns ``exchange``, [``symbol``,] ``date``;
+2. the published files: on a local lake ``read_parquet`` over a Hive glob (re-evaluated by each
+   query, so new files show up), on any other filesystem (S3) a ``pyarrow.dataset`` of the files
+   listed when the connection was opened, registered in DuckDB (httpfs cannot be installed
+   offline). Partition and column filters reach both (DuckDB prunes files by path; the Arrow
+   scan receives the filters);
+3. the caller's not-yet-published tail, if any.
+
+Then the sandbox is closed, in this order: only the table directories are allowed
+(``allowed_directories``; none for S3, where DuckDB touches no file), external access off
+(``enable_external_access=false``: no other file, URL, ATTACH, INSTALL or LOAD), and
+``lock_configuration=true`` so no SET/RESET/PRAGMA can undo it. Extension auto-install and
+auto-load are off from the start (there is no network), as are Python replacement scans (a query
+cannot read the caller's variables). Statement-level checks are in ``sandbox.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+
+from ticklake.catalog.errors import QueryError
+from ticklake.catalog.macros import MACROS
+from ticklake.catalog.sandbox import one_line
+from ticklake.catalog.schema import (
+    HIVE_TYPES,
+    PARTITIONS,
+    TABLES,
+    partition_schema,
+    view_schema,
+)
+
+CONFIG = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "python_enable_replacements": False,
+}
+
+
+@dataclass(frozen=True)
+class LocalFiles:
+    """A table on the local disk, read by DuckDB's Parquet reader through a Hive glob."""
+
+    directory: str  # absolute, no glob metacharacters
+    has_files: bool
+
+
+@dataclass(frozen=True)
+class DatasetFiles:
+    """A table on any pyarrow filesystem, read through a ``pyarrow.dataset``."""
+
+    filesystem: pafs.FileSystem
+    directory: str  # the table's directory on that filesystem
+    paths: tuple[str, ...]
+
+
+TableFiles = LocalFiles | DatasetFiles
+
+
+def open_connection(
+    files: Mapping[str, TableFiles], tails: Mapping[str, pa.Table] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A locked-down in-memory DuckDB with one view per lake table and the macros."""
+    tails = dict(tails or {})
+    unknown = sorted(set(tails) - set(TABLES))
+    if unknown:
+        msg = f"tails for unknown tables {unknown}; the lake has {list(TABLES)}"
+        raise QueryError(msg)
+    conn = duckdb.connect(":memory:", config=dict(CONFIG))
+    try:
+        conn.execute("SET TimeZone = 'UTC'")
+        allowed = []
+        for table in TABLES:
+            empty = _register(conn, f"_empty_{table}", view_schema(table).empty_table())
+            parts = [f"SELECT * FROM {empty}"]
+            source = files[table]
+            if isinstance(source, LocalFiles):
+                allowed.append(source.directory.rstrip("/") + "/")
+                if source.has_files:
+                    parts.append(_read_parquet(table, source.directory))
+            elif source.paths:
+                dataset = ds.dataset(
+                    list(source.paths),
+                    filesystem=source.filesystem,
+                    format="parquet",
+                    partitioning=ds.partitioning(partition_schema(table), flavor="hive"),
+                    partition_base_dir=source.directory,
+                    schema=view_schema(table),
+                )
+                parts.append(f"SELECT * FROM {_register(conn, f'_files_{table}', dataset)}")
+            if table in tails:
+                name = _register(conn, f"_tail_{table}", tails[table])
+                parts.append(f"SELECT * REPLACE (CAST(date AS DATE) AS date) FROM {name}")
+            conn.execute(f"CREATE VIEW {table} AS " + "\nUNION ALL BY NAME\n".join(parts))
+        for macro in MACROS:
+            conn.execute(macro)
+        conn.execute(f"SET allowed_directories = [{', '.join(map(_literal, allowed))}]")
+        conn.execute("SET enable_external_access = false")
+        conn.execute("SET lock_configuration = true")
+    except duckdb.Error as exc:
+        conn.close()
+        msg = f"cannot open the lake's views: {one_line(exc)}"
+        raise QueryError(msg) from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _register(conn: duckdb.DuckDBPyConnection, name: str, data: object) -> str:
+    conn.register(name, data)
+    return name
+
+
+def _read_parquet(table: str, directory: str) -> str:
+    dirs = "/".join(f"{key}=*" for key in PARTITIONS[table])
+    pattern = f"{directory.rstrip('/')}/{dirs}/[!._]*.parquet"  # engines skip `.`/`_` temps
+    hive_types = ", ".join(
+        f"{_literal(key)}: {_literal(HIVE_TYPES[key])}" for key in PARTITIONS[table]
+    )
+    return (
+        f"SELECT * FROM read_parquet({_literal(pattern)}, hive_partitioning = true, "
+        f"union_by_name = true, hive_types = {{{hive_types}}})"
+    )
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

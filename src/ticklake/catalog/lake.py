@@ -1,0 +1,340 @@
+"""The lake as a catalog (the Glue crawler's job) and the entry point for SQL over it.
+
+A :class:`Lake` is a root, local or ``s3://bucket/prefix``, holding ``_ticklake/lake.json``
+(docs/lake-layout.md). It lists tables and partitions with file counts, bytes, and row counts
+read from Parquet footers (no data is scanned), plus freshness: the largest value of each
+table's nanosecond time column, from the footers' column statistics. :meth:`Lake.connect` and
+:meth:`Lake.query` give SQL over it (``connection.py``, ``query.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import duckdb
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from ticklake.catalog.connection import DatasetFiles, LocalFiles, TableFiles, open_connection
+from ticklake.catalog.errors import LakeNotFound, QueryError
+from ticklake.catalog.query import QueryResult, run_query
+from ticklake.catalog.schema import FORMAT_VERSION, MARKER, PARTITIONS, TABLES, TIME_COLUMNS
+
+_GLOB_CHARS = frozenset("*?[]{}")
+_FOOTER_THREADS = 8
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    """One Hive partition of a table: ``values`` such as {"exchange": "phemex", "date": ...}."""
+
+    table: str
+    values: dict[str, str]
+    files: int
+    rows: int
+    bytes: int
+    max_time_ns: int | None  # largest value of the table's time column (footer statistics)
+    last_modified: datetime | None  # newest file's modification time
+    unreadable_files: int = 0
+
+    @property
+    def max_time(self) -> datetime | None:
+        return _from_ns(self.max_time_ns)
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """A table: its SQL columns, partitions, files, rows, bytes and freshness."""
+
+    name: str
+    columns: list[tuple[str, str]]  # (name, DuckDB type) as SQL sees them
+    partitions: int
+    files: int
+    rows: int
+    bytes: int
+    max_time_ns: int | None  # trades: newest ts_ns; raw/rejected: recv_ns; gaps: detected_ns
+    last_modified: datetime | None
+    unreadable_files: int = 0
+    partition_keys: tuple[str, ...] = field(default=())
+
+    @property
+    def max_time(self) -> datetime | None:
+        """Freshness: the newest event time in the table (UTC, microsecond precision)."""
+        return _from_ns(self.max_time_ns)
+
+
+@dataclass(frozen=True)
+class _FileStats:
+    path: str
+    values: tuple[tuple[str, str], ...]
+    size: int
+    mtime_ns: int | None
+    rows: int | None  # None: the footer could not be read
+    max_time_ns: int | None
+
+
+class Lake:
+    """A ticklake lake at ``root``: a local directory or ``s3://bucket/prefix``.
+
+    ``filesystem`` is any ``pyarrow.fs.FileSystem``; ``root`` is then a path on it (an
+    ``s3://`` root drops the scheme). Without one, a local root uses the local disk and an
+    ``s3://`` root an ``S3FileSystem`` built from the usual AWS environment variables,
+    ``AWS_ENDPOINT_URL`` included (any S3-compatible store).
+    """
+
+    def __init__(self, root: str | Path, filesystem: pafs.FileSystem | None = None) -> None:
+        self.root = str(root)
+        self.filesystem, self.base, self.local = _resolve(self.root, filesystem)
+        marker = f"{self.base}/{MARKER}"
+        try:
+            info = self.filesystem.get_file_info(marker)
+            if info.type != pafs.FileType.File:
+                msg = f"no ticklake lake at {self.root} (missing {MARKER})"
+                raise LakeNotFound(msg)
+            with self.filesystem.open_input_stream(marker) as stream:
+                body = json.loads(stream.read().decode())
+        except (OSError, pa.ArrowException, ValueError) as exc:
+            msg = f"cannot read the lake at {self.root}: {_first_line(exc)}"
+            raise LakeNotFound(msg) from None
+        version = body.get("format") if isinstance(body, dict) else None
+        if version != FORMAT_VERSION:
+            msg = f"unsupported lake format {version!r} at {self.root} (this ticklake reads 1)"
+            raise LakeNotFound(msg)
+
+    @classmethod
+    def create(cls, root: str | Path, filesystem: pafs.FileSystem | None = None) -> Lake:
+        """Mark ``root`` as a lake (idempotent) and open it."""
+        fs, base, _ = _resolve(str(root), filesystem)
+        marker = f"{base}/{MARKER}"
+        try:
+            if fs.get_file_info(marker).type != pafs.FileType.File:
+                fs.create_dir(marker.rsplit("/", 1)[0], recursive=True)
+                with fs.open_output_stream(marker) as out:
+                    out.write(json.dumps({"format": FORMAT_VERSION}).encode())
+        except (OSError, pa.ArrowException) as exc:
+            msg = f"cannot create a lake at {root}: {_first_line(exc)}"
+            raise LakeNotFound(msg) from None
+        return cls(root, filesystem)
+
+    def __repr__(self) -> str:
+        return f"Lake({self.root!r})"
+
+    # -- catalog ---------------------------------------------------------------------------
+
+    def tables(self) -> list[TableInfo]:
+        """Every table, files or not, with its SQL columns and totals."""
+        columns = self._columns()
+        out = []
+        for table in TABLES:
+            stats = self._stats(table)
+            parts = {s.values for s in stats}
+            out.append(
+                TableInfo(
+                    name=table,
+                    columns=columns[table],
+                    partitions=len(parts),
+                    files=len(stats),
+                    rows=sum(s.rows or 0 for s in stats),
+                    bytes=sum(s.size for s in stats),
+                    max_time_ns=_max(s.max_time_ns for s in stats),
+                    last_modified=_from_ns(_max(s.mtime_ns for s in stats)),
+                    unreadable_files=sum(s.rows is None for s in stats),
+                    partition_keys=PARTITIONS[table],
+                )
+            )
+        return out
+
+    def partitions(self, table: str) -> list[PartitionInfo]:
+        """The partitions of ``table`` that hold files, sorted by their values."""
+        if table not in TABLES:
+            msg = f"no table {table!r} in the lake (tables: {', '.join(TABLES)})"
+            raise QueryError(msg)
+        groups: dict[tuple[tuple[str, str], ...], list[_FileStats]] = {}
+        for stat in self._stats(table):
+            groups.setdefault(stat.values, []).append(stat)
+        return [
+            PartitionInfo(
+                table=table,
+                values=dict(values),
+                files=len(stats),
+                rows=sum(s.rows or 0 for s in stats),
+                bytes=sum(s.size for s in stats),
+                max_time_ns=_max(s.max_time_ns for s in stats),
+                last_modified=_from_ns(_max(s.mtime_ns for s in stats)),
+                unreadable_files=sum(s.rows is None for s in stats),
+            )
+            for values, stats in sorted(groups.items())
+        ]
+
+    def files(self, table: str) -> list[str]:
+        """Paths (on ``self.filesystem``) of the published Parquet files of ``table``."""
+        return [info.path for info in self._list(table)]
+
+    # -- SQL -------------------------------------------------------------------------------
+
+    def connect(self, tails: Mapping[str, pa.Table] | None = None) -> duckdb.DuckDBPyConnection:
+        """A sandboxed DuckDB connection with the views and macros (see ``connection.py``).
+
+        DuckDB's settings keep it from reading anything outside the lake or changing its
+        configuration; run untrusted SQL through :meth:`query` or ``run_query``, which also
+        refuse non-read-only statements and bound the time and rows.
+        """
+        files: dict[str, TableFiles] = {}
+        for table in TABLES:
+            directory = f"{self.base}/{table}"
+            if self.local:
+                files[table] = LocalFiles(directory, bool(self._list(table)))
+            else:
+                paths = tuple(info.path for info in self._list(table))
+                files[table] = DatasetFiles(self.filesystem, directory, paths)
+        return open_connection(files, tails)
+
+    def query(
+        self,
+        sql: str,
+        *,
+        tails: Mapping[str, pa.Table] | None = None,
+        max_rows: int = 1_000_000,
+        timeout: float = 30.0,
+    ) -> QueryResult:
+        """Run one read-only statement on a fresh sandboxed connection."""
+        conn = self.connect(tails)
+        try:
+            return run_query(conn, sql, max_rows=max_rows, timeout=timeout)
+        finally:
+            conn.close()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _columns(self) -> dict[str, list[tuple[str, str]]]:
+        """Columns as SQL sees them; the documented ones if a file cannot be read."""
+        try:
+            conn = self.connect()
+        except QueryError:
+            nothing = {t: DatasetFiles(self.filesystem, f"{self.base}/{t}", ()) for t in TABLES}
+            conn = open_connection(nothing)
+        try:
+            return {
+                table: [(str(r[0]), str(r[1])) for r in conn.sql(f"DESCRIBE {table}").fetchall()]
+                for table in TABLES
+            }
+        finally:
+            conn.close()
+
+    def _list(self, table: str) -> list[pafs.FileInfo]:
+        directory = f"{self.base}/{table}"
+        selector = pafs.FileSelector(directory, recursive=True, allow_not_found=True)
+        try:
+            infos = self.filesystem.get_file_info(selector)
+        except (OSError, pa.ArrowException) as exc:
+            msg = f"cannot list {table} in {self.root}: {_first_line(exc)}"
+            raise QueryError(msg) from None
+        keys = PARTITIONS[table]
+        out = []
+        for info in infos:
+            if info.type != pafs.FileType.File:
+                continue
+            parts = info.path[len(directory) + 1 :].split("/")
+            if _is_data_file(parts, keys):
+                out.append(info)
+        return sorted(out, key=lambda info: str(info.path))
+
+    def _stats(self, table: str) -> list[_FileStats]:
+        infos = self._list(table)
+        directory = f"{self.base}/{table}"
+        column = TIME_COLUMNS[table]
+
+        def footer(info: pafs.FileInfo) -> _FileStats:
+            dirs = info.path[len(directory) + 1 :].split("/")[:-1]
+            values = tuple(tuple(d.split("=", 1)) for d in dirs)
+            try:
+                meta = pq.read_metadata(info.path, filesystem=self.filesystem)
+            except (OSError, pa.ArrowException):
+                return _FileStats(info.path, values, int(info.size or 0), info.mtime_ns, None, None)
+            return _FileStats(
+                info.path,
+                values,
+                int(info.size or 0),
+                info.mtime_ns,
+                int(meta.num_rows),
+                _column_max(meta, column),
+            )
+
+        if len(infos) <= 1:
+            return [footer(info) for info in infos]
+        with ThreadPoolExecutor(min(_FOOTER_THREADS, len(infos))) as pool:
+            return list(pool.map(footer, infos))
+
+
+def _resolve(root: str, filesystem: pafs.FileSystem | None) -> tuple[pafs.FileSystem, str, bool]:
+    """(filesystem, base path on it, whether DuckDB can glob it on the local disk)."""
+    if root.startswith("s3://"):
+        return filesystem or _s3_from_environment(), root.removeprefix("s3://").strip("/"), False
+    if filesystem is None or isinstance(filesystem, pafs.LocalFileSystem):
+        base = os.path.realpath(root)
+        return filesystem or pafs.LocalFileSystem(), base, not (_GLOB_CHARS & set(base))
+    return filesystem, root.rstrip("/"), False
+
+
+def _s3_from_environment() -> pafs.S3FileSystem:
+    # The standard AWS variables; AWS_ENDPOINT_URL points at any S3-compatible store.
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    options: dict[str, object] = {
+        "region": os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or "us-east-1",
+    }
+    if endpoint:
+        parts = urlsplit(endpoint)
+        options["endpoint_override"] = parts.netloc or parts.path
+        options["scheme"] = parts.scheme or "https"
+    return pafs.S3FileSystem(**options)
+
+
+def _is_data_file(parts: list[str], keys: tuple[str, ...]) -> bool:
+    """``k1=v1/.../kn=vn/name.parquet``, no temporary (``.``/``_``) file: what the glob reads."""
+    if len(parts) != len(keys) + 1:
+        return False
+    *dirs, name = parts
+    if not name.endswith(".parquet") or name.startswith((".", "_")):
+        return False
+    return all(d.startswith(f"{k}=") for d, k in zip(dirs, keys, strict=True))
+
+
+def _column_max(meta: pq.FileMetaData, column: str) -> int | None:
+    names = meta.schema.names
+    if column not in names:
+        return None
+    index = names.index(column)
+    best: int | None = None
+    for group in range(meta.num_row_groups):
+        stats = meta.row_group(group).column(index).statistics
+        if stats is not None and stats.has_min_max:
+            value = int(stats.max)
+            best = value if best is None else max(best, value)
+    return best
+
+
+def _max(values: Iterable[int | None]) -> int | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
+def _from_ns(ns: int | None) -> datetime | None:
+    if ns is None:
+        return None
+    return _EPOCH + timedelta(microseconds=ns // 1_000)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,343 @@
+"""SpoolWriter: append raw frames, rotate segments, fsync per policy, acknowledge by offset.
+
+Where it sits: the session hands every received frame to :meth:`SpoolWriter.append` before
+anything else sees it; the returned offset is the frame's identity from then on. Consumers
+(``reader.py``) read the same files by offset, in this process or another.
+
+Threads: ``append`` is called from one thread (the asyncio loop). ``FsyncPolicy.INTERVAL``
+adds one background thread that group-commits (one fsync for everything written since the
+last one) every ``fsync_interval`` seconds and wakes :meth:`SpoolWriter.wait_durable`. The
+file descriptor is swapped (rotation, close) only under ``_fd_lock``, which that thread holds
+while it fsyncs, so it never fsyncs a closed or reused descriptor.
+"""
+
+from __future__ import annotations
+
+import enum
+import fcntl
+import logging
+import os
+import threading
+from pathlib import Path
+from types import TracebackType
+
+from ticklake.model import RawFrame
+
+from .errors import SpoolError
+from .segment import (
+    HEADER_SIZE,
+    TMP_SUFFIX,
+    RecordScanner,
+    check_header,
+    create_segment,
+    delete_segments_before,
+    encode_header,
+    encode_record,
+    fdatasync,
+    list_segments,
+    segment_name,
+)
+
+logger = logging.getLogger(__name__)
+
+LOCK_NAME = ".lock"
+
+
+class FsyncPolicy(enum.Enum):
+    """When appended bytes are forced to stable storage (see the package docstring)."""
+
+    ALWAYS = "always"
+    INTERVAL = "interval"
+    NEVER = "never"
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+class SpoolWriter:
+    """The single writer of a spool directory (segments in ``<directory>/segments/``).
+
+    Opening takes an exclusive ``flock`` on ``segments/.lock`` (released by the kernel if the
+    process dies) and recovers the last segment: a torn or checksum-invalid tail is truncated
+    away and fsynced before the first append.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        fsync: FsyncPolicy = FsyncPolicy.INTERVAL,
+        fsync_interval: float = 0.05,
+        segment_bytes: int = 64 * 2**20,
+    ) -> None:
+        if not isinstance(fsync, FsyncPolicy):
+            msg = f"invalid fsync policy {fsync!r}: expected one of always, interval, never"
+            raise SpoolError(msg)
+        if not fsync_interval > 0:
+            msg = f"invalid fsync_interval {fsync_interval!r}: must be > 0 seconds"
+            raise SpoolError(msg)
+        if segment_bytes <= HEADER_SIZE:
+            msg = f"invalid segment_bytes {segment_bytes!r}: must exceed {HEADER_SIZE}"
+            raise SpoolError(msg)
+        self._directory = Path(directory)
+        self._seg_dir = self._directory / "segments"
+        self._policy = fsync
+        self._interval = fsync_interval
+        self._segment_bytes = segment_bytes
+        self._fd = -1
+        self._lock_fd = -1
+        self._closed = False
+        self._failure: str | None = None
+        self._fd_lock = threading.Lock()
+        self._cond = threading.Condition(threading.Lock())
+        self._waiters = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        try:
+            self._seg_dir.mkdir(parents=True, exist_ok=True)
+            self._lock()
+            self._recover()
+        except OSError as exc:
+            self._release()
+            msg = f"cannot open spool {self._directory}: {_why(exc)}"
+            raise SpoolError(msg) from exc
+        except BaseException:
+            self._release()
+            raise
+        if fsync is FsyncPolicy.INTERVAL:
+            self._thread = threading.Thread(
+                target=self._group_commit_loop, name="ticklake-spool-fsync", daemon=True
+            )
+            self._thread.start()
+
+    # -- opening -------------------------------------------------------------------------
+
+    def _lock(self) -> None:
+        self._lock_fd = os.open(self._seg_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            msg = f"spool {self._directory} is already open by another writer"
+            raise SpoolError(msg) from None
+
+    def _recover(self) -> None:
+        for name in os.listdir(self._seg_dir):
+            if name.endswith(TMP_SUFFIX):  # a rotation that died before its rename
+                os.unlink(self._seg_dir / name)
+        bases = list_segments(self._seg_dir)
+        base = bases[-1] if bases else 0
+        path = self._seg_dir / segment_name(base)
+        if not bases:
+            create_segment(self._seg_dir, base)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND)
+        self._fd = fd
+        size = os.fstat(fd).st_size
+        head = os.pread(fd, HEADER_SIZE, 0)
+        expected = encode_header(base)
+        if head != expected and size <= HEADER_SIZE and (
+            expected.startswith(head) or not any(head)
+        ):  # a header torn or zeroed by a power cut, before any record
+            logger.warning("spool: rewriting the empty header of %s", path)
+            os.ftruncate(fd, 0)
+            os.write(fd, encode_header(base))
+            size = HEADER_SIZE
+        else:
+            check_header(head, base, path)
+        scan = RecordScanner(fd, size, HEADER_SIZE, base)
+        while scan.next() is not None:
+            pass
+        if scan.stop != "end":
+            logger.warning(
+                "spool: truncating the torn tail of %s at byte %d (%d bytes, %s)",
+                path, scan.pos, size - scan.pos, scan.problem or "incomplete record",
+            )
+            os.ftruncate(fd, scan.pos)
+        if scan.stop != "end" or self._policy is not FsyncPolicy.NEVER:
+            fdatasync(fd)  # the repair, and what recovery kept, are durable from now on
+        self._path = path
+        self._base = base
+        self._pos = scan.pos
+        self._end = scan.offset
+        self._durable = scan.offset
+        logger.info("spool: opened %s at offset %d (%s)", self._directory, self._end,
+                    self._policy.value)
+
+    def _release(self) -> None:
+        for fd in (self._fd, self._lock_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._lock_fd = -1
+
+    # -- appending -----------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def end_offset(self) -> int:
+        """The offset the next append will get."""
+        return self._end
+
+    @property
+    def durable_offset(self) -> int:
+        """Every offset below this is acknowledged: fsynced as the policy promises.
+
+        With ``NEVER`` it is ``end_offset``: safe against kill -9, not against power loss.
+        """
+        return self._end if self._policy is FsyncPolicy.NEVER else self._durable
+
+    def append(self, frame: RawFrame) -> int:
+        """Write one frame (one ``os.write``, no user-space buffer); return its offset."""
+        if self._closed or self._failure is not None:
+            raise SpoolError(self._failure or f"spool writer for {self._directory} is closed")
+        data = encode_record(frame.recv_ns, frame.conn_id, frame.payload)
+        if self._pos >= self._segment_bytes:
+            self._rotate()
+        self._write(data)
+        offset = self._end
+        self._end = offset + 1
+        if self._policy is FsyncPolicy.ALWAYS:
+            self._sync_active()
+        elif self._waiters:
+            with self._cond:
+                self._cond.notify_all()
+        return offset
+
+    def _write(self, data: bytes) -> None:
+        start = self._pos
+        fd = self._fd
+        try:
+            done = os.write(fd, data)
+            while done < len(data):  # a short write (e.g. disk nearly full): go on or fail
+                more = os.write(fd, memoryview(data)[done:])
+                if more == 0:
+                    raise OSError(28, os.strerror(28))
+                done += more
+        except OSError as exc:
+            try:
+                os.ftruncate(fd, start)  # no half record may stay in front of the next one
+            except OSError:
+                self._failure = (f"spool segment {self._path} has a partial record at byte "
+                                 f"{start} that could not be removed; reopen the spool")
+            msg = f"cannot append to spool segment {self._path}: {_why(exc)}"
+            raise SpoolError(msg) from exc
+        self._pos = start + len(data)
+
+    def _rotate(self) -> None:
+        with self._fd_lock:
+            try:
+                if self._policy is not FsyncPolicy.NEVER:
+                    fdatasync(self._fd)  # an older segment must never have a torn tail
+                path = create_segment(self._seg_dir, self._end)
+                fd = os.open(path, os.O_RDWR | os.O_APPEND)
+            except OSError as exc:
+                msg = f"cannot start a new spool segment at offset {self._end}: {_why(exc)}"
+                raise SpoolError(msg) from exc
+            old, self._fd = self._fd, fd
+            self._path, self._base, self._pos = path, self._end, HEADER_SIZE
+            os.close(old)
+        if self._policy is not FsyncPolicy.NEVER:
+            self._advance(self._end)
+        logger.debug("spool: = new segment %s", path)
+
+    # -- durability ----------------------------------------------------------------------
+
+    def _advance(self, target: int) -> None:
+        with self._cond:
+            self._durable = max(self._durable, target)
+            self._cond.notify_all()
+
+    def _fail(self, exc: OSError) -> SpoolError:
+        # After a failed fsync the kernel may have dropped the dirty pages: retrying could
+        # report success for lost data, so the writer stops here ("fsyncgate").
+        self._failure = f"fsync of spool segment {self._path} failed: {_why(exc)}"
+        with self._cond:
+            self._cond.notify_all()
+        return SpoolError(self._failure)
+
+    def _sync_active(self) -> None:
+        with self._fd_lock:
+            if self._fd < 0:
+                return
+            target = self._end
+            try:
+                fdatasync(self._fd)
+            except OSError as exc:
+                raise self._fail(exc) from exc
+        self._advance(target)
+
+    def sync(self) -> None:
+        """fsync now (whatever the policy) and advance ``durable_offset``."""
+        if self._closed or self._failure is not None:
+            raise SpoolError(self._failure or f"spool writer for {self._directory} is closed")
+        self._sync_active()
+
+    def _group_commit_loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            if self._end > self._durable:
+                try:
+                    self._sync_active()
+                except SpoolError as exc:
+                    logger.error("spool: %s; appends will fail from now on", exc)
+                    return
+
+    def wait_durable(self, offset: int, timeout: float | None = None) -> bool:
+        """Block until ``durable_offset > offset``; False on timeout, close or failure.
+
+        This blocks the calling thread: from asyncio, ``await asyncio.to_thread(...)``.
+        """
+        with self._cond:
+            self._waiters += 1
+            try:
+                self._cond.wait_for(
+                    lambda: self.durable_offset > offset or self._closed
+                    or self._failure is not None,
+                    timeout,
+                )
+            finally:
+                self._waiters -= 1
+            return self.durable_offset > offset
+
+    # -- retention and lifecycle -----------------------------------------------------------
+
+    def delete_before(self, offset: int) -> int:
+        """Delete whole segments whose records are all below ``offset`` (never the active one).
+
+        Returns the number of segments deleted.
+        """
+        return delete_segments_before(self._seg_dir, offset, active_base=self._base)
+
+    def close(self) -> None:
+        """Stop the fsync thread, fsync the active segment (every policy), release the lock."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        error: OSError | None = None
+        with self._fd_lock:
+            if self._fd >= 0 and self._failure is None:
+                try:
+                    fdatasync(self._fd)
+                except OSError as exc:
+                    error = exc
+            self._release()
+        if error is not None:
+            raise self._fail(error) from error
+        self._advance(self._end if self._failure is None else self._durable)
+        logger.info("spool: closed %s at offset %d", self._directory, self._end)
+
+    def __enter__(self) -> SpoolWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+

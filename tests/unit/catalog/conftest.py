@@ -1,0 +1,58 @@
+"""Fixtures: a small lake with hand-checkable trades, and its rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ticklake.catalog import Lake
+
+from .helpers import SECOND, T0, gap, raw, rejected, trade, write_lake
+
+# Six BTCUSD trades over two minutes (written out of time order on purpose) and one ETHUSD.
+#   minute 0: buy 100.5 x 2 @ +1s, sell 101 x 1 @ +20s, buy 99.75 x 3 @ +40s
+#   minute 1: sell 98 x 0.5 @ +61s, buy 102.25 x 1.5 @ +90s, sell 100 x 0.00000001 @ +119s
+CANDLE_TRADES = [
+    trade(T0 + 40 * SECOND, "99.75", "3", "buy", offset=3),
+    trade(T0 + 1 * SECOND + 123, "100.5", "2", "buy", offset=1),
+    trade(T0 + 20 * SECOND, "101", "1", "sell", offset=2),
+    trade(T0 + 119 * SECOND + 999, "100", "0.00000001", "sell", offset=6),
+    trade(T0 + 61 * SECOND, "98", "0.5", "sell", offset=4),
+    trade(T0 + 90 * SECOND, "102.25", "1.5", "buy", offset=5),
+    trade(T0 + 30 * SECOND, "3000", "1", "buy", symbol="ETHUSD", offset=7),
+]
+# A second day, so that partition pruning has something to prune.
+NEXT_DAY = [
+    trade(T0 + 86_400 * SECOND + 5, "90000.5", "0.00000001", "sell", offset=8),
+    trade(T0 + 86_400 * SECOND + 7, "90001", "12345678.12345678", "buy", offset=9),
+]
+RAW = [raw(T0 + 5, '{"trades": []}', offset=1), raw(T0 + 86_400 * SECOND, "pong", offset=2)]
+GAPS = [gap("BTCUSD", T0 + 100, T0 + 200, offset=3)]
+REJECTED = [rejected(T0 + 9, "\ufffdgarbage", offset=4)]
+
+
+@pytest.fixture
+def lake_root(tmp_path: Path) -> Path:
+    return write_lake(
+        tmp_path / "lake",
+        trades=CANDLE_TRADES + NEXT_DAY,
+        raw=RAW,
+        gaps=GAPS,
+        rejected=REJECTED,
+    )
+
+
+@pytest.fixture
+def lake(lake_root: Path) -> Lake:
+    return Lake(lake_root)
+
+
+@pytest.fixture
+def empty_lake(tmp_path: Path) -> Lake:
+    return Lake.create(tmp_path / "empty")
+
+
+def by(rows: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda r: tuple(r[k] for k in keys))

@@ -1,0 +1,269 @@
+"""Build small lakes in the exact layout and column types of docs/lake-layout.md."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+DECIMAL = pa.decimal128(18, 8)
+UTC_US = pa.timestamp("us", tz="UTC")
+
+# Copied from docs/lake-layout.md on purpose (not imported): the tests pin the documented layout.
+SCHEMAS = {
+    "trades": pa.schema(
+        [
+            ("ts", UTC_US),
+            ("ts_ns", pa.int64()),
+            ("recv_ns", pa.int64()),
+            ("side", pa.dictionary(pa.int8(), pa.string())),
+            ("price", DECIMAL),
+            ("qty", DECIMAL),
+            ("sequence", pa.int64()),
+            ("from_snapshot", pa.bool_()),
+            ("spool_offset", pa.int64()),
+        ]
+    ),
+    "raw": pa.schema(
+        [
+            ("recv_ts", UTC_US),
+            ("recv_ns", pa.int64()),
+            ("conn_id", pa.int64()),
+            ("spool_offset", pa.int64()),
+            ("payload", pa.string()),
+        ]
+    ),
+    "gaps": pa.schema(
+        [
+            ("symbol", pa.string()),
+            ("from_ns", pa.int64()),
+            ("to_ns", pa.int64()),
+            ("from_ts", UTC_US),
+            ("to_ts", UTC_US),
+            ("reason", pa.string()),
+            ("detected_ns", pa.int64()),
+            ("spool_offset", pa.int64()),
+        ]
+    ),
+    "rejected": pa.schema(
+        [
+            ("recv_ts", UTC_US),
+            ("recv_ns", pa.int64()),
+            ("conn_id", pa.int64()),
+            ("spool_offset", pa.int64()),
+            ("reason", pa.string()),
+            ("payload", pa.string()),
+        ]
+    ),
+}
+PARTITIONS = {
+    "trades": ("exchange", "symbol", "date"),
+    "raw": ("exchange", "date"),
+    "gaps": ("exchange", "date"),
+    "rejected": ("exchange", "date"),
+}
+# The time that decides a row's `date` partition.
+DATE_OF = {"trades": "ts_ns", "raw": "recv_ns", "gaps": "detected_ns", "rejected": "recv_ns"}
+# Derived microsecond timestamp columns: column -> the ns column it comes from.
+DERIVED_TS = {"ts": "ts_ns", "recv_ts": "recv_ns", "from_ts": "from_ns", "to_ts": "to_ns"}
+
+T0 = 1_795_564_800_000_000_000  # 2026-11-25T00:00:00Z in ns (> 2**53)
+SECOND = 1_000_000_000
+
+
+def utc_date(ns: int) -> str:
+    return datetime.fromtimestamp(ns // SECOND, tz=UTC).date().isoformat()
+
+
+def trade(
+    ts_ns: int,
+    price: str,
+    qty: str,
+    side: str = "buy",
+    *,
+    symbol: str = "BTCUSD",
+    exchange: str = "phemex",
+    offset: int = 0,
+    sequence: int = 1,
+) -> dict[str, Any]:
+    """One `trades` row plus its partition values (exchange, symbol)."""
+    return {
+        "ts_ns": ts_ns,
+        "recv_ns": ts_ns + 1_000_000,
+        "side": side,
+        "price": Decimal(price),
+        "qty": Decimal(qty),
+        "sequence": sequence,
+        "from_snapshot": False,
+        "spool_offset": offset,
+        "exchange": exchange,
+        "symbol": symbol,
+    }
+
+
+def raw(recv_ns: int, payload: str, *, offset: int = 0, conn_id: int = 1) -> dict[str, Any]:
+    return {
+        "recv_ns": recv_ns,
+        "conn_id": conn_id,
+        "spool_offset": offset,
+        "payload": payload,
+        "exchange": "phemex",
+    }
+
+
+def gap(symbol: str, from_ns: int, to_ns: int, *, offset: int = 0) -> dict[str, Any]:
+    return {
+        "symbol": symbol,
+        "from_ns": from_ns,
+        "to_ns": to_ns,
+        "reason": "sequence",
+        "detected_ns": to_ns + SECOND,
+        "spool_offset": offset,
+        "exchange": "phemex",
+    }
+
+
+def rejected(recv_ns: int, payload: str, *, offset: int = 0) -> dict[str, Any]:
+    return {
+        "recv_ns": recv_ns,
+        "conn_id": 1,
+        "spool_offset": offset,
+        "reason": "not json",
+        "payload": payload,
+        "exchange": "phemex",
+    }
+
+
+def file_rows(table: str, rows: Iterable[Mapping[str, Any]]) -> pa.Table:
+    """Rows (with partition values) -> the Arrow table a lake file holds (no partition columns)."""
+    schema = SCHEMAS[table]
+    records = []
+    for row in rows:
+        record = {name: row.get(name) for name in schema.names}
+        for column, source in DERIVED_TS.items():
+            if column in schema.names:
+                record[column] = row[source] // 1_000
+        records.append(record)
+    return pa.Table.from_pylist(records, schema=schema)
+
+
+def partition_of(table: str, row: Mapping[str, Any]) -> tuple[str, ...]:
+    values = {**row, "date": utc_date(row[DATE_OF[table]])}
+    return tuple(str(values[key]) for key in PARTITIONS[table])
+
+
+def write_table(
+    root: Path, table: str, rows: Iterable[Mapping[str, Any]], *, files: int = 1
+) -> list[Path]:
+    """Write rows into their Hive partitions as ``part-<first>-<end>.parquet`` (zstd).
+
+    ``files`` splits each partition's rows over that many files (in the given row order).
+    """
+    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(partition_of(table, row), []).append(row)
+    written = []
+    for partition, members in groups.items():
+        directory = root / table
+        for key, value in zip(PARTITIONS[table], partition, strict=True):
+            directory /= f"{key}={value}"
+        directory.mkdir(parents=True, exist_ok=True)
+        size = -(-len(members) // files)
+        for start in range(0, len(members), size):
+            chunk = members[start : start + size]
+            first = min(r["spool_offset"] for r in chunk)
+            end = max(r["spool_offset"] for r in chunk) + 1
+            path = directory / f"part-{first:020d}-{end:020d}.parquet"
+            assert not path.exists(), f"give rows distinct offsets: {path} exists"
+            pq.write_table(file_rows(table, chunk), path, compression="zstd")
+            written.append(path)
+    return written
+
+
+def write_lake(root: Path, **tables: Iterable[Mapping[str, Any]]) -> Path:
+    """A marked lake at ``root`` holding the given rows per table (``trades=[...]``, ...)."""
+    (root / "_ticklake").mkdir(parents=True, exist_ok=True)
+    (root / "_ticklake" / "lake.json").write_text(json.dumps({"format": 1}))
+    for table, rows in tables.items():
+        write_table(root, table, rows)
+    return root
+
+
+def tail_table(table: str, rows: Iterable[Mapping[str, Any]]) -> pa.Table:
+    """A not-yet-published tail: the file columns plus string partition columns."""
+    rows = list(rows)
+    out = file_rows(table, rows)
+    for key in PARTITIONS[table]:
+        values = [partition_of(table, row)[PARTITIONS[table].index(key)] for row in rows]
+        out = out.append_column(key, pa.array(values, pa.string()))
+    return out
+
+
+class CountingHandler(pafs.FileSystemHandler):  # type: ignore[misc]
+    """A pyarrow filesystem that delegates to another and counts the files opened for reading."""
+
+    def __init__(self, inner: pafs.FileSystem) -> None:
+        self.inner = inner
+        self.opened: list[str] = []
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CountingHandler) and other.inner == self.inner
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def get_type_name(self) -> str:
+        return "counting"
+
+    def normalize_path(self, path: str) -> str:
+        return str(self.inner.normalize_path(path))
+
+    def get_file_info(self, paths: list[str]) -> Any:
+        return self.inner.get_file_info(paths)
+
+    def get_file_info_selector(self, selector: pafs.FileSelector) -> Any:
+        return self.inner.get_file_info(selector)
+
+    def create_dir(self, path: str, recursive: bool) -> None:
+        self.inner.create_dir(path, recursive=recursive)
+
+    def delete_dir(self, path: str) -> None:
+        self.inner.delete_dir(path)
+
+    def delete_dir_contents(self, path: str, missing_dir_ok: bool = False) -> None:
+        self.inner.delete_dir_contents(path, missing_dir_ok=missing_dir_ok)
+
+    def delete_root_dir_contents(self) -> None:
+        self.inner.delete_dir_contents("/", accept_root_dir=True)
+
+    def delete_file(self, path: str) -> None:
+        self.inner.delete_file(path)
+
+    def move(self, src: str, dest: str) -> None:
+        self.inner.move(src, dest)
+
+    def copy_file(self, src: str, dest: str) -> None:
+        self.inner.copy_file(src, dest)
+
+    def open_input_stream(self, path: str) -> Any:
+        self.opened.append(path)
+        return self.inner.open_input_stream(path)
+
+    def open_input_file(self, path: str) -> Any:
+        self.opened.append(path)
+        return self.inner.open_input_file(path)
+
+    def open_output_stream(self, path: str, metadata: Any) -> Any:
+        return self.inner.open_output_stream(path, metadata=metadata)
+
+    def open_append_stream(self, path: str, metadata: Any) -> Any:
+        return self.inner.open_append_stream(path, metadata=metadata)
