@@ -133,6 +133,72 @@ async def _record(
     out.print(progress.render())
 
 
+_FORMAT = "--format"
+
+
+@app.command()
+def sql(
+    statement: Annotated[str, typer.Argument(help="One read-only SQL statement")],
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or parquet")] = "table",
+    output: Annotated[Path | None, typer.Option(help="Write the result to this file")] = None,
+    max_rows: Annotated[int, typer.Option(help="Row limit")] = 1_000_000,
+    timeout: Annotated[float, typer.Option(help="Time limit, s")] = 30.0,
+    lake: LakeOption = None,
+    spool: SpoolOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """SQL over the lake (views trades, raw, gaps, rejected; macros candles, vwap, ...).
+
+    Trades still in the spool, not yet published to Parquet, are included.
+    """
+    from ticklake.catalog import FORMATS, format_result
+    from ticklake.pipeline import query_lake
+
+    if fmt not in FORMATS:
+        raise ConfigError(_FORMAT, fmt, f"choose one of {', '.join(FORMATS)}")
+    if fmt == "parquet" and output is None:
+        raise ConfigError(_FORMAT, fmt, "parquet needs --output FILE")
+    settings = load_settings(config, **_overrides("lake", root=lake, spool=spool))
+    result = query_lake(settings.lake.root, Path(settings.lake.spool), statement,
+                        max_rows=max_rows, timeout=timeout)
+    text = format_result(result, fmt, output)
+    if text is not None:
+        out.print(text, markup=False, highlight=False, soft_wrap=True)
+    if result.truncated:
+        err.print(f"note: result truncated at {max_rows:,} rows", markup=False)
+
+
+@app.command()
+def catalog(
+    lake: LakeOption = None,
+    config: ConfigOption = None,
+    table: Annotated[str | None, typer.Option(help="Show this table's partitions")] = None,
+) -> None:
+    """Tables, schemas, partitions, rows, bytes and freshness of the lake."""
+    from rich.table import Table
+
+    from ticklake.catalog import Lake
+
+    settings = load_settings(config, **_overrides("lake", root=lake))
+    opened = Lake(settings.lake.root)
+    if table is not None:
+        grid = Table("partition", "files", "rows", "bytes", "newest")
+        for part in opened.partitions(table):
+            grid.add_row("/".join(f"{k}={v}" for k, v in part.values.items()), str(part.files),
+                         f"{part.rows:,}", f"{part.bytes:,}", str(part.max_time or ""))
+        out.print(grid)
+        return
+    grid = Table("table", "partitions", "files", "rows", "bytes", "newest event")
+    infos = opened.tables()
+    for info in infos:
+        grid.add_row(info.name, str(info.partitions), str(info.files), f"{info.rows:,}",
+                     f"{info.bytes:,}", str(info.max_time or ""))
+    out.print(grid)
+    for info in infos:
+        columns = ", ".join(f"{name} {kind}" for name, kind in info.columns)
+        out.print(f"{info.name}: {columns}", markup=False, highlight=False)
+
+
 @app.command()
 def emulate(
     host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",

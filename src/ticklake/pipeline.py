@@ -16,17 +16,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ticklake.bus import Bus
+from ticklake.catalog import Lake, QueryResult, run_query
 from ticklake.config import FeedSettings, LakeSettings
 from ticklake.feed.events import Event, GapDetected, TradesReceived
 from ticklake.feed.phemex import PhemexProtocol, ProductTable, ProtocolConfig, Subscription
+from ticklake.feed.phemex.products import default_products
+from ticklake.lake.layout import parse_file_name
 from ticklake.lake.runner import LakeRunner
 from ticklake.lake.storage import LakeStorage
+from ticklake.lake.tail import read_tail
+from ticklake.lake.writer import CURSOR as LAKE_CURSOR
 from ticklake.lake.writer import BufferingHints, LakeWriter
 from ticklake.session import PhemexSession, SessionConfig
 from ticklake.session.products import load_products, products_url_for
-from ticklake.spool import FsyncPolicy, Spool, SpoolWriter
+from ticklake.spool import CursorStore, FsyncPolicy, Spool, SpoolReader, SpoolWriter
 
 _S = 1_000_000_000
 
@@ -192,3 +199,48 @@ def _close_storage(recording: Recording) -> None:
     finally:
         if recording.lake is not None:
             recording.lake.stop(drain=True)
+
+
+def fresh_tails(spool_dir: Path | None,
+                products: ProductTable) -> tuple[dict[str, pa.Table], int]:
+    """Rows not yet published, from the spool past the lake cursor, minus what got published
+    meanwhile (file names carry their spool ranges); returns the tails and the seam offset."""
+    if spool_dir is None or not (spool_dir / "segments").is_dir():
+        return {}, 0
+    cursors = CursorStore(spool_dir / "cursors")
+    tails = read_tail(SpoolReader(spool_dir), cursors, products)
+    seam = cursors.load(LAKE_CURSOR)[0]
+    return tails, seam
+
+
+def _published_end(storage: LakeStorage) -> int:
+    end = 0
+    for table in ("raw", "trades"):
+        for stored in storage.list_files(table):
+            parsed = parse_file_name(stored.path.rsplit("/", 1)[-1])
+            if parsed is not None:
+                end = max(end, parsed[2])
+    return end
+
+
+def query_lake(
+    lake_root: str, spool_dir: Path | None, sql: str, *, max_rows: int = 1_000_000,
+    timeout: float = 30.0,
+) -> QueryResult:
+    """SQL over the published lake plus the spool's unpublished tail, no seam duplicates."""
+    lake = Lake(lake_root)
+    storage = LakeStorage(lake_root)
+    tails, seam = fresh_tails(spool_dir, default_products())
+    for _ in range(5):
+        conn = lake.connect(tails or None)
+        try:
+            published = _published_end(storage)
+            if published <= seam or not tails:
+                return run_query(conn, sql, max_rows=max_rows, timeout=timeout)
+        finally:
+            conn.close()
+        # The writer published part of the tail meanwhile: keep only what lies beyond it.
+        seam = published
+        tails = {name: table.filter(pc.greater_equal(table["spool_offset"], published))
+                 for name, table in tails.items()}
+    return lake.query(sql, max_rows=max_rows, timeout=timeout)

@@ -40,6 +40,9 @@ _WINDOW = """
 
 _BUCKET = "time_bucket(CAST(step AS INTERVAL), ts)"
 # DECIMAL(18,8) * DECIMAL(18,8) stays 64-bit in DuckDB and overflows; widen one side first.
+# Trade order: exchange time, then spool offset (int64 < 10**19) as a cheap HUGEINT key; a
+# struct key (ts_ns, spool_offset) gives the same order but made arg_min ~6x slower.
+_ORDER = "CAST(ts_ns AS HUGEINT) * 10000000000000000000 + spool_offset"
 _NOTIONAL = "sum(CAST(price AS DECIMAL(38, 8)) * qty)"
 _VWAP = f"CAST({_NOTIONAL} AS DOUBLE) / CAST(sum(qty) AS DOUBLE)"
 
@@ -47,10 +50,10 @@ MACROS = (
     f"""
 CREATE MACRO candles(sym, step, since := NULL, until := NULL) AS TABLE
 SELECT {_BUCKET} AS bucket,
-       arg_min(price, (ts_ns, spool_offset)) AS open,
+       arg_min(price, {_ORDER}) AS open,
        max(price) AS high,
        min(price) AS low,
-       arg_max(price, (ts_ns, spool_offset)) AS close,
+       arg_max(price, {_ORDER}) AS close,
        sum(qty) AS volume,
        coalesce(sum(qty) FILTER (WHERE side = 'buy'), 0) AS buy_volume,
        coalesce(sum(qty) FILTER (WHERE side = 'sell'), 0) AS sell_volume,

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ticklake.catalog import Lake
 
+from .helpers import SECOND, T0, tail_table, trade, write_lake
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MINUTE_0 = datetime(2026, 11, 25, 0, 0, tzinfo=UTC)
 MINUTE_1 = datetime(2026, 11, 25, 0, 1, tzinfo=UTC)
 NEXT_DAY = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
@@ -140,3 +147,74 @@ def test_macros_on_an_empty_lake_return_no_rows(empty_lake: Lake) -> None:
         "SELECT * FROM imbalance('BTCUSD', INTERVAL 1 MINUTE)",
     ):
         assert empty_lake.query(sql).num_rows == 0
+
+
+def test_open_and_close_break_ties_on_exchange_time_by_spool_offset(tmp_path: Path) -> None:
+    same = T0 + 5 * SECOND
+    lake = Lake(
+        write_lake(
+            tmp_path / "ties",
+            trades=[
+                trade(same, "2", "1", offset=11),
+                trade(same, "1", "1", offset=10),
+                trade(same, "4", "1", offset=13),
+                trade(same, "3", "1", offset=12),
+            ],
+        )
+    )
+    row = records(lake, "SELECT open, close FROM candles('BTCUSD', INTERVAL 1 MINUTE)")[0]
+    assert (row["open"], row["close"]) == (D("1"), D("4"))
+
+
+STEPS = {"1 second": 1, "1 minute": 60, "5 minutes": 300, "1 hour": 3600}
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    trades=st.lists(
+        st.tuples(
+            st.integers(0, 3 * 3600 * SECOND),
+            st.decimals("0.00000001", "99999999.99999999", places=8),
+            st.decimals("0.00000001", "99999.99999999", places=8),
+            st.sampled_from(["buy", "sell"]),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    step=st.sampled_from(sorted(STEPS)),
+)
+def test_candles_match_a_python_reference(
+    empty_lake: Lake, trades: list[tuple[int, D, D, str]], step: str
+) -> None:
+    rows = [
+        trade(T0 + t, str(price), str(qty), side, offset=i)
+        for i, (t, price, qty, side) in enumerate(trades)
+    ]
+    width = STEPS[step] * SECOND
+    reference: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        # time_bucket works on the microsecond `ts`
+        reference.setdefault(row["ts_ns"] // 1000 * 1000 // width * width, []).append(row)
+    expected = []
+    for start, members in sorted(reference.items()):
+        ordered = sorted(members, key=lambda r: (r["ts_ns"], r["spool_offset"]))
+        expected.append(
+            (
+                EPOCH + timedelta(microseconds=start // 1000),
+                ordered[0]["price"],
+                max(r["price"] for r in members),
+                min(r["price"] for r in members),
+                ordered[-1]["price"],
+                sum((r["qty"] for r in members), D(0)),
+                sum((r["qty"] for r in members if r["side"] == "buy"), D(0)),
+                len(members),
+            )
+        )
+    result = empty_lake.query(
+        "SELECT bucket, open, high, low, close, volume, buy_volume, trades "
+        f"FROM candles('BTCUSD', '{step}')",
+        tails={"trades": tail_table("trades", rows)},
+    )
+    assert result.rows() == expected

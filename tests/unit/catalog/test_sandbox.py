@@ -170,6 +170,7 @@ def test_the_connection_itself_is_sandboxed_by_duckdb_settings(lake: Lake) -> No
         "EXPLAIN SELECT * FROM trades",
         "EXPLAIN ANALYZE SELECT count(*) FROM trades",
         "explain /* c */ analyze select 1",
+        "EXPLAIN (FORMAT json) SELECT count(*) FROM trades",
         "PIVOT trades ON side IN ('buy', 'sell') USING count(*) GROUP BY symbol",
         "SELECT * FROM candles('BTCUSD', INTERVAL 1 MINUTE)",
         "SELECT * FROM read_parquet('{root}/trades/*/*/*/*.parquet')",
