@@ -19,9 +19,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from ticklake.errors import TicklakeError
-from ticklake.lake.schema import FORMAT_VERSION
+from ticklake.tables import FORMAT_VERSION, MARKER
 
-MARKER = "_ticklake/lake.json"
 TEMP_DIR = "_ticklake/tmp"
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "write_statistics": True}
 

@@ -13,62 +13,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-DECIMAL = pa.decimal128(18, 8)
-UTC_US = pa.timestamp("us", tz="UTC")
+from ticklake.tables import PARTITIONS, SCHEMAS
 
-# Copied from docs/lake-layout.md on purpose (not imported): the tests pin the documented layout.
-SCHEMAS = {
-    "trades": pa.schema(
-        [
-            ("ts", UTC_US),
-            ("ts_ns", pa.int64()),
-            ("recv_ns", pa.int64()),
-            ("side", pa.dictionary(pa.int8(), pa.string())),
-            ("price", DECIMAL),
-            ("qty", DECIMAL),
-            ("sequence", pa.int64()),
-            ("from_snapshot", pa.bool_()),
-            ("spool_offset", pa.int64()),
-        ]
-    ),
-    "raw": pa.schema(
-        [
-            ("recv_ts", UTC_US),
-            ("recv_ns", pa.int64()),
-            ("conn_id", pa.int64()),
-            ("spool_offset", pa.int64()),
-            ("payload", pa.string()),
-        ]
-    ),
-    "gaps": pa.schema(
-        [
-            ("symbol", pa.string()),
-            ("from_ns", pa.int64()),
-            ("to_ns", pa.int64()),
-            ("from_ts", UTC_US),
-            ("to_ts", UTC_US),
-            ("reason", pa.string()),
-            ("detected_ns", pa.int64()),
-            ("spool_offset", pa.int64()),
-        ]
-    ),
-    "rejected": pa.schema(
-        [
-            ("recv_ts", UTC_US),
-            ("recv_ns", pa.int64()),
-            ("conn_id", pa.int64()),
-            ("spool_offset", pa.int64()),
-            ("reason", pa.string()),
-            ("payload", pa.string()),
-        ]
-    ),
-}
-PARTITIONS = {
-    "trades": ("exchange", "symbol", "date"),
-    "raw": ("exchange", "date"),
-    "gaps": ("exchange", "date"),
-    "rejected": ("exchange", "date"),
-}
 # The time that decides a row's `date` partition.
 DATE_OF = {"trades": "ts_ns", "raw": "recv_ns", "gaps": "detected_ns", "rejected": "recv_ns"}
 # Derived microsecond timestamp columns: column -> the ns column it comes from.
