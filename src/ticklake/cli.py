@@ -200,6 +200,25 @@ def catalog(
 
 
 @app.command()
+def compact(
+    lake: LakeOption = None,
+    spool: SpoolOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Merge the small files of closed (past-day) partitions, safely while recording runs."""
+    from ticklake.lake.compact import compact as compact_lake
+    from ticklake.lake.storage import LakeStorage
+    from ticklake.spool import CursorStore
+
+    settings = load_settings(config, **_overrides("lake", root=lake, spool=spool))
+    stats = compact_lake(LakeStorage(settings.lake.root),
+                         CursorStore(Path(settings.lake.spool) / "cursors"))
+    out.print(f"compacted {stats.partitions} partitions: {stats.files_merged} files merged, "
+              f"{stats.files_deleted} deleted, {stats.bytes_before:,} → {stats.bytes_after:,} "
+              "bytes", markup=False, highlight=False)
+
+
+@app.command()
 def emulate(
     host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0 = any free port)")] = 8765,

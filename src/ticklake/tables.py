@@ -6,6 +6,8 @@ pins them against the document.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pyarrow as pa
 
 FORMAT_VERSION = 1
@@ -67,3 +69,32 @@ PARTITIONS = {
     "gaps": ("exchange", "date"),
     "rejected": ("exchange", "date"),
 }
+
+
+def parse_file_name(name: str) -> tuple[str, int, int] | None:
+    """``part-<first>-<end>.parquet`` → ("part", first, end); None for foreign files."""
+    pieces = name.removesuffix(".parquet").split("-")
+    if len(pieces) != 3 or not (pieces[1].isdigit() and pieces[2].isdigit()):
+        return None
+    return pieces[0], int(pieces[1]), int(pieces[2])
+
+
+def superseded(names: Iterable[str]) -> set[str]:
+    """Files of one partition that a ``compact-`` file covers (readers skip them).
+
+    Compaction publishes the merged file first and deletes its inputs after, so for a moment
+    (or after a crash, until the next run) both exist; this rule keeps readers exact.
+    """
+    parsed = [(name, parse_file_name(name)) for name in names]
+    compacts = [(n, r) for n, r in parsed if r is not None and r[0] == "compact"]
+    out: set[str] = set()
+    for name, rng in parsed:
+        if rng is None:
+            continue
+        for other, cover in compacts:
+            if other == name or not (cover[1] <= rng[1] and rng[2] <= cover[2]):
+                continue
+            if rng[0] != "compact" or (cover[1], cover[2]) != (rng[1], rng[2]):
+                out.add(name)
+                break
+    return out

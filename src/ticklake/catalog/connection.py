@@ -54,7 +54,7 @@ class LocalFiles:
     """A table on the local disk, read by DuckDB's Parquet reader through a Hive glob."""
 
     directory: str  # absolute, no glob metacharacters
-    has_files: bool
+    paths: tuple[str, ...]  # the live files (superseded compaction inputs left out)
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,8 @@ def open_connection(
             source = files[table]
             if isinstance(source, LocalFiles):
                 allowed.append(source.directory.rstrip("/") + "/")
-                if source.has_files:
-                    parts.append(_read_parquet(table, source.directory))
+                if source.paths:
+                    parts.append(_read_parquet(table, source.paths))
             elif source.paths:
                 dataset = ds.dataset(
                     list(source.paths),
@@ -124,14 +124,13 @@ def _register(conn: duckdb.DuckDBPyConnection, name: str, data: object) -> str:
     return name
 
 
-def _read_parquet(table: str, directory: str) -> str:
-    dirs = "/".join(f"{key}=*" for key in PARTITIONS[table])
-    pattern = f"{directory.rstrip('/')}/{dirs}/[!._]*.parquet"  # engines skip `.`/`_` temps
+def _read_parquet(table: str, paths: tuple[str, ...]) -> str:
+    files = "[" + ", ".join(map(_literal, paths)) + "]"
     hive_types = ", ".join(
         f"{_literal(key)}: {_literal(HIVE_TYPES[key])}" for key in PARTITIONS[table]
     )
     return (
-        f"SELECT * FROM read_parquet({_literal(pattern)}, hive_partitioning = true, "
+        f"SELECT * FROM read_parquet({files}, hive_partitioning = true, "
         f"union_by_name = true, hive_types = {{{hive_types}}})"
     )
 

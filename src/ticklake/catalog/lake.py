@@ -27,6 +27,7 @@ from ticklake.catalog.connection import DatasetFiles, LocalFiles, TableFiles, op
 from ticklake.catalog.errors import LakeNotFound, QueryError
 from ticklake.catalog.query import QueryResult, run_query
 from ticklake.catalog.schema import FORMAT_VERSION, MARKER, PARTITIONS, TABLES, TIME_COLUMNS
+from ticklake.tables import superseded
 
 _GLOB_CHARS = frozenset("*?[]{}")
 _FOOTER_THREADS = 8
@@ -192,7 +193,8 @@ class Lake:
         for table in TABLES:
             directory = f"{self.base}/{table}"
             if self.local:
-                files[table] = LocalFiles(directory, bool(self._list(table)))
+                paths = tuple(info.path for info in self._list(table))
+                files[table] = LocalFiles(directory, paths)
             else:
                 paths = tuple(info.path for info in self._list(table))
                 files[table] = DatasetFiles(self.filesystem, directory, paths)
@@ -239,13 +241,17 @@ class Lake:
             msg = f"cannot list {table} in {self.root}: {_first_line(exc)}"
             raise QueryError(msg) from None
         keys = PARTITIONS[table]
-        out = []
+        by_partition: dict[str, list[pafs.FileInfo]] = {}
         for info in infos:
             if info.type != pafs.FileType.File:
                 continue
             parts = info.path[len(directory) + 1 :].split("/")
             if _is_data_file(parts, keys):
-                out.append(info)
+                by_partition.setdefault(info.path.rsplit("/", 1)[0], []).append(info)
+        out: list[pafs.FileInfo] = []
+        for files in by_partition.values():  # skip inputs a compacted file already holds
+            hidden = superseded(info.base_name for info in files)
+            out.extend(info for info in files if info.base_name not in hidden)
         return sorted(out, key=lambda info: str(info.path))
 
     def _stats(self, table: str) -> list[_FileStats]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ticklake.lake.schema import PARTITIONS
+from ticklake.tables import PARTITIONS, parse_file_name
+
+__all__ = ["file_path", "parse_file_name"]
 
 Partition = tuple[str, ...]
 
@@ -15,12 +17,3 @@ def file_path(table: str, partition: Partition, first: int, end: int, kind: str 
         raise ValueError(msg)
     dirs = "/".join(f"{k}={v}" for k, v in zip(keys, partition, strict=True))
     return f"{table}/{dirs}/{kind}-{first:020d}-{end:020d}.parquet"
-
-
-def parse_file_name(name: str) -> tuple[str, int, int] | None:
-    """``part-<first>-<end>.parquet`` → ("part", first, end); None for foreign files."""
-    stem = name.removesuffix(".parquet")
-    pieces = stem.split("-")
-    if len(pieces) != 3 or not (pieces[1].isdigit() and pieces[2].isdigit()):
-        return None
-    return pieces[0], int(pieces[1]), int(pieces[2])

