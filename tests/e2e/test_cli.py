@@ -73,3 +73,27 @@ def test_unreachable_url_is_reported_after_the_first_connect_timeout() -> None:
     assert result.returncode == 2
     assert "cannot connect to ws://127.0.0.1:9/" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_config_file_unknown_key_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "ticklake.toml"
+    config.write_text('[lake]\nroot = "x"\nbuffer_secs = 5\n')
+    result = run_cli("record", "--config", str(config), "--products-url", "none")
+    assert result.returncode == 2
+    assert "invalid lake.buffer_secs 5: unknown setting" in result.stderr
+
+
+def test_sql_errors_are_one_line(tmp_path: Path) -> None:
+    missing = run_cli("sql", "SELECT 1", "--lake", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and "no ticklake lake at" in missing.stderr
+    (tmp_path / "lake" / "_ticklake").mkdir(parents=True)
+    (tmp_path / "lake" / "_ticklake" / "lake.json").write_text('{"format": 1}')
+    lake = str(tmp_path / "lake")
+    bad = run_cli("sql", "SELECT nope FROM trades", "--lake", lake, cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "nope" in bad.stderr
+    outside = run_cli("sql", "SELECT * FROM read_text('/etc/passwd')", "--lake", lake,
+                      cwd=tmp_path)
+    assert outside.returncode == 2 and "root:" not in outside.stdout
+    empty = run_cli("sql", "SELECT count(*) AS n FROM trades", "--lake", lake,
+                    "--format", "json", cwd=tmp_path)
+    assert empty.returncode == 0 and json.loads(empty.stdout) == [{"n": 0}]
