@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
@@ -29,7 +29,6 @@ from ticklake.lake.layout import parse_file_name
 from ticklake.lake.runner import LakeRunner
 from ticklake.lake.storage import LakeStorage
 from ticklake.lake.tail import read_tail
-from ticklake.lake.writer import CURSOR as LAKE_CURSOR
 from ticklake.lake.writer import BufferingHints, LakeWriter
 from ticklake.session import PhemexSession, SessionConfig
 from ticklake.session.products import load_products, products_url_for
@@ -94,7 +93,6 @@ class Recording:
     spool: Spool | None = None
     spool_writer: SpoolWriter | None = None
     lake: LakeRunner | None = None
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 def open_lake(
@@ -207,19 +205,16 @@ def fresh_tails(spool_dir: Path | None,
     meanwhile (file names carry their spool ranges); returns the tails and the seam offset."""
     if spool_dir is None or not (spool_dir / "segments").is_dir():
         return {}, 0
-    cursors = CursorStore(spool_dir / "cursors")
-    tails = read_tail(SpoolReader(spool_dir), cursors, products)
-    seam = cursors.load(LAKE_CURSOR)[0]
-    return tails, seam
+    return read_tail(SpoolReader(spool_dir), CursorStore(spool_dir / "cursors"), products)
 
 
 def _published_end(storage: LakeStorage) -> int:
+    """End of the published spool ranges: every batch has ``raw`` rows, so ``raw`` suffices."""
     end = 0
-    for table in ("raw", "trades"):
-        for stored in storage.list_files(table):
-            parsed = parse_file_name(stored.path.rsplit("/", 1)[-1])
-            if parsed is not None:
-                end = max(end, parsed[2])
+    for stored in storage.list_files("raw"):
+        parsed = parse_file_name(stored.path.rsplit("/", 1)[-1])
+        if parsed is not None:
+            end = max(end, parsed[2])
     return end
 
 

@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import duckdb
 import pyarrow as pa
@@ -27,6 +26,7 @@ from ticklake.catalog.connection import DatasetFiles, LocalFiles, TableFiles, op
 from ticklake.catalog.errors import LakeNotFound, QueryError
 from ticklake.catalog.query import QueryResult, run_query
 from ticklake.catalog.schema import FORMAT_VERSION, MARKER, PARTITIONS, TABLES, TIME_COLUMNS
+from ticklake.objectstore import s3_from_environment as _s3_from_environment
 from ticklake.tables import superseded
 
 _GLOB_CHARS = frozenset("*?[]{}")
@@ -289,21 +289,6 @@ def _resolve(root: str, filesystem: pafs.FileSystem | None) -> tuple[pafs.FileSy
         base = os.path.realpath(root)
         return filesystem or pafs.LocalFileSystem(), base, not (_GLOB_CHARS & set(base))
     return filesystem, root.rstrip("/"), False
-
-
-def _s3_from_environment() -> pafs.S3FileSystem:
-    # The standard AWS variables; AWS_ENDPOINT_URL points at any S3-compatible store.
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    options: dict[str, object] = {
-        "region": os.environ.get("AWS_REGION")
-        or os.environ.get("AWS_DEFAULT_REGION")
-        or "us-east-1",
-    }
-    if endpoint:
-        parts = urlsplit(endpoint)
-        options["endpoint_override"] = parts.netloc or parts.path
-        options["scheme"] = parts.scheme or "https"
-    return pafs.S3FileSystem(**options)
 
 
 def _is_data_file(parts: list[str], keys: tuple[str, ...]) -> bool:

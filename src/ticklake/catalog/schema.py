@@ -13,8 +13,6 @@ from ticklake.tables import FORMAT_VERSION, MARKER, PARTITIONS, SCHEMAS, TABLES
 
 __all__ = ["FORMAT_VERSION", "MARKER", "PARTITIONS", "TABLES"]
 
-FILE_SCHEMAS: dict[str, pa.Schema] = SCHEMAS
-
 PARTITION_TYPES: dict[str, pa.DataType] = {
     "exchange": pa.string(),
     "symbol": pa.string(),
@@ -36,7 +34,7 @@ def view_schema(table: str) -> pa.Schema:
     """Columns of the SQL view: the file columns (strings undictionaried) then the partitions."""
     fields = [
         pa.field(f.name, pa.string()) if pa.types.is_dictionary(f.type) else f
-        for f in FILE_SCHEMAS[table]
+        for f in SCHEMAS[table]
     ]
     fields += [pa.field(key, PARTITION_TYPES[key]) for key in PARTITIONS[table]]
     return pa.schema(fields)

@@ -12,13 +12,13 @@ import json
 import os
 import uuid
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from ticklake.errors import TicklakeError
+from ticklake.objectstore import s3_from_environment
 from ticklake.tables import FORMAT_VERSION, MARKER
 
 TEMP_DIR = "_ticklake/tmp"
@@ -35,29 +35,13 @@ class StoredFile:
     size: int
 
 
-def s3_filesystem_from_env() -> pafs.S3FileSystem:
-    """S3 from the usual AWS settings; ``AWS_ENDPOINT_URL`` points at any S3-compatible store."""
-    endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3")
-    options: dict[str, object] = {
-        "region": os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1")),
-    }
-    if endpoint:
-        parts = urlsplit(endpoint)
-        options["endpoint_override"] = parts.netloc or parts.path
-        options["scheme"] = parts.scheme or "https"
-    if os.environ.get("AWS_ACCESS_KEY_ID"):
-        options["access_key"] = os.environ["AWS_ACCESS_KEY_ID"]
-        options["secret_key"] = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
-    return pafs.S3FileSystem(**options)
-
-
 class LakeStorage:
     """The lake root on some filesystem; paths given to it are relative to the root."""
 
     def __init__(self, root: str, filesystem: pafs.FileSystem | None = None) -> None:
         self.root = root
         if root.startswith("s3://"):
-            self.filesystem = filesystem or s3_filesystem_from_env()
+            self.filesystem = filesystem or s3_from_environment()
             self.base = root.removeprefix("s3://").rstrip("/")
             self.local = False
         else:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import pyarrow as pa
 
 from ticklake.feed.phemex.products import ProductTable
-from ticklake.feed.phemex.trades import ReplayDecoder, TradeDecoder
+from ticklake.feed.phemex.trades import MAX_FUTURE_NS, ReplayDecoder, TradeDecoder
 from ticklake.lake.batch import Batch
 from ticklake.lake.schema import PARTITIONS
-from ticklake.lake.writer import _MAX_FUTURE_NS, CURSOR, Cursors, RecordSource
+from ticklake.lake.writer import CURSOR, Cursors, RecordSource
 
 
 def read_tail(
@@ -22,11 +22,12 @@ def read_tail(
     products: ProductTable,
     snapshot_size: int = 200,
     max_records: int = 2_000_000,
-) -> dict[str, pa.Table]:
-    """Rows of every table beyond the lake cursor, with their partition columns."""
+) -> tuple[dict[str, pa.Table], int]:
+    """Rows of every table beyond the lake cursor, with their partition columns, and the
+    cursor offset they start at (read once, so tail and seam always agree)."""
     offset, state = cursors.load(CURSOR)
     decoder = ReplayDecoder(
-        TradeDecoder.from_state(state, products, snapshot_size, _MAX_FUTURE_NS)
+        TradeDecoder.from_state(state, products, snapshot_size, MAX_FUTURE_NS)
     )
     batch = Batch(offset, offset)
     while batch.records < max_records:
@@ -48,4 +49,4 @@ def read_tail(
             pieces.append(with_keys)
         if pieces:
             out[table] = pa.concat_tables(pieces)
-    return out
+    return out, offset

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ticklake.feed.phemex.products import ProductTable
-from ticklake.feed.phemex.trades import ReplayDecoder, TradeDecoder
+from ticklake.feed.phemex.trades import MAX_FUTURE_NS, ReplayDecoder, TradeDecoder
 from ticklake.lake.batch import Batch
 from ticklake.lake.layout import file_path
 from ticklake.lake.storage import LakeStorage, StorageError
@@ -32,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 CURSOR = "lake"
 INTENT = "lake.intent"
-_MAX_FUTURE_NS = 3600 * 10**9
 
 
 class Record(Protocol):
@@ -108,7 +107,7 @@ class LakeWriter:
         offset, state = self.cursors.load(CURSOR)
         self.stats.committed_offset = offset
         self._decoder = ReplayDecoder(
-            TradeDecoder.from_state(state, self.products, self.snapshot_size, _MAX_FUTURE_NS)
+            TradeDecoder.from_state(state, self.products, self.snapshot_size, MAX_FUTURE_NS)
         )
         self._batch = Batch(offset, offset)
         self._started = 0.0

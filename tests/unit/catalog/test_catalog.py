@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from ticklake.catalog import TABLES, Lake, QueryError
-from ticklake.catalog.schema import FILE_SCHEMAS
 from ticklake.catalog.schema import PARTITIONS as CATALOG_PARTITIONS
+from ticklake.tables import SCHEMAS as FILE_SCHEMAS
 
 from .conftest import CANDLE_TRADES, NEXT_DAY
 from .helpers import PARTITIONS, SCHEMAS, SECOND, T0, trade, write_lake, write_table

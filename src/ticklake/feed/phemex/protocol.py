@@ -31,7 +31,7 @@ from ticklake.feed.events import (
 )
 from ticklake.feed.phemex.dedup import TradeCursor
 from ticklake.feed.phemex.products import Product, ProductTable
-from ticklake.feed.phemex.trades import TradeDecoder, rejection
+from ticklake.feed.phemex.trades import MAX_FUTURE_NS, TradeDecoder, rejection
 from ticklake.feed.phemex.wire import Frame, Request, frame_decoder, request_encoder
 
 _SECOND = 1_000_000_000
@@ -48,7 +48,7 @@ class ProtocolConfig:
     subscribe_retry_ns: int = 1 * _SECOND
     subscribe_retry_cap_ns: int = 60 * _SECOND
     max_subscribe_attempts: int = 5
-    max_future_ns: int = 3600 * _SECOND
+    max_future_ns: int = MAX_FUTURE_NS
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from ticklake.feed.phemex.wire import Frame, frame_decoder
 from ticklake.model import Gap, Trade
 
 EXCHANGE = "phemex"
+# A trade stamped further than this past its receive time is quarantined (see on_trades).
+MAX_FUTURE_NS = 3600 * 1_000_000_000
 _cursor_encoder = msgspec.json.Encoder()
 _cursor_decoder = msgspec.json.Decoder(dict[str, TradeCursor])
 
