@@ -76,3 +76,39 @@ class RawFrame(msgspec.Struct, frozen=True, gc=False):
     conn_id: int
     recv_ns: int
     payload: bytes
+
+
+AnomalyPhase = Literal["start", "update", "end"]
+
+
+class Anomaly(msgspec.Struct, frozen=True):
+    """One state of an anomalous price-swing episode (the detector emits start, updates, end).
+
+    Only ``end`` records go to the lake's ``anomalies`` table (one row per episode); live views
+    show every phase. Prices are floats: an anomaly is an analysis result, not a recorded fact.
+    ``anomaly_id`` is deterministic (symbol, start, parameter hash), so a replay of the same
+    input yields the same ids.
+    """
+
+    anomaly_id: str
+    phase: AnomalyPhase
+    exchange: str
+    symbol: str
+    kind: str  # "swing" (multi-horizon move), "flash" (V-shape), "grind" (slow drift)
+    ts_start_ns: int  # where the move began (the horizon's left edge)
+    ts_detect_ns: int  # trade time at which it was first flagged
+    ts_end_ns: int | None  # None until phase == "end"
+    direction: Literal["up", "down"]
+    horizon_s: float
+    move_bp: float
+    move_price: float
+    price_before: float
+    price_after: float
+    score: float  # peak volatility-scaled move (|z|) so far
+    trades: int  # trades inside the episode so far
+    intensity_z: float  # trade-rate surprise against its own slow average
+    imbalance: float  # signed volume imbalance over the horizon, -1 .. 1
+    largest_qty: float
+    rcf_score: float | None  # secondary score for users coming from KDA; never decides
+    detector_version: str
+    params_hash: str

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
@@ -30,6 +30,7 @@ from ticklake.lake.runner import LakeRunner
 from ticklake.lake.storage import LakeStorage
 from ticklake.lake.tail import read_tail
 from ticklake.lake.writer import BufferingHints, LakeWriter
+from ticklake.model import Anomaly
 from ticklake.session import PhemexSession, SessionConfig
 from ticklake.session.products import load_products, products_url_for
 from ticklake.spool import CursorStore, FsyncPolicy, Spool, SpoolReader, SpoolWriter
@@ -85,10 +86,12 @@ class JsonlRecorder:
 
 @dataclass
 class Recording:
-    """A running recording: its session, live bus, spool, lake writer and optional JSONL."""
+    """A running recording: its session, live buses (feed events; detector anomalies, every
+    phase), spool, lake writer and optional JSONL."""
 
     session: PhemexSession
     bus: Bus[Event]
+    anomalies: Bus[Anomaly] = field(default_factory=Bus)
     recorder: JsonlRecorder | None = None
     spool: Spool | None = None
     spool_writer: SpoolWriter | None = None

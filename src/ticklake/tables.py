@@ -12,7 +12,7 @@ import pyarrow as pa
 
 FORMAT_VERSION = 1
 MARKER = "_ticklake/lake.json"
-TABLES = ("trades", "raw", "gaps", "rejected")
+TABLES = ("trades", "raw", "gaps", "rejected", "anomalies")
 DECIMAL_SCALE = 8
 DECIMAL = pa.decimal128(18, DECIMAL_SCALE)
 UTC_US = pa.timestamp("us", tz="UTC")
@@ -61,13 +61,44 @@ REJECTED = pa.schema(
         ("payload", pa.string()),
     ]
 )
-SCHEMAS = {"trades": TRADES, "raw": RAW, "gaps": GAPS, "rejected": REJECTED}
+# One row per ended price-swing episode (ticklake.model.Anomaly); not derived from the spool,
+# so files are named by the episodes' start times: part-<first start ns>-<last start ns + 1>.
+ANOMALIES = pa.schema(
+    [
+        ("anomaly_id", pa.string()),
+        ("kind", pa.string()),
+        ("ts_start", UTC_US),
+        ("ts_detect", UTC_US),
+        ("ts_end", UTC_US),
+        ("ts_start_ns", pa.int64()),
+        ("ts_detect_ns", pa.int64()),
+        ("ts_end_ns", pa.int64()),
+        ("direction", pa.string()),
+        ("horizon_s", pa.float64()),
+        ("move_bp", pa.float64()),
+        ("move_price", pa.float64()),
+        ("price_before", pa.float64()),
+        ("price_after", pa.float64()),
+        ("score", pa.float64()),
+        ("trades", pa.int64()),
+        ("intensity_z", pa.float64()),
+        ("imbalance", pa.float64()),
+        ("largest_qty", pa.float64()),
+        ("rcf_score", pa.float64()),
+        ("detector_version", pa.string()),
+        ("params_hash", pa.string()),
+    ]
+)
+SCHEMAS = {
+    "trades": TRADES, "raw": RAW, "gaps": GAPS, "rejected": REJECTED, "anomalies": ANOMALIES,
+}
 # Hive partition keys of each table, outermost first.
 PARTITIONS = {
     "trades": ("exchange", "symbol", "date"),
     "raw": ("exchange", "date"),
     "gaps": ("exchange", "date"),
     "rejected": ("exchange", "date"),
+    "anomalies": ("exchange", "symbol", "date"),
 }
 
 

@@ -27,6 +27,7 @@ TIME_COLUMNS = {
     "raw": "recv_ns",
     "gaps": "detected_ns",
     "rejected": "recv_ns",
+    "anomalies": "ts_detect_ns",
 }
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from ticklake.catalog import Lake
 
-from .helpers import SECOND, T0, gap, raw, rejected, trade, write_lake
+from .helpers import SECOND, T0, anomaly, gap, raw, rejected, trade, write_lake
 
 # Six BTCUSD trades over two minutes (written out of time order on purpose) and one ETHUSD.
 #   minute 0: buy 100.5 x 2 @ +1s, sell 101 x 1 @ +20s, buy 99.75 x 3 @ +40s
@@ -31,6 +31,7 @@ NEXT_DAY = [
 RAW = [raw(T0 + 5, '{"trades": []}', offset=1), raw(T0 + 86_400 * SECOND, "pong", offset=2)]
 GAPS = [gap("BTCUSD", T0 + 100, T0 + 200, offset=3)]
 REJECTED = [rejected(T0 + 9, "\ufffdgarbage", offset=4)]
+ANOMALIES = [anomaly("BTCUSD", T0 + 50 * SECOND, T0 + 51 * SECOND, T0 + 80 * SECOND)]
 
 
 @pytest.fixture
@@ -41,6 +42,7 @@ def lake_root(tmp_path: Path) -> Path:
         raw=RAW,
         gaps=GAPS,
         rejected=REJECTED,
+        anomalies=ANOMALIES,
     )
 
 

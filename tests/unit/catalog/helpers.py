@@ -16,9 +16,11 @@ import pyarrow.parquet as pq
 from ticklake.tables import PARTITIONS, SCHEMAS
 
 # The time that decides a row's `date` partition.
-DATE_OF = {"trades": "ts_ns", "raw": "recv_ns", "gaps": "detected_ns", "rejected": "recv_ns"}
+DATE_OF = {"trades": "ts_ns", "raw": "recv_ns", "gaps": "detected_ns", "rejected": "recv_ns",
+           "anomalies": "ts_detect_ns"}
 # Derived microsecond timestamp columns: column -> the ns column it comes from.
-DERIVED_TS = {"ts": "ts_ns", "recv_ts": "recv_ns", "from_ts": "from_ns", "to_ts": "to_ns"}
+DERIVED_TS = {"ts": "ts_ns", "recv_ts": "recv_ns", "from_ts": "from_ns", "to_ts": "to_ns",
+              "ts_start": "ts_start_ns", "ts_detect": "ts_detect_ns", "ts_end": "ts_end_ns"}
 
 T0 = 1_795_564_800_000_000_000  # 2026-11-25T00:00:00Z in ns (> 2**53)
 SECOND = 1_000_000_000
@@ -87,6 +89,17 @@ def rejected(recv_ns: int, payload: str, *, offset: int = 0) -> dict[str, Any]:
     }
 
 
+def anomaly(symbol: str, start_ns: int, detect_ns: int, end_ns: int) -> dict[str, Any]:
+    return {
+        "anomaly_id": f"{symbol}-{start_ns}", "kind": "swing", "ts_start_ns": start_ns,
+        "ts_detect_ns": detect_ns, "ts_end_ns": end_ns, "direction": "down", "horizon_s": 5.0,
+        "move_bp": -42.0, "move_price": -420.0, "price_before": 100_000.0,
+        "price_after": 99_580.0, "score": 9.5, "trades": 17, "intensity_z": 3.0,
+        "imbalance": -0.8, "largest_qty": 1200.0, "rcf_score": None, "detector_version": "1",
+        "params_hash": "abc", "symbol": symbol, "exchange": "phemex",
+    }
+
+
 def file_rows(table: str, rows: Iterable[Mapping[str, Any]]) -> pa.Table:
     """Rows (with partition values) -> the Arrow table a lake file holds (no partition columns)."""
     schema = SCHEMAS[table]
@@ -103,6 +116,11 @@ def file_rows(table: str, rows: Iterable[Mapping[str, Any]]) -> pa.Table:
 def partition_of(table: str, row: Mapping[str, Any]) -> tuple[str, ...]:
     values = {**row, "date": utc_date(row[DATE_OF[table]])}
     return tuple(str(values[key]) for key in PARTITIONS[table])
+
+
+def _file_key(row: Mapping[str, Any]) -> int:
+    """What a file name's range counts: spool offsets, or start times for ``anomalies``."""
+    return int(row["spool_offset"] if "spool_offset" in row else row["ts_start_ns"])
 
 
 def write_table(
@@ -124,8 +142,8 @@ def write_table(
         size = -(-len(members) // files)
         for start in range(0, len(members), size):
             chunk = members[start : start + size]
-            first = min(r["spool_offset"] for r in chunk)
-            end = max(r["spool_offset"] for r in chunk) + 1
+            first = min(map(_file_key, chunk))
+            end = max(map(_file_key, chunk)) + 1
             path = directory / f"part-{first:020d}-{end:020d}.parquet"
             assert not path.exists(), f"give rows distinct offsets: {path} exists"
             pq.write_table(file_rows(table, chunk), path, compression="zstd")

@@ -17,8 +17,9 @@ import pytest
 
 from ticklake.catalog import TABLES, Lake, QueryError
 
-from .conftest import CANDLE_TRADES, GAPS, NEXT_DAY, RAW, REJECTED
+from .conftest import ANOMALIES, CANDLE_TRADES, GAPS, NEXT_DAY, RAW, REJECTED
 from .helpers import (
+    DATE_OF,
     DERIVED_TS,
     PARTITIONS,
     SCHEMAS,
@@ -33,9 +34,10 @@ from .helpers import (
 )
 
 ALL_TRADES = CANDLE_TRADES + NEXT_DAY
-WRITTEN = {"trades": ALL_TRADES, "raw": RAW, "gaps": GAPS, "rejected": REJECTED}
+WRITTEN = {"trades": ALL_TRADES, "raw": RAW, "gaps": GAPS, "rejected": REJECTED,
+           "anomalies": ANOMALIES}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-TIME = {"trades": "ts_ns", "raw": "recv_ns", "gaps": "detected_ns", "rejected": "recv_ns"}
+TIME = DATE_OF
 
 
 def expected(table: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -204,6 +206,7 @@ def subtree_lake(tmp_path: Path) -> tuple[Lake, CountingHandler]:
         raw=RAW,
         gaps=GAPS,
         rejected=REJECTED,
+        anomalies=ANOMALIES,
     )
     handler = CountingHandler(pafs.SubTreeFileSystem(str(tmp_path), pafs.LocalFileSystem()))
     return Lake("s3://bucket/prefix", filesystem=pafs.PyFileSystem(handler)), handler

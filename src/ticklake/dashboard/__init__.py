@@ -1,0 +1,1 @@
+"""The web dashboard: live market view, history, SQL explorer and lake catalog."""

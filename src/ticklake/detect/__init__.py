@@ -1,0 +1,1 @@
+"""Streaming detection of anomalous price swings (sans-I/O, deterministic)."""
