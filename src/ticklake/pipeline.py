@@ -153,7 +153,8 @@ async def build_recording(
         on_frame=spool_writer.append if spool_writer is not None else None,
         on_event=on_event,
     )
-    return Recording(session, bus, recorder, spool, spool_writer, runner)
+    return Recording(session, bus, recorder=recorder, spool=spool, spool_writer=spool_writer,
+                     lake=runner)
 
 
 async def run_recording(
