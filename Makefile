@@ -4,15 +4,22 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-long lint install clean
+.PHONY: demo test test-long lint install system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; it never
+# downloads a browser of its own).
+system-deps:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium chromium-driver; }
 
 demo: $(STAMP)
 	$(BIN)/ticklake demo
@@ -22,10 +29,10 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+test: lint system-deps
 	$(BIN)/pytest -m "not long"
 
-test-long: $(STAMP)
+test-long: $(STAMP) system-deps
 	$(BIN)/pytest -m long
 
 clean:
