@@ -173,6 +173,10 @@ def catalog(
     lake: LakeOption = None,
     config: ConfigOption = None,
     table: Annotated[str | None, typer.Option(help="Show this table's partitions")] = None,
+    duckdb_file: Annotated[
+        Path | None,
+        typer.Option("--duckdb", help="Write a DuckDB file of views over the lake (BI tools)"),
+    ] = None,
 ) -> None:
     """Tables, schemas, partitions, rows, bytes and freshness of the lake."""
     from rich.table import Table
@@ -181,6 +185,14 @@ def catalog(
 
     settings = load_settings(config, **_overrides("lake", root=lake))
     opened = Lake(settings.lake.root)
+    if duckdb_file is not None:
+        from ticklake.catalog.export import export_duckdb
+
+        counts = export_duckdb(opened, duckdb_file)
+        out.print(f"wrote {duckdb_file}: views {', '.join(counts)} over "
+                  f"{sum(counts.values()):,} files (open it read-only; see docs/bi-tools.md)",
+                  markup=False, highlight=False)
+        return
     if table is not None:
         grid = Table("partition", "files", "rows", "bytes", "newest")
         for part in opened.partitions(table):
