@@ -86,6 +86,7 @@ class LakeStorage:
             if not self.local:
                 pq.write_table(table, full, filesystem=self.filesystem, **PARQUET_OPTIONS)
                 return int(self.filesystem.get_file_info(full).size or 0)
+            os.makedirs(self._full(TEMP_DIR), exist_ok=True)
             temp = self._full(f"{TEMP_DIR}/{uuid.uuid4().hex}.parquet")
             try:
                 pq.write_table(table, temp, **PARQUET_OPTIONS)
