@@ -6,11 +6,12 @@ Every error names the setting and the offending value on one line.
 
 from __future__ import annotations
 
+import os
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -77,6 +78,30 @@ class LakeSettings(BaseModel):
     segment_mib: float = Field(64.0, gt=0, le=4096)
 
 
+class DashboardSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65_535)
+    # Required to bind anything but loopback; also read from TICKLAKE_DASHBOARD_TOKEN.
+    token: SecretStr | None = None
+
+
+class DetectSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    webhook: str | None = Field(None, description="POST every episode start and end here")
+
+    @field_validator("webhook")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            msg = "must start with http:// or https://"
+            raise ValueError(msg)
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TICKLAKE_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -84,6 +109,8 @@ class Settings(BaseSettings):
 
     feed: FeedSettings = FeedSettings()
     lake: LakeSettings = LakeSettings()
+    dashboard: DashboardSettings = DashboardSettings()
+    detect: DetectSettings = DetectSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -107,16 +134,20 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     """Build settings; a bad value or unknown key raises ConfigError naming it."""
     if config_file is not None and not config_file.is_file():
         raise ConfigError(_CONFIG_FILE, str(config_file), "no such file")
+    dashboard_token = os.environ.get("TICKLAKE_DASHBOARD_TOKEN")
+    if dashboard_token and "token" not in overrides.get("dashboard", {}):
+        overrides["dashboard"] = {**overrides.get("dashboard", {}), "token": dashboard_token}
     token = _config_file.set(config_file)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         error = exc.errors()[0]
         field = ".".join(str(part) for part in error["loc"])
+        value = "***" if "token" in field else error.get("input")  # never echo a secret
         if error["type"] == "extra_forbidden":
-            raise ConfigError(field, error.get("input"), "unknown setting") from None
+            raise ConfigError(field, value, "unknown setting") from None
         problem = error["msg"].removeprefix("Value error, ")
-        raise ConfigError(field, error.get("input"), problem) from None
+        raise ConfigError(field, value, problem) from None
     except (OSError, ValueError) as exc:  # unreadable or malformed TOML
         raise ConfigError(_CONFIG_FILE, str(config_file), str(exc).splitlines()[0]) from None
     finally:
