@@ -14,7 +14,23 @@ Per symbol:
 * a per-symbol ``sequence`` counter that book updates between trades also consume, so the
   sequence of trade messages jumps.
 
-Same seed, same symbols and the same sequence of time arguments give the same trades.
+Optional, off by default (the default output is byte-for-byte what it was before they
+existed):
+
+* stochastic volatility: the log of the diffusion's volatility follows an Ornstein–Uhlenbeck
+  process (stationary std ``vol_of_vol``, mean reversion ``vol_reversion_s``), normalised so
+  that the mean variance stays the product's; the trade rate can follow it
+  (``rate_vol_power``: arrivals scale with vol**power);
+* ``jumps=False`` turns the rare Poisson price jumps off (a quiet stream for false-alarm
+  measurements: a 15 bp one-trade jump *is* a swing);
+* labelled swings (:meth:`Market.inject_swing`): a deterministic offset of the log-mid (step,
+  ramp, V-shaped crash-and-recover, slow grind) sized in multiples of the *local* volatility,
+  optionally with a burst of extra trades and one-sided taker flow. Every swing returns and
+  keeps a :class:`SwingLabel`, the ground truth for detector evaluation.
+
+Same seed, same symbols, the same options and the same sequence of calls (time arguments and
+injections) give the same trades. The volatility path and swing side-effects draw from their
+own random streams, so switching them on does not reshuffle the base stream's draws.
 """
 
 from __future__ import annotations
@@ -23,11 +39,16 @@ import heapq
 import math
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 from ticklake.emulator.products import PRODUCTS, Product
 
-__all__ = ["Market", "Trade"]
+__all__ = ["SWING_SHAPES", "Market", "SwingLabel", "SwingShape", "Trade"]
+
+SwingShape = Literal["step", "ramp", "v", "grind"]
+SWING_SHAPES: tuple[str, ...] = ("step", "ramp", "v", "grind")
+_STEP_BURST_S = 2.0  # a step has no duration: its optional trade burst lasts this long
 
 _BRANCHING = 0.7  # Hawkes branching ratio: share of arrivals triggered by earlier ones
 _DECAY = 4.0  # 1/s: excitation half-life ≈ 170 ms
@@ -58,14 +79,94 @@ class Trade:
     seq: int  # sequence number this fill consumed
 
 
+@dataclass(frozen=True, slots=True)
+class SwingLabel:
+    """Ground truth of one injected swing (JSON-ready through :meth:`to_record`).
+
+    The log-mid moves by ``size_sigma * sigma_local * sqrt(max(duration_s, 1))``
+    (``move_bp`` = that, in basis points, a magnitude) in ``direction`` between ``start_ns`` and
+    ``end_ns``; a ``v`` reaches that peak half way and returns to where it started.
+    ``sigma_local`` is the volatility (log-price sd per sqrt(second)) at injection time, so
+    sizes are relative to the local regime under stochastic volatility.
+    """
+
+    symbol: str
+    start_ns: int
+    end_ns: int
+    size_sigma: float
+    sigma_local: float
+    duration_s: float
+    direction: Literal["up", "down"]
+    shape: SwingShape
+    move_bp: float
+    burst_rate: float = 0.0  # extra trades/s during the swing
+    one_sided: float = 0.0  # share of taker orders forced to the swing's side
+    mid_before: float = 0.0  # mid (price units) when injected
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Swing:
+    """An active swing: the log-mid offset it adds at time t (folded in once it ends)."""
+
+    __slots__ = ("amp", "end", "final", "label", "one_sided", "shape", "start")
+
+    def __init__(self, label: SwingLabel) -> None:
+        sign = 1.0 if label.direction == "up" else -1.0
+        self.label = label
+        self.start = label.start_ns
+        self.end = label.end_ns
+        self.shape = label.shape
+        self.amp = sign * label.move_bp / 1e4
+        self.final = 0.0 if label.shape == "v" else self.amp
+        self.one_sided = label.one_sided
+
+    def offset(self, ts_ns: int) -> float:
+        if ts_ns < self.start:
+            return 0.0
+        if ts_ns >= self.end:
+            return self.final
+        u = (ts_ns - self.start) / (self.end - self.start)
+        if self.shape == "ramp":
+            return self.amp * u
+        if self.shape == "grind":  # smooth start and stop: a drift, not a kink
+            return self.amp * 0.5 * (1.0 - math.cos(math.pi * u))
+        return self.amp * (1.0 - abs(2.0 * u - 1.0))  # "v"
+
+
 class _SymbolSim:
-    def __init__(self, product: Product, seed: int, rate: float, start_ns: int) -> None:
+    def __init__(
+        self,
+        product: Product,
+        seed: int,
+        rate: float,
+        start_ns: int,
+        *,
+        vol_of_vol: float = 0.0,
+        vol_reversion_s: float = 1800.0,
+        rate_vol_power: float = 0.0,
+        jumps: bool = True,
+    ) -> None:
         self.p = product
         self.rng = random.Random(f"ticklake-emulator:{seed}:{product.symbol}")
+        # Separate streams: volatility path and swing side effects never shift the base draws.
+        self.vol_rng = random.Random(f"ticklake-emulator-vol:{seed}:{product.symbol}")
+        self.swing_rng = random.Random(f"ticklake-emulator-swing:{seed}:{product.symbol}")
+        self.vol_of_vol = vol_of_vol
+        self.vol_reversion_s = vol_reversion_s
+        self.rate_vol_power = rate_vol_power
+        self.jumps = jumps
+        # Start the log-vol in its stationary law so that a stream has no warm-up regime.
+        self.log_vol_dev = self.vol_rng.gauss(0.0, vol_of_vol) if vol_of_vol > 0 else 0.0
+        self.vol = self._vol_level()
+        self.swings: list[_Swing] = []
+        self.extra: list[int] = []  # burst arrivals (ns), a min-heap
         self.log_mid = math.log(product.start_price_units)
         self.seq = product.sequence_base
         self.side = "Buy"
-        self.mu = rate * (1.0 - _BRANCHING) / _MEAN_FILLS
+        self.mu0 = rate * (1.0 - _BRANCHING) / _MEAN_FILLS
+        self.mu = self.mu0 * self._rate_factor()
         self.alpha = _BRANCHING * _DECAY
         self.excitation = 0.0
         self.last_ns = start_ns
@@ -73,6 +174,44 @@ class _SymbolSim:
         self.produced = 0
         bid = product.start_price_units // product.tick_units
         self.touch = (bid, bid + 1)  # best bid / ask in ticks after the last order
+
+    def _vol_level(self) -> float:
+        # exp(h - s²) with h ~ N(0, s²) keeps E[vol²] equal to the product's variance.
+        s, base = self.vol_of_vol, self.p.volatility
+        return base * math.exp(self.log_vol_dev - s * s) if s > 0 else base
+
+    def _rate_factor(self) -> float:
+        k, s = self.rate_vol_power, self.vol_of_vol
+        if k == 0 or s == 0:
+            return 1.0
+        return math.exp(k * self.log_vol_dev - 0.5 * k * k * s * s)  # mean 1 under the OU law
+
+    def _evolve_vol(self, dt: float) -> None:
+        """Exact OU step of the log-vol deviation over ``dt`` seconds."""
+        a = math.exp(-dt / self.vol_reversion_s)
+        noise = self.vol_of_vol * math.sqrt(max(0.0, 1.0 - a * a))
+        self.log_vol_dev = self.log_vol_dev * a + noise * self.vol_rng.gauss(0.0, 1.0)
+        self.vol = self._vol_level()
+        if self.rate_vol_power:
+            self.mu = self.mu0 * self._rate_factor()
+
+    def _swing_offset(self, ts_ns: int) -> tuple[float, float, str]:
+        """Summed log offset of active swings; the strongest one-sided flow and its side."""
+        total, flow, flow_side = 0.0, 0.0, ""
+        done = False
+        for sw in self.swings:
+            total += sw.offset(ts_ns)
+            if ts_ns >= sw.end:
+                done = True
+            elif ts_ns >= sw.start and sw.one_sided > flow:
+                flow, flow_side = sw.one_sided, "Buy" if sw.amp > 0 else "Sell"
+        if done:  # fold finished swings into the latent mid: the list stays short
+            for sw in self.swings:
+                if ts_ns >= sw.end:
+                    self.log_mid += sw.final
+                    total -= sw.final
+            self.swings = [sw for sw in self.swings if ts_ns < sw.end]
+        return total, flow, flow_side
 
     def _draw_gap(self) -> int:
         """Nanoseconds to the next arrival (exact Hawkes step); updates the excitation."""
@@ -102,17 +241,24 @@ class _SymbolSim:
         rng, p = self.rng, self.p
         dt = max(0.0, (ts_ns - self.last_ns) / 1e9)
         self.last_ns = ts_ns
-        self.log_mid += p.volatility * math.sqrt(dt) * rng.gauss(0.0, 1.0)
+        if self.vol_of_vol > 0 and dt > 0:
+            self._evolve_vol(dt)
+        self.log_mid += self.vol * math.sqrt(dt) * rng.gauss(0.0, 1.0)
         if rng.random() < -math.expm1(-dt / _JUMP_EVERY_S):
-            self.log_mid += rng.gauss(0.0, _JUMP_SD)
+            jump = rng.gauss(0.0, _JUMP_SD)  # drawn even when off: the base stream stays put
+            if self.jumps:
+                self.log_mid += jump
         self.seq += rng.randint(1, 12)  # book updates since the last trade
-        mid_ticks = math.exp(self.log_mid) / p.tick_units
+        offset, flow, flow_side = self._swing_offset(ts_ns) if self.swings else (0.0, 0.0, "")
+        mid_ticks = math.exp(self.log_mid + offset) / p.tick_units
         spread = 1 if rng.random() < 0.8 else 2
         bid = max(1 + _MAX_FILLS, math.floor(mid_ticks - spread / 2))
         ask = bid + spread
         self.touch = (bid, ask)
         if rng.random() >= _SIDE_PERSISTENCE:
             self.side = "Sell" if self.side == "Buy" else "Buy"
+        if flow and self.swing_rng.random() < flow:
+            self.side = flow_side  # liquidation-like one-sided flow during a swing
         side = self.side
         fills: list[Trade] = []
         level, qty = 0, 0
@@ -135,7 +281,15 @@ class _SymbolSim:
 
     def run_until(self, limit_ns: int) -> list[Trade]:
         out: list[Trade] = []
-        while self.next_ns <= limit_ns:
+        extra = self.extra
+        while True:
+            if extra and extra[0] < self.next_ns:
+                if extra[0] > limit_ns:
+                    break
+                out.extend(self.order(heapq.heappop(extra)))
+                continue
+            if self.next_ns > limit_ns:
+                break
             out.extend(self.order(self.next_ns))
             self.next_ns += self._draw_gap()
         return out
@@ -144,22 +298,57 @@ class _SymbolSim:
         self.last_ns += delta_ns
         self.next_ns += delta_ns
 
+    def add_swing(self, label: SwingLabel) -> None:
+        self.swings.append(_Swing(label))
+        if label.burst_rate > 0:
+            # Poisson burst arrivals over the swing, drawn now from the swing stream.
+            stop = label.end_ns if label.end_ns > label.start_ns else (
+                label.start_ns + round(_STEP_BURST_S * 1e9))
+            t = float(label.start_ns)
+            orders_per_s = label.burst_rate / _MEAN_FILLS
+            while True:
+                t += self.swing_rng.expovariate(orders_per_s) * 1e9
+                if t > stop:
+                    break
+                heapq.heappush(self.extra, max(round(t), self.last_ns))
+
 
 class Market:
     """All simulated symbols. Call :meth:`advance` with a non-decreasing clock."""
 
     def __init__(
-        self, symbols: Iterable[str], *, seed: int = 7, rate: float = 50.0, start_ns: int
+        self,
+        symbols: Iterable[str],
+        *,
+        seed: int = 7,
+        rate: float = 50.0,
+        start_ns: int,
+        vol_of_vol: float = 0.0,
+        vol_reversion_s: float = 1800.0,
+        rate_vol_power: float = 0.0,
+        jumps: bool = True,
     ) -> None:
         if rate < 0 or not math.isfinite(rate):
             msg = f"rate must be a finite number >= 0, got {rate!r}"
+            raise ValueError(msg)
+        if not (math.isfinite(vol_of_vol) and 0 <= vol_of_vol <= 3):
+            msg = f"vol_of_vol must be in [0, 3], got {vol_of_vol!r}"
+            raise ValueError(msg)
+        if not (math.isfinite(vol_reversion_s) and vol_reversion_s > 0):
+            msg = f"vol_reversion_s must be > 0, got {vol_reversion_s!r}"
+            raise ValueError(msg)
+        if not (math.isfinite(rate_vol_power) and 0 <= rate_vol_power <= 3):
+            msg = f"rate_vol_power must be in [0, 3], got {rate_vol_power!r}"
             raise ValueError(msg)
         self._sims: dict[str, _SymbolSim] = {}
         for symbol in symbols:
             if symbol not in PRODUCTS:
                 msg = f"unknown symbol {symbol!r}"
                 raise ValueError(msg)
-            self._sims[symbol] = _SymbolSim(PRODUCTS[symbol], seed, rate, start_ns)
+            self._sims[symbol] = _SymbolSim(
+                PRODUCTS[symbol], seed, rate, start_ns, vol_of_vol=vol_of_vol,
+                vol_reversion_s=vol_reversion_s, rate_vol_power=rate_vol_power, jumps=jumps)
+        self._labels: list[SwingLabel] = []
         self._now_ns = start_ns
         self._halted_at: int | None = None
         self._started = False
@@ -249,6 +438,82 @@ class Market:
     def touch(self, symbol: str) -> tuple[int, int]:
         """Best bid and ask, in ticks, as of the last order (for the order book)."""
         return self._sims[symbol].touch
+
+    def volatility(self, symbol: str) -> float:
+        """Current local volatility: log-price sd per sqrt(second) (the SV level)."""
+        return self._sims[symbol].vol
+
+    @property
+    def labels(self) -> tuple[SwingLabel, ...]:
+        """Every swing injected so far, in injection order."""
+        return tuple(self._labels)
+
+    def inject_swing(
+        self,
+        symbol: str,
+        *,
+        start_ns: int,
+        size_sigma: float,
+        duration_s: float,
+        direction: Literal["up", "down"],
+        shape: SwingShape,
+        burst_rate: float = 0.0,
+        one_sided: float = 0.0,
+    ) -> SwingLabel:
+        """Schedule a labelled price swing on ``symbol`` and return its label.
+
+        The mid moves by ``size_sigma`` local sigmas scaled to the duration
+        (``size_sigma * vol * sqrt(max(duration_s, 1))``): ``step`` jumps at the first trade
+        at or after ``start_ns`` (duration 0); ``ramp`` drifts linearly over ``duration_s``;
+        ``grind`` drifts smoothly over minutes (``duration_s`` >= 60); ``v`` reaches the move
+        half way and comes back by the end. ``burst_rate`` adds that many trades/s during the
+        swing (2 s after a step); ``one_sided`` in [0, 1] forces that share of taker orders to
+        the swing's side. ``start_ns`` must not be before the market clock.
+        """
+        sim = self._sims.get(symbol)
+        if sim is None:
+            msg = f"unknown symbol {symbol!r}"
+            raise ValueError(msg)
+        _check_swing(start_ns, self._now_ns, size_sigma, duration_s, direction, shape,
+                     burst_rate, one_sided)
+        dur = 0.0 if shape == "step" else float(duration_s)
+        move = size_sigma * sim.vol * math.sqrt(max(dur, 1.0))
+        label = SwingLabel(
+            symbol=symbol, start_ns=start_ns, end_ns=start_ns + round(dur * 1e9),
+            size_sigma=float(size_sigma), sigma_local=sim.vol, duration_s=dur,
+            direction=direction, shape=shape, move_bp=move * 1e4,
+            burst_rate=float(burst_rate), one_sided=float(one_sided),
+            mid_before=math.exp(sim.log_mid),
+        )
+        sim.add_swing(label)
+        self._labels.append(label)
+        return label
+
+
+def _check_swing(start_ns: int, now_ns: int, size_sigma: float, duration_s: float,
+                 direction: str, shape: str, burst_rate: float, one_sided: float) -> None:
+    problems = []
+    if start_ns < now_ns:
+        problems.append(f"start_ns {start_ns} is before the market clock {now_ns}")
+    if not (math.isfinite(size_sigma) and 0 < size_sigma <= 1000):
+        problems.append(f"size_sigma must be in (0, 1000], got {size_sigma!r}")
+    if direction not in ("up", "down"):
+        problems.append(f"direction must be 'up' or 'down', got {direction!r}")
+    if shape not in SWING_SHAPES:
+        problems.append(f"shape must be one of {SWING_SHAPES}, got {shape!r}")
+    if not (math.isfinite(duration_s) and 0 <= duration_s <= 86_400):
+        problems.append(f"duration_s must be in [0, 86400], got {duration_s!r}")
+    elif shape in ("ramp", "v") and duration_s <= 0:
+        problems.append(f"a {shape} needs duration_s > 0")
+    elif shape == "grind" and duration_s < 60:
+        problems.append("a grind needs duration_s >= 60")
+    if not (math.isfinite(burst_rate) and 0 <= burst_rate <= 100_000):
+        problems.append(f"burst_rate must be in [0, 100000], got {burst_rate!r}")
+    if not (math.isfinite(one_sided) and 0 <= one_sided <= 1):
+        problems.append(f"one_sided must be in [0, 1], got {one_sided!r}")
+    if problems:
+        msg = "; ".join(problems)
+        raise ValueError(msg)
 
 
 def _shifted(t: Trade, delta: int) -> Trade:
