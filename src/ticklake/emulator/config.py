@@ -42,6 +42,10 @@ class EmulatorConfig:
     fault_every: float = 0.0  # 0 = off; else a random kind of fault_kinds every N s (seeded)
     fault_kinds: tuple[str, ...] = ()
     fault_seconds: float = 3.0  # duration for scheduled stall/refuse/pong_delay
+    # Market realism and labelled price swings (ground truth for the detector).
+    vol_of_vol: float = 0.0  # stationary sd of the OU log-volatility (0 = constant volatility)
+    swing_every: float = 0.0  # 0 = off; else a random labelled swing every N s (seeded)
+    labels_path: str | None = None  # every injected swing's label appended here (JSONL)
 
     def __post_init__(self) -> None:
         _require(bool(self.symbols), "symbols must not be empty", self.symbols)
@@ -70,6 +74,10 @@ class EmulatorConfig:
                  "fault_every must be >= 0", self.fault_every)
         _require(_finite(self.fault_seconds) and self.fault_seconds >= 0,
                  "fault_seconds must be >= 0", self.fault_seconds)
+        _require(_finite(self.vol_of_vol) and 0 <= self.vol_of_vol <= 3,
+                 "vol_of_vol must be in [0, 3]", self.vol_of_vol)
+        _require(_finite(self.swing_every) and self.swing_every >= 0,
+                 "swing_every must be >= 0", self.swing_every)
         _require(not (self.fault_every > 0 and not self.fault_kinds),
                  "fault_every needs fault_kinds", self.fault_kinds)
         for at, kind in self.fault_schedule:

@@ -5,7 +5,9 @@ products and the control endpoint.
   string → 404; ``refuse`` fault → 503; ``max_connections`` reached → 429.
 * ``GET /public/products`` and ``GET /exchange/public/cfg/v2/products`` → products JSON.
 * ``GET /control/state`` → state JSON; ``/control/fault?kind=&target=&seconds=&count=`` →
-  ``{"ok":true,"affected":N}``; ``/control/halt``, ``/control/resume`` → ``{"ok":true}``.
+  ``{"ok":true,"affected":N}``; ``/control/halt``, ``/control/resume`` → ``{"ok":true}``;
+  ``/control/swing?symbol=&k=&seconds=&direction=&shape=`` (a labelled price swing of ``k``
+  local sigmas starting now; shapes step, ramp, v, grind) → ``{"ok":true,"label":{...}}``.
   Bad parameters → 400 ``{"error":"..."}``; unknown ``/control/*`` → 404.
 """
 
@@ -96,6 +98,8 @@ def _control(emu: Emulator, action: str, query: str) -> Response:
     if action == "resume":
         emu.resume()
         return _json(200, {"ok": True})
+    if action == "swing":
+        return _swing(emu, args)
     if action != "fault":
         return _json(404, {"error": f"unknown control action {action!r}"})
     unknown = set(args) - {"kind", "target", "seconds", "count"}
@@ -114,6 +118,23 @@ def _control(emu: Emulator, action: str, query: str) -> Response:
     except ValueError as exc:
         return _json(400, {"error": str(exc)})
     return _json(200, {"ok": True, "affected": affected})
+
+
+def _swing(emu: Emulator, args: dict[str, str]) -> Response:
+    unknown = set(args) - {"symbol", "k", "seconds", "direction", "shape"}
+    if unknown:
+        return _json(400, {"error": f"unknown parameter {sorted(unknown)[0]!r}"})
+    try:
+        size = _number(args, "k", float)
+        seconds = _number(args, "seconds", float)
+        label = emu.inject_swing(
+            args.get("symbol") or None, 10.0 if size is None else size,
+            5.0 if seconds is None else seconds, args.get("direction", "down"),
+            args.get("shape", "ramp"),
+        )
+    except ValueError as exc:
+        return _json(400, {"error": str(exc)})
+    return _json(200, {"ok": True, "label": label.to_record()})
 
 
 def _number(args: dict[str, str], name: str, kind: type[Any]) -> Any:

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import time
 from collections import deque
 from collections.abc import Coroutine
-from typing import Any, Self
+from typing import Any, Self, TextIO
 
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
@@ -32,7 +33,7 @@ from ticklake.emulator.connection import Client, EmuConnection
 from ticklake.emulator.faults import FaultKind
 from ticklake.emulator.frames import trade_row, trades_message
 from ticklake.emulator.injector import Injector
-from ticklake.emulator.market import Market, Trade
+from ticklake.emulator.market import Market, SwingLabel, Trade
 from ticklake.emulator.products import PRODUCTS
 from ticklake.emulator.truth import TruthWriter
 
@@ -60,6 +61,7 @@ class Emulator:
         self.injector = Injector(self)
         self._jitter = random.Random(f"ticklake-emulator-mts:{config.seed}")
         self._truth: TruthWriter | None = None
+        self._labels: TextIO | None = None
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_id = 1
@@ -71,12 +73,15 @@ class Emulator:
             msg = "emulator already started"
             raise RuntimeError(msg)
         cfg = self.config
-        market = Market(cfg.symbols, seed=cfg.seed, rate=cfg.rate, start_ns=time.time_ns())
+        market = Market(cfg.symbols, seed=cfg.seed, rate=cfg.rate, start_ns=time.time_ns(),
+                        vol_of_vol=cfg.vol_of_vol)
         history = market.prefill(cfg.history)
         self.market = market
         self.books = {s: BookSim(PRODUCTS[s], cfg.seed, market.touch(s)) for s in cfg.symbols}
         if cfg.truth_path is not None:
             self._truth = TruthWriter(cfg.truth_path)
+        if cfg.labels_path is not None:
+            self._labels = open(cfg.labels_path, "a", encoding="utf-8")  # noqa: SIM115
         self._record(history)
         self._server = await serve(
             self._handle,
@@ -92,6 +97,8 @@ class Emulator:
         self._spawn(self._market_loop())
         if cfg.fault_schedule or cfg.fault_every > 0:
             self._spawn(self.injector.run_schedule(time.monotonic()))
+        if cfg.swing_every > 0:
+            self._spawn(self._swing_loop())
         log.info("emulator listening on %s (symbols %s)", self.url, ",".join(cfg.symbols))
 
     async def stop(self) -> None:
@@ -111,6 +118,9 @@ class Emulator:
         if self._truth is not None:
             self._truth.close()
             self._truth = None
+        if self._labels is not None:
+            self._labels.close()
+            self._labels = None
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -163,6 +173,43 @@ class Emulator:
         """
         return self.injector.inject(kind, target, seconds, count)
 
+    def inject_swing(
+        self,
+        symbol: str | None = None,
+        size_sigma: float = 10.0,
+        seconds: float = 5.0,
+        direction: str = "down",
+        shape: str = "ramp",
+    ) -> SwingLabel:
+        """Start a labelled price swing now (see ``Market.inject_swing``); returns its label,
+        which also goes to ``labels_path``. Raises ValueError on bad parameters."""
+        market = self.market
+        if market is None:
+            msg = "emulator not started"
+            raise RuntimeError(msg)
+        symbol = symbol or self.config.symbols[0]
+        now_ns = time.time_ns()
+        self._produce(now_ns)  # the market clock must be at "now" before the swing starts
+        label = market.inject_swing(
+            symbol, start_ns=now_ns, size_sigma=size_sigma,
+            duration_s=0.0 if shape == "step" else seconds,
+            direction=direction, shape=shape,  # type: ignore[arg-type]
+        )
+        if self._labels is not None:
+            self._labels.write(json.dumps(label.to_record()) + "\n")
+            self._labels.flush()
+        return label
+
+    async def _swing_loop(self) -> None:
+        """The demo's scheduled swings: large, varied, labelled (seeded, so reproducible)."""
+        rng = random.Random(f"ticklake-emulator-swings:{self.config.seed}")
+        kinds = [("step", 0.0), ("ramp", 2.0), ("ramp", 10.0), ("v", 6.0), ("ramp", 30.0)]
+        while True:
+            await asyncio.sleep(self.config.swing_every)
+            shape, seconds = rng.choice(kinds)
+            self.inject_swing(rng.choice(self.config.symbols), rng.choice((8.0, 10.0, 12.0)),
+                              seconds, rng.choice(("up", "down")), shape)
+
     def state(self) -> dict[str, Any]:
         market = self.market
         symbols = self.config.symbols
@@ -178,6 +225,7 @@ class Emulator:
             "trades_produced_total": self.trades_produced,
             "sequence": {s: market.sequence(s) if market else 0 for s in symbols},
             "faults_injected": {k.value: self.injector.injected[k] for k in FaultKind},
+            "swings": [label.to_record() for label in market.labels] if market else [],
         }
 
     # ---------------------------------------------------------------- sending
