@@ -1,0 +1,100 @@
+// The History page: any symbol and range from the lake. The server picks the bucket so the
+// page never gets more than ~BUCKETS candles; zooming or panning refetches the visible range,
+// which therefore comes back at a finer resolution.
+
+import { getJSON, parseUtc, utcInput } from './api.js';
+import { candleFigure, plotConfig } from './chart.js';
+
+const BUCKETS = 1200;
+const state = { ranges: {}, symbol: null, since: null, until: null, gd: null, run: 0,
+                timer: null, loads: 0, last: null };
+window.__ticklake = Object.assign(window.__ticklake || {}, { history: state });
+
+const $ = (id) => document.getElementById(id);
+
+export async function startHistory() {
+  state.gd = $('hist-chart');
+  $('hist-load').addEventListener('click', () => {
+    load(parseUtc($('hist-since').value), parseUtc($('hist-until').value));
+  });
+  $('hist-symbol').addEventListener('change', (e) => { state.symbol = e.target.value; preset(86400000); });
+  for (const button of $('hist-presets').querySelectorAll('button')) {
+    button.addEventListener('click', () => preset(button.dataset.span));
+  }
+  let symbols;
+  try {
+    symbols = await getJSON('/api/symbols');
+  } catch (err) {
+    return fail(err);
+  }
+  state.ranges = symbols.ranges;
+  if (!symbols.symbols.length) return fail(new Error('the lake holds no trades yet'));
+  state.symbol = symbols.symbols[0];
+  $('hist-symbol').replaceChildren(...symbols.symbols.map((s) => new Option(s, s)));
+  await preset(86400000);
+}
+
+function preset(span) {
+  const range = state.ranges[state.symbol];
+  if (!range) return undefined;
+  const until = range.until_ms;
+  const since = span === 'all' ? range.since_ms : Math.max(range.since_ms, until - Number(span));
+  return load(since, until, { fit: true });
+}
+
+async function load(since, until, { keepView = false, fit = false } = {}) {
+  if (!Number.isFinite(since) || !Number.isFinite(until) || since >= until) {
+    return fail(new Error('pick a start before the end'));
+  }
+  const run = ++state.run;
+  const started = performance.now();
+  let c;
+  try {
+    c = await getJSON('/api/candles', { symbol: state.symbol, since: Math.floor(since),
+                                        until: Math.ceil(until), buckets: BUCKETS });
+  } catch (err) {
+    return fail(err);
+  }
+  if (run !== state.run) return undefined;
+  if (fit && c.t.length && c.t[c.t.length - 1] + c.step_ms - c.t[0] < (until - since) / 4) {
+    // The data covers a small part of the range (a day partition holding a few minutes, say):
+    // show just that part, at the finer resolution it allows.
+    return load(c.t[0], Math.min(until, c.t[c.t.length - 1] + c.step_ms));
+  }
+  $('hist-error').hidden = true;
+  state.since = since;
+  state.until = until;
+  $('hist-since').value = utcInput(since);
+  $('hist-until').value = utcInput(until);
+  // A new symbol or range resets the view; a refetch after zoom/pan keeps the user's view.
+  const revision = keepView ? state.last : `${state.symbol}:${since}:${until}`;
+  state.last = revision;
+  const { data, layout } = candleFigure(c, { uirevision: revision });
+  layout.xaxis.range = keepView ? undefined : [since, until];
+  await Plotly.react(state.gd, data, layout, plotConfig);
+  if (!state.gd.dataset.wired) {
+    state.gd.on('plotly_relayout', onRelayout);
+    state.gd.dataset.wired = '1';
+  }
+  state.loads += 1;
+  const ms = Math.round(performance.now() - started);
+  $('hist-info').textContent = `${c.t.length} candles of ${c.step} · ${ms} ms`;
+  state.gd.dataset.step = c.step;
+  return c;
+}
+
+function onRelayout(change) {
+  let range = null;
+  if ('xaxis.range[0]' in change) range = [change['xaxis.range[0]'], change['xaxis.range[1]']];
+  else if (Array.isArray(change['xaxis.range'])) range = change['xaxis.range'];
+  else if (change['xaxis.autorange']) range = [state.since, state.until];
+  if (!range) return;
+  clearTimeout(state.timer);  // wait for the drag or wheel to settle
+  state.timer = setTimeout(() => load(parseUtc(range[0]), parseUtc(range[1]), { keepView: true }), 250);
+}
+
+function fail(err) {
+  $('hist-error').textContent = err.message;
+  $('hist-error').hidden = false;
+  return undefined;
+}

@@ -1,0 +1,203 @@
+// The Live page: trades pushed over /api/live, aggregated into candles here.
+//
+// Seeding without double counting: the server's hello carries `seam`, the spool offset at the
+// moment this page subscribed. The chart starts from the lake's candles of trades below the
+// seam (/api/candles?before_offset=seam) and adds every pushed trade (all at or above it).
+// Buckets are epoch-aligned on both sides, so they line up.
+
+import { STEP_MS, count, getJSON, utcTime, age } from './api.js';
+import { candleFigure, plotConfig } from './chart.js';
+
+const MAX_TRADES = 300000;    // kept to re-aggregate on an interval switch
+const MAX_CANDLES = 600;      // drawn
+const TAPE_ROWS = 40;
+const SEED_CANDLES = 600;     // of history per interval
+const SEED_AHEAD_MS = 600000; // exchange clocks may run ahead of ours
+
+const state = {
+  recording: null, symbols: [], symbol: null, step: '1s', seam: null,
+  trades: [], candles: new Map(), seeded: false, seedRun: 0,
+  last: null, anomalies: new Map(), gd: null, dirty: false, renders: 0,
+  pending: [], latencies: [], socket: null, retry: 500,
+};
+window.__ticklake = Object.assign(window.__ticklake || {}, { live: state });
+
+const $ = (id) => document.getElementById(id);
+
+export function startLive() {
+  state.gd = $('live-chart');
+  $('live-symbol').addEventListener('change', (e) => { state.symbol = e.target.value; reseed(); });
+  for (const button of $('live-interval').querySelectorAll('button')) {
+    button.addEventListener('click', () => {
+      $('live-interval').querySelector('.active')?.classList.remove('active');
+      button.classList.add('active');
+      state.step = button.dataset.step;
+      reseed();
+    });
+  }
+  connect();
+}
+
+function connect() {
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  const socket = new WebSocket(`${scheme}://${location.host}/api/live`);
+  state.socket = socket;
+  $('conn').textContent = 'connecting…';
+  socket.onmessage = (event) => onMessage(JSON.parse(event.data));
+  socket.onopen = () => { state.retry = 500; $('conn').textContent = 'live'; };
+  socket.onclose = () => {
+    $('conn').textContent = 'disconnected, retrying…';
+    if (state.recording === false) return;
+    setTimeout(connect, state.retry);
+    state.retry = Math.min(state.retry * 2, 5000);
+  };
+}
+
+function onMessage(msg) {
+  if (msg.type === 'hello') return onHello(msg);
+  if (msg.type !== 'tick') return;
+  const mine = [];
+  for (const t of msg.trades) {
+    const trade = { s: t[0], t: t[1], p: t[2], q: t[3], side: t[4] };
+    state.trades.push(trade);
+    if (trade.s === state.symbol) {
+      mine.push(trade);
+      state.last = trade.p;
+      state.pending.push(trade.t);
+      if (state.seeded) addTrade(trade);
+    }
+  }
+  if (state.trades.length > MAX_TRADES) state.trades.splice(0, state.trades.length - MAX_TRADES);
+  for (const a of msg.anomalies) state.anomalies.set(a.anomaly_id, a);
+  tape(msg.trades);
+  status(msg.status);
+  if (mine.length || msg.anomalies.length) schedule();
+}
+
+function onHello(msg) {
+  state.recording = msg.recording;
+  if (!msg.recording) {
+    $('live-off').hidden = false;
+    $('conn').textContent = 'not recording';
+    $('st-state').textContent = 'not recording';
+    return;
+  }
+  state.seam = msg.seam;
+  state.symbols = msg.symbols;
+  state.trades = [];
+  if (!state.symbols.includes(state.symbol)) state.symbol = state.symbols[0] || null;
+  const select = $('live-symbol');
+  select.replaceChildren(...state.symbols.map((s) => new Option(s, s, false, s === state.symbol)));
+  status(msg.status);
+  reseed();
+}
+
+async function reseed() {
+  const run = ++state.seedRun;
+  state.seeded = false;
+  state.candles = new Map();
+  state.last = null;
+  if (!state.symbol) return;
+  const stepMs = STEP_MS[state.step];
+  const now = Date.now();
+  const params = { symbol: state.symbol, step: state.step,
+                   since: Math.floor(now / stepMs - SEED_CANDLES) * stepMs,
+                   until: now + SEED_AHEAD_MS };
+  if (state.seam !== null) params.before_offset = state.seam;
+  let seed = null;
+  try {
+    seed = await getJSON('/api/candles', params);
+  } catch (err) {
+    $('conn').textContent = `no history: ${err.message}`;  // a fresh lake: live only
+  }
+  if (run !== state.seedRun) return;  // a newer switch overtook this one
+  if (seed) {
+    for (let i = 0; i < seed.t.length; i += 1) {
+      state.candles.set(seed.t[i], { t: seed.t[i], o: seed.o[i], h: seed.h[i], l: seed.l[i],
+        c: seed.c[i], bv: seed.bv[i], sv: seed.sv[i], n: seed.n[i] });
+    }
+    if (seed.c.length) state.last = String(seed.c[seed.c.length - 1]);
+  }
+  state.seeded = true;
+  for (const trade of state.trades) {
+    if (trade.s === state.symbol) { addTrade(trade); state.last = trade.p; }
+  }
+  schedule();
+}
+
+function addTrade(trade) {
+  const stepMs = STEP_MS[state.step];
+  const bucket = Math.floor(trade.t / stepMs) * stepMs;
+  const price = Number(trade.p);
+  const qty = Number(trade.q);
+  let c = state.candles.get(bucket);
+  if (!c) {
+    c = { t: bucket, o: price, h: price, l: price, c: price, bv: 0, sv: 0, n: 0 };
+    state.candles.set(bucket, c);
+  }
+  c.h = Math.max(c.h, price);
+  c.l = Math.min(c.l, price);
+  c.c = price;
+  if (trade.side === 'b') c.bv += qty; else c.sv += qty;
+  c.n += 1;
+}
+
+function schedule() {
+  if (state.dirty) return;
+  state.dirty = true;
+  requestAnimationFrame(render);
+}
+
+async function render() {
+  state.dirty = false;
+  const keys = [...state.candles.keys()].sort((a, b) => a - b);
+  for (const k of keys.slice(0, Math.max(0, keys.length - 2 * MAX_CANDLES))) {
+    state.candles.delete(k);  // keep memory bounded on a long-open page
+  }
+  const shown = keys.slice(-MAX_CANDLES).map((k) => state.candles.get(k));
+  const cols = { t: [], o: [], h: [], l: [], c: [], bv: [], sv: [], n: [] };
+  for (const candle of shown) for (const k of Object.keys(cols)) cols[k].push(candle[k]);
+  const anomalies = [...state.anomalies.values()].filter((a) => a.symbol === state.symbol);
+  const { data, layout } = candleFigure(cols, { anomalies, uirevision: state.step });
+  const drawn = state.pending;
+  state.pending = [];
+  await Plotly.react(state.gd, data, layout, plotConfig);
+  const now = Date.now();  // trade timestamps are wall-clock ms too (same machine or NTP)
+  for (const t of drawn) state.latencies.push(now - t);
+  if (state.latencies.length > 200000) state.latencies.splice(0, 100000);
+  state.renders += 1;
+  $('live-last').textContent = state.last ?? '–';
+  $('live-count').textContent = String(shown.length);
+}
+
+function tape(trades) {
+  if (!trades.length) return;
+  const body = $('live-tape').tBodies[0];
+  const rows = trades.slice(-TAPE_ROWS).reverse().map((t) => {
+    const tr = document.createElement('tr');
+    tr.className = t[4] === 'b' ? 'buy' : 'sell';
+    for (const [text, cls] of [[utcTime(t[1]), ''], [t[0], ''], [t[2], 'num'], [t[3], 'num']]) {
+      const td = document.createElement('td');
+      td.textContent = text;
+      if (cls) td.className = cls;
+      tr.append(td);
+    }
+    return tr;
+  });
+  body.prepend(...rows);
+  while (body.rows.length > TAPE_ROWS) body.deleteRow(-1);
+}
+
+function status(s) {
+  if (!s) return;
+  const set = (id, text) => { $(id).textContent = text; };
+  set('st-state', s.state);
+  set('st-rate', s.trades_per_s === null ? '–' : s.trades_per_s.toFixed(1));
+  set('st-trades', count(s.trades));
+  set('st-reconnects', count(s.reconnects));
+  set('st-gaps', count(s.gaps));
+  set('st-rejected', count(s.rejected));
+  set('st-backlog', s.spool_backlog === null ? '–' : `${count(s.spool_backlog)} frames`);
+  set('st-age', age(s.last_frame_age_s));
+  set('st-dropped', count(s.dropped));
+}
