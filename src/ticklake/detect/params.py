@@ -1,0 +1,99 @@
+"""Every tunable of the swing detector, its validation and its hash (docs/detector.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import msgspec
+
+from ticklake.errors import ConfigError
+
+__all__ = ["DETECTOR_VERSION", "DetectorParams"]
+
+# Bump when the same params would give different output (the lake keeps both).
+DETECTOR_VERSION = "swing-1.0"
+
+
+class DetectorParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Tunables with the defaults calibrated by ``bench/detect_eval.py`` (docs/detector.md).
+
+    Times are seconds. Volatility is a log-price sd per sqrt(second).
+    """
+
+    # L2 horizons: a move over W seconds is compared with sigma * sqrt(W). Dense at the short
+    # end (delay of 1-2 s swings), up to 10 min (grinds). The reference of a horizon is a bar
+    # close, so its real span is W .. W + bar_s.
+    horizons_s: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+    bar_s: float = 0.25
+    # L3: alert when |z_W| >= threshold * scale_W; scale_W defaults to 1 for every horizon.
+    threshold: float = 5.0
+    horizon_scale: tuple[float, ...] = ()
+    # L1 volatility: bias-corrected EWMA of winsorised squared returns on vol_bar_s bars.
+    vol_bar_s: float = 1.0
+    vol_half_life_s: float = 300.0
+    # Optional faster estimator; the scale is then max(slow, fast) (reacts to vol rising).
+    vol_fast_half_life_s: float = 60.0
+    winsor_sigma: float = 4.0
+    vol_floor: float = 1e-6  # 0.01 bp/sqrt(s): a frozen price never gives infinite z
+    warmup_s: float = 120.0  # no alert before this much history of the symbol
+    # L1 price: mid of the last buy and last sell print (filters bid-ask bounce) unless the
+    # other side printed more than this long ago (one-sided flow: use the trade price).
+    mid_stale_s: float = 1.0
+    # L0: a silence this long is treated as a gap (horizons across it are suspended).
+    max_silence_s: float = 60.0
+    # Episodes: end when no new extreme for quiet_frac * trigger horizon (clamped), or after
+    # max_episode_s (then re-arm: a detector that stays on re-alerts and is charged).
+    end_quiet_frac: float = 0.5
+    end_quiet_min_s: float = 3.0
+    end_quiet_max_s: float = 30.0
+    max_episode_s: float = 60.0
+    update_growth: float = 0.25  # emit an update when the score grew by this share ...
+    update_min_s: float = 1.0  # ... and at most this often
+    flash_retrace: float = 0.5  # share of the move given back by the end: kind "flash"
+    grind_horizon_s: float = 120.0  # trigger horizon from which an episode is a "grind"
+    # L4 context: trade intensity over intensity_fast_s against a slow EWMA rate.
+    intensity_fast_s: float = 10.0
+    intensity_slow_half_life_s: float = 1800.0
+
+    def __post_init__(self) -> None:
+        problem = self._problem()
+        if problem is not None:
+            name, why = problem
+            raise ConfigError(name, getattr(self, name), why)
+
+    def _problem(self) -> tuple[str, str] | None:
+        """The first invalid field and why, or None."""
+        for name in ("bar_s", "vol_bar_s", "threshold", "vol_half_life_s", "winsor_sigma",
+                     "vol_floor", "max_silence_s", "end_quiet_min_s", "max_episode_s",
+                     "intensity_fast_s", "intensity_slow_half_life_s"):
+            if not (_finite(getattr(self, name)) and getattr(self, name) > 0):
+                return name, "must be a finite number > 0"
+        for name in ("vol_fast_half_life_s", "warmup_s", "mid_stale_s", "update_growth",
+                     "update_min_s", "end_quiet_frac"):
+            if not (_finite(getattr(self, name)) and getattr(self, name) >= 0):
+                return name, "must be a finite number >= 0"
+        hz = self.horizons_s
+        if not hz or any(not (_finite(h) and h >= self.bar_s) for h in hz):
+            return "horizons_s", "each must be a finite number >= bar_s"
+        if list(hz) != sorted(set(hz)):
+            return "horizons_s", "must be strictly increasing"
+        if self.horizon_scale and len(self.horizon_scale) != len(hz):
+            return "horizon_scale", "needs one scale per horizon"
+        if any(not (_finite(s) and s > 0) for s in self.horizon_scale):
+            return "horizon_scale", "each must be a finite number > 0"
+        if self.end_quiet_max_s < self.end_quiet_min_s:
+            return "end_quiet_max_s", "must be >= end_quiet_min_s"
+        return None
+
+    def scales(self) -> tuple[float, ...]:
+        return self.horizon_scale or (1.0,) * len(self.horizons_s)
+
+    def hash(self) -> str:
+        """Short hex digest of every field and the detector version (``params_hash``)."""
+        blob = msgspec.json.encode([DETECTOR_VERSION, msgspec.structs.asdict(self)])
+        return hashlib.sha1(blob, usedforsecurity=False).hexdigest()[:12]
+
+
+def _finite(value: float) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)

@@ -1,0 +1,279 @@
+"""Per-symbol state: bar rings, local volatility, trade intensity and the alert band.
+
+Everything here runs once per bar (``bar_s``) or once per volatility bar, never per trade:
+the per-trade path (``detector.SwingDetector.on_trade``) only compares the price with the
+band this module precomputes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from ticklake.detect.params import DetectorParams
+
+if TYPE_CHECKING:
+    from ticklake.detect.episodes import Episode
+
+__all__ = ["Plan", "SymbolState"]
+
+_INF = math.inf
+_LOG = math.log
+
+
+class Plan:
+    """DetectorParams turned into integers and precomputed factors (built once)."""
+
+    def __init__(self, params: DetectorParams) -> None:
+        p = params
+        self.params = p
+        self.bar_ns = round(p.bar_s * 1e9)
+        self.vol_bar_ns = round(p.vol_bar_s * 1e9)
+        self.horizon_bars = tuple(max(1, round(h / p.bar_s)) for h in p.horizons_s)
+        self.thresholds = tuple(p.threshold * s for s in p.scales())
+        self.ring_n = max(self.horizon_bars) + 2
+        self.vol_decay = 0.5 ** (p.vol_bar_s / p.vol_half_life_s)
+        self.fast_decay = (0.5 ** (p.vol_bar_s / p.vol_fast_half_life_s)
+                           if p.vol_fast_half_life_s > 0 else 0.0)
+        self.rate_decay = 0.5 ** (p.vol_bar_s / p.intensity_slow_half_life_s)
+        # Volatility snapshots, one per vol bar, as far back as the longest horizon.
+        self.snap_n = math.ceil(max(p.horizons_s) / p.vol_bar_s) + 2
+        self.winsor2 = p.winsor_sigma**2
+        self.floor2 = p.vol_floor**2
+        self.warmup_ns = round(p.warmup_s * 1e9)
+        self.silence_ns = round(p.max_silence_s * 1e9)
+        self.stale_ns = round(p.mid_stale_s * 1e9)
+        self.intensity_bars = max(1, round(p.intensity_fast_s / p.bar_s))
+
+
+class SymbolState:
+    """Everything the detector keeps for one symbol (slots: the hot path reads these)."""
+
+    __slots__ = (
+        "anchor_ns",
+        "band_hi",
+        "band_lo",
+        "bar",
+        "buy_ns",
+        "count",
+        "cum_signed",
+        "cum_vol",
+        "episode",
+        "fast_s",
+        "fast_w",
+        "first_ns",
+        "gap_end_ns",
+        "last_buy",
+        "last_ns",
+        "last_sell",
+        "next_bar_ns",
+        "plan",
+        "price",
+        "qmax",
+        "rate_s",
+        "rate_w",
+        "ring_cnt",
+        "ring_lp",
+        "ring_qmax",
+        "ring_sv",
+        "ring_ts",
+        "ring_vol",
+        "sell_ns",
+        "sigma",
+        "symbol",
+        "vbar",
+        "vol_count",
+        "vol_lp",
+        "vol_s",
+        "vol_snap",
+        "vol_w",
+        "warm_ns",
+    )
+
+    def __init__(self, symbol: str, plan: Plan, ts_ns: int, price: float) -> None:
+        self.symbol = symbol
+        self.plan = plan
+        n = plan.ring_n
+        lp = _LOG(price)
+        self.ring_lp = [lp] * n  # log price at each bar's close
+        self.ring_ts = [ts_ns] * n  # time of the last trade at each bar's close
+        self.ring_cnt = [0] * n  # cumulative trade count at each bar's close
+        self.ring_sv = [0.0] * n  # cumulative signed volume
+        self.ring_vol = [0.0] * n  # cumulative volume
+        self.ring_qmax = [0.0] * n  # largest trade inside the bar
+        self.bar = ts_ns // plan.bar_ns
+        self.next_bar_ns = (self.bar + 1) * plan.bar_ns
+        # A reference is live only if its trade is at or after this time (start, gap, end).
+        self.anchor_ns = ts_ns
+        self.first_ns = ts_ns
+        self.warm_ns = ts_ns + plan.warmup_ns
+        self.last_ns = ts_ns
+        self.price = price
+        self.last_buy = self.last_sell = price
+        self.buy_ns = self.sell_ns = ts_ns
+        self.count = 0
+        self.cum_signed = 0.0
+        self.cum_vol = 0.0
+        self.qmax = 0.0
+        self.vbar = ts_ns // plan.vol_bar_ns
+        self.vol_lp = lp
+        self.vol_count = 0
+        self.vol_s = self.vol_w = 0.0
+        self.fast_s = self.fast_w = 0.0
+        self.rate_s = self.rate_w = 0.0
+        self.sigma = 0.0
+        self.vol_snap: list[tuple[int, float, float, float, float, float] | None] = (
+            [None] * plan.snap_n)
+        self.gap_end_ns = 0  # the end of the last gap (explicit, or a long silence)
+        self.band_hi = _INF  # price above which a trade must be examined
+        self.band_lo = -_INF
+        self.episode: Episode | None = None  # while an alert is active
+
+    # ------------------------------------------------------------------ bars
+
+    def close_bars(self, bar: int) -> None:
+        """Close every bar before ``bar`` at the current price (the ring holds closes)."""
+        n = self.plan.ring_n
+        first = self.bar if bar - self.bar <= n else bar - n
+        lp = _LOG(self.price)
+        ring_lp, ring_cnt, ring_sv = self.ring_lp, self.ring_cnt, self.ring_sv
+        ring_vol, ring_qmax, ring_ts = self.ring_vol, self.ring_qmax, self.ring_ts
+        cnt, sv, vol, last_ns = self.count, self.cum_signed, self.cum_vol, self.last_ns
+        for b in range(first, bar):
+            i = b % n
+            ring_lp[i] = lp
+            ring_ts[i] = last_ns
+            ring_cnt[i] = cnt
+            ring_sv[i] = sv
+            ring_vol[i] = vol
+            ring_qmax[i] = 0.0
+        if first == self.bar:
+            ring_qmax[first % n] = self.qmax
+        self.qmax = 0.0
+        self.bar = bar
+        self.next_bar_ns = (bar + 1) * self.plan.bar_ns
+
+    def roll_vol(self, ts_ns: int, frozen: bool) -> None:
+        """Close volatility bars up to ``ts_ns``; the estimate is frozen during an alert."""
+        plan = self.plan
+        vb = ts_ns // plan.vol_bar_ns
+        elapsed = vb - self.vbar
+        if elapsed <= 0:
+            return
+        self.vbar = vb
+        lp = _LOG(self.price)
+        r = lp - self.vol_lp  # NaN after a gap: this bar only sets the new baseline
+        self.vol_lp = lp
+        d = plan.rate_decay**elapsed
+        self.rate_s = self.rate_s * d + (self.count - self.vol_count)
+        self.rate_w = self.rate_w * d + elapsed
+        self.vol_count = self.count
+        if frozen or math.isnan(r):
+            return
+        r2 = r * r
+        var = self.sigma * self.sigma
+        if self.vol_w > 0:
+            # Winsorise at winsor_sigma local sigmas over the span: a jump cannot blow up
+            # the scale that is supposed to reveal it.
+            cap = plan.winsor2 * var * elapsed
+            r2 = min(r2, cap)
+        d = plan.vol_decay**elapsed
+        self.vol_s = self.vol_s * d + r2
+        self.vol_w = self.vol_w * d + elapsed * plan.params.vol_bar_s
+        var = self.vol_s / self.vol_w  # bias-corrected: no arbitrary first value
+        if plan.fast_decay:
+            d = plan.fast_decay**elapsed
+            self.fast_s = self.fast_s * d + r2
+            self.fast_w = self.fast_w * d + elapsed * plan.params.vol_bar_s
+            var = max(var, self.fast_s / self.fast_w)
+        self.sigma = math.sqrt(max(var, plan.floor2))
+        self.vol_snap[vb % plan.snap_n] = (vb, self.vol_s, self.vol_w, self.fast_s, self.fast_w,
+                                           self.sigma)
+
+    def rewind_vol(self, to_ns: int) -> None:
+        """Restore the volatility estimate of the last vol bar before ``to_ns``.
+
+        Called when an episode starts: the bars of the move before it was detected must not
+        inflate the scale that measures it (nor the next swing's).
+        """
+        plan = self.plan
+        vb = to_ns // plan.vol_bar_ns
+        for back in range(plan.snap_n):
+            snap = self.vol_snap[(vb - back) % plan.snap_n]
+            if snap is not None and snap[0] == vb - back:
+                _, self.vol_s, self.vol_w, self.fast_s, self.fast_w, self.sigma = snap
+                return
+            if snap is not None and snap[0] < vb - back:
+                return  # no snapshot that old is kept (or a frozen stretch): keep as is
+
+    def restart_vol_baseline(self) -> None:
+        """The next volatility bar only sets a baseline (a return across a gap is no return)."""
+        self.vol_lp = math.nan
+
+    # ------------------------------------------------------------------ horizons
+
+    def refs(self) -> list[tuple[int, float, int]]:
+        """(horizon index, reference log price, its trade's time) of each live horizon.
+
+        The reference of horizon W is the close of the bar that ended W (rounded to bars)
+        before the open bar; the price there is the last trade's, which may be older when
+        trading is sparse. Scales use the real span since that trade: the variance of a
+        move between two trades is sigma² times the time between them, not times W.
+        """
+        plan = self.plan
+        n = plan.ring_n
+        cur = self.bar - 1
+        anchor = self.anchor_ns
+        ring, ring_ts = self.ring_lp, self.ring_ts
+        out = []
+        for i, nb in enumerate(plan.horizon_bars):
+            j = (cur - nb) % n
+            ref_ns = ring_ts[j]
+            if ref_ns < anchor:
+                break  # horizons are increasing: the longer ones reach further back
+            out.append((i, ring[j], ref_ns))
+        return out
+
+    def idle_band(self, ts_ns: int) -> None:
+        """Prices beyond which some horizon's |z| may reach its threshold (or no band).
+
+        Widths use the shortest span any trade of the open bar can have (from the bar's
+        start), so the band never hides an alert; ``_examine`` computes the exact z.
+        """
+        if ts_ns < self.warm_ns or self.sigma <= 0:
+            self.band_hi, self.band_lo = _INF, -_INF
+            return
+        plan = self.plan
+        n = plan.ring_n
+        cur = self.bar - 1
+        bar_start = self.bar * plan.bar_ns
+        anchor = self.anchor_ns
+        ring, ring_ts = self.ring_lp, self.ring_ts
+        sig = self.sigma * 3.1622776601683795e-05  # per sqrt(ns)
+        hi, lo = _INF, -_INF
+        for nb, theta in zip(plan.horizon_bars, plan.thresholds, strict=True):
+            i = (cur - nb) % n
+            ref_ns = ring_ts[i]
+            if ref_ns < anchor:
+                break  # horizons are increasing: the longer ones reach further back
+            ref = ring[i]
+            w = sig * theta * math.sqrt(bar_start - ref_ns)
+            hi = min(hi, ref + w)
+            lo = max(lo, ref - w)
+        self.band_hi = math.exp(hi) if hi < _INF else _INF
+        self.band_lo = math.exp(lo) if lo > -_INF else -_INF
+
+    def suspend(self, to_ns: int) -> None:
+        """Horizons whose reference trade is before ``to_ns`` are suspended (a gap, an end)."""
+        self.anchor_ns = max(self.anchor_ns, to_ns)
+        self.band_hi, self.band_lo = _INF, -_INF
+
+    def intensity_z(self) -> float:
+        """Trades over the last intensity_fast_s against the slow rate (Poisson z)."""
+        plan = self.plan
+        if self.rate_w <= 0:
+            return 0.0
+        nb = min(plan.intensity_bars, plan.ring_n - 1)
+        recent = self.count - self.ring_cnt[(self.bar - nb) % plan.ring_n]
+        expected = self.rate_s / self.rate_w / plan.params.vol_bar_s * nb * plan.params.bar_s
+        return (recent - expected) / math.sqrt(max(expected, 1.0))
