@@ -6,6 +6,8 @@ The sandbox itself (read-only, confined to the lake, bounded rows and time) live
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -31,9 +33,9 @@ async def run_sql(request: Request) -> Response:
 
 async def sql_csv(request: Request) -> Response:
     """``GET /api/sql.csv?sql=...`` (or a POSTed form): the result as a CSV download."""
-    if request.method == "POST":
-        form = await request.form()
-        sql = form.get("sql")
+    if request.method == "POST":  # the page's form: url-encoded (no multipart parser needed)
+        body = (await request.body()).decode("utf-8", "replace")
+        sql = dict(parse_qsl(body, keep_blank_values=True)).get("sql")
     else:
         sql = request.query_params.get("sql")
     result = await context(request).query(_statement(sql))

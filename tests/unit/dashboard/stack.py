@@ -19,7 +19,7 @@ from ticklake.dashboard import DashboardConfig, DashboardServer
 from ticklake.emulator import Emulator, EmulatorConfig
 from ticklake.pipeline import Recording, build_recording, run_recording
 
-from ..support import scaled
+from ...support import scaled
 
 T = TypeVar("T")
 
@@ -97,3 +97,50 @@ class LiveStack:
                 web_task.cancel()
                 rec_task.cancel()
                 await asyncio.gather(web_task, rec_task, return_exceptions=True)
+
+
+class LakeServer:
+    """The dashboard alone (no recording) over ``lake_root``, in a background loop."""
+
+    def __init__(self, config: DashboardConfig) -> None:
+        self.config = config
+        self.url = ""
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready: Future[None] = Future()
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="dashboard", daemon=True)
+
+    def start(self) -> LakeServer:
+        self._thread.start()
+        self._ready.result(timeout=scaled(30))
+        return self
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=scaled(30))
+        assert not self._thread.is_alive(), "the dashboard did not stop"
+
+    def _run(self) -> None:
+        try:
+            self._loop.run_until_complete(self._main())
+        except BaseException as exc:
+            if not self._ready.done():
+                self._ready.set_exception(exc)
+            raise
+        finally:
+            self._loop.close()
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        server = DashboardServer(self.config)
+        task = asyncio.create_task(server.serve())
+        try:
+            await server.wait_started(task)
+            self.url, self.port = server.url.rstrip("/"), server.port or 0
+            self._ready.set_result(None)
+            await self._stop.wait()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
