@@ -5,8 +5,8 @@
 """
 
 from ticklake.detect.detector import SwingDetector
-from ticklake.detect.offline import anomalies_table, detect_table
+from ticklake.detect.offline import anomalies_table, detect_table, feed_table
 from ticklake.detect.params import DETECTOR_VERSION, DetectorParams
 
 __all__ = ["DETECTOR_VERSION", "DetectorParams", "SwingDetector", "anomalies_table",
-           "detect_table"]
+           "detect_table", "feed_table"]

@@ -14,7 +14,7 @@ from ticklake.detect.params import DetectorParams
 from ticklake.model import Anomaly
 from ticklake.tables import SCHEMAS
 
-__all__ = ["ANOMALIES_WITH_PARTITIONS", "anomalies_table", "detect_table"]
+__all__ = ["ANOMALIES_WITH_PARTITIONS", "anomalies_table", "detect_table", "feed_table"]
 
 # The lake's anomalies schema plus its Hive partition columns (date is derived by the writer).
 ANOMALIES_WITH_PARTITIONS = SCHEMAS["anomalies"].append(pa.field("exchange", pa.string())).append(
@@ -35,20 +35,26 @@ def detect_table(trades: pa.Table, params: DetectorParams | None = None,
                      "ts_ns": trades.column("ts_ns").cast(pa.int64())})
     # Arrow's sort_indices is stable: equal (symbol, ts_ns) keep their recorded order.
     order = pc.sort_indices(keys, sort_keys=[("symbol", "ascending"), ("ts_ns", "ascending")])
-    t = trades.take(order)
+    detector = SwingDetector(params, exchange)
+    out = feed_table(detector, trades.take(order))
+    out.extend(detector.finish())
+    return out
+
+
+def feed_table(detector: SwingDetector, t: pa.Table | pa.RecordBatch) -> list[Anomaly]:
+    """Feed rows (already in time order per symbol) to a running ``detector``: the records it
+    emits. Streaming a large lake batch by batch through one detector equals ``detect_table``."""
     symbols = _plain(t.column("symbol"), pa.string()).to_pylist()
     ts = t.column("ts_ns").cast(pa.int64()).to_pylist()
     prices = _floats(t.column("price"))
     qtys = _plain(t.column("qty"), pa.float64()).to_pylist()
     buys = pc.equal(_plain(t.column("side"), pa.string()), "buy").to_pylist()
-    detector = SwingDetector(params, exchange)
     on_trade = detector.on_trade
     out: list[Anomaly] = []
     for row in zip(symbols, ts, prices, qtys, buys, strict=True):
         found = on_trade(*row)
         if found:
             out.extend(found)
-    out.extend(detector.finish())
     return out
 
 
@@ -67,7 +73,7 @@ def anomalies_table(anomalies: Iterable[Anomaly]) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=ANOMALIES_WITH_PARTITIONS)
 
 
-def _floats(column: pa.ChunkedArray) -> list[float]:
+def _floats(column: pa.ChunkedArray | pa.Array) -> list[float]:
     """Prices as the live path sees them: ``price_e / 10**scale``, correctly rounded.
 
     Arrow's decimal → float64 cast is not always the nearest double, so decimals whose
@@ -78,7 +84,7 @@ def _floats(column: pa.ChunkedArray) -> list[float]:
         return floats
     scale = column.type.scale
     out: list[float] = []
-    for chunk in column.chunks:
+    for chunk in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
         if chunk.null_count:
             msg = "price has nulls"
             raise ValueError(msg)
@@ -92,7 +98,7 @@ def _floats(column: pa.ChunkedArray) -> list[float]:
     return out
 
 
-def _plain(column: pa.ChunkedArray, to: pa.DataType) -> pa.ChunkedArray:
+def _plain(column: pa.ChunkedArray | pa.Array, to: pa.DataType) -> pa.ChunkedArray | pa.Array:
     """Decode dictionaries and cast to ``to``."""
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
