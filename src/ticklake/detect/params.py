@@ -26,6 +26,8 @@ class DetectorParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     # close, so its real span is W .. W + bar_s.
     horizons_s: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
     bar_s: float = 0.25
+    # Horizons from this one on take references on the vol_bar_s grid (span W .. W + 1 s).
+    coarse_from_s: float = 5.0
     # L3: alert when |z_W| >= threshold * scale_W; scale_W defaults to 1 for every horizon.
     threshold: float = 5.0
     horizon_scale: tuple[float, ...] = ()
@@ -35,6 +37,7 @@ class DetectorParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     # Optional faster estimator; the scale is then max(slow, fast) (reacts to vol rising).
     vol_fast_half_life_s: float = 60.0
     winsor_sigma: float = 4.0
+    vol_demean: bool = True  # variance around the EW mean return (drift-robust)
     vol_floor: float = 1e-6  # 0.01 bp/sqrt(s): a frozen price never gives infinite z
     warmup_s: float = 120.0  # no alert before this much history of the symbol
     # L1 price: mid of the last buy and last sell print (filters bid-ask bounce) unless the
@@ -73,6 +76,10 @@ class DetectorParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
                      "update_min_s", "end_quiet_frac"):
             if not (_finite(getattr(self, name)) and getattr(self, name) >= 0):
                 return name, "must be a finite number >= 0"
+        if abs(self.vol_bar_s / self.bar_s - round(self.vol_bar_s / self.bar_s)) > 1e-9:
+            return "vol_bar_s", "must be a whole multiple of bar_s"
+        if not (_finite(self.coarse_from_s) and self.coarse_from_s >= 0):
+            return "coarse_from_s", "must be a finite number >= 0"
         hz = self.horizons_s
         if not hz or any(not (_finite(h) and h >= self.bar_s) for h in hz):
             return "horizons_s", "each must be a finite number >= bar_s"

@@ -31,14 +31,22 @@ class Plan:
         self.vol_bar_ns = round(p.vol_bar_s * 1e9)
         self.horizon_bars = tuple(max(1, round(h / p.bar_s)) for h in p.horizons_s)
         self.thresholds = tuple(p.threshold * s for s in p.scales())
-        self.ring_n = max(self.horizon_bars) + 2
+        # Horizons from coarse_from_s on take their reference on the volatility-bar grid
+        # (it moves once per vol bar, not per bar): their band part is computed once per vol
+        # bar, which keeps the per-bar work to the few short horizons.
+        self.per_vol_bar = round(p.vol_bar_s / p.bar_s)
+        self.n_fine = sum(1 for h in p.horizons_s if h < p.coarse_from_s)
+        self.fine_bars = self.horizon_bars[: self.n_fine]
+        self.coarse_bars = self.horizon_bars[self.n_fine:]
+        self.ring_n = max(self.horizon_bars) + round(p.vol_bar_s / p.bar_s) + 2
         self.vol_decay = 0.5 ** (p.vol_bar_s / p.vol_half_life_s)
         self.fast_decay = (0.5 ** (p.vol_bar_s / p.vol_fast_half_life_s)
                            if p.vol_fast_half_life_s > 0 else 0.0)
         self.rate_decay = 0.5 ** (p.vol_bar_s / p.intensity_slow_half_life_s)
         # Volatility snapshots, one per vol bar, as far back as the longest horizon.
         self.snap_n = math.ceil(max(p.horizons_s) / p.vol_bar_s) + 2
-        self.winsor2 = p.winsor_sigma**2
+        self.winsor = p.winsor_sigma
+        self.demean = p.vol_demean
         self.floor2 = p.vol_floor**2
         self.warmup_ns = round(p.warmup_s * 1e9)
         self.silence_ns = round(p.max_silence_s * 1e9)
@@ -55,12 +63,18 @@ class SymbolState:
         "band_lo",
         "bar",
         "buy_ns",
+        "coarse_at",
+        "coarse_hi",
+        "coarse_k",
+        "coarse_lo",
         "count",
         "cum_signed",
         "cum_vol",
         "episode",
+        "fast_m",
         "fast_s",
         "fast_w",
+        "fine_k",
         "first_ns",
         "gap_end_ns",
         "last_buy",
@@ -84,6 +98,7 @@ class SymbolState:
         "vbar",
         "vol_count",
         "vol_lp",
+        "vol_m",
         "vol_s",
         "vol_snap",
         "vol_w",
@@ -96,7 +111,9 @@ class SymbolState:
         n = plan.ring_n
         lp = _LOG(price)
         self.ring_lp = [lp] * n  # log price at each bar's close
-        self.ring_ts = [ts_ns] * n  # time of the last trade at each bar's close
+        # Time of the last trade at each bar's close; before the first trade, older than the
+        # anchor, so that no horizon reaches back before the data.
+        self.ring_ts = [ts_ns - 1] * n
         self.ring_cnt = [0] * n  # cumulative trade count at each bar's close
         self.ring_sv = [0.0] * n  # cumulative signed volume
         self.ring_vol = [0.0] * n  # cumulative volume
@@ -118,13 +135,17 @@ class SymbolState:
         self.vbar = ts_ns // plan.vol_bar_ns
         self.vol_lp = lp
         self.vol_count = 0
-        self.vol_s = self.vol_w = 0.0
-        self.fast_s = self.fast_w = 0.0
+        self.vol_s = self.vol_m = self.vol_w = 0.0
+        self.fast_s = self.fast_m = self.fast_w = 0.0
         self.rate_s = self.rate_w = 0.0
         self.sigma = 0.0
-        self.vol_snap: list[tuple[int, float, float, float, float, float] | None] = (
-            [None] * plan.snap_n)
+        self.fine_k: list[float] = []
+        self.coarse_k: list[float] = []
+        self.vol_snap: list[tuple[int, float, float, float, float, float, float, float]
+                            | None] = [None] * plan.snap_n
         self.gap_end_ns = 0  # the end of the last gap (explicit, or a long silence)
+        self.coarse_at = -1  # first bar of the vol bar the coarse band part was built for
+        self.coarse_hi, self.coarse_lo = _INF, -_INF
         self.band_hi = _INF  # price above which a trade must be examined
         self.band_lo = -_INF
         self.episode: Episode | None = None  # while an alert is active
@@ -170,25 +191,27 @@ class SymbolState:
         self.vol_count = self.count
         if frozen or math.isnan(r):
             return
-        r2 = r * r
-        var = self.sigma * self.sigma
         if self.vol_w > 0:
             # Winsorise at winsor_sigma local sigmas over the span: a jump cannot blow up
             # the scale that is supposed to reveal it.
-            cap = plan.winsor2 * var * elapsed
-            r2 = min(r2, cap)
+            cap = plan.winsor * self.sigma * math.sqrt(elapsed)
+            r = max(-cap, min(cap, r))
+        r2 = r * r
+        span = elapsed * plan.params.vol_bar_s
         d = plan.vol_decay**elapsed
+        self.vol_m = self.vol_m * d + r
         self.vol_s = self.vol_s * d + r2
-        self.vol_w = self.vol_w * d + elapsed * plan.params.vol_bar_s
-        var = self.vol_s / self.vol_w  # bias-corrected: no arbitrary first value
+        self.vol_w = self.vol_w * d + span
+        var = _variance(self.vol_s, self.vol_m, self.vol_w, plan.demean)
         if plan.fast_decay:
             d = plan.fast_decay**elapsed
+            self.fast_m = self.fast_m * d + r
             self.fast_s = self.fast_s * d + r2
-            self.fast_w = self.fast_w * d + elapsed * plan.params.vol_bar_s
-            var = max(var, self.fast_s / self.fast_w)
-        self.sigma = math.sqrt(max(var, plan.floor2))
-        self.vol_snap[vb % plan.snap_n] = (vb, self.vol_s, self.vol_w, self.fast_s, self.fast_w,
-                                           self.sigma)
+            self.fast_w = self.fast_w * d + span
+            var = max(var, _variance(self.fast_s, self.fast_m, self.fast_w, plan.demean))
+        self.set_sigma(math.sqrt(max(var, plan.floor2)))
+        self.vol_snap[vb % plan.snap_n] = (vb, self.vol_s, self.vol_m, self.vol_w, self.fast_s,
+                                           self.fast_m, self.fast_w, self.sigma)
 
     def rewind_vol(self, to_ns: int) -> None:
         """Restore the volatility estimate of the last vol bar before ``to_ns``.
@@ -201,10 +224,22 @@ class SymbolState:
         for back in range(plan.snap_n):
             snap = self.vol_snap[(vb - back) % plan.snap_n]
             if snap is not None and snap[0] == vb - back:
-                _, self.vol_s, self.vol_w, self.fast_s, self.fast_w, self.sigma = snap
+                (_, self.vol_s, self.vol_m, self.vol_w, self.fast_s, self.fast_m, self.fast_w,
+                 sigma) = snap
+                self.set_sigma(sigma)
                 return
             if snap is not None and snap[0] < vb - back:
                 return  # no snapshot that old is kept (or a frozen stretch): keep as is
+
+    def set_sigma(self, sigma: float) -> None:
+        """New scale: band factors threshold * sigma per sqrt(ns), computed once here."""
+        self.sigma = sigma
+        plan = self.plan
+        per_ns = sigma * 3.1622776601683795e-05
+        k = [t * per_ns for t in plan.thresholds]
+        self.fine_k = k[: plan.n_fine]
+        self.coarse_k = k[plan.n_fine:]
+        self.coarse_at = -1
 
     def restart_vol_baseline(self) -> None:
         """The next volatility bar only sets a baseline (a return across a gap is no return)."""
@@ -223,11 +258,14 @@ class SymbolState:
         plan = self.plan
         n = plan.ring_n
         cur = self.bar - 1
+        m = plan.per_vol_bar
+        coarse = self.bar // m * m - 1  # last bar of the previous vol bar
+        n_fine = plan.n_fine
         anchor = self.anchor_ns
         ring, ring_ts = self.ring_lp, self.ring_ts
         out = []
         for i, nb in enumerate(plan.horizon_bars):
-            j = (cur - nb) % n
+            j = ((cur if i < n_fine else coarse) - nb) % n
             ref_ns = ring_ts[j]
             if ref_ns < anchor:
                 break  # horizons are increasing: the longer ones reach further back
@@ -237,29 +275,51 @@ class SymbolState:
     def idle_band(self, ts_ns: int) -> None:
         """Prices beyond which some horizon's |z| may reach its threshold (or no band).
 
-        Widths use the shortest span any trade of the open bar can have (from the bar's
-        start), so the band never hides an alert; ``_examine`` computes the exact z.
+        Widths use the shortest span any trade of the open bar (vol bar, for the coarse
+        horizons) can have, so the band never hides an alert; the detector's ``_examine``
+        computes the exact z. Once per bar: keep it lean (no builtins, no slicing).
         """
-        if ts_ns < self.warm_ns or self.sigma <= 0:
+        if ts_ns < self.warm_ns:
             self.band_hi, self.band_lo = _INF, -_INF
             return
         plan = self.plan
         n = plan.ring_n
-        cur = self.bar - 1
-        bar_start = self.bar * plan.bar_ns
+        bar = self.bar
         anchor = self.anchor_ns
         ring, ring_ts = self.ring_lp, self.ring_ts
-        sig = self.sigma * 3.1622776601683795e-05  # per sqrt(ns)
-        hi, lo = _INF, -_INF
-        for nb, theta in zip(plan.horizon_bars, plan.thresholds, strict=True):
+        sqrt = math.sqrt
+        vb_first = bar // plan.per_vol_bar * plan.per_vol_bar
+        if self.coarse_at != vb_first:  # once per vol bar (or after a suspend)
+            self.coarse_at = vb_first
+            hi, lo = _INF, -_INF
+            start = vb_first * plan.bar_ns
+            cur = vb_first - 1
+            for nb, k in zip(plan.coarse_bars, self.coarse_k, strict=True):
+                i = (cur - nb) % n
+                ref_ns = ring_ts[i]
+                if ref_ns < anchor:
+                    break  # horizons are increasing: the longer ones reach further back
+                ref = ring[i]
+                w = k * sqrt(start - ref_ns)
+                if ref + w < hi:  # noqa: PLR1730 (builtins cost more here)
+                    hi = ref + w
+                if ref - w > lo:  # noqa: PLR1730
+                    lo = ref - w
+            self.coarse_hi, self.coarse_lo = hi, lo
+        hi, lo = self.coarse_hi, self.coarse_lo
+        cur = bar - 1
+        start = bar * plan.bar_ns
+        for nb, k in zip(plan.fine_bars, self.fine_k, strict=True):
             i = (cur - nb) % n
             ref_ns = ring_ts[i]
             if ref_ns < anchor:
-                break  # horizons are increasing: the longer ones reach further back
+                break
             ref = ring[i]
-            w = sig * theta * math.sqrt(bar_start - ref_ns)
-            hi = min(hi, ref + w)
-            lo = max(lo, ref - w)
+            w = k * sqrt(start - ref_ns)
+            if ref + w < hi:  # noqa: PLR1730
+                hi = ref + w
+            if ref - w > lo:  # noqa: PLR1730
+                lo = ref - w
         self.band_hi = math.exp(hi) if hi < _INF else _INF
         self.band_lo = math.exp(lo) if lo > -_INF else -_INF
 
@@ -267,6 +327,7 @@ class SymbolState:
         """Horizons whose reference trade is before ``to_ns`` are suspended (a gap, an end)."""
         self.anchor_ns = max(self.anchor_ns, to_ns)
         self.band_hi, self.band_lo = _INF, -_INF
+        self.coarse_at = -1
 
     def intensity_z(self) -> float:
         """Trades over the last intensity_fast_s against the slow rate (Poisson z)."""
@@ -277,3 +338,15 @@ class SymbolState:
         recent = self.count - self.ring_cnt[(self.bar - nb) % plan.ring_n]
         expected = self.rate_s / self.rate_w / plan.params.vol_bar_s * nb * plan.params.bar_s
         return (recent - expected) / math.sqrt(max(expected, 1.0))
+
+
+def _variance(s2: float, s1: float, w: float, demean: bool) -> float:
+    """Per-second variance from EW sums of r² and r over w seconds (bias-corrected).
+
+    Demeaned, a steady drift (a ramp, a grind) does not inflate the scale that measures it;
+    on quiet data the mean is ~0 and this changes nothing.
+    """
+    if not demean:
+        return s2 / w
+    mean = s1 / w
+    return max(s2 / w - mean * mean, 0.0)
