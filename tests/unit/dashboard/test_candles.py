@@ -14,7 +14,7 @@ from ticklake.dashboard.candles import MAX_BUCKETS, STEPS, choose_step
 
 from ..catalog.helpers import SECOND, T0
 from .client import request
-from .conftest import SPAN_NS
+from .lakes import SPAN_NS
 from .stack import LakeServer
 
 MS = 1_000_000

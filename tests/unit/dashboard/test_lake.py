@@ -7,7 +7,7 @@ from pathlib import Path
 from ticklake.dashboard import DashboardConfig
 
 from .client import request
-from .conftest import TRADES_PER_SYMBOL
+from .lakes import TRADES_PER_SYMBOL
 from .stack import LakeServer
 
 
