@@ -1,0 +1,114 @@
+"""Steady-state memory of ``ticklake record`` (and ``ticklake run``) for one symbol.
+
+Usage: python bench/memory.py [--seconds 600] [--rate 50] [--commands record,run]
+
+The regular emulator streams BTCUSD at ``--rate`` trades/s in its own process; the command
+runs as a user would start it (default lake settings) in another, and its RSS plus its
+children's is sampled every second. Reported: peak, steady state (median of the second
+half) and growth over the second half (MB per minute, least squares) — "no growth" means
+about 0. Printed as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+EMULATOR = """
+import asyncio, sys
+from ticklake.emulator import Emulator, EmulatorConfig
+async def main():
+    cfg = EmulatorConfig(symbols=("BTCUSD",), rate=float(sys.argv[1]), history=500, port=0)
+    async with Emulator(cfg) as emu:
+        print(emu.url, flush=True)
+        await asyncio.Event().wait()
+asyncio.run(main())
+"""
+
+
+def rss_mb(proc: psutil.Process) -> float:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total / 2**20
+
+
+def slope_per_minute(points: list[tuple[float, float]]) -> float:
+    if len(points) < 3:
+        return 0.0
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    den = sum((x - mx) ** 2 for x in xs) or 1.0
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den * 60
+
+
+def measure(command: str, url: str, seconds: float, tmp: Path) -> dict[str, Any]:
+    ticklake = [str(Path(sys.executable).parent / "ticklake")]
+    args = [*ticklake, command, "--url", url, "--symbols", "BTCUSD",
+            "--lake", str(tmp / f"lake-{command}"), "--spool", str(tmp / f"spool-{command}")]
+    env = {**os.environ, "TICKLAKE_DASHBOARD__PORT": "0", "TICKLAKE_FEED__PRODUCTS_URL": "none"}
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            text=True)
+    ps = psutil.Process(proc.pid)
+    samples: list[tuple[float, float]] = []
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < seconds and proc.poll() is None:
+            samples.append((time.monotonic() - started, rss_mb(ps)))
+            time.sleep(1.0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+    if not samples or proc.returncode not in (0, -signal.SIGTERM):
+        return {"command": command, "error": (err or "")[-1500:], "samples": len(samples)}
+    second_half = [s for s in samples if s[0] >= seconds / 2]
+    return {
+        "command": command, "seconds": seconds, "samples": len(samples),
+        "peak_mb": round(max(s[1] for s in samples), 1),
+        "steady_mb": round(statistics.median(s[1] for s in second_half), 1),
+        "growth_mb_per_min": round(slope_per_minute(second_half), 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=600.0)
+    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--commands", default="record,run")
+    args = parser.parse_args()
+    emu = subprocess.Popen([sys.executable, "-c", EMULATOR, str(args.rate)],
+                           stdout=subprocess.PIPE, text=True)
+    results = []
+    try:
+        assert emu.stdout is not None
+        url = emu.stdout.readline().strip()
+        with tempfile.TemporaryDirectory() as tmp:
+            for command in args.commands.split(","):
+                results.append(measure(command, url, args.seconds, Path(tmp)))
+                print(json.dumps(results[-1]), file=sys.stderr)
+    finally:
+        emu.terminate()
+        emu.wait()
+    print(json.dumps({"bench": "memory", "rate_trades_per_s": args.rate, "results": results,
+                      "goal": "record steady < 80 MB, no growth"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

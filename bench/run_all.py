@@ -1,0 +1,153 @@
+"""Run every benchmark (quick variants by default) and print one JSON document plus a table.
+
+Usage: python bench/run_all.py [--full] [--out results.json] [--only ingest,latency,...]
+
+Quick (``make bench``): ingest 1x1/10x1/1x2 streams (ccxt once: it is slow), latency 15 s per
+rate, memory 60 s of ``ticklake record``, storage 300k trades, query 10M rows. Full: ingest
+also 10x2 with longer streams, every client 3 times, latency 60 s, memory 10 minutes of
+``record`` and ``run``, query 100M rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def run(script: str, *args: str) -> dict[str, Any]:
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, str(HERE / script), *args], capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        return {"error": done.stderr[-3000:]}
+    start = done.stdout.find("{")
+    result: dict[str, Any] = json.loads(done.stdout[start:])
+    result["wall_s"] = round(time.monotonic() - started, 1)
+    return result
+
+
+def machine() -> dict[str, Any]:
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
+    return {"cpu": fields.get("Model name", "?").strip(), "cpus": fields.get("CPU(s)", "?").strip(),
+            "python": platform.python_version(), "kernel": platform.release()}
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = []
+    ingest = results.get("ingest", {})
+    if "configs" in ingest:
+        lines += ["| stream | client | trades/s | CPU s/100k | peak RSS MB | note |",
+                  "|---|---|---:|---:|---:|---|"]
+        for config in ingest["configs"]:
+            name = f"{config['trades_per_message']}/msg x {len(config['symbols'])} sym"
+            for client, r in config["results"].items():
+                if "error" in r:
+                    lines.append(f"| {name} | {client} | error | | | |")
+                    continue
+                note = ""
+                if client == "ccxt":
+                    note = f"delivered {r.get('trades_delivered', 0):,} of {r['trades']:,}"
+                if client == "ticklake":
+                    note = (f"to lake {r.get('trades_per_s_to_lake', 0):,}/s, exact "
+                            f"{r.get('lake_exact')}")
+                lines.append(f"| {name} | {client} | {r['trades_per_s']:,} | "
+                             f"{r['cpu_s_per_100k_trades']} | {r['peak_rss_mb']} | {note} |")
+            ratios = {k.removeprefix("ticklake_vs_").removesuffix("_trades_per_s"): v
+                      for k, v in config.items() if k.endswith("_trades_per_s")}
+            lines.append(f"| {name} | **ticklake ÷ peer** | "
+                         + ", ".join(f"{k} {v}x" for k, v in ratios.items()) + " | | | |")
+        lines.append("")
+    latency = results.get("latency", {})
+    if "results" in latency:
+        lines += ["| rate | to spool p50/p99/p999 ms | to fsync p99 | to bus p99 | "
+                  "to SQL p50/p99/p999 ms |", "|---|---|---|---|---|"]
+        for r in latency["results"]:
+            s, f, b, q = r["to_spool"], r["to_fsync"], r["to_bus"], r["to_sql"]
+            lines.append(f"| {r['rate_trades_per_s']:g}/s | {s.get('p50_ms')}/{s.get('p99_ms')}/"
+                         f"{s.get('p999_ms')} | {f.get('p99_ms')} | {b.get('p99_ms')} | "
+                         f"{q.get('p50_ms')}/{q.get('p99_ms')}/{q.get('p999_ms')} |")
+        lines.append("")
+    memory = results.get("memory", {})
+    if "results" in memory:
+        lines += ["| command | seconds | steady MB | peak MB | growth MB/min |",
+                  "|---|---:|---:|---:|---:|"]
+        for r in memory["results"]:
+            lines.append(f"| {r['command']} | {r.get('seconds')} | {r.get('steady_mb')} | "
+                         f"{r.get('peak_mb')} | {r.get('growth_mb_per_min')} |")
+        lines.append("")
+    storage = results.get("storage", {})
+    if "batches" in storage:
+        lines += ["| JSON B/trade | trades B/trade (batches) | raw B/trade (batches) | "
+                  "trades B/trade (compacted) | raw B/trade (compacted) |",
+                  "|---:|---:|---:|---:|---:|",
+                  f"| {storage['json_bytes_per_trade']} | "
+                  f"{storage['batches']['trades_bytes_per_trade']} | "
+                  f"{storage['batches']['raw_bytes_per_trade']} | "
+                  f"{storage['compacted']['trades_bytes_per_trade']} | "
+                  f"{storage['compacted']['raw_bytes_per_trade']} |", ""]
+    query = results.get("query", {})
+    if "results" in query:
+        lines += [f"Query over {query['rows']:,} trades, {query['days']} days (median s):", "",
+                  "| query | lake | one Parquet file | CSV |", "|---|---:|---:|---:|"]
+        for name, r in query["results"].items():
+            lines.append(f"| {name} | {r['lake']['median_s']} | "
+                         f"{r['single_parquet']['median_s']} | {r['csv']['median_s']} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--full", action="store_true")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--only", default="ingest,latency,memory,storage,query")
+    args = parser.parse_args()
+    only = args.only.split(",")
+    results: dict[str, Any] = {"machine": machine(), "full": args.full}
+    if "ingest" in only:
+        if args.full:
+            results["ingest"] = run("ingest.py")
+        else:
+            main_runs = run("ingest.py", "--quick", "--clients",
+                            "bare_websockets,bare_picows,cryptofeed,ticklake",
+                            "--configs", "1x1,10x1,1x2")
+            ccxt = run("ingest.py", "--quick", "--repeat", "1", "--clients", "ccxt",
+                       "--configs", "1x1,10x1,1x2")
+            for entry, extra in zip(main_runs.get("configs", []), ccxt.get("configs", []),
+                                    strict=False):
+                entry["results"]["ccxt"] = extra["results"]["ccxt"]
+                for key, _value in extra.items():
+                    if key.startswith("ticklake_vs_ccxt"):
+                        entry[key] = None
+                ours, peer = entry["results"].get("ticklake", {}), extra["results"]["ccxt"]
+                if peer.get("trades_per_s") and ours.get("trades_per_s"):
+                    entry["ticklake_vs_ccxt_trades_per_s"] = round(
+                        ours["trades_per_s"] / peer["trades_per_s"], 2)
+            results["ingest"] = main_runs
+    if "latency" in only:
+        results["latency"] = run("latency.py", "--seconds", "60" if args.full else "15")
+    if "memory" in only:
+        results["memory"] = run("memory.py", "--seconds", "600" if args.full else "60",
+                                "--commands", "record,run" if args.full else "record")
+    if "storage" in only:
+        results["storage"] = run("storage.py", "--trades",
+                                 "1000000" if args.full else "300000")
+    if "query" in only:
+        results["query"] = run("query.py", *(["--full"] if args.full else []))
+    text = json.dumps(results, indent=1)
+    if args.out is not None:
+        args.out.write_text(text)
+    print(text)
+    print(table(results), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
