@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
-from ticklake.config import load_settings
+from ticklake.config import DashboardSettings, DetectSettings, load_settings
 from ticklake.errors import ConfigError, TicklakeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -88,21 +89,31 @@ def _run_until_signalled(main: Coroutine[Any, Any, None]) -> None:
     asyncio.run(guarded())
 
 
+@dataclass(frozen=True)
+class _Extras:
+    """What runs beside a recording: the live detector and the dashboard (``run``, ``demo``)."""
+
+    detect: DetectSettings | None = None
+    dashboard: DashboardSettings | None = None
+
+
 async def _record(
     feed: Any, lake: Any, out_path: Path | None, duration: float | None, tape: bool,
-    metrics_port: int | None = None,
+    metrics_port: int | None = None, extras: _Extras | None = None,
 ) -> None:
-    from ticklake.console import ProgressLine, tape_lines
+    from ticklake.console import ProgressLine, anomaly_line, tape_lines
     from ticklake.feed.events import TradesReceived
     from ticklake.metrics import serve_metrics
     from ticklake.pipeline import build_recording, run_recording
 
+    extras = extras or _Extras()
     recording = await build_recording(feed, out_path, lake)
     if metrics_port is not None:
         stats = recording.session.stats
         serve_metrics(lambda: {"phemex": stats}, metrics_port)
     progress = ProgressLine(recording.session.stats, list(feed.symbols))
     live_view = recording.bus.subscribe(maxsize=10_000)
+    alerts_view = recording.anomalies.subscribe(maxsize=1_000)
     interactive = out.is_terminal
 
     async def print_tape() -> None:
@@ -112,7 +123,18 @@ async def _record(
                     for line in tape_lines(event):
                         out.print(line)
 
-    tape_task = asyncio.create_task(print_tape()) if tape else None
+    async def print_alerts() -> None:
+        while batch := await alerts_view.get_batch():
+            for anomaly in batch:
+                if anomaly.phase != "update":
+                    out.print(anomaly_line(anomaly))
+
+    side_tasks = [asyncio.create_task(print_alerts())]
+    if tape:
+        side_tasks.append(asyncio.create_task(print_tape()))
+    detector_task = _start_detector(recording, lake, extras.detect)
+    if extras.dashboard is not None:
+        side_tasks.append(await _start_dashboard(recording, lake, extras.dashboard))
     with Live(progress.render(), console=out, auto_refresh=False,
               transient=False) if interactive else contextlib.nullcontext() as live:
 
@@ -128,9 +150,141 @@ async def _record(
                                 on_tick if interactive else on_slow_tick,
                                 tick_seconds=0.5 if interactive else 2.0)
         finally:
-            if tape_task is not None:
-                tape_task.cancel()
+            if detector_task is not None:  # the bus is closed: it ends open episodes and stops
+                await asyncio.gather(detector_task, return_exceptions=True)
+            recording.anomalies.close()
+            for task in side_tasks:
+                task.cancel()
+            await asyncio.gather(*side_tasks, return_exceptions=True)
     out.print(progress.render())
+
+
+async def _dashboard_started(server: Any, task: asyncio.Task[None]) -> None:
+    """Wait until the dashboard listens; a bind failure (port taken) raises its error."""
+    listening = asyncio.create_task(server.started.wait())
+    await asyncio.wait({listening, task}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        listening.cancel()
+        task.result()
+
+
+def _start_detector(recording: Any, lake: Any, settings: DetectSettings | None) -> Any:
+    if settings is None or not settings.enabled:
+        return None
+    from ticklake.alerts import LiveDetector
+    from ticklake.detect import SwingDetector
+    from ticklake.lake.anomalies import AnomalyWriter
+    from ticklake.lake.storage import LakeStorage
+
+    detector = LiveDetector(recording, SwingDetector(), AnomalyWriter(LakeStorage(lake.root)),
+                            settings.webhook)
+    return asyncio.create_task(detector.run(), name="swing-detector")
+
+
+async def _start_dashboard(recording: Any, lake: Any,
+                           settings: DashboardSettings) -> asyncio.Task[None]:
+    from ticklake.dashboard import DashboardConfig, DashboardServer
+
+    config = DashboardConfig(
+        lake_root=lake.root, spool_dir=Path(lake.spool), host=settings.host, port=settings.port,
+        token=settings.token.get_secret_value() if settings.token else None,
+    )
+    server = DashboardServer(config, recording)
+    task = asyncio.create_task(server.serve(), name="dashboard")
+    await _dashboard_started(server, task)
+    err.print(f"dashboard on {server.url}", markup=False, highlight=False)
+    return task
+
+
+HostOption = Annotated[str | None, typer.Option(help="Dashboard bind address [127.0.0.1]")]
+PortOption = Annotated[int | None, typer.Option(help="Dashboard port (0 = any free) [8000]")]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(help="Dashboard access token; required off loopback "
+                 "[env TICKLAKE_DASHBOARD_TOKEN]", show_default=False),
+]
+
+
+@app.command()
+def run(
+    url: Annotated[str | None, typer.Option(help="WebSocket URL [wss://ws.phemex.com]")] = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols [BTCUSD]")] = None,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds")] = None,
+    host: HostOption = None,
+    port: PortOption = None,
+    token: TokenOption = None,
+    detect: Annotated[bool, typer.Option(help="Run the swing detector")] = True,
+    webhook: Annotated[str | None, typer.Option(help="POST anomalies to this URL")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus /metrics on 127.0.0.1:PORT")
+    ] = None,
+    lake: LakeOption = None,
+    spool: SpoolOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Everything at once: record into the lake, detect swings, serve the dashboard."""
+    settings = load_settings(
+        config,
+        **_overrides("feed", url=url, symbols=symbols),
+        **_overrides("lake", root=lake, spool=spool),
+        **_overrides("dashboard", host=host, port=port, token=token),
+        **_overrides("detect", webhook=webhook, enabled=None if detect else False),
+    )
+    _run_until_signalled(_record(
+        settings.feed, settings.lake, None, duration, False, metrics_port,
+        _Extras(settings.detect, settings.dashboard),
+    ))
+
+
+@app.command()
+def dashboard(
+    host: HostOption = None,
+    port: PortOption = None,
+    token: TokenOption = None,
+    lake: LakeOption = None,
+    spool: SpoolOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Serve the dashboard over an existing lake (history, SQL, catalog; no live feed)."""
+    from ticklake.catalog import Lake
+    from ticklake.dashboard import DashboardConfig, DashboardServer
+
+    settings = load_settings(
+        config, **_overrides("lake", root=lake, spool=spool),
+        **_overrides("dashboard", host=host, port=port, token=token),
+    )
+    Lake(settings.lake.root)  # a clear error now rather than on the first page
+    board = settings.dashboard
+    server = DashboardServer(DashboardConfig(
+        lake_root=settings.lake.root, spool_dir=Path(settings.lake.spool), host=board.host,
+        port=board.port, token=board.token.get_secret_value() if board.token else None,
+    ))
+
+    async def serve() -> None:
+        task = asyncio.create_task(server.serve())
+        await _dashboard_started(server, task)
+        err.print(f"dashboard on {server.url} (Ctrl+C stops)", markup=False, highlight=False)
+        await task
+
+    _run_until_signalled(serve())
+
+
+@app.command("detect")
+def detect_command(
+    input_path: Annotated[
+        str, typer.Option("--input", help="A lake root, or Parquet trades (file or directory)")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", help="FILE.parquet, or a lake root (anomalies table)")
+    ],
+) -> None:
+    """Run the swing detector over recorded trades, offline (same output as live)."""
+    from ticklake.alerts import detect_offline
+    from ticklake.detect import SwingDetector
+
+    report = detect_offline(input_path, output, SwingDetector())
+    out.print(f"{report.trades:,} trades → {report.episodes:,} anomalies in {output}",
+              markup=False, highlight=False)
 
 
 _FORMAT = "--format"
@@ -279,27 +433,34 @@ def demo(
     rate: Annotated[float, typer.Option(help="Mean trades/s per symbol")] = 20.0,
     duration: Annotated[float | None, typer.Option(help="Stop after N seconds")] = None,
     fault_every: Annotated[float, typer.Option(help="Inject a fault every N s")] = 15.0,
+    swing_every: Annotated[float, typer.Option(help="Inject a price swing every N s")] = 45.0,
+    port: Annotated[int, typer.Option(help="Dashboard port on 127.0.0.1 (0 = any)")] = 8000,
+    tape: Annotated[bool, typer.Option(help="Print every trade")] = True,
 ) -> None:
-    """Run the built-in emulator and record from it into the lake, printing the trade tape."""
-    _run_until_signalled(_demo(symbols, rate, duration, fault_every))
+    """The whole pipeline against the built-in emulator: record, detect, dashboard."""
+    _run_until_signalled(_demo(symbols, rate, duration, fault_every, swing_every, port, tape))
 
 
-async def _demo(symbols: str, rate: float, duration: float | None, fault_every: float) -> None:
+async def _demo(symbols: str, rate: float, duration: float | None, fault_every: float,
+                swing_every: float, port: int, tape: bool) -> None:
     from ticklake.emulator import Emulator, EmulatorConfig
 
     config = EmulatorConfig(
         symbols=tuple(symbols.split(",")), rate=rate, history=300, fault_every=fault_every,
         fault_kinds=("close", "garbage", "duplicate", "stall") if fault_every else (),
+        swing_every=swing_every,
     )
     async with Emulator(config) as emulator:
         settings = load_settings(
             feed={"url": emulator.url, "symbols": config.symbols, "silence_timeout": 3.0,
                   "ping_interval": 1.0, "pong_timeout": 2.0},
             lake={"buffer_seconds": 5.0},
+            dashboard={"host": "127.0.0.1", "port": port},
         )
         err.print(f"emulator on {emulator.url}; recording {symbols} into "
                   f"{settings.lake.root}/ (spool {settings.lake.spool}/); Ctrl+C stops")
-        await _record(settings.feed, settings.lake, None, duration, tape=True)
+        await _record(settings.feed, settings.lake, None, duration, tape,
+                      extras=_Extras(settings.detect, settings.dashboard))
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ import time
 from rich.text import Text
 
 from ticklake.feed.events import TradesReceived
+from ticklake.model import Anomaly
 from ticklake.session.stats import SessionStats
 
 
@@ -51,3 +52,14 @@ def tape_lines(event: TradesReceived) -> list[Text]:
             line.append("  (snapshot)", style="dim")
         lines.append(line)
     return lines
+
+
+def anomaly_line(anomaly: Anomaly) -> Text:
+    """``ANOMALY start BTCUSD swing down -48.2 bp over 10 s (z 9.1) 96012.5 → 95549.0``."""
+    stamp = time.strftime("%H:%M:%S", time.gmtime(anomaly.ts_detect_ns // 1_000_000_000))
+    line = Text(f"{stamp} ")
+    line.append(f"ANOMALY {anomaly.phase:<5}", style="bold magenta")
+    line.append(f" {anomaly.symbol} {anomaly.kind} {anomaly.direction} "
+                f"{anomaly.move_bp:+.1f} bp over {anomaly.horizon_s:g} s "
+                f"(z {anomaly.score:.1f}) {anomaly.price_before:g} → {anomaly.price_after:g}")
+    return line
