@@ -24,7 +24,8 @@ class ConfigError(TicklakeError):
     """A configuration value is invalid."""
 
     def __init__(self, field: str, value: object, problem: str) -> None:
-        super().__init__(f"invalid {field} {value!r}: {problem}")
+        shown = "" if value is None else f" {value!r}"  # a missing value has nothing to show
+        super().__init__(f"invalid {field}{shown}: {problem}")
         self.field = field
         self.value = value
 
