@@ -143,13 +143,13 @@ class SwingDetector:
         """A trade outside the band: start an episode, or extend the active one."""
         plan = self._plan
         lp = _LOG(p)
-        sig = st.sigma * 3.1622776601683795e-05  # per sqrt(ns)
+        sig = st.hz_sig  # scale of each horizon, per sqrt(ns)
         ep = st.episode
         if ep is None:
             best, best_i, best_z = 0.0, -1, 0.0
             thresholds = plan.thresholds
             for i, ref, ref_ns in st.refs():
-                z = (lp - ref) / (sig * math.sqrt(max(ts_ns - ref_ns, 1)))
+                z = (lp - ref) / (sig[i] * math.sqrt(max(ts_ns - ref_ns, 1)))
                 ratio = abs(z) / thresholds[i]
                 if ratio > best:
                     best, best_i, best_z = ratio, i, z
@@ -165,8 +165,8 @@ class SwingDetector:
         ep.ext_ns = ts_ns
         self._active_band(st, p, ep)
         sign = 1.0 if ep.direction == "up" else -1.0
-        for _, ref, ref_ns in st.refs():
-            z = sign * (lp - ref) / (sig * math.sqrt(max(ts_ns - ref_ns, 1)))
+        for i, ref, ref_ns in st.refs():
+            z = sign * (lp - ref) / (sig[i] * math.sqrt(max(ts_ns - ref_ns, 1)))
             ep.score = max(ep.score, z)
         if (ep.score >= ep.last_emit_score * (1.0 + self.params.update_growth)
                 and ts_ns - ep.last_emit_ns >= self._update_min_ns):

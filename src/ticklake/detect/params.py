@@ -36,6 +36,10 @@ class DetectorParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     vol_half_life_s: float = 300.0
     # Optional faster estimator; the scale is then max(slow, fast) (reacts to vol rising).
     vol_fast_half_life_s: float = 60.0
+    # Short horizons (< coarse_from_s) also use a short-window estimate lagged by
+    # vol_short_lag_s (0 = off): fast on volatility rises, blind to the short swing itself.
+    vol_short_half_life_s: float = 0.0
+    vol_short_lag_s: float = 3.0
     winsor_sigma: float = 4.0
     vol_demean: bool = True  # variance around the EW mean return (drift-robust)
     vol_floor: float = 1e-6  # 0.01 bp/sqrt(s): a frozen price never gives infinite z
@@ -72,7 +76,8 @@ class DetectorParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
                      "intensity_fast_s", "intensity_slow_half_life_s"):
             if not (_finite(getattr(self, name)) and getattr(self, name) > 0):
                 return name, "must be a finite number > 0"
-        for name in ("vol_fast_half_life_s", "warmup_s", "mid_stale_s", "update_growth",
+        for name in ("vol_fast_half_life_s", "vol_short_half_life_s", "vol_short_lag_s",
+                     "warmup_s", "mid_stale_s", "update_growth",
                      "update_min_s", "end_quiet_frac"):
             if not (_finite(getattr(self, name)) and getattr(self, name) >= 0):
                 return name, "must be a finite number >= 0"

@@ -43,6 +43,9 @@ class Plan:
         self.fast_decay = (0.5 ** (p.vol_bar_s / p.vol_fast_half_life_s)
                            if p.vol_fast_half_life_s > 0 else 0.0)
         self.rate_decay = 0.5 ** (p.vol_bar_s / p.intensity_slow_half_life_s)
+        self.short_decay = (0.5 ** (p.vol_bar_s / p.vol_short_half_life_s)
+                            if p.vol_short_half_life_s > 0 else 0.0)
+        self.short_lag = max(1, round(p.vol_short_lag_s / p.vol_bar_s))
         # Volatility snapshots, one per vol bar, as far back as the longest horizon.
         self.snap_n = math.ceil(max(p.horizons_s) / p.vol_bar_s) + 2
         self.winsor = p.winsor_sigma
@@ -77,6 +80,7 @@ class SymbolState:
         "fine_k",
         "first_ns",
         "gap_end_ns",
+        "hz_sig",
         "last_buy",
         "last_ns",
         "last_sell",
@@ -93,6 +97,9 @@ class SymbolState:
         "ring_ts",
         "ring_vol",
         "sell_ns",
+        "short_m",
+        "short_s",
+        "short_w",
         "sigma",
         "symbol",
         "vbar",
@@ -141,8 +148,10 @@ class SymbolState:
         self.sigma = 0.0
         self.fine_k: list[float] = []
         self.coarse_k: list[float] = []
-        self.vol_snap: list[tuple[int, float, float, float, float, float, float, float]
-                            | None] = [None] * plan.snap_n
+        self.short_s = self.short_m = self.short_w = 0.0
+        self.hz_sig: list[float] = []  # scale of each horizon, per sqrt(ns)
+        self.vol_snap: list[tuple[int, float, float, float, float, float, float, float, float,
+                                  float, float, float] | None] = [None] * plan.snap_n
         self.gap_end_ns = 0  # the end of the last gap (explicit, or a long silence)
         self.coarse_at = -1  # first bar of the vol bar the coarse band part was built for
         self.coarse_hi, self.coarse_lo = _INF, -_INF
@@ -209,9 +218,27 @@ class SymbolState:
             self.fast_s = self.fast_s * d + r2
             self.fast_w = self.fast_w * d + span
             var = max(var, _variance(self.fast_s, self.fast_m, self.fast_w, plan.demean))
-        self.set_sigma(math.sqrt(max(var, plan.floor2)))
-        self.vol_snap[vb % plan.snap_n] = (vb, self.vol_s, self.vol_m, self.vol_w, self.fast_s,
-                                           self.fast_m, self.fast_w, self.sigma)
+        short_sigma = 0.0
+        if plan.short_decay:
+            d = plan.short_decay**elapsed
+            self.short_m = self.short_m * d + r
+            self.short_s = self.short_s * d + r2
+            self.short_w = self.short_w * d + span
+            short_sigma = math.sqrt(_variance(self.short_s, self.short_m, self.short_w,
+                                              plan.demean))
+        sigma = math.sqrt(max(var, plan.floor2))
+        self.vol_snap[vb % plan.snap_n] = (
+            vb, self.vol_s, self.vol_m, self.vol_w, self.fast_s, self.fast_m, self.fast_w,
+            self.short_s, self.short_m, self.short_w, sigma, short_sigma)
+        self.set_sigma(sigma, self._lagged_short(vb))
+
+    def _lagged_short(self, vb: int) -> float:
+        """The short-horizon estimate as of short_lag vol bars ago (0 if none)."""
+        plan = self.plan
+        if not plan.short_decay:
+            return 0.0
+        snap = self.vol_snap[(vb - plan.short_lag) % plan.snap_n]
+        return snap[11] if snap is not None and snap[0] == vb - plan.short_lag else 0.0
 
     def rewind_vol(self, to_ns: int) -> None:
         """Restore the volatility estimate of the last vol bar before ``to_ns``.
@@ -225,18 +252,25 @@ class SymbolState:
             snap = self.vol_snap[(vb - back) % plan.snap_n]
             if snap is not None and snap[0] == vb - back:
                 (_, self.vol_s, self.vol_m, self.vol_w, self.fast_s, self.fast_m, self.fast_w,
-                 sigma) = snap
-                self.set_sigma(sigma)
+                 self.short_s, self.short_m, self.short_w, sigma, _) = snap
+                self.set_sigma(sigma, self._lagged_short(snap[0]))
                 return
             if snap is not None and snap[0] < vb - back:
                 return  # no snapshot that old is kept (or a frozen stretch): keep as is
 
-    def set_sigma(self, sigma: float) -> None:
-        """New scale: band factors threshold * sigma per sqrt(ns), computed once here."""
+    def set_sigma(self, sigma: float, short_sigma: float = 0.0) -> None:
+        """New scales (per sqrt(ns), one per horizon) and band factors, computed once here.
+
+        Short horizons use max(sigma, the lagged short-window estimate): it catches a
+        volatility rise within seconds, and being lagged it never contains the short swing
+        it is measuring.
+        """
         self.sigma = sigma
         plan = self.plan
         per_ns = sigma * 3.1622776601683795e-05
-        k = [t * per_ns for t in plan.thresholds]
+        fine_ns = max(sigma, short_sigma) * 3.1622776601683795e-05
+        self.hz_sig = [fine_ns] * plan.n_fine + [per_ns] * (len(plan.thresholds) - plan.n_fine)
+        k = [t * q for t, q in zip(plan.thresholds, self.hz_sig, strict=True)]
         self.fine_k = k[: plan.n_fine]
         self.coarse_k = k[plan.n_fine:]
         self.coarse_at = -1
