@@ -76,6 +76,8 @@ def lake_server(lake_dir: Path) -> Iterator[LakeServer]:
 
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[LiveStack]:
+    """Request it before ``page`` so that the page closes first (teardown runs in reverse):
+    a page outliving its server logs failed reconnects, which ``page`` treats as errors."""
     stack = LiveStack(tmp_path, rate=50.0, buffer_seconds=0.5).start()
     try:
         yield stack

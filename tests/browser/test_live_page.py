@@ -34,7 +34,7 @@ def shown(page: Page) -> dict[str, object]:
 
 
 def test_the_chart_follows_the_stream_and_matches_what_was_recorded(
-        page: Page, live: LiveStack, tmp_path: Path) -> None:
+        live: LiveStack, page: Page, tmp_path: Path) -> None:
     open_live(page, live)
     before = shown(page)
     wait_js(page, f"""b => {CANDLES}.customdata.reduce((a, c) => a + c, 0) > b.trades + 20
@@ -68,7 +68,7 @@ def test_the_chart_follows_the_stream_and_matches_what_was_recorded(
     assert traces["price"]["close"][-1] == float(Decimal(page.text_content("#live-last") or ""))
 
 
-def test_switching_the_interval_redraws_the_candles(page: Page, live: LiveStack) -> None:
+def test_switching_the_interval_redraws_the_candles(live: LiveStack, page: Page) -> None:
     open_live(page, live)
     for step, ms in (("1m", 60_000), ("5m", 300_000), ("1h", 3_600_000), ("1s", 1_000)):
         page.click(f"#live-interval button[data-step='{step}']")
@@ -82,7 +82,7 @@ def test_switching_the_interval_redraws_the_candles(page: Page, live: LiveStack)
     assert min(b - a for a, b in itertools.pairwise(xs)) == 1_000
 
 
-def test_an_anomaly_becomes_a_marker_with_details(page: Page, live: LiveStack) -> None:
+def test_an_anomaly_becomes_a_marker_with_details(live: LiveStack, page: Page) -> None:
     open_live(page, live)
     last_ms = wait_js(page, f"() => {CANDLES}.x.slice(-1)[0]")
     detect_ns = int(last_ms) * MS + 500 * MS

@@ -18,7 +18,7 @@ const state = {
   recording: null, symbols: [], symbol: null, step: '1s', seam: null,
   trades: [], candles: new Map(), seeded: false, seedRun: 0,
   last: null, anomalies: new Map(), gd: null, dirty: false, renders: 0,
-  pending: [], latencies: [], socket: null, retry: 500,
+  pending: [], latencies: [], renderMs: [], lastRenderEnd: 0, lastRenderMs: 0, socket: null, retry: 500,
 };
 window.__ticklake = Object.assign(window.__ticklake || {}, { live: state });
 
@@ -145,7 +145,11 @@ function addTrade(trade) {
 function schedule() {
   if (state.dirty) return;
   state.dirty = true;
-  requestAnimationFrame(render);
+  // Leave the main thread idle at least as long as the last redraw took: a software-rendered
+  // candlestick redraw costs tens of ms, and back-to-back redraws would starve clicks.
+  const wait = state.lastRenderEnd + state.lastRenderMs - performance.now();
+  if (wait > 0) setTimeout(() => requestAnimationFrame(render), wait);
+  else requestAnimationFrame(render);
 }
 
 async function render() {
@@ -161,7 +165,12 @@ async function render() {
   const { data, layout } = candleFigure(cols, { anomalies, uirevision: state.step });
   const drawn = state.pending;
   state.pending = [];
+  const began = performance.now();
   await Plotly.react(state.gd, data, layout, plotConfig);
+  state.lastRenderEnd = performance.now();
+  state.lastRenderMs = state.lastRenderEnd - began;
+  state.renderMs.push(state.lastRenderMs);  // for the bench
+  if (state.renderMs.length > 10000) state.renderMs.splice(0, 5000);
   const now = Date.now();  // trade timestamps are wall-clock ms too (same machine or NTP)
   for (const t of drawn) state.latencies.push(now - t);
   if (state.latencies.length > 200000) state.latencies.splice(0, 100000);

@@ -1,0 +1,259 @@
+"""Dashboard: frame-to-screen latency, and the time to render a day of history.
+
+Usage: python bench/dashboard_latency.py [--seconds 15] [--rate 50] [--day-rate 50]
+                                         [--skip-day]
+
+1. Latency. The emulator streams BTCUSD at ``--rate`` trades/s, then at 10x; a recording
+   (spool + lake) runs beside the dashboard, and Chromium (/usr/bin/chromium) shows the Live
+   page. For every trade the page draws, it records ``Date.now()`` after ``Plotly.react``
+   resolved minus the trade's exchange timestamp (the emulator's wall clock, same machine).
+   Baselines in the same run: the feed's own delay (``recv_ns - ts_ns`` of the same trades, read
+   from the lake) and a plain WebSocket client on ``/api/live`` (trade timestamp to message
+   received, no rendering), so the ratios show what the browser adds.
+2. History. A day of trades (``--day-rate`` per second, ~4.3 M at 50/s) written as Parquet in
+   the lake layout (docs/lake-layout.md); then the time from navigating to ``#history`` to
+   the day's chart being drawn (the page's default range is the last day), with a one-hour
+   range for comparison, and the candles API call alone.
+
+Prints JSON; the numbers in docs/dashboard.md come from here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import websockets
+from playwright.sync_api import Page, sync_playwright
+
+from ticklake.config import load_settings
+from ticklake.dashboard import DashboardConfig, DashboardServer
+from ticklake.emulator import Emulator, EmulatorConfig
+from ticklake.pipeline import Recording, build_recording, query_lake, run_recording
+from ticklake.tables import SCHEMAS
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+DAY_NS = 86_400 * 10**9
+
+
+class Stack:
+    """Emulator → recording → dashboard in a background loop (or the dashboard alone)."""
+
+    def __init__(self, tmp: Path, rate: float | None, lake: Path | None = None) -> None:
+        self.tmp, self.rate = tmp, rate
+        self.lake = lake or tmp / "lake"
+        self.url = ""
+        self.emulator: Emulator | None = None
+        self.recording: Recording | None = None
+        self.loop = asyncio.new_event_loop()
+        self._ready: Future[None] = Future()
+        self._stop = asyncio.Event()
+        self._thread = threading.Thread(target=lambda: self.loop.run_until_complete(self._main()))
+
+    def __enter__(self) -> Stack:
+        self._thread.start()
+        self._ready.result(timeout=60)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(60)
+
+    async def _main(self) -> None:
+        if self.rate is None:
+            await self._serve(None)
+            return
+        async with Emulator(EmulatorConfig(symbols=("BTCUSD",), rate=self.rate,
+                                           history=200)) as emulator:
+            self.emulator = emulator
+            settings = load_settings(
+                feed={"url": emulator.url, "symbols": ["BTCUSD"]},
+                lake={"root": str(self.lake), "spool": str(self.tmp / "spool"),
+                      "buffer_seconds": 2.0})
+            recording = await build_recording(settings.feed, None, settings.lake)
+            self.recording = recording
+            task = asyncio.create_task(run_recording(recording))
+            try:
+                await self._serve(recording)
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    async def _serve(self, recording: Recording | None) -> None:
+        spool = self.tmp / "spool" if recording is not None else None
+        server = DashboardServer(DashboardConfig(str(self.lake), spool, port=0), recording)
+        task = asyncio.create_task(server.serve())
+        try:
+            await server.wait_started(task)
+            self.url = server.url
+            self._ready.set_result(None)
+            await self._stop.wait()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+def percentiles(values: list[float]) -> dict[str, float | int]:
+    if not values:
+        return {"n": 0}
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    return {"n": len(values), "p50_ms": round(q[49], 1), "p99_ms": round(q[98], 1),
+            "max_ms": round(max(values), 1)}
+
+
+async def socket_latencies(url: str, seconds: float) -> list[float]:
+    """The baseline: trade timestamp to message received by a non-rendering client."""
+    out: list[float] = []
+    async with websockets.connect(url.replace("http://", "ws://") + "api/live",
+                                  max_size=None) as ws:
+        await ws.recv()
+        until = time.monotonic() + seconds
+        while time.monotonic() < until:
+            message = json.loads(await ws.recv())
+            now = time.time_ns() / 1e6
+            out.extend(now - t[1] for t in message["trades"])
+    return out
+
+
+def measure_live(page: Page, stack: Stack, seconds: float) -> dict[str, Any]:
+    page.goto(stack.url)
+    page.wait_for_function("() => window.__ticklake.live.renders > 0", timeout=60_000)
+    page.wait_for_timeout(2_000)  # past the seed and the first snapshot; count from zero
+    page.evaluate("window.__ticklake.live.latencies = []; window.__ticklake.live.renderMs = []")
+    started_ns = time.time_ns()
+    holder: dict[str, list[float]] = {}
+    baseline = threading.Thread(target=lambda: holder.setdefault(
+        "socket", asyncio.run(socket_latencies(stack.url, seconds))))
+    baseline.start()
+    page.wait_for_timeout(seconds * 1000)
+    baseline.join()
+    drawn = page.evaluate("window.__ticklake.live.latencies.slice()")
+    renders = page.evaluate("window.__ticklake.live.renders")
+    render_ms = page.evaluate("window.__ticklake.live.renderMs.slice()")
+    feed = query_lake(str(stack.lake), stack.tmp / "spool",
+                      f"SELECT (recv_ns - ts_ns) / 1e6 FROM trades WHERE ts_ns >= {started_ns}",
+                      max_rows=10_000_000)
+    screen, sock = percentiles(drawn), percentiles(holder["socket"])
+    return {
+        "rate_per_s": stack.rate, "seconds": seconds, "renders": renders,
+        "frame_to_screen": screen, "plotly_react": percentiles(render_ms),
+        "baseline_socket": sock,
+        "baseline_feed_recv": percentiles([row[0] for row in feed.rows()]),
+        "ratio_p50_screen_vs_socket": round(screen["p50_ms"] / sock["p50_ms"], 2)
+        if screen.get("n") and sock.get("n") else None,
+    }
+
+
+def write_day(root: Path, rate: float) -> int:
+    """A day of BTCUSD trades at ``rate``/s, in the lake layout, one file per hour."""
+    (root / "_ticklake").mkdir(parents=True, exist_ok=True)
+    (root / "_ticklake" / "lake.json").write_text(json.dumps({"format": 1}))
+    end = time.time_ns() // 10**9 * 10**9
+    start = end - DAY_NS
+    rng = np.random.default_rng(7)
+    n = int(rate * 86_400)
+    ts = np.sort(rng.integers(start, end, n, dtype=np.int64))
+    price = 90_000 + np.cumsum(rng.choice([-0.5, 0.0, 0.5], n))
+    qty = rng.integers(1, 5_000, n).astype(np.float64)
+    side = np.where(rng.random(n) < 0.5, "buy", "sell")
+    schema = SCHEMAS["trades"]
+    hours = (ts - start) // (3_600 * 10**9)
+    for hour in range(24):
+        idx = np.nonzero(hours == hour)[0]
+        if not len(idx):
+            continue
+        first, last = int(idx[0]), int(idx[-1]) + 1
+        table = pa.table({
+            "ts": pa.array(ts[first:last] // 1_000, pa.timestamp("us", tz="UTC")),
+            "ts_ns": ts[first:last], "recv_ns": ts[first:last] + 1_000_000,
+            "side": pa.array(side[first:last]).dictionary_encode().cast(schema.field("side").type),
+            "price": pa.array(price[first:last]).cast(schema.field("price").type),
+            "qty": pa.array(qty[first:last]).cast(schema.field("qty").type),
+            "sequence": np.arange(first, last, dtype=np.int64),
+            "from_snapshot": np.zeros(last - first, dtype=bool),
+            "spool_offset": np.arange(first, last, dtype=np.int64),
+        }, schema=schema)
+        for day in np.unique(ts[first:last] // DAY_NS):
+            sel = (ts[first:last] // DAY_NS) == day
+            date = time.strftime("%Y-%m-%d", time.gmtime(int(day) * 86_400))
+            directory = root / "trades" / "exchange=phemex" / "symbol=BTCUSD" / f"date={date}"
+            directory.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table.filter(pa.array(sel)),
+                           directory / f"part-{first:020d}-{last:020d}.parquet",
+                           compression="zstd")
+    return n
+
+
+def measure_history(page: Page, url: str, span: str) -> float:
+    """ms from navigation start to the chart drawn (fresh page: plotly.js parse included)."""
+    page.goto("about:blank")
+    page.goto(url + "#history")
+    page.wait_for_function("() => window.__ticklake.history && window.__ticklake.history.loads",
+                           timeout=120_000)
+    if span != "1d":  # the default range is the last day; pick the other one
+        loads = page.evaluate("window.__ticklake.history.loads")
+        started = page.evaluate("performance.now()")
+        page.click(f"#hist-presets button[data-span='{span}']")
+        page.wait_for_function(f"() => window.__ticklake.history.loads > {loads}",
+                               timeout=120_000)
+        return float(page.evaluate("performance.now()")) - float(started)
+    return float(page.evaluate("window.__ticklake.history.firstDrawnAt"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--day-rate", type=float, default=50.0)
+    parser.add_argument("--skip-day", action="store_true")
+    args = parser.parse_args()
+    report: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 820})
+        report["live"] = []
+        for rate in (args.rate, args.rate * 10):
+            with Stack(Path(tmp) / f"live-{rate:g}", rate) as stack:
+                report["live"].append(measure_live(page, stack, args.seconds))
+        if not args.skip_day:
+            day = Path(tmp) / "day" / "lake"
+            started = time.perf_counter()
+            rows = write_day(day, args.day_rate)
+            written = time.perf_counter() - started
+            with Stack(Path(tmp) / "day", None, lake=day) as board:
+                api = []
+                for _ in range(3):
+                    t0 = time.perf_counter()
+                    now_ms = time.time_ns() // 10**6
+                    urllib.request.urlopen(f"{board.url}api/candles?symbol=BTCUSD"
+                                           f"&since={now_ms - 86_400_000}&until={now_ms}"
+                                           "&buckets=1200").read()
+                    api.append((time.perf_counter() - t0) * 1000)
+                report["history"] = {
+                    "trades": rows, "write_seconds": round(written, 1),
+                    "day_page_to_chart_ms": [round(measure_history(page, board.url, "1d"))
+                                             for _ in range(3)],
+                    "hour_zoom_to_chart_ms": [round(measure_history(page, board.url, "3600000"))
+                                              for _ in range(3)],
+                    "day_candles_api_ms": [round(v) for v in api],
+                }
+        browser.close()
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
