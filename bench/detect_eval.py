@@ -249,16 +249,43 @@ def match(alerts: list[int], labels: list[dict[str, Any]]) -> tuple[list[float |
     return delays, fp
 
 
+def observed_sizes(spec: Spec, cache: Path) -> list[float]:
+    """Per swing, the move the trades actually show, in the label's units (k).
+
+    max |log p - log p_before| over the trades of the matching window, over
+    sigma_local * sqrt(max(D, 1)); p_before is the last trade before the start. A 2 s V during
+    a 5 s silence between trades shows nothing: no detector can see it.
+    """
+    import bisect
+
+    ts, price, _, _ = load(spec, cache)
+    out = []
+    for lab in labels_of(spec, cache):
+        lo = bisect.bisect_left(ts, lab["start_ns"])
+        hi = bisect.bisect_right(
+            ts, lab["end_ns"] + max(10 * SEC, round(lab["duration_s"] * SEC / 2)))
+        if lo == 0 or hi <= lo:
+            out.append(0.0)
+            continue
+        ref = math.log(price[lo - 1])
+        move = max(abs(math.log(p) - ref) for p in price[lo:hi])
+        out.append(move / (lab["sigma_local"] * math.sqrt(max(lab["duration_s"], 1.0))))
+    return out
+
+
 def summarise(name: str, quiet_alerts: list[list[int]], quiet_hours: float,
               event_alerts: list[list[int]], event_labels: list[list[dict[str, Any]]],
-              event_specs: list[Spec]) -> dict[str, Any]:
+              event_specs: list[Spec],
+              observed: list[list[float]] | None = None) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     fp_total = 0
-    for alerts, labels, spec in zip(event_alerts, event_labels, event_specs, strict=True):
+    for n, (alerts, labels, spec) in enumerate(
+            zip(event_alerts, event_labels, event_specs, strict=True)):
         delays, fp = match(alerts, labels)
         fp_total += fp
-        for lab, delay in zip(labels, delays, strict=True):
-            rows.append({**lab, "delay": delay, "sv": spec.sv})
+        for j, (lab, delay) in enumerate(zip(labels, delays, strict=True)):
+            seen = observed[n][j] if observed is not None else math.inf
+            rows.append({**lab, "delay": delay, "sv": spec.sv, "observed_k": seen})
     n_quiet = sum(len(a) for a in quiet_alerts)
     out: dict[str, Any] = {
         "detector": name,
@@ -288,10 +315,14 @@ def summarise(name: str, quiet_alerts: list[list[int]], quiet_hours: float,
     big = lambda r: r["size_sigma"] >= 6  # noqa: E731
     out["all"] = group(lambda r: True)
     out["k6_12"] = group(big)
+    # Swings whose move the trades show at >= half the labelled size (the rest happened
+    # between trades: see observed_sizes).
+    out["k6_12_observable"] = group(lambda r: big(r) and r["observed_k"] >= 0.5 * r["size_sigma"])
     out["by_size"] = {f"{k:g}": group(lambda r, k=k: r["size_sigma"] == k) for k in SIZES}
     out["by_duration_k6_12"] = {
         f"{d:g}": group(lambda r, d=d: big(r) and r["duration_s"] == d)
         for d in sorted({d for _, d in SHAPES})}
+    out["by_duration_k6_12"]["<=2"] = group(lambda r: big(r) and r["duration_s"] <= 2)
     out["by_shape_k6_12"] = {s: group(lambda r, s=s: big(r) and r["shape"] == s)
                              for s in ("step", "ramp", "grind", "v")}
     out["by_sv_k6_12"] = {f"{v:g}": group(lambda r, v=v: big(r) and r["sv"] == v) for v in SVS}
@@ -368,9 +399,10 @@ def evaluate(pool: Any, specs: dict[str, list[Spec]], cache: Path,
     theta, cal_rate = calibrate(cal_fa, 3.5, 9.0, CAL_TARGET)
     theta = round(theta, 3)
     event_labels = [labels_of(s, cache) for s in events]
+    observed = [observed_sizes(s, cache) for s in events]
     quiet_alerts = run(quiet, threshold=theta)
     main_summary = summarise("swing detector", quiet_alerts, hours["quiet"],
-                             run(events, threshold=theta), event_labels, events)
+                             run(events, threshold=theta), event_labels, events, observed)
     main_summary.update(threshold=theta, calibration_fa_per_hour=cal_rate,
                         params=asdict_params(DetectorParams(**fixed, threshold=theta)))
     main_summary["quiet_fa_by_sv"] = quiet_by_sv(quiet_alerts, quiet)
@@ -519,6 +551,7 @@ def markdown(r: dict[str, Any]) -> str:
                 f"{_f(g['f1'])} | {_f(g['delay_median'], 1)} s | {_f(g['delay_p90'], 1)} s |")
 
     lines.append(row("**k 6–12, all shapes**", d["k6_12"]))
+    lines.append(row("k 6–12, observable in the trades", d["k6_12_observable"]))
     lines.append(row("all (k 4–12)", d["all"]))
     lines += [row(f"k = {k}", g) for k, g in d["by_size"].items()]
     lines += [row(f"k 6–12, D = {k} s", g) for k, g in d["by_duration_k6_12"].items()]

@@ -29,17 +29,17 @@ class DetectorParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     # Horizons from this one on take references on the vol_bar_s grid (span W .. W + 1 s).
     coarse_from_s: float = 5.0
     # L3: alert when |z_W| >= threshold * scale_W; scale_W defaults to 1 for every horizon.
-    threshold: float = 5.0
+    threshold: float = 4.48  # calibrated: bench/detect_eval.py, 0.5 FA/h on calibration seeds
     horizon_scale: tuple[float, ...] = ()
     # L1 volatility: bias-corrected EWMA of winsorised squared returns on vol_bar_s bars.
     vol_bar_s: float = 1.0
-    vol_half_life_s: float = 300.0
+    vol_half_life_s: float = 120.0
     # Optional faster estimator; the scale is then max(slow, fast) (reacts to vol rising).
-    vol_fast_half_life_s: float = 60.0
+    vol_fast_half_life_s: float = 30.0
     # Short horizons (< coarse_from_s) also use a short-window estimate lagged by
     # vol_short_lag_s (0 = off): fast on volatility rises, blind to the short swing itself.
-    vol_short_half_life_s: float = 0.0
-    vol_short_lag_s: float = 3.0
+    vol_short_half_life_s: float = 5.0
+    vol_short_lag_s: float = 2.0
     winsor_sigma: float = 4.0
     vol_demean: bool = True  # variance around the EW mean return (drift-robust)
     vol_floor: float = 1e-6  # 0.01 bp/sqrt(s): a frozen price never gives infinite z
