@@ -1,0 +1,165 @@
+"""Shared pieces of the reliability tests: figures, the lake checked against the truth.
+
+Every test measures a figure and hands it to :func:`figure`, which prints it and, when
+``TICKLAKE_FIGURES_DIR`` is set, writes it as ``<name>.json`` there
+(``bench/reliability_figures.py`` renders those files as the table in docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ticklake.catalog import Lake
+
+from ..support import Key, read_truth, scaled
+
+FIGURES_ENV = "TICKLAKE_FIGURES_DIR"
+
+
+def figure(name: str, **values: Any) -> dict[str, Any]:
+    """Print the figure a test measured; also write it under $TICKLAKE_FIGURES_DIR if set."""
+    record = {"name": name, **values}
+    print(f"FIGURE {name}: {json.dumps(values, sort_keys=True)}")
+    directory = os.environ.get(FIGURES_ENV)
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        (Path(directory) / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def percentile(values: Iterable[float], q: float) -> float:
+    """Nearest-rank percentile (q in [0, 100]); 0.0 for no values."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return float(ordered[rank - 1])
+
+
+def wait_for(condition: Any, timeout: float, what: str, interval: float = 0.05) -> None:
+    """Blocking poll with a scaled deadline (for tests that drive processes, not a loop)."""
+    deadline = time.monotonic() + scaled(timeout)
+    while not condition():
+        if time.monotonic() > deadline:
+            msg = f"timed out after {scaled(timeout):.1f}s waiting for {what}"
+            raise AssertionError(msg)
+        time.sleep(interval)
+
+
+@dataclass(frozen=True)
+class GapRow:
+    symbol: str
+    from_ns: int
+    to_ns: int
+    reason: str
+
+
+def _norm(value: Any) -> Decimal:
+    return Decimal(str(value)).normalize()
+
+
+def lake_trades(root: str) -> Counter[Key]:
+    """Every trade of the lake as SQL sees it (the ``trades`` view), exact decimals."""
+    rows = Lake(root).query(
+        "SELECT symbol, ts_ns, side, price, qty FROM trades", max_rows=50_000_000
+    ).rows()
+    return Counter((s, int(t), str(side), _norm(p), _norm(q)) for s, t, side, p, q in rows)
+
+
+def lake_gaps(root: str) -> list[GapRow]:
+    rows = Lake(root).query("SELECT symbol, from_ns, to_ns, reason FROM gaps").rows()
+    return [GapRow(str(s), int(f), int(t), str(r)) for s, f, t, r in rows]
+
+
+def lake_count(root: str, table: str) -> int:
+    return int(Lake(root).query(f"SELECT count(*) FROM {table}").rows()[0][0])
+
+
+def truth_trades(path: Path) -> Counter[Key]:
+    return Counter((s, t, side, p.normalize(), q.normalize())
+                   for s, t, side, p, q in read_truth(path))
+
+
+@dataclass
+class LakeVsTruth:
+    """The lake's trades against the emulator's ground truth, trade for trade."""
+
+    truth: int
+    recorded: int
+    duplicated: int
+    invented: int
+    lost_in_reported_gaps: int
+    lost_silently: int
+    gaps: int
+
+    def summary(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def compare_lake(root: str, truth_path: Path,
+                 start_ns: dict[str, int] | None = None) -> LakeVsTruth:
+    """Compare; trades before ``start_ns[symbol]`` (before recording began) are not owed.
+
+    ``duplicated`` counts rows recorded more often than the exchange made them, ``invented``
+    rows it never made; a missing trade is "in a reported gap" only when a ``gaps`` row of
+    its symbol covers its timestamp.
+    """
+    truth_all = truth_trades(truth_path)
+    start = start_ns or {}
+    truth = Counter({k: n for k, n in truth_all.items() if k[1] >= start.get(k[0], 0)})
+    recorded = lake_trades(root)
+    gaps = lake_gaps(root)
+    extra = recorded - truth_all
+    duplicated = sum(n for k, n in extra.items() if k in truth_all)
+    invented = sum(n for k, n in extra.items() if k not in truth_all)
+    missing = truth - recorded
+    in_gaps = silent = 0
+    for key, n in missing.items():
+        if any(g.symbol == key[0] and g.from_ns <= key[1] <= g.to_ns for g in gaps):
+            in_gaps += n
+        else:
+            silent += n
+    return LakeVsTruth(sum(truth.values()), sum(recorded.values()), duplicated, invented,
+                       in_gaps, silent, len(gaps))
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of a process and all its descendants (from /proc), in bytes."""
+    total = 0
+    for each in [pid, *_descendants(pid)]:
+        try:
+            status = Path(f"/proc/{each}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    return total
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    out: list[int] = []
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            out.append(child)
+            stack.append(child)
+    return out
