@@ -14,9 +14,12 @@ from pathlib import Path
 import pytest
 
 from ticklake.dashboard import DashboardConfig
+from ticklake.lake.anomalies import AnomalyWriter
+from ticklake.lake.storage import LakeStorage
+from ticklake.model import Anomaly
 
 from ..unit.catalog.helpers import write_lake
-from ..unit.dashboard.lakes import lake_trades
+from ..unit.dashboard.lakes import lake_anomaly, lake_trades
 from ..unit.dashboard.stack import LakeServer, LiveStack
 
 CHROMIUM = "/usr/bin/chromium"
@@ -61,8 +64,16 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 @pytest.fixture(scope="package")
-def lake_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_lake(tmp_path_factory.mktemp("browser") / "lake", trades=lake_trades())
+def lake_anomalies() -> list[Anomaly]:
+    """Ended episodes on the lake's BTCUSD trades (the detector's row, written as it writes)."""
+    return [lake_anomaly(lake_trades())]
+
+
+@pytest.fixture(scope="package")
+def lake_dir(tmp_path_factory: pytest.TempPathFactory, lake_anomalies: list[Anomaly]) -> Path:
+    root = write_lake(tmp_path_factory.mktemp("browser") / "lake", trades=lake_trades())
+    AnomalyWriter(LakeStorage(str(root))).write(lake_anomalies)
+    return root
 
 
 @pytest.fixture(scope="package")

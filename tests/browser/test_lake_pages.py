@@ -6,6 +6,7 @@ One page serves the whole module (tabs are hash changes), so plotly.js is parsed
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,11 +14,14 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from ticklake.catalog import Lake, format_result
+from ticklake.model import Anomaly
 from ticklake.pipeline import query_lake
 
 from ..unit.dashboard.client import request
 from ..unit.dashboard.stack import LakeServer
 from .pages import chart, table_rows, wait_js
+
+MS = 1_000_000
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +143,46 @@ def test_history_renders_any_range_within_the_bucket_limit(board: Page, lake_dir
     assert zoomed["x"] == reply["t"] and zoomed["close"] == reply["c"]
     assert sum(zoomed["customdata"]) == sum(reply["n"]) > 0
     assert Decimal(str(zoomed["high"][0])) >= Decimal(str(zoomed["low"][0]))
+
+
+def test_history_draws_the_lakes_anomalies_with_details(
+        board: Page, lake_anomalies: list[Anomaly]) -> None:
+    episode = lake_anomalies[0]
+    tab(board, "history")
+    wait_js(board, "() => window.__ticklake.history && window.__ticklake.history.loads")
+    board.click("#hist-presets button[data-span='86400000']")  # the last day holds the episode
+    marker = wait_js(board, """() => {
+        const t = (document.getElementById('hist-chart').data || [])
+          .find(d => d.name === 'anomalies');
+        return t && {x: Array.from(t.x), y: Array.from(t.y), ids: t.ids}; }""")
+    # at the detection time and the price detected, on the drawn candles' time axis
+    assert marker == {"x": [episode.ts_detect_ns / MS], "y": [episode.price_after],
+                      "ids": [episode.anomaly_id]}
+    candles = chart(board, "hist-chart")[0]
+    assert candles["x"][0] <= marker["x"][0] <= candles["x"][-1]
+    assert "1 anomalies" in (board.text_content("#hist-info") or "")
+    index = board.evaluate("""() => document.getElementById('hist-chart').data
+                               .findIndex(d => d.name === 'anomalies')""")
+    board.evaluate(f"() => Plotly.Fx.hover('hist-chart', [{{curveNumber: {index}, "
+                   "pointNumber: 0}])")
+    hover = wait_js(board, """() => { const h = document.querySelector('#hist-chart .hoverlayer');
+                               return h && h.textContent.includes('swing') && h.textContent; }""")
+    for text in (f"swing {episode.direction}", f"{episode.move_bp:.1f} bp",
+                 f"over {episode.horizon_s:g} s", f"|z| {episode.score:.2f}",
+                 f"start {_stamp(episode.ts_start_ns)}", f"detected {_stamp(episode.ts_detect_ns)}",
+                 f"end {_stamp(episode.ts_end_ns)}", episode.anomaly_id):
+        assert text in hover, (text, hover)
+    # another symbol's range has none
+    board.select_option("#hist-symbol", "ETHUSD")
+    wait_js(board, """() => document.getElementById('hist-chart').data.length === 3
+                            && window.__ticklake.history.symbol === 'ETHUSD'""")
+
+
+def _stamp(ns: int | None) -> str:
+    assert ns is not None
+    ms = ns // MS
+    when = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return f"{when:%Y-%m-%d %H:%M:%S}.{ms % 1000:03d} UTC"
 
 
 def test_live_says_not_recording(board: Page) -> None:

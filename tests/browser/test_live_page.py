@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 from playwright.sync_api import Page
 
+from ticklake.lake.anomalies import AnomalyWriter
+from ticklake.lake.storage import LakeStorage
 from ticklake.model import Anomaly
 from ticklake.pipeline import query_lake
 
+from ..support import scaled
 from ..unit.dashboard.stack import LiveStack
-from .pages import chart, wait_js
+from .pages import chart, table_rows, wait_js
 
 ROOT = Path(__file__).resolve().parents[2]
 MS = 1_000_000
@@ -82,39 +87,77 @@ def test_switching_the_interval_redraws_the_candles(live: LiveStack, page: Page)
     assert min(b - a for a, b in itertools.pairwise(xs)) == 1_000
 
 
-def test_an_anomaly_becomes_a_marker_with_details(live: LiveStack, page: Page) -> None:
-    open_live(page, live)
-    last_ms = wait_js(page, f"() => {CANDLES}.x.slice(-1)[0]")
-    detect_ns = int(last_ms) * MS + 500 * MS
-    episode = Anomaly(
-        anomaly_id="BTCUSD-flash-1", phase="start", exchange="phemex", symbol="BTCUSD",
+MARKERS = """() => {
+    const t = (document.getElementById('live-chart').data || []).find(d => d.name === 'anomalies');
+    return t && {x: Array.from(t.x), y: Array.from(t.y), ids: Array.from(t.ids)}; }"""
+LIST = "#live-anomalies"
+
+
+def episode(anomaly_id: str, detect_ns: int, price: float, phase: str = "start") -> Anomaly:
+    return Anomaly(
+        anomaly_id=anomaly_id, phase=phase, exchange="phemex", symbol="BTCUSD",  # type: ignore[arg-type]
         kind="flash", ts_start_ns=detect_ns - 3_000 * MS, ts_detect_ns=detect_ns,
-        ts_end_ns=None, direction="down", horizon_s=3.0, move_bp=-55.5, move_price=-500.0,
-        price_before=90_500.0, price_after=90_000.0, score=8.25, trades=42, intensity_z=3.5,
-        imbalance=-0.9, largest_qty=1_000.0, rcf_score=None, detector_version="test",
-        params_hash="p",
+        ts_end_ns=None if phase != "end" else detect_ns + 1_000 * MS, direction="down",
+        horizon_s=3.0, move_bp=-55.5, move_price=-500.0, price_before=price + 500,
+        price_after=price, score=8.25, trades=42, intensity_z=3.5, imbalance=-0.9,
+        largest_qty=1_000.0, rcf_score=None, detector_version="test", params_hash="p",
     )
+
+
+def test_anomalies_from_the_lake_and_the_detector_are_one_marker_each(
+        live: LiveStack, page: Page) -> None:
     assert live.recording is not None
-    live.call(live.recording.anomalies.publish, episode)
-    marker = wait_js(page, """() => {
-        const t = document.getElementById('live-chart').data.find(d => d.name === 'anomalies');
-        return t && {x: Array.from(t.x), y: Array.from(t.y), ids: t.ids}; }""")
-    assert marker == {"x": [detect_ns / MS], "y": [90_000.0], "ids": ["BTCUSD-flash-1"]}
+    sql = "SELECT max(ts_ns), arg_max(price, ts_ns) FROM trades WHERE symbol = 'BTCUSD'"
+    deadline = time.monotonic() + scaled(20)
+    while True:  # a lake with some trades (the writer process creates it)
+        if (live.lake_root / "_ticklake" / "lake.json").exists():
+            last_ns, price = query_lake(str(live.lake_root), live.spool_dir, sql).rows()[0]
+            if last_ns is not None:
+                break
+        assert time.monotonic() < deadline, "no trades recorded"
+        time.sleep(0.05)
+    price = float(price)
+    # Before the page opens: an episode that ended (in the lake, as the detector writes it)
+    # and one that started (published live; the dashboard remembers it for new pages).
+    ended = episode("BTCUSD-flash-lake", last_ns - 2_000 * MS, price - 100, phase="end")
+    AnomalyWriter(LakeStorage(str(live.lake_root))).write([ended])
+    opened = episode("BTCUSD-flash-live", last_ns, price + 100)
+    live.call(live.recording.anomalies.publish, opened)
+
+    open_live(page, live)
+    marker = wait_js(page, f"() => {{ const m = ({MARKERS})(); return m?.x.length === 2 && m; }}")
+    assert dict(zip(marker["ids"], zip(marker["x"], marker["y"], strict=True), strict=True)) == {
+        ended.anomaly_id: (ended.ts_detect_ns / MS, ended.price_after),
+        opened.anomaly_id: (opened.ts_detect_ns / MS, opened.price_after),
+    }
+    rows = table_rows(page, LIST)  # latest first
+    assert [(r[2], r[4]) for r in rows] == [("flash ▼", "start"), ("flash ▼", "end")]
+    assert page.get_attribute(f"{LIST} tbody tr:first-child", "data-id") == opened.anomaly_id
+
     # hovering shows the details
     index = page.evaluate("""() => document.getElementById('live-chart').data
                                .findIndex(d => d.name === 'anomalies')""")
+    point = marker["ids"].index(opened.anomaly_id)
     page.evaluate(f"""() => Plotly.Fx.hover('live-chart',
-                       [{{curveNumber: {index}, pointNumber: 0}}])""")
+                       [{{curveNumber: {index}, pointNumber: {point}}}])""")
     hover = wait_js(page, """() => { const h = document.querySelector('#live-chart .hoverlayer');
                               return h && h.textContent.includes('flash') && h.textContent; }""")
-    assert "flash down" in hover and "-55.5 bp" in hover and "BTCUSD-flash-1" in hover
-    # an update of the same episode moves the marker instead of adding one
-    live.call(live.recording.anomalies.publish, Anomaly(**{
-        **{f: getattr(episode, f) for f in episode.__struct_fields__},
-        "phase": "end", "ts_end_ns": detect_ns + 1_000 * MS, "price_after": 89_900.0}))
-    wait_js(page, """() => { const t = document.getElementById('live-chart').data
-                               .find(d => d.name === 'anomalies');
-                             return t.x.length === 1 && t.y[0] === 89900; }""")
+    assert "flash down" in hover and "-55.5 bp" in hover and opened.anomaly_id in hover
+    assert "end (open)" in hover
+
+    # The live episode ends (moving its marker), and the detector's copy of the lake's episode
+    # arrives too: still two markers, one per episode.
+    closed = msgspec.structs.replace(opened, phase="end", ts_end_ns=last_ns + 1_000 * MS,
+                                     price_after=price + 50)
+    live.call(live.recording.anomalies.publish, closed)
+    live.call(live.recording.anomalies.publish, ended)
+    marker = wait_js(page, f"""() => {{ const m = ({MARKERS})();
+        const i = m.ids.indexOf({opened.anomaly_id!r});
+        return m.y[i] === {price + 50} && m; }}""")
+    assert sorted(marker["ids"]) == sorted([ended.anomaly_id, opened.anomaly_id])
+    wait_js(page, f"""() => [...document.querySelectorAll('{LIST} tbody tr')]
+                              .map(r => r.dataset.phase).join() === 'end,end'""")
+    assert page.text_content("#live-anomaly-count") == "2"
 
 
 def screenshot(page: Page, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from starlette.requests import HTTPConnection
 
 from ticklake.catalog import QueryResult
 from ticklake.dashboard.config import DashboardConfig
+from ticklake.dashboard.recent import RecentAnomalies
 from ticklake.pipeline import Recording, query_lake
 
 T = TypeVar("T")
@@ -29,6 +30,11 @@ class Context:
     live: Recording | None = None
     limiter: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(_QUERY_THREADS))
+    recent: RecentAnomalies | None = None  # set with ``live``
+
+    def __post_init__(self) -> None:
+        if self.live is not None and self.recent is None:
+            self.recent = RecentAnomalies(self.live)
 
     async def query(self, sql: str, max_rows: int | None = None) -> QueryResult:
         """One sandboxed statement over lake + spool tail, off the event loop."""

@@ -9,7 +9,9 @@ coalesced: the first item after a quiet spell goes out at once, later ones wait 
 The hello message carries ``seam``, the spool offset at the instant of subscribing (read in
 the same synchronous step, and the session appends each frame to the spool before it
 publishes the frame's events): the page seeds its chart from the lake with
-``before_offset=seam`` and then adds pushed trades, each counted exactly once.
+``before_offset=seam`` and then adds pushed trades, each counted exactly once. It also carries
+the dashboard's recent detector episodes (``recent.py``); the page adds the lake's ended ones
+(``/api/anomalies``) and keeps the latest phase per ``anomaly_id``.
 """
 
 from __future__ import annotations
@@ -39,15 +41,20 @@ Send = Callable[[str], Awaitable[None]]
 
 
 async def live(websocket: WebSocket) -> None:
-    recording = context(websocket).live
+    ctx = context(websocket)
+    recording = ctx.live
     await websocket.accept()
     if recording is None:
         await websocket.send_text(_encode({"type": "hello", "recording": False}))
         await _until_disconnect(websocket)
         return
     feed = LiveFeed(recording)
+    recent: list[dict[str, Any]] = []
+    if ctx.recent is not None:  # right after subscribing: see dashboard/anomalies.py
+        await ctx.recent.drain()
+        recent = ctx.recent.snapshot()
     try:
-        await websocket.send_text(_encode(feed.hello()))
+        await websocket.send_text(_encode(feed.hello(recent)))
         async with asyncio.TaskGroup() as group:
             pump = group.create_task(feed.pump(websocket.send_text))
             await _until_disconnect(websocket)
@@ -81,12 +88,13 @@ class LiveFeed:
         with contextlib.suppress(ValueError):
             self.recording.anomalies.unsubscribe(self.anomalies)
 
-    def hello(self) -> dict[str, Any]:
+    def hello(self, anomalies: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         protocol = self.recording.session.protocol
         return {
             "type": "hello", "recording": True,
             "symbols": [s.symbol for s in protocol.subscriptions()],
             "seam": self.seam, "server_ms": time.time_ns() / 1e6,
+            "anomalies": anomalies or [],
             "batch_ms": BATCH_SECONDS * 1000, "status": self.status(),
         }
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from ticklake.model import Anomaly
+
 from ..catalog.helpers import SECOND, T0, trade
 
 TRADES_PER_SYMBOL = 2_000
@@ -25,3 +27,24 @@ def lake_trades(seed: int = 11) -> list[dict[str, Any]]:
                               rng.choice(("buy", "sell")), symbol=symbol, offset=offset))
             offset += 1
     return rows
+
+
+def lake_anomaly(trades: list[dict[str, Any]], symbol: str = "BTCUSD",
+                 at_ns: int = T0 + 30 * 3_600 * SECOND) -> Anomaly:
+    """An ended swing as the detector writes it, on the trades of ``symbol``: detected at the
+    first trade from ``at_ns`` (its price is ``price_after``), started six trades earlier
+    (``price_before``: minutes before, these trades are sparse), ended 30 s after detection."""
+    mine = [t for t in trades if t["symbol"] == symbol]
+    k = next(i for i, t in enumerate(mine) if t["ts_ns"] >= at_ns)
+    detect, start, inside = mine[k], mine[k - 6], mine[k - 6:k + 1]
+    before, after = float(start["price"]), float(detect["price"])
+    return Anomaly(
+        anomaly_id=f"{symbol}-{start['ts_ns']}-swing-9f2c", phase="end", exchange="phemex",
+        symbol=symbol, kind="swing", ts_start_ns=start["ts_ns"], ts_detect_ns=detect["ts_ns"],
+        ts_end_ns=detect["ts_ns"] + 30 * SECOND, direction="up" if after > before else "down",
+        horizon_s=float((detect["ts_ns"] - start["ts_ns"]) // SECOND),
+        move_bp=(after - before) / before * 1e4, move_price=after - before,
+        price_before=before, price_after=after, score=6.75, trades=len(inside),
+        intensity_z=2.25, imbalance=-0.4, largest_qty=float(max(t["qty"] for t in inside)),
+        rcf_score=None, detector_version="0.3.0", params_hash="c0ffee",
+    )

@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import websockets
 
 from ticklake.model import Anomaly
@@ -73,6 +74,7 @@ def seed_and_total(base: str, seam: int) -> tuple[int, Decimal, int, Decimal]:
     seed = request(f"{base}/api/candles?symbol=BTCUSD&since={now - 3_600_000}"
                    f"&until={now + 3_600_000}&buckets=1000&before_offset={seam}").json()
     total = sql(base, "SELECT count(*), sum(qty) FROM trades WHERE symbol = 'BTCUSD'")
+    assert total.status == 200, total.body
     n, volume = total.json()["rows"][0]
     seed_volume = Decimal(repr(sum(seed["bv"]) + sum(seed["sv"])))
     return sum(seed["n"]), seed_volume, n, Decimal(volume)
@@ -81,9 +83,12 @@ def seed_and_total(base: str, seam: int) -> tuple[int, Decimal, int, Decimal]:
 async def _scenario(stack: LiveStack) -> None:
     recording, emulator = stack.recording, stack.emulator
     assert recording is not None and emulator is not None
-    deadline = time.monotonic() + scaled(10)
-    while recording.session.stats.trades < 50:  # some history for the seed to cover
-        assert time.monotonic() < deadline, "the recording got no trades"
+    deadline = time.monotonic() + scaled(20)
+    # Some history for the seed to cover, and a lake (the writer process creates it: slow to
+    # spawn on a loaded machine).
+    while (recording.session.stats.trades < 50
+           or not (stack.lake_root / "_ticklake" / "lake.json").exists()):
+        assert time.monotonic() < deadline, "the recording got no trades or no lake"
         await asyncio.sleep(0.02)
     base = stack.url.rstrip("/")
     async with websockets.connect(base.replace("http://", "ws://") + "/api/live",
@@ -117,3 +122,14 @@ async def _scenario(stack: LiveStack) -> None:
         await socket.until(lambda: bool(anomalies()), "the anomaly on the socket", 10)
         assert [a["anomaly_id"] for a in anomalies()] == ["BTCUSD-test-1"]
         assert anomalies()[0]["move_bp"] == -55.5 and anomalies()[0]["phase"] == "start"
+
+    # A page opening later gets the episode in its hello, once, in its latest phase (the
+    # detector may not have written it to the lake yet).
+    ended = anomaly(socket.trades[-1][1])
+    ended = Anomaly(**{**msgspec.structs.asdict(ended), "phase": "end",
+                       "ts_end_ns": ended.ts_detect_ns + 1_000 * MS})
+    stack.call(recording.anomalies.publish, ended)
+    async with websockets.connect(base.replace("http://", "ws://") + "/api/live",
+                                  open_timeout=scaled(10)) as ws:
+        hello = json.loads(await ws.recv())
+    assert hello["anomalies"] == [msgspec.to_builtins(ended)]

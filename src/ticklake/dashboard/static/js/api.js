@@ -32,6 +32,10 @@ export function utcTime(ms) {  // HH:MM:SS.mmm
     `.${pad(d.getUTCMilliseconds(), 3)}`;
 }
 
+export function utcStamp(ms) {  // YYYY-MM-DD HH:MM:SS.mmm UTC
+  return `${new Date(ms).toISOString().slice(0, 10)} ${utcTime(ms)} UTC`;
+}
+
 export function utcInput(ms) {  // value for <input type="datetime-local"> read as UTC
   return new Date(ms).toISOString().slice(0, 19);
 }

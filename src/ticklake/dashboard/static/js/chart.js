@@ -2,6 +2,8 @@
 // stacked below, optional anomaly markers. x values are epoch milliseconds (plotly reads them
 // as UTC on a date axis).
 
+import { utcStamp } from './api.js';
+
 const BUY = '#26a69a';
 const SELL = '#ef5350';
 
@@ -49,14 +51,20 @@ export function candleFigure(c, { anomalies = [], uirevision = 'keep', title = '
   return { data, layout };
 }
 
+// Plotly renders a subset of HTML in hover text: anything read from the lake goes in as text.
+const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
 export function describe(a) {
   const lines = [
-    `<b>${a.kind} ${a.direction}</b> (${a.phase || 'end'}) ${a.symbol}`,
+    `<b>${esc(a.kind)} ${esc(a.direction)}</b> (${esc(a.phase || 'end')}) ${esc(a.symbol)}`,
     `move ${a.move_bp.toFixed(1)} bp (${a.move_price.toFixed(2)}) over ${a.horizon_s} s`,
     `price ${a.price_before} → ${a.price_after}`,
+    `start ${utcStamp(a.ts_start_ns / 1e6)}`,
+    `detected ${utcStamp(a.ts_detect_ns / 1e6)}`,
+    `end ${a.ts_end_ns ? utcStamp(a.ts_end_ns / 1e6) : '(open)'}`,
     `score |z| ${a.score.toFixed(2)}, ${a.trades} trades, intensity z ${a.intensity_z.toFixed(2)}`,
     `imbalance ${a.imbalance.toFixed(2)}, largest ${a.largest_qty}`,
-    `id ${a.anomaly_id}`,
+    `id ${esc(a.anomaly_id)}`,
   ];
   return lines.join('<br>');
 }

@@ -1,13 +1,15 @@
 // The History page: any symbol and range from the lake. The server picks the bucket so the
 // page never gets more than ~BUCKETS candles; zooming or panning refetches the visible range,
-// which therefore comes back at a finer resolution.
+// which therefore comes back at a finer resolution. The lake's detector episodes in the range
+// are drawn as markers (hover for details), fetched beside the candles.
 
 import { getJSON, parseUtc, utcInput } from './api.js';
+import { lakeAnomalies } from './anomalies.js';
 import { candleFigure, plotConfig } from './chart.js';
 
 const BUCKETS = 1200;
 const state = { ranges: {}, symbol: null, since: null, until: null, gd: null, run: 0,
-                timer: null, loads: 0, last: null };
+                timer: null, loads: 0, last: null, anomalies: [] };
 window.__ticklake = Object.assign(window.__ticklake || {}, { history: state });
 
 const $ = (id) => document.getElementById(id);
@@ -49,13 +51,17 @@ async function load(since, until, { keepView = false, fit = false } = {}) {
   const run = ++state.run;
   const started = performance.now();
   let c;
+  let anomalies;
+  const episodes = lakeAnomalies(state.symbol, since, until).catch((err) => err);
   try {
     c = await getJSON('/api/candles', { symbol: state.symbol, since: Math.floor(since),
                                         until: Math.ceil(until), buckets: BUCKETS });
+    anomalies = await episodes;
   } catch (err) {
     return fail(err);
   }
   if (run !== state.run) return undefined;
+  if (anomalies instanceof Error) return fail(new Error(`anomalies: ${anomalies.message}`));
   if (fit && c.t.length && c.t[c.t.length - 1] + c.step_ms - c.t[0] < (until - since) / 4) {
     // The data covers a small part of the range (a day partition holding a few minutes, say):
     // show just that part, at the finer resolution it allows.
@@ -69,7 +75,8 @@ async function load(since, until, { keepView = false, fit = false } = {}) {
   // A new symbol or range resets the view; a refetch after zoom/pan keeps the user's view.
   const revision = keepView ? state.last : `${state.symbol}:${since}:${until}`;
   state.last = revision;
-  const { data, layout } = candleFigure(c, { uirevision: revision });
+  state.anomalies = anomalies;
+  const { data, layout } = candleFigure(c, { anomalies, uirevision: revision });
   layout.xaxis.range = keepView ? undefined : [since, until];
   await Plotly.react(state.gd, data, layout, plotConfig);
   if (!state.gd.dataset.wired) {
@@ -79,7 +86,8 @@ async function load(since, until, { keepView = false, fit = false } = {}) {
   state.loads += 1;
   if (state.firstDrawnAt === undefined) state.firstDrawnAt = performance.now();  // for the bench
   const ms = Math.round(performance.now() - started);
-  $('hist-info').textContent = `${c.t.length} candles of ${c.step} · ${ms} ms`;
+  const marks = anomalies.length ? ` · ${anomalies.length} anomalies` : '';
+  $('hist-info').textContent = `${c.t.length} candles of ${c.step}${marks} · ${ms} ms`;
   state.gd.dataset.step = c.step;
   return c;
 }

@@ -4,8 +4,13 @@
 // moment this page subscribed. The chart starts from the lake's candles of trades below the
 // seam (/api/candles?before_offset=seam) and adds every pushed trade (all at or above it).
 // Buckets are epoch-aligned on both sides, so they line up.
+//
+// Detector episodes: the hello carries the server's recent ones (open or ended), the seed adds
+// the lake's ended ones over the seeded range, and pushed phases follow; all are merged by
+// anomaly_id keeping the latest phase (anomalies.js), so each episode is one marker.
 
 import { STEP_MS, count, getJSON, utcTime, age } from './api.js';
+import { anomalyRows, lakeAnomalies, mergeAnomaly, pruneAnomalies } from './anomalies.js';
 import { candleFigure, plotConfig } from './chart.js';
 
 const MAX_TRADES = 300000;    // kept to re-aggregate on an interval switch
@@ -13,6 +18,8 @@ const MAX_CANDLES = 600;      // drawn
 const TAPE_ROWS = 40;
 const SEED_CANDLES = 600;     // of history per interval
 const SEED_AHEAD_MS = 600000; // exchange clocks may run ahead of ours
+const MAX_ANOMALIES = 2000;   // kept (all symbols)
+const ANOMALY_ROWS = 20;      // in the list
 
 const state = {
   recording: null, symbols: [], symbol: null, step: '1s', seam: null,
@@ -26,7 +33,11 @@ const $ = (id) => document.getElementById(id);
 
 export function startLive() {
   state.gd = $('live-chart');
-  $('live-symbol').addEventListener('change', (e) => { state.symbol = e.target.value; reseed(); });
+  $('live-symbol').addEventListener('change', (e) => {
+    state.symbol = e.target.value;
+    anomalyList();
+    reseed();
+  });
   for (const button of $('live-interval').querySelectorAll('button')) {
     button.addEventListener('click', () => {
       $('live-interval').querySelector('.active')?.classList.remove('active');
@@ -68,10 +79,12 @@ function onMessage(msg) {
     }
   }
   if (state.trades.length > MAX_TRADES) state.trades.splice(0, state.trades.length - MAX_TRADES);
-  for (const a of msg.anomalies) state.anomalies.set(a.anomaly_id, a);
+  let changed = false;
+  for (const a of msg.anomalies) changed = mergeAnomaly(state.anomalies, a) || changed;
+  if (changed) anomalyList();
   tape(msg.trades);
   status(msg.status);
-  if (mine.length || msg.anomalies.length) schedule();
+  if (mine.length || changed) schedule();
 }
 
 function onHello(msg) {
@@ -85,6 +98,9 @@ function onHello(msg) {
   state.seam = msg.seam;
   state.symbols = msg.symbols;
   state.trades = [];
+  state.anomalies = new Map();
+  for (const a of msg.anomalies || []) mergeAnomaly(state.anomalies, a);
+  anomalyList();
   if (!state.symbols.includes(state.symbol)) state.symbol = state.symbols[0] || null;
   const select = $('live-symbol');
   select.replaceChildren(...state.symbols.map((s) => new Option(s, s, false, s === state.symbol)));
@@ -105,12 +121,17 @@ async function reseed() {
                    until: now + SEED_AHEAD_MS };
   if (state.seam !== null) params.before_offset = state.seam;
   let seed = null;
+  const episodes = lakeAnomalies(state.symbol, params.since, params.until).catch(() => []);
   try {
     seed = await getJSON('/api/candles', params);
   } catch (err) {
     $('conn').textContent = `no history: ${err.message}`;  // a fresh lake: live only
   }
+  const ended = await episodes;
   if (run !== state.seedRun) return;  // a newer switch overtook this one
+  for (const a of ended) mergeAnomaly(state.anomalies, a);
+  pruneAnomalies(state.anomalies, MAX_ANOMALIES);
+  anomalyList();
   if (seed) {
     for (let i = 0; i < seed.t.length; i += 1) {
       state.candles.set(seed.t[i], { t: seed.t[i], o: seed.o[i], h: seed.h[i], l: seed.l[i],
@@ -161,7 +182,9 @@ async function render() {
   const shown = keys.slice(-MAX_CANDLES).map((k) => state.candles.get(k));
   const cols = { t: [], o: [], h: [], l: [], c: [], bv: [], sv: [], n: [] };
   for (const candle of shown) for (const k of Object.keys(cols)) cols[k].push(candle[k]);
-  const anomalies = [...state.anomalies.values()].filter((a) => a.symbol === state.symbol);
+  const from = shown.length ? shown[0].t : -Infinity;  // markers within the drawn candles
+  const anomalies = [...state.anomalies.values()]
+    .filter((a) => a.symbol === state.symbol && a.ts_detect_ns / 1e6 >= from);
   const { data, layout } = candleFigure(cols, { anomalies, uirevision: state.step });
   const drawn = state.pending;
   state.pending = [];
@@ -177,6 +200,12 @@ async function render() {
   state.renders += 1;
   $('live-last').textContent = state.last ?? '–';
   $('live-count').textContent = String(shown.length);
+}
+
+function anomalyList() {
+  const mine = [...state.anomalies.values()].filter((a) => a.symbol === state.symbol);
+  anomalyRows($('live-anomalies').tBodies[0], mine, ANOMALY_ROWS);
+  $('live-anomaly-count').textContent = String(mine.length);
 }
 
 function tape(trades) {
