@@ -1,16 +1,20 @@
-"""Dashboard: frame-to-screen latency, and the time to render a day of history.
+"""Dashboard: push latency (socket only), frame-to-screen latency, and a day of history.
 
 Usage: python bench/dashboard_latency.py [--seconds 15] [--rate 50] [--day-rate 50]
-                                         [--skip-day]
+                                         [--skip-day] [--skip-live]
 
-1. Latency. The emulator streams BTCUSD at ``--rate`` trades/s, then at 10x; a recording
-   (spool + lake) runs beside the dashboard, and Chromium (/usr/bin/chromium) shows the Live
-   page. For every trade the page draws, it records ``Date.now()`` after ``Plotly.react``
-   resolved minus the trade's exchange timestamp (the emulator's wall clock, same machine).
-   Baselines in the same run: the feed's own delay (``recv_ns - ts_ns`` of the same trades, read
-   from the lake) and a plain WebSocket client on ``/api/live`` (trade timestamp to message
-   received, no rendering), so the ratios show what the browser adds.
-2. History. A day of trades (``--day-rate`` per second, ~4.3 M at 50/s) written as Parquet in
+1. Push latency (issue 7: frame -> pushed to the dashboard, p99 < 20 ms). The emulator streams
+   BTCUSD at ``--rate`` trades/s, then at 10x; a recording (spool + lake) runs beside the
+   dashboard. A plain WebSocket client on ``/api/live``, in its own process (no GIL shared
+   with the stack), stamps each message's receive time (wall clock, same machine). Per trade:
+   ``frame_to_push`` = receive time - the frame's receive time in the recorder (``recv_ns``,
+   joined from the lake by the trade's timestamp): what the recorder and the dashboard add;
+   ``trade_to_push`` = receive time - the trade's exchange timestamp (the emulator's clock, so
+   its batching included); ``feed`` = ``recv_ns - ts_ns``, the emulator + socket share.
+2. Frame to screen. Then Chromium (/usr/bin/chromium) shows the Live page, with no socket
+   client beside it: for every trade drawn, ``Date.now()`` after ``Plotly.react`` resolved
+   minus the trade's exchange timestamp; and the ``Plotly.react`` time itself.
+3. History. A day of trades (``--day-rate`` per second, ~4.3 M at 50/s) written as Parquet in
    the lake layout (docs/lake-layout.md); then the time from navigating to ``#history`` to
    the day's chart being drawn (the page's default range is the last day), with a one-hour
    range for comparison, and the candles API call alone.
@@ -23,7 +27,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -110,51 +115,69 @@ class Stack:
 def percentiles(values: list[float]) -> dict[str, float | int]:
     if not values:
         return {"n": 0}
-    q = statistics.quantiles(values, n=100, method="inclusive")
-    return {"n": len(values), "p50_ms": round(q[49], 1), "p99_ms": round(q[98], 1),
-            "max_ms": round(max(values), 1)}
+    p50, p99, p999 = np.percentile(np.asarray(values), [50, 99, 99.9])
+    return {"n": len(values), "p50_ms": round(float(p50), 1), "p99_ms": round(float(p99), 1),
+            "p999_ms": round(float(p999), 1), "max_ms": round(max(values), 1)}
 
 
-async def socket_latencies(url: str, seconds: float) -> list[float]:
-    """The baseline: trade timestamp to message received by a non-rendering client."""
-    out: list[float] = []
+async def socket_client(url: str, seconds: float) -> list[tuple[float, int, int]]:
+    """(trade ts as the socket sends it, message receive ns, message size) for every trade."""
+    out: list[tuple[float, int, int]] = []
     async with websockets.connect(url.replace("http://", "ws://") + "api/live",
                                   max_size=None) as ws:
         await ws.recv()
         until = time.monotonic() + seconds
         while time.monotonic() < until:
-            message = json.loads(await ws.recv())
-            now = time.time_ns() / 1e6
-            out.extend(now - t[1] for t in message["trades"])
+            raw = await ws.recv()
+            now = time.time_ns()
+            message = json.loads(raw)
+            out.extend((t[1], now, len(message["trades"])) for t in message["trades"])
     return out
 
 
-def measure_live(page: Page, stack: Stack, seconds: float) -> dict[str, Any]:
+def measure_socket(stack: Stack, seconds: float) -> dict[str, Any]:
+    """Push latency seen by a socket client in another process (see the module docstring)."""
+    time.sleep(2)  # past the recording's start-up
+    started_ns = time.time_ns()
+    child = subprocess.run([sys.executable, __file__, "--socket-client", stack.url,
+                            "--seconds", str(seconds)],
+                           check=True, capture_output=True, text=True)
+    got = json.loads(child.stdout)
+    rows = query_lake(str(stack.lake), stack.tmp / "spool",
+                      f"SELECT ts_ns, recv_ns FROM trades WHERE ts_ns >= {started_ns - 10**9}",
+                      max_rows=10_000_000).rows()
+    recv_by_ts = {ts / 1e6: recv for ts, recv in rows}  # the same double the server sends
+    frame, trade, missing = [], [], 0
+    for ts_ms, got_ns, _ in got:
+        trade.append(got_ns / 1e6 - ts_ms)
+        recv = recv_by_ts.get(ts_ms)
+        if recv is None:
+            missing += 1
+        else:
+            frame.append((got_ns - recv) / 1e6)
+    messages = len({g[1] for g in got})
+    return {
+        "rate_per_s": stack.rate, "seconds": seconds, "messages": messages,
+        "trades_per_message": round(len(got) / messages, 2) if messages else None,
+        "frame_to_push": percentiles(frame), "trade_to_push": percentiles(trade),
+        "feed": percentiles([(recv - ts) / 1e6 for ts, recv in rows if ts >= started_ns]),
+        "unmatched": missing,
+    }
+
+
+def measure_screen(page: Page, stack: Stack, seconds: float) -> dict[str, Any]:
     page.goto(stack.url)
     page.wait_for_function("() => window.__ticklake.live.renders > 0", timeout=60_000)
     page.wait_for_timeout(2_000)  # past the seed and the first snapshot; count from zero
     page.evaluate("window.__ticklake.live.latencies = []; window.__ticklake.live.renderMs = []")
-    started_ns = time.time_ns()
-    holder: dict[str, list[float]] = {}
-    baseline = threading.Thread(target=lambda: holder.setdefault(
-        "socket", asyncio.run(socket_latencies(stack.url, seconds))))
-    baseline.start()
     page.wait_for_timeout(seconds * 1000)
-    baseline.join()
     drawn = page.evaluate("window.__ticklake.live.latencies.slice()")
     renders = page.evaluate("window.__ticklake.live.renders")
     render_ms = page.evaluate("window.__ticklake.live.renderMs.slice()")
-    feed = query_lake(str(stack.lake), stack.tmp / "spool",
-                      f"SELECT (recv_ns - ts_ns) / 1e6 FROM trades WHERE ts_ns >= {started_ns}",
-                      max_rows=10_000_000)
-    screen, sock = percentiles(drawn), percentiles(holder["socket"])
+    page.goto("about:blank")
     return {
         "rate_per_s": stack.rate, "seconds": seconds, "renders": renders,
-        "frame_to_screen": screen, "plotly_react": percentiles(render_ms),
-        "baseline_socket": sock,
-        "baseline_feed_recv": percentiles([row[0] for row in feed.rows()]),
-        "ratio_p50_screen_vs_socket": round(screen["p50_ms"] / sock["p50_ms"], 2)
-        if screen.get("n") and sock.get("n") else None,
+        "frame_to_screen": percentiles(drawn), "plotly_react": percentiles(render_ms),
     }
 
 
@@ -220,15 +243,22 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--day-rate", type=float, default=50.0)
     parser.add_argument("--skip-day", action="store_true")
+    parser.add_argument("--skip-live", action="store_true")
+    parser.add_argument("--socket-client", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.socket_client:  # the child of measure_socket
+        print(json.dumps(asyncio.run(socket_client(args.socket_client, args.seconds))))
+        return
     report: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 820})
-        report["live"] = []
-        for rate in (args.rate, args.rate * 10):
+        report["socket"], report["screen"] = [], []
+        for rate in () if args.skip_live else (args.rate, args.rate * 10):
             with Stack(Path(tmp) / f"live-{rate:g}", rate) as stack:
-                report["live"].append(measure_live(page, stack, args.seconds))
+                report["socket"].append(measure_socket(stack, args.seconds))
+                report["screen"].append(measure_screen(page, stack, args.seconds))
+            print(json.dumps(report["socket"][-1]), file=sys.stderr)
         if not args.skip_day:
             day = Path(tmp) / "day" / "lake"
             started = time.perf_counter()

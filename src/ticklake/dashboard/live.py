@@ -2,9 +2,11 @@
 
 Each connection subscribes to the recording's buses (trades and gaps from ``bus``, detector
 episodes from ``anomalies``). Subscribers are bounded and drop their oldest items when the
-page falls behind (``ticklake.bus``): a slow browser never slows the recorder. Messages are
-coalesced: the first item after a quiet spell goes out at once, later ones wait at most
-``BATCH_SECONDS`` so a busy feed costs the page ~20 messages/s instead of one per frame.
+page falls behind (``ticklake.bus``): a slow browser never slows the recorder. Nothing waits
+on a timer: what the buses hold goes out as soon as the pump runs, and whatever arrives while
+a message is being encoded or written goes into the next one (``get_batch`` returns everything
+queued), so a busy feed coalesces by itself and a quiet one costs one message per frame. The
+page throttles its redraws on its own side; the socket is never held back for them.
 
 The hello message carries ``seam``, the spool offset at the instant of subscribing (read in
 the same synchronous step, and the session appends each frame to the spool before it
@@ -32,7 +34,6 @@ from ticklake.feed.events import Event, GapDetected, TradesReceived
 from ticklake.model import Anomaly
 from ticklake.pipeline import Recording
 
-BATCH_SECONDS = 0.05
 HEARTBEAT_SECONDS = 1.0  # status refresh while no trade arrives
 RATE_WINDOW_SECONDS = 3.0
 _encoder = msgspec.json.Encoder()
@@ -95,7 +96,7 @@ class LiveFeed:
             "symbols": [s.symbol for s in protocol.subscriptions()],
             "seam": self.seam, "server_ms": time.time_ns() / 1e6,
             "anomalies": anomalies or [],
-            "batch_ms": BATCH_SECONDS * 1000, "status": self.status(),
+            "status": self.status(),
         }
 
     def status(self) -> dict[str, Any]:
@@ -122,24 +123,18 @@ class LiveFeed:
 
     async def pump(self, send: Send) -> None:
         """Forward until cancelled (the page left) or the page cannot be written to."""
-        loop = asyncio.get_running_loop()
         subs: dict[str, Subscriber[Any]] = {"events": self.events, "anomalies": self.anomalies}
         waiting: dict[str, asyncio.Task[list[Any]]] = {}
-        last_send = 0.0
         try:
             while True:
                 for name, sub in subs.items():
                     if name not in waiting:
                         waiting[name] = asyncio.ensure_future(sub.get_batch())
-                if waiting:
-                    done, _ = await asyncio.wait(waiting.values(), timeout=HEARTBEAT_SECONDS,
-                                                 return_when=asyncio.FIRST_COMPLETED)
+                if waiting:  # the first batch, or the heartbeat's timeout
+                    await asyncio.wait(waiting.values(), timeout=HEARTBEAT_SECONDS,
+                                       return_when=asyncio.FIRST_COMPLETED)
                 else:  # the recording ended: keep the status fresh, nothing else comes
                     await asyncio.sleep(HEARTBEAT_SECONDS)
-                    done = set()
-                pause = last_send + BATCH_SECONDS - loop.time()
-                if done and pause > 0:
-                    await asyncio.sleep(pause)  # let the batch fill up
                 items: dict[str, list[Any]] = {"events": [], "anomalies": []}
                 for name in [n for n, task in waiting.items() if task.done()]:
                     batch = waiting.pop(name).result()
@@ -154,7 +149,6 @@ class LiveFeed:
                     await send(_encode(self._message(items["events"], items["anomalies"])))
                 except (WebSocketDisconnect, RuntimeError, OSError):
                     return  # the page went away mid-send; the receiver sees the disconnect
-                last_send = loop.time()
         finally:
             for task in waiting.values():
                 task.cancel()

@@ -25,7 +25,7 @@ const state = {
   recording: null, symbols: [], symbol: null, step: '1s', seam: null,
   trades: [], candles: new Map(), seeded: false, seedRun: 0,
   last: null, anomalies: new Map(), gd: null, dirty: false, renders: 0,
-  pending: [], latencies: [], renderMs: [], lastRenderEnd: 0, lastRenderMs: 0, socket: null, retry: 500,
+  pending: [], latencies: [], tapeQueue: [], status: null, uiQueued: false, renderMs: [], lastRenderEnd: 0, lastRenderMs: 0, socket: null, retry: 500,
 };
 window.__ticklake = Object.assign(window.__ticklake || {}, { live: state });
 
@@ -82,9 +82,20 @@ function onMessage(msg) {
   let changed = false;
   for (const a of msg.anomalies) changed = mergeAnomaly(state.anomalies, a) || changed;
   if (changed) anomalyList();
-  tape(msg.trades);
-  status(msg.status);
+  // The server sends as soon as trades arrive (one message per frame when quiet); the page
+  // does its DOM work at most once per animation frame, and the chart at its own pace.
+  for (const t of msg.trades) state.tapeQueue.push(t);
+  if (state.tapeQueue.length > TAPE_ROWS) state.tapeQueue.splice(0, state.tapeQueue.length - TAPE_ROWS);
+  state.status = msg.status;
+  if (!state.uiQueued) { state.uiQueued = true; requestAnimationFrame(panels); }
   if (mine.length || changed) schedule();
+}
+
+function panels() {
+  state.uiQueued = false;
+  tape(state.tapeQueue);
+  state.tapeQueue = [];
+  status(state.status);
 }
 
 function onHello(msg) {
