@@ -6,6 +6,9 @@ import msgspec
 
 from ticklake.model import Gap, Trade
 
+# (ts_exchange_ns, side "buy"/"sell", price_e, qty_e): one trade, exact scaled integers.
+Row = tuple[int, str, int, int]
+
 
 class Event(msgspec.Struct, frozen=True, tag=True):
     """Base of every protocol event."""
@@ -44,14 +47,44 @@ class SubscriptionAbandoned(Event, frozen=True):
     attempts: int
 
 
-class TradesReceived(Event, frozen=True):
-    """New trades (never seen before), oldest first; recovered snapshot rows included."""
+class TradesReceived(Event, frozen=True, dict=True):
+    """New trades (never seen before), oldest first; recovered snapshot rows included.
+
+    The hot path carries them as ``rows`` (plain tuples, see :data:`Row`), all of one
+    ``symbol`` with the scales and receive time they share; ``trades`` builds the
+    :class:`~ticklake.model.Trade` records on first access (then cached), so consumers that
+    only count or forward rows never pay for per-trade objects.
+    """
 
     symbol: str
     sequence: int
     snapshot: bool
-    trades: list[Trade]
+    rows: list[Row]
     duplicates_skipped: int
+    recv_ns: int
+    price_scale: int
+    qty_scale: int
+    exchange: str = "phemex"
+
+    @property
+    def count(self) -> int:
+        return len(self.rows)
+
+    @property
+    def trades(self) -> list[Trade]:
+        """The rows as Trade records (built once, on first access)."""
+        cache = self.__dict__
+        trades: list[Trade] | None = cache.get("_trades")
+        if trades is None:
+            exchange, symbol, recv_ns = self.exchange, self.symbol, self.recv_ns
+            price_scale, qty_scale = self.price_scale, self.qty_scale
+            sequence, snapshot = self.sequence, self.snapshot
+            trades = cache["_trades"] = [
+                Trade(exchange, symbol, ts, recv_ns, side,  # type: ignore[arg-type]
+                      price, qty, price_scale, qty_scale, sequence, snapshot)
+                for ts, side, price, qty in self.rows
+            ]
+        return trades
 
 
 class GapDetected(Event, frozen=True):

@@ -4,6 +4,12 @@ A ``Batch`` is built from a contiguous spool offset range ``[first, end)``; deco
 through ``ReplayDecoder``, the same code the live session runs, so the lake holds exactly the
 trades the live path emitted. Everything here is deterministic: the same records and decoder
 state always give the same rows, which is what makes re-publishing after a crash safe.
+
+Columnar all the way: a trade message appends its decoded rows (the protocol's tuples) and
+one entry of per-message values to its symbol's buffer; every ``CHUNK_ROWS`` rows the buffer
+becomes Arrow arrays (numpy for the scaling, the dates and the decimal words), so no
+per-trade Python object outlives a chunk and a full batch costs Arrow bytes, not objects.
+Partitions (UTC dates) are split out when the tables are built.
 """
 
 from __future__ import annotations
@@ -17,23 +23,23 @@ import numpy as np
 import pyarrow as pa
 
 from ticklake.feed.events import FrameRejected, GapDetected, TradesReceived
+from ticklake.feed.phemex.normalize import Row
 from ticklake.feed.phemex.trades import EXCHANGE, ReplayDecoder
-from ticklake.lake.schema import DECIMAL, DECIMAL_SCALE, SCHEMAS
-from ticklake.model import Trade
+from ticklake.lake.schema import DECIMAL, DECIMAL_SCALE, SCHEMAS, UTC_US
 
 Partition = tuple[str, ...]
 _NS_PER_US = 1000
 _DAY_NS = 86_400 * 10**9
 _UNSCALED_LIMIT = 10**18  # decimal128(18, 8)
+CHUNK_ROWS = 65_536
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def utc_date(ns: int) -> str:
-    return (dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=ns // _DAY_NS)).strftime(
-        "%Y-%m-%d"
-    )
+    return (_EPOCH + dt.timedelta(days=ns // _DAY_NS)).strftime("%Y-%m-%d")
 
 
-def _decimal_array(unscaled: list[int]) -> pa.Array:
+def _decimal_array(unscaled: np.ndarray | list[int]) -> pa.Array:
     """Exact decimal128(18, 8) from integers already scaled by 10**8, without Decimal objects."""
     values = np.asarray(unscaled, dtype=np.int64)
     words = np.empty((len(values), 2), dtype=np.int64)
@@ -42,8 +48,57 @@ def _decimal_array(unscaled: list[int]) -> pa.Array:
     return pa.Array.from_buffers(DECIMAL, len(values), [None, pa.py_buffer(words.tobytes())])
 
 
+# Arrays straight from numpy buffers: faster than pa.array, and pa.array would import pandas
+# (~50 MB of RSS in the writer process) only to check whether its input is a pandas object.
+
+
+def _fixed(kind: pa.DataType, values: np.ndarray) -> pa.Array:
+    return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)])
+
+
+def _int64(values: np.ndarray) -> pa.Array:
+    return _fixed(pa.int64(), np.ascontiguousarray(values, dtype=np.int64))
+
+
+def _timestamps(ns: np.ndarray) -> pa.Array:
+    return _fixed(UTC_US, np.ascontiguousarray(ns, dtype=np.int64) // _NS_PER_US)
+
+
+def _bools(values: np.ndarray) -> pa.Array:
+    bits = np.packbits(np.asarray(values, dtype=bool), bitorder="little")
+    return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
+
+
+def _binary(items: list[bytes]) -> pa.Array:
+    lengths = np.fromiter(map(len, items), dtype=np.int64, count=len(items))
+    offsets = np.zeros(len(items) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    large = offsets[-1] >= 2**31
+    kind = pa.large_binary() if large else pa.binary()
+    buffers = [None, pa.py_buffer(offsets if large else offsets.astype(np.int32)),
+               pa.py_buffer(b"".join(items))]
+    return pa.Array.from_buffers(kind, len(items), buffers)
+
+
+def _utf8(items: list[bytes]) -> pa.Array:
+    """Text of each payload; invalid UTF-8 replaced (the exact bytes stay in the spool)."""
+    binary = _binary(items)
+    target = pa.large_string() if binary.type == pa.large_binary() else pa.string()
+    try:
+        text = binary.cast(target)  # validates UTF-8
+    except pa.ArrowInvalid:
+        text = _binary([p.decode("utf-8", "replace").encode() for p in items]).cast(target)
+    return text if target == pa.string() else text.cast(pa.string())
+
+
+_SIDES = pa.Array.from_buffers(
+    pa.string(), 2, [None, pa.py_buffer(np.array([0, 3, 7], np.int32)), pa.py_buffer(b"buysell")])
+
+
 @dataclass
 class _Columns:
+    """Row-wise values of a rare table (gaps, rejected): plain lists."""
+
     columns: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
 
     def add(self, **values: Any) -> None:
@@ -51,16 +106,38 @@ class _Columns:
             self.columns[name].append(value)
 
 
-@dataclass
+class _TradeBuffer:
+    """One symbol's trades: pending rows, plus finished Arrow chunks."""
+
+    __slots__ = ("chunks", "meta", "pending", "price_mul", "qty_mul", "symbol")
+
+    def __init__(self, symbol: str, price_scale: int, qty_scale: int) -> None:
+        self.symbol = symbol
+        self.price_mul = 10 ** (DECIMAL_SCALE - price_scale)
+        self.qty_mul = 10 ** (DECIMAL_SCALE - qty_scale)
+        self.pending: list[Row] = []
+        # per message: (rows, recv_ns, sequence, snapshot, spool offset)
+        self.meta: list[tuple[int, int, int, bool, int]] = []
+        self.chunks: list[dict[str, np.ndarray]] = []
+
+
 class Batch:
     """Rows decoded from spool records ``[first, end)``, grouped by table and partition."""
 
-    first: int
-    end: int
-    rows: dict[str, dict[Partition, _Columns]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(_Columns))
-    )
-    payload_bytes: int = 0
+    def __init__(self, first: int, end: int) -> None:
+        self.first = first
+        self.end = end
+        self.payload_bytes = 0
+        self._trades: dict[str, _TradeBuffer] = {}
+        self._pending_trades = 0
+        self._rare: dict[str, dict[Partition, _Columns]] = defaultdict(
+            lambda: defaultdict(_Columns))
+        # raw: payloads and receive times not yet sealed, sealed chunks, connection id runs
+        self._payloads: list[bytes] = []
+        self._recv: list[int] = []
+        self._raw_chunks: list[tuple[pa.Array, np.ndarray]] = []
+        self._sealed = 0  # records already in _raw_chunks
+        self._conn_runs: list[list[int]] = []  # [count, conn_id], in offset order
 
     @property
     def records(self) -> int:
@@ -73,71 +150,184 @@ class Batch:
             raise ValueError(msg)
         self.end = offset + 1
         self.payload_bytes += len(payload)
-        text = payload.decode("utf-8", "replace")
-        day = utc_date(recv_ns)
-        self.rows["raw"][(EXCHANGE, day)].add(
-            recv_ns=recv_ns, conn_id=conn_id, spool_offset=offset, payload=text
-        )
+        self._payloads.append(payload)
+        self._recv.append(recv_ns)
+        runs = self._conn_runs
+        if runs and runs[-1][1] == conn_id:
+            runs[-1][0] += 1
+        else:
+            runs.append([1, conn_id])
         for event in decoder.decode(payload, conn_id, recv_ns):
-            if isinstance(event, TradesReceived):
-                for trade in event.trades:
-                    self._add_trade(trade, offset, conn_id, recv_ns, text)
+            if type(event) is TradesReceived:
+                rows = event.rows
+                if not rows:
+                    continue
+                buf = self._trades.get(event.symbol)
+                if buf is None:
+                    buf = self._trades[event.symbol] = _TradeBuffer(
+                        event.symbol, event.price_scale, event.qty_scale)
+                buf.pending.extend(rows)
+                buf.meta.append((len(rows), recv_ns, event.sequence, event.snapshot, offset))
+                self._pending_trades += len(rows)
             elif isinstance(event, GapDetected):
                 gap = event.gap
-                self.rows["gaps"][(EXCHANGE, utc_date(gap.detected_ns))].add(
+                self._rare["gaps"][(EXCHANGE, utc_date(gap.detected_ns))].add(
                     symbol=gap.symbol, from_ns=gap.from_ns, to_ns=gap.to_ns, reason=gap.reason,
                     detected_ns=gap.detected_ns, spool_offset=offset,
                 )
             elif isinstance(event, FrameRejected):
-                self._reject(event.reason, offset, conn_id, recv_ns, text)
-
-    def _add_trade(self, trade: Trade, offset: int, conn_id: int, recv_ns: int,
-                   text: str) -> None:
-        price = trade.price_e * 10 ** (DECIMAL_SCALE - trade.price_scale)
-        qty = trade.qty_e * 10 ** (DECIMAL_SCALE - trade.qty_scale)
-        if not (price < _UNSCALED_LIMIT and qty < _UNSCALED_LIMIT):
-            self._reject("price or quantity beyond decimal(18, 8)", offset, conn_id, recv_ns,
-                         text)
-            return
-        key = (EXCHANGE, trade.symbol, utc_date(trade.ts_exchange_ns))
-        self.rows["trades"][key].add(
-            ts_ns=trade.ts_exchange_ns, recv_ns=trade.ts_recv_ns, side=trade.side, price=price,
-            qty=qty, sequence=trade.sequence, from_snapshot=trade.from_snapshot,
-            spool_offset=offset,
-        )
+                self._reject(event.reason, offset, conn_id, recv_ns,
+                             payload.decode("utf-8", "replace"))
+        if self._pending_trades >= CHUNK_ROWS:
+            self._seal_trades()
+        if len(self._payloads) >= CHUNK_ROWS:
+            self._seal_raw()
 
     def _reject(self, reason: str, offset: int, conn_id: int, recv_ns: int, text: str) -> None:
-        self.rows["rejected"][(EXCHANGE, utc_date(recv_ns))].add(
+        self._rare["rejected"][(EXCHANGE, utc_date(recv_ns))].add(
             recv_ns=recv_ns, conn_id=conn_id, spool_offset=offset, reason=reason, payload=text
         )
 
+    # -- sealing pending rows into arrays --------------------------------------------------
+
+    def _seal_trades(self) -> None:
+        for buf in self._trades.values():
+            if buf.pending:
+                self._seal_symbol(buf)
+        self._pending_trades = 0
+
+    def _seal_symbol(self, buf: _TradeBuffer) -> None:
+        rows, meta = buf.pending, buf.meta
+        buf.pending, buf.meta = [], []
+        ts, sides, prices, qtys = zip(*rows, strict=True)
+        counts, recv, seq, snap, offsets = (np.asarray(c) for c in zip(*meta, strict=True))
+        price_max, qty_max = _UNSCALED_LIMIT // buf.price_mul, _UNSCALED_LIMIT // buf.qty_mul
+        try:
+            price = np.asarray(prices, dtype=np.int64)
+            qty = np.asarray(qtys, dtype=np.int64)
+            ok = (price < price_max) & (qty < qty_max)
+        except OverflowError:  # beyond int64 on the wire: the slow, exact way
+            ok = np.array([p < price_max and q < qty_max
+                           for p, q in zip(prices, qtys, strict=True)], dtype=bool)
+            price = np.array([p if good else 0 for p, good in zip(prices, ok, strict=True)],
+                             dtype=np.int64)
+            qty = np.array([q if good else 0 for q, good in zip(qtys, ok, strict=True)],
+                           dtype=np.int64)
+        chunk = {
+            "ts_ns": np.asarray(ts, dtype=np.int64),
+            "recv_ns": np.repeat(recv.astype(np.int64), counts),
+            "buy": np.asarray(sides) == "buy",
+            "price": price * buf.price_mul,
+            "qty": qty * buf.qty_mul,
+            "sequence": np.repeat(seq.astype(np.int64), counts),
+            "from_snapshot": np.repeat(snap.astype(bool), counts),
+            "spool_offset": np.repeat(offsets.astype(np.int64), counts),
+        }
+        if not ok.all():
+            for i in np.flatnonzero(~ok):
+                off = int(chunk["spool_offset"][i])
+                self._reject("price or quantity beyond decimal(18, 8)", off, self._conn_at(off),
+                             int(chunk["recv_ns"][i]), self._text_at(off))
+            chunk = {k: v[ok] for k, v in chunk.items()}
+        buf.chunks.append(chunk)
+
+    def _conn_at(self, offset: int) -> int:
+        index = offset - self.first
+        for count, conn_id in self._conn_runs:
+            if index < count:
+                return conn_id
+            index -= count
+        return 0
+
+    def _text_at(self, offset: int) -> str:
+        index = offset - self.first
+        if index >= self._sealed:
+            return self._payloads[index - self._sealed].decode("utf-8", "replace")
+        for text, _ in self._raw_chunks:
+            if index < len(text):
+                return str(text[index].as_py())
+            index -= len(text)
+        return ""
+
+    def _seal_raw(self) -> None:
+        if not self._payloads:
+            return
+        text = _utf8(self._payloads)
+        self._raw_chunks.append((text, np.asarray(self._recv, dtype=np.int64)))
+        self._sealed += len(self._payloads)
+        self._payloads, self._recv = [], []
+
+    # -- tables ----------------------------------------------------------------------------
+
     def tables(self) -> dict[str, dict[Partition, pa.Table]]:
         """Arrow tables (the lake schemas) per table and partition."""
+        self._seal_trades()
+        self._seal_raw()
         out: dict[str, dict[Partition, pa.Table]] = {}
-        for table, partitions in self.rows.items():
-            out[table] = {key: _to_table(table, cols.columns) for key, cols in partitions.items()}
+        trades: dict[Partition, pa.Table] = {}
+        for symbol, buf in self._trades.items():
+            if not buf.chunks:
+                continue
+            cols = {k: np.concatenate([c[k] for c in buf.chunks]) for k in buf.chunks[0]}
+            for day, index in _by_day(cols["ts_ns"]):
+                part = cols if index is None else {k: v[index] for k, v in cols.items()}
+                trades[(EXCHANGE, symbol, utc_date(day * _DAY_NS))] = _trades_table(part)
+        if trades:
+            out["trades"] = trades
+        if self._raw_chunks:
+            text = pa.chunked_array([c[0] for c in self._raw_chunks], pa.string())
+            recv = np.concatenate([c[1] for c in self._raw_chunks])
+            conns = np.repeat(np.array([c for _, c in self._conn_runs], dtype=np.int64),
+                              np.array([n for n, _ in self._conn_runs], dtype=np.int64))
+            offsets = np.arange(self.first, self.end, dtype=np.int64)
+            raw: dict[Partition, pa.Table] = {}
+            for day, index in _by_day(recv):
+                if index is None:
+                    payload: Any = text
+                    r, c, o = recv, conns, offsets
+                else:
+                    payload = text.take(_int64(index))
+                    r, c, o = recv[index], conns[index], offsets[index]
+                raw[(EXCHANGE, utc_date(day * _DAY_NS))] = pa.Table.from_arrays(
+                    [_timestamps(r), _int64(r), _int64(c), _int64(o), payload],
+                    schema=SCHEMAS["raw"])
+            out["raw"] = raw
+        for table, partitions in self._rare.items():
+            out[table] = {key: _to_table(table, cols.columns)
+                          for key, cols in partitions.items()}
         return out
 
 
-def _timestamps(ns: list[int]) -> pa.Array:
-    us = np.asarray(ns, dtype=np.int64) // _NS_PER_US
-    return pa.array(us, type=pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+def _by_day(ns: np.ndarray) -> list[tuple[int, np.ndarray | None]]:
+    """(day number, row indexes or None for "all rows") for every UTC day present."""
+    days = ns // _DAY_NS
+    first = int(days[0])
+    if (days == first).all():
+        return [(first, None)]
+    return [(int(day), np.flatnonzero(days == day)) for day in np.unique(days)]
+
+
+def _trades_table(c: dict[str, np.ndarray]) -> pa.Table:
+    side = pa.DictionaryArray.from_arrays(
+        _fixed(pa.int8(), np.where(c["buy"], 0, 1).astype(np.int8)), _SIDES)
+    arrays = [
+        _timestamps(c["ts_ns"]), _int64(c["ts_ns"]), _int64(c["recv_ns"]), side,
+        _decimal_array(c["price"]), _decimal_array(c["qty"]), _int64(c["sequence"]),
+        _bools(c["from_snapshot"]), _int64(c["spool_offset"]),
+    ]
+    return pa.Table.from_arrays(arrays, schema=SCHEMAS["trades"])
 
 
 def _to_table(table: str, columns: dict[str, list[Any]]) -> pa.Table:
     schema = SCHEMAS[table]
     arrays: dict[str, pa.Array] = {}
-    if table == "trades":
-        arrays["ts"] = _timestamps(columns["ts_ns"])
-        arrays["price"] = _decimal_array(columns["price"])
-        arrays["qty"] = _decimal_array(columns["qty"])
-        arrays["side"] = pa.array(columns["side"], pa.string()).dictionary_encode()
-    elif table in ("raw", "rejected"):
-        arrays["recv_ts"] = _timestamps(columns["recv_ns"])
+    if table == "rejected":
+        arrays["recv_ts"] = _timestamps(np.asarray(columns["recv_ns"], dtype=np.int64))
     elif table == "gaps":
-        arrays["from_ts"] = _timestamps(columns["from_ns"])
-        arrays["to_ts"] = _timestamps(columns["to_ns"])
+        arrays["from_ts"] = _timestamps(np.asarray(columns["from_ns"], dtype=np.int64))
+        arrays["to_ts"] = _timestamps(np.asarray(columns["to_ns"], dtype=np.int64))
     for name in schema.names:
         if name not in arrays:
             arrays[name] = pa.array(columns[name], type=schema.field(name).type)
     return pa.Table.from_arrays([arrays[n] for n in schema.names], schema=schema)
+

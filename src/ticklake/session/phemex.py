@@ -110,12 +110,17 @@ class PhemexSession:
         config: SessionConfig | None = None,
         on_frame: FrameSink | None = None,
         on_event: EventSink | None = None,
+        flush_frames: Callable[[], object] | None = None,
     ) -> None:
         self.protocol = protocol
         self.config = config or SessionConfig()
         self.stats = SessionStats()
         self._on_frame = on_frame
         self._on_event = on_event
+        # With a frame sink that queues (SpoolWriter.append_buffered), this writes the queue:
+        # once per event-loop turn, i.e. once per burst of frames read together.
+        self._flush_frames = flush_frames
+        self._flush_scheduled = False
         # Connection ids (u32 in the spool) differ across recorder restarts: they start at the
         # wall-clock millisecond, modulo 2**32 (replays key the per-connection state on them).
         self._conn_id = time.time_ns() // 1_000_000 % 2**32 - 1
@@ -259,11 +264,11 @@ class PhemexSession:
             try:
                 self._on_frame(RawFrame(self._conn_id, recv_ns, payload))
             except Exception as exc:
-                # The durable tee failed: nothing past this frame could be acknowledged.
-                logger.exception("= frame sink failed")
-                self._fatal = SessionError(f"frame sink failed: {_describe(exc)}")
-                self._drop("frame sink failed")
+                self._sink_failed(exc)
                 return
+            if self._flush_frames is not None and not self._flush_scheduled:
+                self._flush_scheduled = True
+                asyncio.get_running_loop().call_soon(self._write_frames)
         protocol = self.protocol
         protocol.receive_frame(payload, time.monotonic_ns(), recv_ns)
         events = protocol.events_received()
@@ -274,6 +279,20 @@ class PhemexSession:
             self._drop(self._end_reason)
         elif not protocol.stale:
             self._flush()
+
+    def _sink_failed(self, exc: Exception) -> None:
+        # The durable tee failed: nothing past this frame could be acknowledged.
+        logger.exception("= frame sink failed")
+        self._fatal = SessionError(f"frame sink failed: {_describe(exc)}")
+        self._drop("frame sink failed")
+
+    def _write_frames(self) -> None:
+        self._flush_scheduled = False
+        if self._flush_frames is not None:
+            try:
+                self._flush_frames()
+            except Exception as exc:
+                self._sink_failed(exc)
 
     async def _run_timer(self) -> None:
         protocol = self.protocol
@@ -322,10 +341,10 @@ class PhemexSession:
         for event in events:
             if isinstance(event, TradesReceived):
                 self._useful = self._subscribed
-                stats.trades += len(event.trades)
+                stats.trades += len(event.rows)
                 stats.duplicates_skipped += event.duplicates_skipped
                 if event.snapshot:
-                    stats.snapshot_trades += len(event.trades)
+                    stats.snapshot_trades += len(event.rows)
             elif isinstance(event, Pong):
                 self._useful = self._subscribed
                 stats.pongs += 1

@@ -50,6 +50,17 @@ class SymbolTrades:
 
     def advance(self, rows: list[Row]) -> None:
         """Account for rows that were emitted."""
+        if len(rows) == 1:  # the common live case, without the loop
+            row = rows[0]
+            ts = row[0]
+            if ts > self.last_ts:
+                self.last_ts = ts
+                boundary = self.boundary
+                boundary.clear()
+                boundary[row] = 1
+            elif ts == self.last_ts:
+                self.boundary[row] += 1
+            return
         last = self.last_ts
         boundary = self.boundary
         for row in rows:

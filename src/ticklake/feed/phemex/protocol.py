@@ -32,7 +32,13 @@ from ticklake.feed.events import (
 from ticklake.feed.phemex.dedup import TradeCursor
 from ticklake.feed.phemex.products import Product, ProductTable
 from ticklake.feed.phemex.trades import MAX_FUTURE_NS, TradeDecoder, rejection
-from ticklake.feed.phemex.wire import Frame, Request, frame_decoder, request_encoder
+from ticklake.feed.phemex.wire import (
+    Message,
+    Request,
+    frame_decoder,
+    message_decoder,
+    request_encoder,
+)
 
 _SECOND = 1_000_000_000
 _FRAME_SHOWN = 500
@@ -113,8 +119,10 @@ class PhemexProtocol:
         return events
 
     def data_to_send(self) -> list[str]:
-        out, self._outgoing = self._outgoing, []
-        return out
+        out = self._outgoing
+        if out:
+            self._outgoing = []
+        return out  # (the same empty list when there is nothing: callers only read it)
 
     @property
     def connected(self) -> bool:
@@ -211,7 +219,7 @@ class PhemexProtocol:
         """Take one text frame. Never raises on bad input: it becomes ``FrameRejected``."""
         self._last_rx_ns = now_ns
         try:
-            frame = frame_decoder.decode(data)
+            frame = message_decoder.decode(data)
         except (msgspec.DecodeError, UnicodeError) as exc:
             self._reject(str(exc), data)
             return
@@ -221,7 +229,7 @@ class PhemexProtocol:
             )
         elif frame.id is not None or frame.error is not None:
             self._on_reply(frame, data, now_ns)
-        elif not frame.is_other_push():
+        elif not frame_decoder.decode(data).is_other_push():
             self._reject("not a Phemex message (no id, error or known payload key)", data)
         # Other pushes (book, kline, tickers) pass through untouched: the raw frame is kept.
 
@@ -245,7 +253,7 @@ class PhemexProtocol:
     def _reject(self, reason: str, data: str | bytes) -> None:
         self._events.append(rejection(reason, data))
 
-    def _on_reply(self, frame: Frame, data: str | bytes, now_ns: int) -> None:
+    def _on_reply(self, frame: Message, data: str | bytes, now_ns: int) -> None:
         request_id = frame.id
         if request_id is None and frame.error is not None:
             request_id = self._only_pending_subscribe()

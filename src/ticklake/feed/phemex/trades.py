@@ -19,14 +19,15 @@ from ticklake.feed.events import (
     TradesReceived,
 )
 from ticklake.feed.phemex.dedup import SymbolTrades, TradeCursor
-from ticklake.feed.phemex.normalize import BadNumber, Row, normalize_rows, normalize_rows_p
+from ticklake.feed.phemex.normalize import BadNumber, normalize_rows, normalize_rows_p
 from ticklake.feed.phemex.products import Product, ProductTable
-from ticklake.feed.phemex.wire import Frame, frame_decoder
-from ticklake.model import Gap, Trade
+from ticklake.feed.phemex.wire import Message, frame_decoder, message_decoder
+from ticklake.model import Gap
 
 EXCHANGE = "phemex"
 # A trade stamped further than this past its receive time is quarantined (see on_trades).
 MAX_FUTURE_NS = 3600 * 1_000_000_000
+_KINDS = frozenset(("snapshot", "incremental"))
 _cursor_encoder = msgspec.json.Encoder()
 _cursor_decoder = msgspec.json.Decoder(dict[str, TradeCursor])
 
@@ -54,6 +55,7 @@ class TradeDecoder:
             symbol: SymbolTrades(cursor) for symbol, cursor in (cursors or {}).items()
         }
         self._conn_seq: dict[str, int] = {}
+        self._products: dict[str, Product] = {}
 
     def new_connection(self) -> None:
         self._conn_seq.clear()
@@ -72,14 +74,17 @@ class TradeDecoder:
         cursors = _cursor_decoder.decode(state) if state else {}
         return cls(products, snapshot_size, max_future_ns, cursors)
 
-    def on_trades(self, frame: Frame, data: str | bytes, recv_ns: int) -> list[Event]:
+    def on_trades(self, frame: Message, data: str | bytes, recv_ns: int) -> list[Event]:
         """Events for one decoded trade message (``frame.trades`` or ``frame.trades_p``)."""
         symbol, kind, sequence = frame.symbol, frame.type, frame.sequence
-        if symbol is None or sequence is None or kind not in ("snapshot", "incremental"):
+        if symbol is None or sequence is None or kind not in _KINDS:
             return [rejection("trade message without symbol, sequence or type", data)]
-        product = self.products.get(symbol)
+        product = self._products.get(symbol)
         if product is None:
-            return [rejection(f"trades for unknown symbol {symbol!r}", data)]
+            product = self.products.get(symbol)
+            if product is None:
+                return [rejection(f"trades for unknown symbol {symbol!r}", data)]
+            self._products[symbol] = product
         try:
             if frame.trades is not None:
                 rows = normalize_rows(frame.trades)
@@ -88,7 +93,9 @@ class TradeDecoder:
                 rows = normalize_rows_p(frame.trades_p, product.price_scale, product.qty_scale)
         except BadNumber as exc:
             return [rejection(str(exc), data)]
-        if rows and max(row[0] for row in rows) > recv_ns + self.max_future_ns:
+        if rows and (
+            rows[0][0] if len(rows) == 1 else max(row[0] for row in rows)
+        ) > recv_ns + self.max_future_ns:
             # One absurd timestamp would move the de-duplication boundary past every real
             # trade to come and silently swallow later snapshots: quarantine the frame.
             return [rejection("trade timestamp too far in the future", data)]
@@ -104,16 +111,18 @@ class TradeDecoder:
             if merge.gap is not None:
                 gap = Gap(EXCHANGE, symbol, merge.gap[0], merge.gap[1], "snapshot", recv_ns)
                 events.append(GapDetected(gap))
-        elif sequence <= self._conn_seq.get(symbol, -1):
+        previous = self._conn_seq.get(symbol, -1)
+        if not snapshot and sequence <= previous:
             # Not newer than what this connection already delivered: a replayed message, or
             # one the snapshot covered (§9.10 allows snapshot seq == next incremental seq).
             rows, duplicates = state.unseen(rows)
             if not rows:
                 return [DuplicateMessage(symbol, sequence, duplicates)]
-        self._conn_seq[symbol] = max(sequence, self._conn_seq.get(symbol, -1))
+        if sequence > previous:
+            self._conn_seq[symbol] = sequence
         state.advance(rows)
-        trades = _to_trades(rows, product, recv_ns, sequence, snapshot)
-        events.append(TradesReceived(symbol, sequence, snapshot, trades, duplicates))
+        events.append(TradesReceived(symbol, sequence, snapshot, rows, duplicates, recv_ns,
+                                     product.price_scale, product.qty_scale, EXCHANGE))
         return events
 
 
@@ -132,24 +141,12 @@ class ReplayDecoder:
             self._conn_id = conn_id
             self.trades.new_connection()
         try:
-            frame = frame_decoder.decode(payload)
+            frame = message_decoder.decode(payload)
         except (msgspec.DecodeError, UnicodeError) as exc:
             return [rejection(str(exc), payload)]
         if frame.trades is not None or frame.trades_p is not None:
             return self.trades.on_trades(frame, payload, recv_ns)
-        if frame.id is not None or frame.error is not None or frame.is_other_push():
+        if (frame.id is not None or frame.error is not None
+                or frame_decoder.decode(payload).is_other_push()):
             return []
         return [rejection("not a Phemex message (no id, error or known payload key)", payload)]
-
-
-def _to_trades(
-    rows: list[Row], product: Product, recv_ns: int, sequence: int, snapshot: bool
-) -> list[Trade]:
-    symbol, price_scale, qty_scale = product.symbol, product.price_scale, product.qty_scale
-    return [
-        Trade(
-            EXCHANGE, symbol, ts, recv_ns, side,  # type: ignore[arg-type]
-            price, qty, price_scale, qty_scale, sequence, snapshot,
-        )
-        for ts, side, price, qty in rows
-    ]
