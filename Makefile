@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-long lint install system-deps clean
+.PHONY: demo test test-long lint install system-deps clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ test: lint system-deps
 
 test-long: $(STAMP) system-deps
 	$(BIN)/pytest -m long
+
+# Benchmarks side by side with cryptofeed and ccxt (quick variants, < 5 min on 2 cores);
+# prints JSON and a table, keeps the JSON in bench/results/latest.json (docs/performance.md).
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench,peers]'
+	mkdir -p bench/results
+	$(BIN)/python bench/run_all.py --out bench/results/latest.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

@@ -26,10 +26,10 @@ from ticklake.feed.events import Event, GapDetected, TradesReceived
 from ticklake.feed.phemex import PhemexProtocol, ProductTable, ProtocolConfig, Subscription
 from ticklake.feed.phemex.products import default_products
 from ticklake.lake.layout import parse_file_name
-from ticklake.lake.runner import LakeRunner
+from ticklake.lake.runner import LakeProcess, LakeRunner
 from ticklake.lake.storage import LakeStorage
 from ticklake.lake.tail import read_tail
-from ticklake.lake.writer import BufferingHints, LakeWriter
+from ticklake.lake.writer import BufferingHints
 from ticklake.model import Anomaly
 from ticklake.session import PhemexSession, SessionConfig
 from ticklake.session.products import load_products, products_url_for
@@ -101,17 +101,19 @@ class Recording:
 def open_lake(
     lake: LakeSettings, products: ProductTable, snapshot_size: int = 200
 ) -> tuple[Spool, SpoolWriter, LakeRunner]:
-    """The spool (opened for appending, recovered) and a lake writer thread over it."""
+    """The spool (opened for appending, recovered) and a lake writer over it, in a child
+    process (its own core: Parquet encoding never competes with the socket reader)."""
     spool = Spool(
         Path(lake.spool), fsync=FsyncPolicy(lake.fsync), fsync_interval=lake.fsync_interval,
         segment_bytes=int(lake.segment_mib * 2**20),
     )
     writer = spool.writer()
-    lake_writer = LakeWriter(
-        spool, spool.cursors, LakeStorage(lake.root), products,
-        BufferingHints(lake.buffer_mib, lake.buffer_seconds), snapshot_size,
-    )
-    return spool, writer, LakeRunner(lake_writer, retain=spool.retain)
+    runner = LakeProcess(Path(lake.spool), lake.root, products,
+                         BufferingHints(lake.buffer_mib, lake.buffer_seconds), snapshot_size)
+    if FsyncPolicy(lake.fsync) is not FsyncPolicy.NEVER:  # read only what is acknowledged
+        runner.set_durable(writer.durable_offset)
+        writer.on_durable = runner.set_durable
+    return spool, writer, runner
 
 
 async def build_recording(
@@ -150,8 +152,9 @@ async def build_recording(
             backoff_cap=feed.backoff_cap,
             first_connect_timeout=feed.first_connect_timeout,
         ),
-        on_frame=spool_writer.append if spool_writer is not None else None,
+        on_frame=spool_writer.append_buffered if spool_writer is not None else None,
         on_event=on_event,
+        flush_frames=spool_writer.flush if spool_writer is not None else None,
     )
     return Recording(session, bus, recorder=recorder, spool=spool, spool_writer=spool_writer,
                      lake=runner)

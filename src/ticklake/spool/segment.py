@@ -35,7 +35,7 @@ VERSION: Final = 1
 HEADER: Final = struct.Struct("<8sHHQ")
 RECORD: Final = struct.Struct("<IIQI")
 TAIL: Final = struct.Struct("<QI")  # the checksummed fields that precede the payload
-_PREFIX: Final = struct.Struct("<II")
+PREFIX: Final = struct.Struct("<II")  # payload length, crc
 HEADER_SIZE: Final = HEADER.size  # 20
 RECORD_HEADER_SIZE: Final = RECORD.size  # 20
 MAX_PAYLOAD: Final = 64 * 2**20
@@ -118,7 +118,7 @@ def encode_record(recv_ns: int, conn_id: int, payload: bytes) -> bytes:
         msg = f"frame fields out of range (recv_ns={recv_ns}, conn_id={conn_id}): {exc}"
         raise SpoolError(msg) from exc
     crc = zlib.crc32(payload, zlib.crc32(tail))
-    return _PREFIX.pack(size, crc) + tail + payload
+    return PREFIX.pack(size, crc) + tail + payload
 
 
 def create_segment(seg_dir: Path, base: int) -> Path:

@@ -17,7 +17,10 @@ import enum
 import fcntl
 import logging
 import os
+import struct
 import threading
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -26,6 +29,9 @@ from ticklake.model import RawFrame
 from .errors import SpoolError
 from .segment import (
     HEADER_SIZE,
+    MAX_PAYLOAD,
+    PREFIX,
+    TAIL,
     TMP_SUFFIX,
     RecordScanner,
     check_header,
@@ -90,10 +96,14 @@ class SpoolWriter:
         self._closed = False
         self._failure: str | None = None
         self._fd_lock = threading.Lock()
+        self._queue_lock = threading.Lock()
         self._cond = threading.Condition(threading.Lock())
         self._waiters = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Called with the new durable offset whenever it advances (from the fsync thread);
+        # it must be quick and must not raise (e.g. store an int in shared memory).
+        self.on_durable: Callable[[int], None] | None = None
         try:
             self._seg_dir.mkdir(parents=True, exist_ok=True)
             self._lock()
@@ -159,6 +169,8 @@ class SpoolWriter:
         self._base = base
         self._pos = scan.pos
         self._end = scan.offset
+        self._written = scan.offset  # offsets below this are in the file (not just queued)
+        self._queue = bytearray()  # records queued by append_buffered, not yet written
         self._durable = scan.offset
         logger.info("spool: opened %s at offset %d (%s)", self._directory, self._end,
                     self._policy.value)
@@ -184,28 +196,80 @@ class SpoolWriter:
     def durable_offset(self) -> int:
         """Every offset below this is acknowledged: fsynced as the policy promises.
 
-        With ``NEVER`` it is ``end_offset``: safe against kill -9, not against power loss.
+        With ``NEVER`` it is the written end: safe against kill -9, not against power loss.
         """
-        return self._end if self._policy is FsyncPolicy.NEVER else self._durable
+        return self._written if self._policy is FsyncPolicy.NEVER else self._durable
 
     def append(self, frame: RawFrame) -> int:
         """Write one frame (one ``os.write``, no user-space buffer); return its offset."""
         if self._closed or self._failure is not None:
             raise SpoolError(self._failure or f"spool writer for {self._directory} is closed")
         data = encode_record(frame.recv_ns, frame.conn_id, frame.payload)
+        if self._queue:
+            self.flush()
         if self._pos >= self._segment_bytes:
             self._rotate()
         self._write(data)
         offset = self._end
+        self._end = self._written = offset + 1
+        self._written_now()
+        return offset
+
+    def append_buffered(self, frame: RawFrame) -> int:
+        """Queue one frame and return its offset; :meth:`flush` writes every queued frame
+        with one ``os.write``. Until then the frame is in this process only (kill -9 loses
+        it), so the caller flushes at the end of each burst of frames (the session does it
+        once per event-loop turn) and acknowledges nothing before."""
+        if self._closed or self._failure is not None:
+            raise SpoolError(self._failure or f"spool writer for {self._directory} is closed")
+        payload = frame.payload
+        size = len(payload)
+        try:
+            tail = TAIL.pack(frame.recv_ns, frame.conn_id)
+        except struct.error:
+            encode_record(frame.recv_ns, frame.conn_id, payload)  # raises the named error
+            raise
+        if size > MAX_PAYLOAD:
+            encode_record(frame.recv_ns, frame.conn_id, payload)  # raises the named error
+        queue = self._queue
+        if self._pos + len(queue) >= self._segment_bytes:
+            self.flush()
+            self._rotate()
+        queue += PREFIX.pack(size, zlib.crc32(payload, zlib.crc32(tail)))
+        queue += tail
+        queue += payload
+        offset = self._end
         self._end = offset + 1
+        return offset
+
+    def flush(self) -> None:
+        """Write the frames queued by :meth:`append_buffered` (one ``os.write``).
+
+        Safe to call from another thread than the appender's (``close`` flushes too)."""
+        if not self._queue:
+            return
+        with self._queue_lock:
+            queue = self._queue
+            if not queue:
+                return
+            try:
+                self._write(queue)
+            except SpoolError:
+                self._end = self._written  # none of the queued frames made it
+                raise
+            finally:
+                queue.clear()
+            self._written = self._end
+        self._written_now()
+
+    def _written_now(self) -> None:
         if self._policy is FsyncPolicy.ALWAYS:
             self._sync_active()
         elif self._waiters:
             with self._cond:
                 self._cond.notify_all()
-        return offset
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes | bytearray) -> None:
         start = self._pos
         fd = self._fd
         try:
@@ -239,7 +303,7 @@ class SpoolWriter:
             self._path, self._base, self._pos = path, self._end, HEADER_SIZE
             os.close(old)
         if self._policy is not FsyncPolicy.NEVER:
-            self._advance(self._end)
+            self._advance(self._written)
         logger.debug("spool: = new segment %s", path)
 
     # -- durability ----------------------------------------------------------------------
@@ -248,6 +312,9 @@ class SpoolWriter:
         with self._cond:
             self._durable = max(self._durable, target)
             self._cond.notify_all()
+        hook = self.on_durable
+        if hook is not None:
+            hook(self._durable)
 
     def _fail(self, exc: OSError) -> SpoolError:
         # After a failed fsync the kernel may have dropped the dirty pages: retrying could
@@ -261,7 +328,7 @@ class SpoolWriter:
         with self._fd_lock:
             if self._fd < 0:
                 return
-            target = self._end
+            target = self._written
             try:
                 fdatasync(self._fd)
             except OSError as exc:
@@ -276,7 +343,7 @@ class SpoolWriter:
 
     def _group_commit_loop(self) -> None:
         while not self._stop.wait(self._interval):
-            if self._end > self._durable:
+            if self._written > self._durable:
                 try:
                     self._sync_active()
                 except SpoolError as exc:
@@ -313,6 +380,10 @@ class SpoolWriter:
         """Stop the fsync thread, fsync the active segment (every policy), release the lock."""
         if self._closed:
             return
+        try:
+            self.flush()
+        except SpoolError:
+            logger.exception("spool: queued frames lost at close")
         self._closed = True
         self._stop.set()
         if self._thread is not None:
@@ -327,8 +398,8 @@ class SpoolWriter:
             self._release()
         if error is not None:
             raise self._fail(error) from error
-        self._advance(self._end if self._failure is None else self._durable)
-        logger.info("spool: closed %s at offset %d", self._directory, self._end)
+        self._advance(self._written if self._failure is None else self._durable)
+        logger.info("spool: closed %s at offset %d", self._directory, self._written)
 
     def __enter__(self) -> SpoolWriter:
         return self
