@@ -1,0 +1,217 @@
+"""Input generation and an independent oracle for the frame-decoder fuzz test.
+
+The oracle reads a frame with the standard library's JSON parser and the wire format of the
+Phemex reference (not with ticklake's code) and says what must happen to it: ``reject`` (a
+``FrameRejected`` event, so the frame lands in the ``rejected`` table), ``reply`` (rejected
+live as a reply to no request; passed over by the lake writer, which replays replies as
+they were), ``trades`` (a trade message: trades, a gap or a duplicate notice, never a
+rejection) or ``other`` (a push of another channel, kept raw).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+from ticklake.feed.phemex import default_products
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "phemex"
+RECV_NS = 1_800_000_000 * 10**9
+HOUR_NS = 3600 * 10**9
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
+_OTHER = ("book", "orderbook_p", "kline", "kline_p", "market24h", "market24h_p",
+          "spot_market24h", "tick", "tick_p", "data")
+INT64 = 2**63  # the lake's sequence column is int64: a larger sequence cannot be stored
+SYMBOLS = ("BTCUSD", "BTCUSDT", "sBTCUSDT")
+
+
+def _int(value: Any, low: int | None = None, high: int | None = None) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and (low is None or value >= low) and (high is None or value < high))
+
+
+def _reject_constant(name: str) -> Any:
+    msg = f"not JSON: {name}"
+    raise ValueError(msg)
+
+
+def _decimal_ok(text: Any, scale: int) -> bool:
+    if not isinstance(text, str) or not text.isascii() or len(text) > 40:
+        return False
+    if not _DECIMAL.fullmatch(text):
+        return False
+    return not text.partition(".")[2][scale:].strip("0")  # no digit beyond the scale
+
+
+def _rows_ok(rows: Any, decimal: bool, scales: tuple[int, int]) -> bool:
+    if not isinstance(rows, list):
+        return False
+    for row in rows:
+        if not (isinstance(row, list) and len(row) == 4 and _int(row[0], 0)
+                and row[1] in ("Buy", "Sell")):
+            return False
+        if decimal:
+            if not (_decimal_ok(row[2], scales[0]) and _decimal_ok(row[3], scales[1])):
+                return False
+        elif not (_int(row[2], 0) and _int(row[3], 0)):
+            return False
+    return True
+
+
+_DECODED = ("id", "error", "result", "symbol", "type", "sequence", "trades", "trades_p")
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _has_replacement(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\ufffd" in value
+    if isinstance(value, list):
+        return any(_has_replacement(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_replacement(k) or _has_replacement(v) for k, v in value.items())
+    return False
+
+
+def _rows_p_typed(rows: Any) -> bool:
+    return isinstance(rows, list) and all(
+        isinstance(row, list) and len(row) == 4 and _int(row[0], 0)
+        and row[1] in ("Buy", "Sell") and isinstance(row[2], str) and isinstance(row[3], str)
+        for row in rows)
+
+
+class _Ambiguous(Exception):
+    pass
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):  # RFC 8259: "unpredictable"; parsers differ here
+        raise _Ambiguous
+    return dict(pairs)
+
+
+def expected(data: bytes) -> str:
+    """What the recorder must do with ``data`` (see the module docstring); ``ambiguous`` for
+    an object with a repeated key (no verdict: it must only not crash, and the live path and
+    the lake must agree on it)."""
+    # Bytes that are not UTF-8 are tolerated inside strings that nothing reads (they reach
+    # raw as U+FFFD), and refused anywhere else: "replace" gives exactly that verdict.
+    try:
+        message = json.loads(data.decode("utf-8", "replace"), parse_constant=_reject_constant,
+                             object_pairs_hook=_pairs)
+    except _Ambiguous:
+        return "ambiguous"
+    except (ValueError, RecursionError):
+        return "reject"
+    if not isinstance(message, dict):
+        return "reject"
+    if _has_replacement([message.get(key) for key in _DECODED]) and not _utf8(data):
+        return "reject"  # a value the decoder reads as text is not UTF-8
+    get = message.get
+    error = get("error")
+    if not (
+        (get("id") is None or _int(get("id")))
+        and (error is None or (isinstance(error, dict) and _int(error.get("code"))
+                               and isinstance(error.get("message", ""), str)))
+        and (get("result") is None or isinstance(get("result"), str | dict))
+        and (get("symbol") is None or isinstance(get("symbol"), str))
+        and (get("type") is None or isinstance(get("type"), str))
+        and (get("sequence") is None or _int(get("sequence"), 0, INT64))
+        and (get("trades") is None or _rows_ok(get("trades"), False, (0, 0)))
+        and (get("trades_p") is None or _rows_p_typed(get("trades_p")))
+    ):
+        return "reject"
+    if get("trades") is not None or get("trades_p") is not None:
+        product = default_products().get(get("symbol")) if isinstance(get("symbol"), str) else None
+        if get("sequence") is None or get("type") not in ("snapshot", "incremental"):
+            return "reject"
+        if product is None:
+            return "reject"
+        if get("trades") is not None:
+            rows = get("trades")
+        else:
+            rows = get("trades_p")
+            if not _rows_ok(rows, True, (product.price_scale, product.qty_scale)):
+                return "reject"
+        if rows and max(row[0] for row in rows) > RECV_NS + HOUR_NS:
+            return "reject"
+        return "trades"
+    if get("id") is not None or error is not None:
+        return "reply"
+    if any(key in message for key in _OTHER):
+        return "other"
+    return "reject"
+
+
+def corpus() -> list[bytes]:
+    """Real captures and documented examples, plus trade messages of the tested symbols."""
+    frames = [path.read_bytes().strip() for path in sorted(FIXTURES.glob("in_*.json"))]
+    rng = random.Random(5)
+    ts = 1_764_824_672_778_886_833
+    for seq, symbol in enumerate(SYMBOLS * 4):
+        kind = "snapshot" if seq < 3 else "incremental"
+        if symbol == "BTCUSDT":
+            rows: list[list[Any]] = [[ts + i, rng.choice(["Buy", "Sell"]), "90000.5", "0.012"]
+                                     for i in range(3)]
+            key = "trades_p"
+        else:
+            rows = [[ts + i, rng.choice(["Buy", "Sell"]), 900005000, 12] for i in range(3)]
+            key = "trades"
+        frames.append(json.dumps({"sequence": 1000 + seq, "symbol": symbol, "type": kind,
+                                  key: rows}).encode())
+        ts += 10**9
+    frames.append(b'{"error":null,"id":7,"result":"pong"}')
+    frames.append(b'{"error":{"code":6001,"message":"invalid argument"},"id":null,"result":null}')
+    return frames
+
+
+_TOKENS = [b"null", b"true", b"-1", b"0", b"1e400", b"18446744073709551616", b"1.5", b'""',
+           b'"Buy"', b'"Sell"', b'"BTCUSD"', b'"snapshot"', b"[", b"]", b"{", b"}", b",", b":",
+           b'"trades"', b'"trades_p"', b'"NaN"', b"NaN", b"\xff", b"\x00", b"\\u0000",
+           b'"9' + b"9" * 45 + b'"', b'"1.000000001"', b"99999999999999999999", b"[[]]"]
+
+
+def mutate(rng: random.Random, frames: list[bytes]) -> bytes:
+    data = bytearray(rng.choice(frames))
+    for _ in range(rng.choice((1, 1, 1, 2, 3, 8))):
+        op = rng.randrange(9)
+        pos = rng.randrange(len(data) + 1)
+        if op == 0 and data:  # flip a bit
+            i = rng.randrange(len(data))
+            data[i] ^= 1 << rng.randrange(8)
+        elif op == 1:  # delete a slice
+            del data[pos:pos + rng.randrange(1, 16)]
+        elif op == 2:  # insert a token
+            data[pos:pos] = rng.choice(_TOKENS)
+        elif op == 3:  # replace a number
+            numbers = list(re.finditer(rb"-?\d+(\.\d+)?", data))
+            if numbers:
+                m = rng.choice(numbers)
+                data[m.start():m.end()] = rng.choice(_TOKENS)
+        elif op == 4:  # replace a string
+            strings = list(re.finditer(rb'"[^"]*"', data))
+            if strings:
+                m = rng.choice(strings)
+                data[m.start():m.end()] = rng.choice(_TOKENS)
+        elif op == 5:  # truncate
+            del data[pos:]
+        elif op == 6:  # splice another frame in
+            other = rng.choice(frames)
+            cut = rng.randrange(len(other) + 1)
+            data[pos:] = other[cut:]
+        elif op == 7:  # random bytes
+            data[pos:pos] = rng.randbytes(rng.randrange(1, 8))
+        else:  # duplicate a slice
+            end = min(len(data), pos + rng.randrange(1, 32))
+            data[pos:pos] = data[pos:end]
+    return bytes(data)
