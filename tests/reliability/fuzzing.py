@@ -19,7 +19,7 @@ from typing import Any
 from ticklake.feed.phemex import default_products
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "phemex"
-RECV_NS = 1_800_000_000 * 10**9
+RECV_NS = 1_764_900_000 * 10**9  # receive time: a day after the captures
 HOUR_NS = 3600 * 10**9
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 _OTHER = ("book", "orderbook_p", "kline", "kline_p", "market24h", "market24h_p",
@@ -173,6 +173,44 @@ def corpus() -> list[bytes]:
     frames.append(b'{"error":null,"id":7,"result":"pong"}')
     frames.append(b'{"error":{"code":6001,"message":"invalid argument"},"id":null,"result":null}')
     return frames
+
+
+class FreshTrades:
+    """Valid trade messages with new trades (rising timestamps and sequences), all symbols."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.ts = 1_764_824_672_000_000_000
+        self.sequence = 10_000
+
+    def __call__(self) -> bytes:
+        rng = self.rng
+        symbol = rng.choice(SYMBOLS)
+        rows: list[list[Any]] = []
+        for _ in range(rng.randrange(1, 6)):
+            self.ts += rng.randrange(0, 3) * 1_000_000
+            side = rng.choice(["Buy", "Sell"])
+            if symbol == "BTCUSDT":
+                rows.append([self.ts, side, f"{rng.randrange(80_000, 100_000)}.{rng.randrange(10)}",
+                             f"0.{rng.randrange(1, 999):03d}"])
+            else:
+                rows.append([self.ts, side, rng.randrange(8 * 10**8, 10**9),
+                             rng.randrange(1, 5000)])
+        self.sequence += rng.randrange(1, 4)
+        key = "trades_p" if symbol == "BTCUSDT" else "trades"
+        kind = "snapshot" if rng.random() < 0.02 else "incremental"
+        return json.dumps({"sequence": self.sequence, "symbol": symbol, "type": kind,
+                           key: rows[::-1] if kind == "snapshot" else rows}).encode()
+
+
+def next_input(rng: random.Random, frames: list[bytes], fresh: FreshTrades) -> bytes:
+    """30 % new valid trade messages (a third of them mutated), 65 % mutated corpus frames,
+    5 % corpus frames as they are."""
+    roll = rng.random()
+    if roll < 0.3:
+        data = fresh()
+        return mutate(rng, [data]) if roll < 0.1 else data
+    return mutate(rng, frames) if roll < 0.95 else rng.choice(frames)
 
 
 _TOKENS = [b"null", b"true", b"-1", b"0", b"1e400", b"18446744073709551616", b"1.5", b'""',
