@@ -142,7 +142,7 @@ def outage(store: SeaweedFS) -> tuple[Callable[[], None], Callable[[], None]]:
 @pytest.mark.timeout(600)
 def test_a_frozen_object_store_keeps_memory_flat_and_the_socket_read(
         tmp_path: Path, store: SeaweedFS, monkeypatch: pytest.MonkeyPatch) -> None:
-    figure("slow_sink", **record_through(tmp_path, store, "frozen", 25, *freeze(store),
+    figure("slow_sink", **record_through(tmp_path, store, "frozen", 20, *freeze(store),
                                          monkeypatch=monkeypatch))
 
 
