@@ -50,7 +50,8 @@ def representable(symbol: str, price_e: int, qty_e: int) -> bool:
             and qty_e * 10 ** (8 - product.qty_scale) < LIMIT)
 
 
-def fuzz_decoder(inputs: int, seed: int) -> dict[str, object]:
+def fuzz_decoder(inputs: int, seed: int, name: str) -> None:
+    started = time.monotonic()
     rng = random.Random(seed)
     frames = corpus()
     fresh = FreshTrades(rng)
@@ -102,19 +103,21 @@ def fuzz_decoder(inputs: int, seed: int) -> dict[str, object]:
                                int(row["price"].scaleb(product.price_scale)),
                                int(row["qty"].scaleb(product.qty_scale)))] += 1
             batch = Batch(batch.end, batch.end)
+    beyond = Counter({k: n for k, n in live_rows.items() if not representable(*k[:1], *k[3:])})
+    figure(name, inputs=inputs, verdicts=dict(verdicts), live_rejected=live_rejected,
+           lake_rejected=lake_rejected, trades_live_equal_lake=sum(live_rows.values()),
+           live_trades_beyond_decimal_18_8=beyond.total(), crashes=len(crashes),
+           crash_examples=crashes[:3], oracle_mismatches=len(mismatches),
+           seconds=round(time.monotonic() - started, 1))
     assert not crashes, crashes
     assert not mismatches, mismatches
     # The lake has every live trade the decimal(18, 8) columns can hold; it rejects what
     # the live path rejects, except replies (replayed as they were), plus those trades.
-    beyond = Counter({k: n for k, n in live_rows.items() if not representable(*k[:1], *k[3:])})
     assert lake_rows == live_rows - beyond
     assert replies >= verdicts["reply"]
     assert lake_rejected == live_rejected - replies + beyond.total(), (
         lake_rejected, live_rejected, replies, verdicts, beyond.total())
     assert verdicts["reject"] > inputs // 4 and verdicts["trades"] > inputs // 20, verdicts
-    return {"inputs": inputs, "verdicts": dict(verdicts), "live_rejected": live_rejected,
-            "lake_rejected": lake_rejected, "trades_live_equal_lake": sum(live_rows.values()),
-            "live_trades_beyond_decimal_18_8": beyond.total(), "crashes": 0}
 
 
 def _culprit(batch: Batch, state: bytes) -> str:
@@ -132,17 +135,13 @@ def _culprit(batch: Batch, state: bytes) -> str:
 
 
 def test_fuzz_the_frame_decoder_live_and_in_the_lake() -> None:
-    started = time.monotonic()
-    figures = fuzz_decoder(40_000, seed=71)
-    figure("fuzz_decoder", **figures, seconds=round(time.monotonic() - started, 1))
+    fuzz_decoder(40_000, seed=71, name="fuzz_decoder")
 
 
 @pytest.mark.long
 @pytest.mark.timeout(3600)
 def test_long_fuzz_the_frame_decoder() -> None:
-    started = time.monotonic()
-    figures = fuzz_decoder(800_000, seed=72)
-    figure("fuzz_decoder_long", **figures, seconds=round(time.monotonic() - started, 1))
+    fuzz_decoder(800_000, seed=72, name="fuzz_decoder_long")
 
 
 def _damage(rng: random.Random, data: bytes) -> bytes:
