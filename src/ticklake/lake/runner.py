@@ -203,6 +203,8 @@ def _child_main(parent: int, conn: Connection, spool_dir: str, lake_root: str, p
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if os.getppid() != parent:  # the recorder died before PR_SET_PDEATHSIG was set
         return
+    with contextlib.suppress(OSError):
+        os.nice(5)  # the socket reader comes first; the spool absorbs the lake's lag
     try:
         directory = Path(spool_dir)
         lock = os.open(directory / ".lake-writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
