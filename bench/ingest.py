@@ -279,8 +279,12 @@ def start_blast(symbols: list[str], trades: int, per_message: int) -> tuple[subp
 
 def run_client(name: str, url: str, timeout: float = 600) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run([sys.executable, __file__, "--client", name, "--url", url],
-                          capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    try:
+        done = subprocess.run([sys.executable, __file__, "--client", name, "--url", url],
+                              capture_output=True, text=True, timeout=timeout, env=env,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        return {"client": name, "error": f"timed out after {timeout:.0f}s"}
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
     if done.returncode != 0 or not lines:
         return {"client": name, "error": (done.stderr or done.stdout)[-2000:]}
@@ -323,8 +327,9 @@ def main() -> None:
     for config in args.configs.split(","):
         per, nsym = (int(x) for x in config.split("x"))
         symbols = ["BTCUSD", "ETHUSD"][:nsym]
-        trades = args.trades or (per * (300_000 if args.quick else 1_000_000)
-                                 if per > 1 else (400_000 if args.quick else 1_000_000))
+        trades = args.trades or (
+            (500_000 if args.quick else 3_000_000) if per > 1
+            else (200_000 if args.quick else 1_000_000))
         proc, info = start_blast(symbols, trades, per)
         try:
             results = {}
