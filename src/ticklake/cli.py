@@ -107,6 +107,11 @@ async def _record(
     from ticklake.pipeline import build_recording, run_recording
 
     extras = extras or _Extras()
+    if lake is not None and not lake.root.startswith("s3://"):
+        from ticklake.lake.storage import LakeStorage
+
+        # Refuse a wrong --lake now, in one line; the writer process would only log it.
+        LakeStorage(lake.root).ensure_marker()
     recording = await build_recording(feed, out_path, lake)
     if metrics_port is not None:
         stats = recording.session.stats
@@ -372,11 +377,13 @@ def compact(
     config: ConfigOption = None,
 ) -> None:
     """Merge the small files of closed (past-day) partitions, safely while recording runs."""
+    from ticklake.catalog import Lake
     from ticklake.lake.compact import compact as compact_lake
     from ticklake.lake.storage import LakeStorage
     from ticklake.spool import CursorStore
 
     settings = load_settings(config, **_overrides("lake", root=lake, spool=spool))
+    Lake(settings.lake.root)  # refuse a directory that is not a lake (one line)
     stats = compact_lake(LakeStorage(settings.lake.root),
                          CursorStore(Path(settings.lake.spool) / "cursors"))
     out.print(f"compacted {stats.partitions} partitions: {stats.files_merged} files merged, "
@@ -474,10 +481,11 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:
+        # Usage errors (unknown option, bad value) arrive here in non-standalone mode; typer
+        # raises its own vendored click's exception class, so recognise them by what they do.
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(code)
         raise

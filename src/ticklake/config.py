@@ -143,7 +143,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     except ValidationError as exc:
         error = exc.errors()[0]
         field = ".".join(str(part) for part in error["loc"])
-        value = "***" if "token" in field else error.get("input")  # never echo a secret
+        # Never echo a secret: tokens, and webhook URLs (Slack-style hooks embed one).
+        value = "***" if "token" in field or "webhook" in field else error.get("input")
         if error["type"] == "extra_forbidden":
             raise ConfigError(field, value, "unknown setting") from None
         problem = error["msg"].removeprefix("Value error, ")

@@ -53,12 +53,22 @@ class LakeStorage:
         return f"{self.base}/{relpath}"
 
     def ensure_marker(self) -> None:
-        """Mark the root as a ticklake lake (idempotent)."""
+        """Mark the root as a ticklake lake (idempotent); a root that holds something else is
+        refused rather than turned into a lake (a mistyped ``--lake`` must not litter it)."""
         body = json.dumps({"format": FORMAT_VERSION}).encode()
         try:
             info = self.filesystem.get_file_info(self._full(MARKER))
             if info.type == pafs.FileType.File:
                 return
+            root = self.filesystem.get_file_info(self.base)
+            if root.type == pafs.FileType.File:
+                msg = f"the lake root {self.root} is a file, not a directory"
+                raise StorageError(msg)
+            if root.type == pafs.FileType.Directory and self.filesystem.get_file_info(
+                    pafs.FileSelector(self.base, recursive=False)):
+                msg = (f"{self.root} is not empty and not a ticklake lake (no {MARKER});"
+                       " choose an empty or new directory")
+                raise StorageError(msg)
             self.filesystem.create_dir(self._full("_ticklake"), recursive=True)
             with self.filesystem.open_output_stream(self._full(MARKER)) as out:
                 out.write(body)
