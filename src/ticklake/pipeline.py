@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,10 +191,19 @@ async def run_recording(
         try:
             await asyncio.gather(session_task, tick_task, return_exceptions=True)
         finally:
-            await asyncio.to_thread(_close_storage, recording)
-            recording.bus.close()
-            if recording.recorder is not None:
-                recording.recorder.close()
+            try:
+                await asyncio.to_thread(_close_storage, recording)
+            except Exception as exc:
+                failed = session_task.done() and not session_task.cancelled() and (
+                    session_task.exception() is not None)
+                if not failed:
+                    raise
+                # The session's error is the one to report; the storage's follows from it.
+                logging.getLogger(__name__).error("= closing storage failed too: %s", exc)
+            finally:
+                recording.bus.close()
+                if recording.recorder is not None:
+                    recording.recorder.close()
 
 
 def _close_storage(recording: Recording) -> None:

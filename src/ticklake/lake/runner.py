@@ -236,7 +236,10 @@ def _child_main(parent: int, conn: Connection, spool_dir: str, lake_root: str, p
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
         raise SystemExit(1) from None
     except BaseException as exc:
-        logger.exception("= lake writer stopped")
+        if isinstance(exc, TicklakeError):
+            logger.error("= lake writer stopped: %s", exc)
+        else:
+            logger.exception("= lake writer stopped")
         with contextlib.suppress(OSError):
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
         raise SystemExit(1) from None

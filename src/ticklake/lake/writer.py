@@ -27,6 +27,7 @@ from ticklake.feed.phemex.trades import MAX_FUTURE_NS, ReplayDecoder, TradeDecod
 from ticklake.lake.batch import Batch
 from ticklake.lake.layout import file_path
 from ticklake.lake.storage import LakeStorage, StorageError
+from ticklake.spool import SpoolError
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ class LakeWriter:
                     )
                     self.stats.files += 1
             self.cursors.commit(CURSOR, batch.end, self._decoder.trades.state())
-        except (StorageError, OSError) as exc:
+        except (StorageError, SpoolError, OSError) as exc:  # SpoolError: a cursor commit
             self._failed(exc)
             return False
         self.stats.batches += 1

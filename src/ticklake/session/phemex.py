@@ -36,7 +36,7 @@ from picows import (
     ws_connect,
 )
 
-from ticklake.errors import SessionError, SubscriptionRejected
+from ticklake.errors import SessionError, SubscriptionRejected, TicklakeError
 from ticklake.feed.backoff import ConnectBudget, backoff_delays
 from ticklake.feed.events import (
     ConnectionStale,
@@ -282,7 +282,10 @@ class PhemexSession:
 
     def _sink_failed(self, exc: Exception) -> None:
         # The durable tee failed: nothing past this frame could be acknowledged.
-        logger.exception("= frame sink failed")
+        if isinstance(exc, TicklakeError):  # a named, one-line problem (e.g. disk full)
+            logger.error("= frame sink failed: %s", exc)
+        else:
+            logger.exception("= frame sink failed")
         self._fatal = SessionError(f"frame sink failed: {_describe(exc)}")
         self._drop("frame sink failed")
 
