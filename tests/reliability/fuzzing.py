@@ -24,7 +24,7 @@ HOUR_NS = 3600 * 10**9
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 _OTHER = ("book", "orderbook_p", "kline", "kline_p", "market24h", "market24h_p",
           "spot_market24h", "tick", "tick_p", "data")
-INT64 = 2**63  # the lake's sequence column is int64: a larger sequence cannot be stored
+INT64 = 2**63  # every wire integer lands in an int64 column: a larger one is a bad frame
 SYMBOLS = ("BTCUSD", "BTCUSDT", "sBTCUSDT")
 
 
@@ -50,13 +50,13 @@ def _rows_ok(rows: Any, decimal: bool, scales: tuple[int, int]) -> bool:
     if not isinstance(rows, list):
         return False
     for row in rows:
-        if not (isinstance(row, list) and len(row) == 4 and _int(row[0], 0)
+        if not (isinstance(row, list) and len(row) == 4 and _int(row[0], 0, INT64)
                 and row[1] in ("Buy", "Sell")):
             return False
         if decimal:
             if not (_decimal_ok(row[2], scales[0]) and _decimal_ok(row[3], scales[1])):
                 return False
-        elif not (_int(row[2], 0) and _int(row[3], 0)):
+        elif not (_int(row[2], 0, INT64) and _int(row[3], 0, INT64)):
             return False
     return True
 
@@ -84,7 +84,7 @@ def _has_replacement(value: Any) -> bool:
 
 def _rows_p_typed(rows: Any) -> bool:
     return isinstance(rows, list) and all(
-        isinstance(row, list) and len(row) == 4 and _int(row[0], 0)
+        isinstance(row, list) and len(row) == 4 and _int(row[0], 0, INT64)
         and row[1] in ("Buy", "Sell") and isinstance(row[2], str) and isinstance(row[3], str)
         for row in rows)
 

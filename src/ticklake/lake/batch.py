@@ -229,7 +229,8 @@ class Batch:
                 self._reject("price or quantity beyond decimal(18, 8)", off, self._conn_at(off),
                              int(chunk["recv_ns"][i]), self._text_at(off))
             chunk = {k: v[ok] for k, v in chunk.items()}
-        buf.chunks.append(chunk)
+        if len(chunk["ts_ns"]):  # every row quarantined: nothing to add (and no empty day)
+            buf.chunks.append(chunk)
 
     def _conn_at(self, offset: int) -> int:
         index = offset - self.first
@@ -300,6 +301,8 @@ class Batch:
 
 def _by_day(ns: np.ndarray) -> list[tuple[int, np.ndarray | None]]:
     """(day number, row indexes or None for "all rows") for every UTC day present."""
+    if not len(ns):
+        return []
     days = ns // _DAY_NS
     first = int(days[0])
     if (days == first).all():

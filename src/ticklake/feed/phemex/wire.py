@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
-NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+# Bounded to int64: every integer lands in an int64 column (a bigger one is a bad frame).
+NonNegative = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 WireSide = Literal["Buy", "Sell"]
 # [ts_ns, side, priceEp, qty] — exactly four positions (§4 table).
 TradeRow = tuple[NonNegative, WireSide, NonNegative, NonNegative]
