@@ -15,13 +15,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from ticklake.bus import Bus
-from ticklake.catalog import Lake, QueryResult, run_query
 from ticklake.config import FeedSettings, LakeSettings
 from ticklake.feed.events import Event, GapDetected, TradesReceived
 from ticklake.feed.phemex import PhemexProtocol, ProductTable, ProtocolConfig, Subscription
@@ -29,12 +27,16 @@ from ticklake.feed.phemex.products import default_products
 from ticklake.lake.layout import parse_file_name
 from ticklake.lake.runner import LakeProcess, LakeRunner
 from ticklake.lake.storage import LakeStorage
-from ticklake.lake.tail import read_tail
 from ticklake.lake.writer import BufferingHints
 from ticklake.model import Anomaly
 from ticklake.session import PhemexSession, SessionConfig
 from ticklake.session.products import load_products, products_url_for
 from ticklake.spool import CursorStore, FsyncPolicy, Spool, SpoolReader, SpoolWriter
+
+if TYPE_CHECKING:  # the SQL side (DuckDB, pyarrow.dataset, pandas) stays out of the recorder
+    import pyarrow as pa
+
+    from ticklake.catalog import QueryResult
 
 _S = 1_000_000_000
 
@@ -222,6 +224,8 @@ def fresh_tails(spool_dir: Path | None,
     meanwhile (file names carry their spool ranges); returns the tails and the seam offset."""
     if spool_dir is None or not (spool_dir / "segments").is_dir():
         return {}, 0
+    from ticklake.lake.tail import read_tail
+
     return read_tail(SpoolReader(spool_dir), CursorStore(spool_dir / "cursors"), products)
 
 
@@ -240,6 +244,10 @@ def query_lake(
     timeout: float = 30.0,
 ) -> QueryResult:
     """SQL over the published lake plus the spool's unpublished tail, no seam duplicates."""
+    import pyarrow.compute as pc
+
+    from ticklake.catalog import Lake, run_query
+
     lake = Lake(lake_root)
     storage = LakeStorage(lake_root)
     tails, seam = fresh_tails(spool_dir, default_products())
