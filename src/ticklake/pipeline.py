@@ -21,6 +21,7 @@ import msgspec
 
 from ticklake.bus import Bus
 from ticklake.config import FeedSettings, LakeSettings
+from ticklake.errors import SessionError
 from ticklake.feed.events import Event, GapDetected, TradesReceived
 from ticklake.feed.phemex import PhemexProtocol, ProductTable, ProtocolConfig, Subscription
 from ticklake.feed.phemex.products import default_products
@@ -187,6 +188,11 @@ async def run_recording(
         done, _ = await asyncio.wait([session_task], timeout=duration)
         if done:
             session_task.result()
+        elif recording.session.stats.connects == 0:
+            # A run that ended before it ever connected recorded nothing: say so.
+            msg = (f"never connected to {recording.session.config.url} within "
+                   f"{duration:g} s (the --duration)")
+            raise SessionError(msg)
     finally:
         recording.session.stop()
         tick_task.cancel()

@@ -97,3 +97,11 @@ def test_sql_errors_are_one_line(tmp_path: Path) -> None:
     empty = run_cli("sql", "SELECT count(*) AS n FROM trades", "--lake", lake,
                     "--format", "json", cwd=tmp_path)
     assert empty.returncode == 0 and json.loads(empty.stdout) == [{"n": 0}]
+
+
+def test_a_run_that_never_connected_is_an_error_not_a_silent_success() -> None:
+    result = run_cli("record", "--url", "ws://127.0.0.1:1/", "--products-url", "none",
+                     "--duration", "1")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: never connected to ws://127.0.0.1:1/ within 1 s (the --duration)"]
