@@ -137,9 +137,9 @@ async def _record(
     side_tasks = [asyncio.create_task(print_alerts())]
     if tape:
         side_tasks.append(asyncio.create_task(print_tape()))
-    detector_task = _start_detector(recording, lake, extras.detect)
-    if extras.dashboard is not None:
+    if extras.dashboard is not None:  # first: a port in use stops us before anything runs
         side_tasks.append(await _start_dashboard(recording, lake, extras.dashboard))
+    detector_task = _start_detector(recording, lake, extras.detect)
     with Live(progress.render(), console=out, auto_refresh=False,
               transient=False) if interactive else contextlib.nullcontext() as live:
 
