@@ -38,6 +38,9 @@ LakeOption = Annotated[
     str | None, typer.Option("--lake", help="Lake root: directory or s3://bucket/prefix [lake]")
 ]
 SpoolOption = Annotated[str | None, typer.Option("--spool", help="Spool directory [spool]")]
+MetricsPortOption = Annotated[
+    int | None, typer.Option(help="Serve Prometheus /metrics on 127.0.0.1:PORT")
+]
 
 
 @app.command()
@@ -56,9 +59,7 @@ def record(
         str | None, typer.Option(help="REST products URL, 'auto' or 'none' [auto]")
     ] = None,
     tape: Annotated[bool, typer.Option(help="Print every trade")] = False,
-    metrics_port: Annotated[
-        int | None, typer.Option(help="Serve Prometheus /metrics on 127.0.0.1:PORT")
-    ] = None,
+    metrics_port: MetricsPortOption = None,
     lake: LakeOption = None,
     spool: SpoolOption = None,
     config: ConfigOption = None,
@@ -220,9 +221,7 @@ def run(
     token: TokenOption = None,
     detect: Annotated[bool, typer.Option(help="Run the swing detector")] = True,
     webhook: Annotated[str | None, typer.Option(help="POST anomalies to this URL")] = None,
-    metrics_port: Annotated[
-        int | None, typer.Option(help="Serve Prometheus /metrics on 127.0.0.1:PORT")
-    ] = None,
+    metrics_port: MetricsPortOption = None,
     lake: LakeOption = None,
     spool: SpoolOption = None,
     config: ConfigOption = None,
