@@ -37,8 +37,10 @@ from ticklake.catalog.macros import MACROS
 from ticklake.emulator import Market
 from ticklake.emulator.products import PRODUCTS
 from ticklake.lake.layout import file_path
-from ticklake.lake.storage import PARQUET_OPTIONS, LakeStorage
+from ticklake.lake.storage import LakeStorage, parquet_options
 from ticklake.tables import DECIMAL, TRADES
+
+SINGLE = TRADES.append(pa.field("symbol", pa.string()))  # one file: the partition as a column
 
 DAY_NS = 86_400 * 10**9
 START = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
@@ -125,7 +127,7 @@ def generate(root: Path, rows: int, days: int, symbol: str) -> dict[str, Any]:
     storage = LakeStorage(str(root / "lake"))
     storage.ensure_marker()
     single = pq.ParquetWriter(root / "single.parquet",
-                              TRADES.append(pa.field("symbol", pa.string())), **PARQUET_OPTIONS)
+                              SINGLE, **parquet_options(SINGLE))
     csv_path = root / "trades.csv"
     csv_writer: pcsv.CSVWriter | None = None
     first = 0

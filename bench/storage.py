@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -45,6 +46,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--per-message", type=int, default=0)
     parser.add_argument("--symbol", default="BTCUSD")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="copy the lake (before compaction) here, for experiments")
     args = parser.parse_args()
     product = PRODUCTS[args.symbol]
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,6 +86,8 @@ def main() -> None:
 
         trades_b, rows, trades_files = table_bytes("trades")
         raw_b, frames, raw_files = table_bytes("raw")
+        if args.keep is not None:
+            shutil.copytree(Path(tmp) / "lake", args.keep, dirs_exist_ok=True)
         compact_lake(storage, spool.cursors)
         ctrades_b, crows, _ = table_bytes("trades")
         craw_b, _, _ = table_bytes("raw")
