@@ -25,7 +25,6 @@ from ticklake.errors import SessionError
 from ticklake.feed.events import Event, GapDetected, TradesReceived
 from ticklake.feed.phemex import PhemexProtocol, ProductTable, ProtocolConfig, Subscription
 from ticklake.feed.phemex.products import default_products
-from ticklake.lake.layout import parse_file_name
 from ticklake.lake.runner import LakeProcess, LakeRunner
 from ticklake.lake.storage import LakeStorage
 from ticklake.lake.writer import BufferingHints
@@ -236,11 +235,14 @@ def fresh_tails(spool_dir: Path | None,
 
 
 def _published_end(storage: LakeStorage) -> int:
-    """End of the published spool ranges: every batch has ``raw`` rows, so ``raw`` suffices."""
+    """End of the published spool ranges: every batch has ``raw`` rows, so ``raw`` suffices.
+    Files of a Kafka stream (``ticklake deliver``) count other offsets: not the spool's."""
+    from ticklake.tables import parse_stream_file_name  # pyarrow: the query side only
+
     end = 0
     for stored in storage.list_files("raw"):
-        parsed = parse_file_name(stored.path.rsplit("/", 1)[-1])
-        if parsed is not None:
+        parsed = parse_stream_file_name(stored.path.rsplit("/", 1)[-1])
+        if parsed is not None and parsed[3] == "":
             end = max(end, parsed[2])
     return end
 

@@ -2,10 +2,13 @@
 
 A partition is closed when its ``date`` is before today (UTC) — trades can still arrive for
 today. Only files the lake writer has committed (their range ends at or before its cursor) are
-merged. The merged file is named ``compact-<first>-<end>.parquet`` after the union of the input
-ranges and published atomically *before* the inputs are deleted; readers skip any file a
-compact file covers (``ticklake.tables.superseded``), so they never see a row twice, and a
-crash between the two steps leaves nothing worse than inputs the next run deletes.
+merged, and only files of one stream together (the local spool, or one Kafka partition: their
+offsets are unrelated numbers); a Kafka stream's cursor is the one ``ticklake deliver`` keeps in
+the lake (``lake/cursors.py``). The merged file is named ``compact-<first>-<end>.parquet``
+(plus the stream's suffix) after the union of the input ranges and published atomically
+*before* the inputs are deleted; readers skip any file a compact file covers
+(``ticklake.tables.superseded``), so they never see a row twice, and a crash between the
+two steps leaves nothing worse than inputs the next run deletes.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ticklake.lake.cursors import LakeCursorStore
 from ticklake.lake.layout import file_path
 from ticklake.lake.storage import LakeStorage
 from ticklake.lake.writer import CURSOR, Cursors
-from ticklake.tables import PARTITIONS, SCHEMAS, parse_file_name, superseded
+from ticklake.tables import PARTITIONS, SCHEMAS, parse_stream_file_name, superseded
 
 
 @dataclass
@@ -50,9 +54,9 @@ def _merge(storage: LakeStorage, table: str, paths: list[str]) -> pa.Table:
 def compact(
     storage: LakeStorage, cursors: Cursors, today: dt.date | None = None, min_files: int = 2
 ) -> CompactionStats:
-    """Compact every closed partition with at least ``min_files`` live files."""
+    """Compact every closed partition with at least ``min_files`` live files per stream."""
     today = today or dt.datetime.now(dt.UTC).date()
-    committed = cursors.load(CURSOR)[0]
+    committed = {"": cursors.load(CURSOR)[0]}
     stats = CompactionStats()
     for table in SCHEMAS:
         keys = PARTITIONS[table]
@@ -70,24 +74,35 @@ def compact(
             for name in hidden:  # inputs of an earlier run that stopped before deleting
                 storage.delete(f"{directory}/{name}")
                 stats.files_deleted += 1
-            live = {}
+            streams: dict[str, dict[str, tuple[tuple[int, int], int]]] = {}
             for name, size in files.items():
-                parsed = parse_file_name(name)
-                if name not in hidden and parsed is not None and parsed[2] <= committed:
-                    live[name] = (parsed, size)
-            if len(live) < min_files:
-                continue
-            first = min(parsed[1] for parsed, _ in live.values())
-            end = max(parsed[2] for parsed, _ in live.values())
-            inputs = sorted(live)
-            merged = _merge(storage, table, [f"{directory}/{n}" for n in inputs])
-            stats.bytes_after += storage.publish(
-                file_path(table, values, first, end, kind="compact"), merged
-            )
-            for name in inputs:
-                storage.delete(f"{directory}/{name}")
-            stats.partitions += 1
-            stats.files_merged += len(inputs)
-            stats.files_deleted += len(inputs)
-            stats.bytes_before += sum(size for _, size in live.values())
+                parsed = parse_stream_file_name(name)
+                if name in hidden or parsed is None:
+                    continue
+                stream = parsed[3]
+                if stream not in committed:
+                    committed[stream] = LakeCursorStore(storage, stream).load(CURSOR)[0]
+                if parsed[2] <= committed[stream]:
+                    streams.setdefault(stream, {})[name] = ((parsed[1], parsed[2]), size)
+            for stream, live in sorted(streams.items()):
+                if len(live) >= min_files:
+                    _merge_stream(storage, table, values, directory, stream, live, stats)
     return stats
+
+
+def _merge_stream(storage: LakeStorage, table: str, values: tuple[str, ...], directory: str,
+                  stream: str, live: dict[str, tuple[tuple[int, int], int]],
+                  stats: CompactionStats) -> None:
+    first = min(rng[0] for rng, _ in live.values())
+    end = max(rng[1] for rng, _ in live.values())
+    inputs = sorted(live)
+    merged = _merge(storage, table, [f"{directory}/{n}" for n in inputs])
+    stats.bytes_after += storage.publish(
+        file_path(table, values, first, end, kind="compact", stream=stream), merged
+    )
+    for name in inputs:
+        storage.delete(f"{directory}/{name}")
+    stats.partitions += 1
+    stats.files_merged += len(inputs)
+    stats.files_deleted += len(inputs)
+    stats.bytes_before += sum(size for _, size in live.values())

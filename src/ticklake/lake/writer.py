@@ -89,8 +89,10 @@ class LakeWriter:
         hints: BufferingHints | None = None,
         snapshot_size: int = 200,
         clock: Callable[[], float] = time.monotonic,
+        stream: str = "",
     ) -> None:
         self.source = source
+        self.stream = stream  # "" = the local spool; else a Kafka partition (layout.stream_id)
         self.cursors = cursors
         self.storage = storage
         self.products = products
@@ -183,7 +185,8 @@ class LakeWriter:
             for table, partitions in sorted(tables.items()):
                 for partition, rows in sorted(partitions.items()):
                     written += self.storage.publish(
-                        file_path(table, partition, batch.first, batch.end), rows
+                        file_path(table, partition, batch.first, batch.end,
+                                  stream=self.stream), rows
                     )
                     self.stats.files += 1
             self.cursors.commit(CURSOR, batch.end, self._decoder.trades.state())
