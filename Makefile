@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-long lint install system-deps clean bench
+.PHONY: demo test test-long test-compat lint install system-deps clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,10 +30,15 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 test: lint system-deps
-	$(BIN)/pytest -m "not long"
+	$(BIN)/pytest -m "not long and not compat"
 
 test-long: $(STAMP) system-deps
 	$(BIN)/pytest -m long
+
+# Spark (pyspark, local mode, the system's Java 17) reads the lake: a large optional extra.
+test-compat: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench,compat]'
+	$(BIN)/pytest -m compat
 
 # Benchmarks side by side with cryptofeed and ccxt (quick variants, < 5 min on 2 cores);
 # prints JSON and a table, keeps the JSON in bench/results/latest.json (docs/performance.md).

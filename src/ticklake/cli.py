@@ -335,6 +335,14 @@ def catalog(
         Path | None,
         typer.Option("--duckdb", help="Write a DuckDB file of views over the lake (BI tools)"),
     ] = None,
+    iceberg: Annotated[str | None, typer.Option(
+        help="Commit the lake's files to Iceberg tables in this catalog: sqlite:///FILE, "
+             "rest+http(s)://HOST/PATH or glue:// (docs/iceberg.md)")] = None,
+    namespace: Annotated[str, typer.Option(help="Iceberg namespace")] = "ticklake",
+    warehouse: Annotated[str | None, typer.Option(
+        help="Iceberg warehouse (default for SQLite/Glue: <lake>/_iceberg)")] = None,
+    iceberg_option: Annotated[list[str] | None, typer.Option(
+        help="Extra catalog property KEY=VALUE (repeatable; values never printed)")] = None,
 ) -> None:
     """Tables, schemas, partitions, rows, bytes and freshness of the lake."""
     from rich.table import Table
@@ -343,6 +351,9 @@ def catalog(
 
     settings = load_settings(config, **_overrides("lake", root=lake))
     opened = Lake(settings.lake.root)
+    if iceberg is not None:
+        _commit_iceberg(opened, iceberg, namespace, warehouse, iceberg_option or [])
+        return
     if duckdb_file is not None:
         from ticklake.catalog.export import export_duckdb
 
@@ -367,6 +378,29 @@ def catalog(
     for info in infos:
         columns = ", ".join(f"{name} {kind}" for name, kind in info.columns)
         out.print(f"{info.name}: {columns}", markup=False, highlight=False)
+
+
+def _commit_iceberg(lake: Any, uri: str, namespace: str, warehouse: str | None,
+                    options: list[str]) -> None:
+    properties = {}
+    for option in options:
+        key, equals, value = option.partition("=")
+        if not equals or not key.strip():
+            option_name = "--iceberg-option"
+            raise ConfigError(option_name, None, "write KEY=VALUE")
+        properties[key.strip()] = value
+    try:
+        from ticklake.catalog.iceberg import commit_lake, open_catalog
+    except ImportError:
+        option_name = "--iceberg"
+        raise ConfigError(option_name, None,
+                          "needs pyiceberg: pip install 'ticklake[iceberg]'") from None
+    catalog = open_catalog(uri, lake, warehouse, properties)
+    for result in commit_lake(lake, catalog, namespace):
+        change = (f"snapshot {result.snapshot_id}: +{result.added} -{result.removed} files"
+                  if result.snapshot_id is not None else "unchanged")
+        out.print(f"{result.table}: {change}, {result.files:,} files", markup=False,
+                  highlight=False)
 
 
 @app.command()
