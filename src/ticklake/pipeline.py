@@ -29,8 +29,9 @@ from ticklake.lake.runner import LakeProcess, LakeRunner
 from ticklake.lake.storage import LakeStorage
 from ticklake.lake.writer import BufferingHints
 from ticklake.model import Anomaly
-from ticklake.session import PhemexSession, SessionConfig
+from ticklake.session import ConnIds, PhemexSession, SessionConfig, SessionGroup
 from ticklake.session.products import load_products, products_url_for
+from ticklake.session.sharding import check_families, families_requested, plan_connections
 from ticklake.spool import CursorStore, FsyncPolicy, Spool, SpoolReader, SpoolWriter
 
 if TYPE_CHECKING:  # the SQL side (DuckDB, pyarrow.dataset, pandas) stays out of the recorder
@@ -89,10 +90,10 @@ class JsonlRecorder:
 
 @dataclass
 class Recording:
-    """A running recording: its session, live buses (feed events; detector anomalies, every
-    phase), spool, lake writer and optional JSONL."""
+    """A running recording: its sessions (one per connection, as a group), live buses (feed
+    events; detector anomalies, every phase), spool, lake writer and optional JSONL."""
 
-    session: PhemexSession
+    session: SessionGroup
     bus: Bus[Event]
     anomalies: Bus[Anomaly] = field(default_factory=Bus)
     recorder: JsonlRecorder | None = None
@@ -123,18 +124,17 @@ async def build_recording(
     feed: FeedSettings, out: Path | None = None, lake: LakeSettings | None = None
 ) -> Recording:
     products_url = products_url_for(feed.url) if feed.products_url == "auto" else feed.products_url
-    products = await load_products(products_url)
-    subscriptions = [Subscription.trades(products.require(s)) for s in feed.symbols]
-    protocol = PhemexProtocol(
-        subscriptions,
-        products,
-        ProtocolConfig(
-            ping_interval_ns=int(feed.ping_interval * _S),
-            pong_timeout_ns=int(feed.pong_timeout * _S),
-            silence_timeout_ns=int(feed.silence_timeout * _S),
-            request_timeout_ns=int(feed.request_timeout * _S),
-            snapshot_size=feed.snapshot_size,
-        ),
+    check_families(feed.symbols)
+    # A family is listed from the exchange's payload; shipped defaults would silently shrink it.
+    products = await load_products(products_url, required=families_requested(feed.symbols))
+    # One connection per group of <= 20 symbols, at most feed.connections (session.sharding).
+    groups = plan_connections(feed.symbols, products, feed.shard, feed.connections)
+    protocol_config = ProtocolConfig(
+        ping_interval_ns=int(feed.ping_interval * _S),
+        pong_timeout_ns=int(feed.pong_timeout * _S),
+        silence_timeout_ns=int(feed.silence_timeout * _S),
+        request_timeout_ns=int(feed.request_timeout * _S),
+        snapshot_size=feed.snapshot_size,
     )
     bus: Bus[Event] = Bus()
     recorder = JsonlRecorder(out) if out is not None else None
@@ -147,18 +147,25 @@ async def build_recording(
     spool = spool_writer = runner = None
     if lake is not None:
         spool, spool_writer, runner = open_lake(lake, products, feed.snapshot_size)
-    session = PhemexSession(
-        protocol,
-        SessionConfig(
-            url=feed.url,
-            backoff_initial=feed.backoff_initial,
-            backoff_cap=feed.backoff_cap,
-            first_connect_timeout=feed.first_connect_timeout,
-        ),
-        on_frame=spool_writer.append_buffered if spool_writer is not None else None,
-        on_event=on_event,
-        flush_frames=spool_writer.flush if spool_writer is not None else None,
+    session_config = SessionConfig(
+        url=feed.url,
+        backoff_initial=feed.backoff_initial,
+        backoff_cap=feed.backoff_cap,
+        first_connect_timeout=feed.first_connect_timeout,
     )
+    conn_ids = ConnIds(feed.shard)  # unique across this recorder's connections and shards
+    session = SessionGroup([
+        PhemexSession(
+            PhemexProtocol([Subscription.trades(products.require(s)) for s in symbols],
+                           products, protocol_config),
+            session_config,
+            on_frame=spool_writer.append_buffered if spool_writer is not None else None,
+            on_event=on_event,
+            flush_frames=spool_writer.flush if spool_writer is not None else None,
+            conn_ids=conn_ids,
+        )
+        for symbols in groups
+    ])
     return Recording(session, bus, recorder=recorder, spool=spool, spool_writer=spool_writer,
                      lake=runner)
 
