@@ -41,12 +41,43 @@ SpoolOption = Annotated[str | None, typer.Option("--spool", help="Spool director
 MetricsPortOption = Annotated[
     int | None, typer.Option(help="Serve Prometheus /metrics on 127.0.0.1:PORT")
 ]
+LogOption = Annotated[
+    str | None,
+    typer.Option("--log", help="Kafka-protocol log kafka://host:port[,host:port]/topic [lake.log]"),
+]
+PartitionsOption = Annotated[
+    int | None, typer.Option(help="Partitions of the log's topic if it is created [6]")
+]
+ShardOption = Annotated[str | None, typer.Option(
+    help="Record only shard i of n of the symbols (i/n, stable hash; docs in README)")]
+FamilyOption = Annotated[str | None, typer.Option(
+    help="Every listed symbol of a product family: coin-m, usd-m or spot (= --symbols all:NAME)")]
+ConnectionsOption = Annotated[
+    int | None, typer.Option(help="Most connections to hold, 20 symbols each [5, Phemex's cap]")
+]
+
+
+_FAMILY = "--family"
+
+
+def _feed_selection(symbols: str | None, family: str | None, shard: str | None,
+                    connections: int | None) -> dict[str, Any]:
+    """The symbol-selection flags as [feed] overrides; --family is --symbols all:FAMILY."""
+    if family is not None:
+        if symbols is not None:
+            raise ConfigError(_FAMILY, family, "give --symbols or --family, not both")
+        symbols = f"all:{family}"
+    return {k: v for k, v in {"symbols": symbols, "shard": shard,
+                              "connections": connections}.items() if v is not None}
 
 
 @app.command()
 def record(
     url: Annotated[str | None, typer.Option(help="WebSocket URL [wss://ws.phemex.com]")] = None,
     symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols [BTCUSD]")] = None,
+    family: FamilyOption = None,
+    shard: ShardOption = None,
+    connections: ConnectionsOption = None,
     out_path: Annotated[
         Path | None, typer.Option("--out", help="Append trades and gaps as JSON lines here")
     ] = None,
@@ -62,15 +93,25 @@ def record(
     metrics_port: MetricsPortOption = None,
     lake: LakeOption = None,
     spool: SpoolOption = None,
+    log: LogOption = None,
+    partitions: PartitionsOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Record trades from Phemex (or the emulator) into the spool and the lake."""
+    """Record trades from Phemex (or the emulator) into the spool and the lake.
+
+    With --log the spool is shipped to that topic instead, and `ticklake deliver` writes the
+    lake (docs/scale-out.md)."""
     settings = load_settings(
         config,
-        **_overrides("feed", url=url, symbols=symbols, ping_interval=ping_interval,
-                     silence_timeout=silence_timeout, products_url=products_url),
-        **_overrides("lake", root=lake, spool=spool),
+        **_overrides("feed", url=url, ping_interval=ping_interval,
+                     silence_timeout=silence_timeout, products_url=products_url,
+                     **_feed_selection(symbols, family, shard, connections)),
+        **_overrides("lake", root=lake, spool=spool, log=log, partitions=partitions),
     )
+    if settings.lake.log is not None:
+        from ticklake.broker import parse_log_uri
+
+        parse_log_uri(settings.lake.log)  # a wrong URI: one line now, before recording
     _run_until_signalled(
         _record(settings.feed, settings.lake, out_path, duration, tape, metrics_port)
     )
@@ -108,16 +149,19 @@ async def _record(
     from ticklake.pipeline import build_recording, run_recording
 
     extras = extras or _Extras()
-    if lake is not None and not lake.root.startswith("s3://"):
+    if lake is not None and lake.log is None and not lake.root.startswith("s3://"):
         from ticklake.lake.storage import LakeStorage
 
         # Refuse a wrong --lake now, in one line; the writer process would only log it.
         LakeStorage(lake.root).ensure_marker()
     recording = await build_recording(feed, out_path, lake)
-    if metrics_port is not None:
-        stats = recording.session.stats
-        serve_metrics(lambda: {"phemex": stats}, metrics_port)
-    progress = ProgressLine(recording.session.stats, list(feed.symbols))
+    group = recording.session
+    if metrics_port is not None:  # one series per connection: phemex, or phemex-0..4
+        serve_metrics(group.per_connection, metrics_port)
+    recorded = [sub.symbol for sub in group.subscriptions()]
+    label = recorded if len(recorded) <= 4 else [  # a short line
+        f"{len(recorded)} symbols on {len(group.sessions)} connections"]
+    progress = ProgressLine(group.stats, label)  # live totals over the connections
     live_view = recording.bus.subscribe(maxsize=10_000)
     alerts_view = recording.anomalies.subscribe(maxsize=1_000)
     interactive = out.is_terminal
@@ -215,6 +259,9 @@ TokenOption = Annotated[
 def run(
     url: Annotated[str | None, typer.Option(help="WebSocket URL [wss://ws.phemex.com]")] = None,
     symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols [BTCUSD]")] = None,
+    family: FamilyOption = None,
+    shard: ShardOption = None,
+    connections: ConnectionsOption = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds")] = None,
     host: HostOption = None,
     port: PortOption = None,
@@ -229,7 +276,7 @@ def run(
     """Everything at once: record into the lake, detect swings, serve the dashboard."""
     settings = load_settings(
         config,
-        **_overrides("feed", url=url, symbols=symbols),
+        **_overrides("feed", url=url, **_feed_selection(symbols, family, shard, connections)),
         **_overrides("lake", root=lake, spool=spool),
         **_overrides("dashboard", host=host, port=port, token=token),
         **_overrides("detect", webhook=webhook, enabled=None if detect else False),
@@ -289,6 +336,32 @@ def detect_command(
     report = detect_offline(input_path, output, SwingDetector())
     out.print(f"{report.trades:,} trades → {report.episodes:,} anomalies in {output}",
               markup=False, highlight=False)
+
+
+@app.command()
+def deliver(
+    log: LogOption = None,
+    lake: LakeOption = None,
+    group: Annotated[str, typer.Option(help="Consumer group of the lake writers")] = (
+        "ticklake-lake"),
+    partitions: PartitionsOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write the lake from a Kafka-protocol log, as one member of a consumer group.
+
+    Start as many as you like, anywhere; kill any: the group rebalances its partitions and
+    each resumes from the cursor kept in the lake (exactly once). SIGTERM/Ctrl+C publishes
+    what is buffered, commits and leaves the group."""
+    from ticklake.broker import parse_log_uri
+    from ticklake.deliver import run_deliver
+
+    settings = load_settings(config, **_overrides("lake", root=lake, log=log,
+                                                  partitions=partitions))
+    if settings.lake.log is None:
+        raise ConfigError("--log", None, "required: kafka://host:port/topic")
+    uri = parse_log_uri(settings.lake.log)
+    run_deliver(uri, settings.lake, group, lambda line: err.print(line, markup=False,
+                                                                  highlight=False))
 
 
 _FORMAT = "--format"
@@ -429,6 +502,10 @@ def emulate(
     host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0 = any free port)")] = 8765,
     symbols: Annotated[str, typer.Option(help="Comma-separated symbols")] = "BTCUSD",
+    extra_symbols: Annotated[int, typer.Option(
+        help="Also trade N synthetic products (Z001USD, Z002USDT, sZ003USDT, ...)")] = 0,
+    max_connections: Annotated[int, typer.Option(
+        help="Refuse upgrades beyond N open connections with HTTP 429 (0 = no limit)")] = 0,
     seed: Annotated[int, typer.Option(help="Market simulator seed")] = 7,
     rate: Annotated[float, typer.Option(help="Mean trades/s per symbol")] = 50.0,
     truth: Annotated[Path | None, typer.Option(help="Ground truth (JSONL or .parquet)")] = None,
@@ -443,10 +520,12 @@ def emulate(
 ) -> None:
     """Serve a Phemex-compatible exchange (WebSocket + REST products + control endpoint)."""
     from ticklake.emulator import Emulator, EmulatorConfig
+    from ticklake.emulator.products import synthetic_symbols
 
     try:
         config = EmulatorConfig(
-            host=host, port=port, symbols=tuple(s for s in symbols.split(",") if s),
+            host=host, port=port, max_connections=max_connections,
+            symbols=(*(s for s in symbols.split(",") if s), *synthetic_symbols(extra_symbols)),
             seed=seed, rate=rate, truth_path=str(truth) if truth else None, history=history,
             snapshot_size=snapshot_size, heartbeat_timeout=heartbeat_timeout,
             max_trades_per_message=max_trades_per_message, batch_ms=batch_ms,
@@ -459,7 +538,9 @@ def emulate(
 
     async def serve() -> None:
         async with Emulator(config) as emulator:
-            err.print(f"emulating Phemex on {emulator.url} ({', '.join(config.symbols)})",
+            shown = (", ".join(config.symbols) if len(config.symbols) <= 8  # a short line
+                     else f"{len(config.symbols)} symbols")
+            err.print(f"emulating Phemex on {emulator.url} ({shown})",
                       markup=False, highlight=False)
             await asyncio.Event().wait()
 

@@ -23,6 +23,7 @@ from ticklake.errors import ConfigError
 
 DEFAULT_URL = "wss://ws.phemex.com"
 MAX_SUBSCRIPTIONS = 20  # per connection; DataGW drops a connection over it (§1.2)
+MAX_CONNECTIONS = 5  # concurrent connections per client (§1.2); more symbols need --shard
 _HEARTBEAT_LIMIT = 30.0  # DataGW drops a connection without a heartbeat for 30 s (§3)
 
 
@@ -31,7 +32,10 @@ class FeedSettings(BaseModel):
 
     url: str = DEFAULT_URL
     products_url: str = Field("auto", description="REST products URL; 'auto' or 'none'")
+    # Symbols, or ``all:<family>`` (coin-m, usd-m, spot): every listed one in the products.
     symbols: tuple[str, ...] = ("BTCUSD",)
+    shard: tuple[int, int] | None = Field(None, description="'i/n': record only shard i of n")
+    connections: int = Field(MAX_CONNECTIONS, ge=1, le=MAX_CONNECTIONS)
     ping_interval: float = Field(5.0, gt=0, lt=_HEARTBEAT_LIMIT)
     pong_timeout: float = Field(10.0, gt=0)
     silence_timeout: float = Field(15.0, gt=0)
@@ -57,12 +61,25 @@ class FeedSettings(BaseModel):
         if isinstance(value, list | tuple) and not value:
             msg = "at least one symbol is needed"
             raise ValueError(msg)
-        if isinstance(value, list | tuple) and len(value) > MAX_SUBSCRIPTIONS:
-            msg = f"at most {MAX_SUBSCRIPTIONS} symbols per connection (Phemex limit)"
-            raise ValueError(msg)
         if isinstance(value, list | tuple) and len(set(value)) != len(value):
             msg = "a symbol is listed twice"
             raise ValueError(msg)
+        return value
+
+    @field_validator("shard", mode="before")
+    @classmethod
+    def _parse_shard(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            index, slash, count = value.strip().partition("/")
+            if not (slash and index.isdigit() and count.isdigit()):
+                msg = "must be i/n, e.g. 0/2"
+                raise ValueError(msg)
+            value = (int(index), int(count))
+        if isinstance(value, list | tuple) and len(value) == 2:  # (i, n)
+            index, count = value
+            if not (isinstance(index, int) and isinstance(count, int) and 0 <= index < count):
+                msg = "must be i/n with 0 <= i < n"
+                raise ValueError(msg)
         return value
 
 
@@ -76,6 +93,10 @@ class LakeSettings(BaseModel):
     buffer_mib: float = Field(64.0, gt=0, le=1024)
     buffer_seconds: float = Field(300.0, gt=0, le=86_400)
     segment_mib: float = Field(64.0, gt=0, le=4096)
+    # kafka://host:port[,host:port]/topic: ship the spool there (``ticklake deliver`` writes
+    # the lake) instead of writing the lake; partitions of the topic if it is created.
+    log: str | None = Field(None, description="kafka://host:port/topic")
+    partitions: int = Field(6, ge=1, le=10_000)
 
 
 class DashboardSettings(BaseModel):

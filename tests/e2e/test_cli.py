@@ -56,7 +56,10 @@ def test_legacy_url_answering_410_is_a_one_line_error(emulator: tuple[str, Path]
         (["--ping-interval", "45"], "invalid feed.ping_interval 45.0"),
         (["--url", "http://example.invalid/"], "invalid feed.url"),
         (["--symbols", ","], "invalid feed.symbols"),
-        (["--symbols", ",".join(["BTCUSD"] * 21)], "at most 20 symbols"),
+        (["--symbols", ",".join(f"S{i}" for i in range(101))], "split them across processes"),
+        (["--shard", "2/2"], "invalid feed.shard '2/2'"),
+        (["--family", "futures"], "unknown product family 'futures'"),
+        (["--family", "spot", "--symbols", "BTCUSD"], "not both"),
         (["--symbols", "BTCUSD,BTCUSD"], "listed twice"),
     ],
 )

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from ticklake.emulator.faults import FaultKind, parse_kind
-from ticklake.emulator.products import PRODUCTS
+from ticklake.emulator.products import lookup
 
 __all__ = ["UNKNOWN_METHOD_CODE", "EmulatorConfig"]
 
@@ -50,7 +50,7 @@ class EmulatorConfig:
     def __post_init__(self) -> None:
         _require(bool(self.symbols), "symbols must not be empty", self.symbols)
         for symbol in self.symbols:
-            _require(symbol in PRODUCTS, "unknown symbol", symbol)
+            _require(lookup(symbol) is not None, "unknown symbol", symbol)
         _require(len(set(self.symbols)) == len(self.symbols), "duplicate symbols", self.symbols)
         _require(0 <= self.port <= 65535, "port out of range", self.port)
         _require(_finite(self.rate) and self.rate >= 0, "rate must be >= 0", self.rate)

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from ticklake.emulator.book import BookView, parse_book_params
 from ticklake.emulator.frames import INVALID_ARGUMENT, ack, error_reply, pong
-from ticklake.emulator.products import PRODUCTS
 
 if TYPE_CHECKING:
     from ticklake.emulator.connection import Client
@@ -120,7 +119,8 @@ def _pong(emu: Emulator, client: Client, rid: int) -> None:
     emu.send(client, text)
 
 
-def _symbol(channel: str, params: object, *, allow_empty: bool) -> str | bool | None:
+def _symbol(emu: Emulator, channel: str, params: object, *,
+            allow_empty: bool) -> str | bool | None:
     """The first param if it is a symbol of ``channel``; None for ``[]``; False if invalid."""
     if not isinstance(params, list):
         return False
@@ -129,17 +129,17 @@ def _symbol(channel: str, params: object, *, allow_empty: bool) -> str | bool | 
     first = params[0]  # only the first symbol is honoured
     if not isinstance(first, str):
         return False
-    product = PRODUCTS.get(first)
+    product = emu.products.get(first)
     if product is None or product.channel != channel:
         return False
     return first
 
 
-def _book_params(channel: str, params: object) -> tuple[str, int] | None:
+def _book_params(emu: Emulator, channel: str, params: object) -> tuple[str, int] | None:
     parsed = parse_book_params(params)
     if parsed is None:
         return None
-    product = PRODUCTS.get(parsed[0])
+    product = emu.products.get(parsed[0])
     return parsed if product is not None and product.book_channel == channel else None
 
 
@@ -150,8 +150,8 @@ def _subscribe(emu: Emulator, client: Client, rid: int, channel: str, params: ob
         emu.send(client, error_reply(rid, INVALID_ARGUMENT, INVALID))
         return
     book = channel.startswith("orderbook")
-    parsed = _book_params(channel, params) if book else None
-    symbol = parsed[0] if parsed is not None else _symbol(channel, params, allow_empty=False)
+    parsed = _book_params(emu, channel, params) if book else None
+    symbol = parsed[0] if parsed is not None else _symbol(emu, channel, params, allow_empty=False)
     if (book and parsed is None) or not isinstance(symbol, str):
         emu.send(client, error_reply(rid, INVALID_ARGUMENT, INVALID))
         return
@@ -166,7 +166,7 @@ def _subscribe(emu: Emulator, client: Client, rid: int, channel: str, params: ob
     if slot not in client.subscriptions:  # a fault fired by the ack may have dropped it
         return
     if parsed is not None:
-        view = BookView(PRODUCTS[symbol], parsed[1])
+        view = BookView(emu.products[symbol], parsed[1])
         client.books[slot] = view
         emu.send_book_snapshot(client, view)
     else:
@@ -174,7 +174,7 @@ def _subscribe(emu: Emulator, client: Client, rid: int, channel: str, params: ob
 
 
 def _unsubscribe(emu: Emulator, client: Client, rid: int, channel: str, params: object) -> None:
-    symbol = _symbol(channel, params, allow_empty=True)
+    symbol = _symbol(emu, channel, params, allow_empty=True)
     if symbol is False:
         emu.send(client, error_reply(rid, INVALID_ARGUMENT, INVALID))
         return

@@ -42,7 +42,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from ticklake.emulator.products import PRODUCTS, Product
+from ticklake.emulator.products import Product, lookup
 
 __all__ = ["SWING_SHAPES", "Market", "SwingLabel", "SwingShape", "Trade"]
 
@@ -342,11 +342,12 @@ class Market:
             raise ValueError(msg)
         self._sims: dict[str, _SymbolSim] = {}
         for symbol in symbols:
-            if symbol not in PRODUCTS:
+            product = lookup(symbol)  # a real product or a synthetic one (--extra-symbols)
+            if product is None:
                 msg = f"unknown symbol {symbol!r}"
                 raise ValueError(msg)
             self._sims[symbol] = _SymbolSim(
-                PRODUCTS[symbol], seed, rate, start_ns, vol_of_vol=vol_of_vol,
+                product, seed, rate, start_ns, vol_of_vol=vol_of_vol,
                 vol_reversion_s=vol_reversion_s, rate_vol_power=rate_vol_power, jumps=jumps)
         self._labels: list[SwingLabel] = []
         self._now_ns = start_ns

@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 __all__ = [
     "PRODUCTS",
     "Product",
     "format_units",
+    "lookup",
     "products_payload",
+    "synthetic_symbols",
 ]
 
 Family = Literal["coin_m", "usdt_m", "spot"]
@@ -87,6 +91,47 @@ PRODUCTS: dict[str, Product] = {
                 40.0, 1_118_993_873),
     )
 }
+
+# Synthetic products (``--extra-symbols N``) to test recorders with more than one connection's
+# worth of symbols. Their names say what they are: base currency ``Z<nnn>``, the family taken
+# in turn from the index (COIN-M ``Z001USD``, USDⓈ-M ``Z002USDT``, spot ``sZ003USDT``, ...).
+# Each is a copy of the real product of its family with its own price, sequence base and seed
+# (the market seeds every symbol by name), so each has its own market and ground truth.
+_SYNTHETIC = re.compile(r"^(s?)Z(\d{3})(USDT?)$")
+_SYNTHETIC_TEMPLATES = ("ETHUSD", "BTCUSDT", "sBTCUSDT")  # by (index - 1) % 3
+MAX_SYNTHETIC = 999
+
+
+def _synthetic_name(index: int) -> str:
+    family = (index - 1) % 3
+    base = f"Z{index:03d}"
+    return (f"{base}USD", f"{base}USDT", f"s{base}USDT")[family]
+
+
+def synthetic_symbols(count: int) -> tuple[str, ...]:
+    """The first ``count`` synthetic symbols: Z001USD, Z002USDT, sZ003USDT, Z004USD, ..."""
+    if not 0 <= count <= MAX_SYNTHETIC:
+        msg = f"extra symbols must be in [0, {MAX_SYNTHETIC}], got {count}"
+        raise ValueError(msg)
+    return tuple(_synthetic_name(i) for i in range(1, count + 1))
+
+
+def _synthetic(symbol: str) -> Product | None:
+    match = _SYNTHETIC.match(symbol)
+    if match is None or int(match[2]) == 0 or _synthetic_name(int(match[2])) != symbol:
+        return None
+    index = int(match[2])
+    template = PRODUCTS[_SYNTHETIC_TEMPLATES[(index - 1) % 3]]
+    dollars = 100 + 37 * index  # distinct prices, far from the real products'
+    start = dollars * 10**template.price_exp
+    return replace(template, symbol=symbol, start_price_units=start - start % template.tick_units,
+                   sequence_base=1_000_000_000 + 7_919_117 * index)
+
+
+def lookup(symbol: str) -> Product | None:
+    """A real product, or a synthetic one by its name (whether served or not: see Emulator)."""
+    return PRODUCTS.get(symbol) or _synthetic(symbol)
+
 
 _DESCRIPTION_COIN = (
     "{base}/USD perpetual contracts are priced on the .{base} Index. "
@@ -232,14 +277,51 @@ def _perp_v2_btcusdt() -> dict[str, Any]:
     }
 
 
-def products_payload() -> dict[str, Any]:
-    """The body of ``GET /public/products`` (and ``/exchange/public/cfg/v2/products``)."""
+def _synthetic_rows(symbols: Iterable[str]) -> tuple[list[dict[str, Any]],
+                                                     list[dict[str, Any]],
+                                                     list[dict[str, Any]]]:
+    """Products, perpProductsV2 and currencies rows of the synthetic symbols among
+    ``symbols``: the real row of the family with the names changed."""
+    products: list[dict[str, Any]] = []
+    perp_v2: list[dict[str, Any]] = []
+    currencies: list[dict[str, Any]] = []
+    for symbol in symbols:
+        product = _synthetic(symbol)
+        if product is None:
+            continue
+        index = int(symbol.removeprefix("s")[1:4])
+        base = f"Z{index:03d}"
+        code = 100_000 + index
+        if product.family == "coin_m":
+            row = _coin_m(symbol, code, "USD", 4, 0.05, 0.005, f"0.005 {base}", 10_000,
+                          2_000_000_000)
+            products.append(row | {"indexSymbol": f".{base}", "majorSymbol": False})
+        elif product.family == "usdt_m":
+            perp_v2.append(_perp_v2_btcusdt() | {
+                "symbol": symbol, "code": code, "displaySymbol": f"{base} / USDT",
+                "indexSymbol": f".{symbol}", "markSymbol": f".M{symbol}",
+                "contractUnderlyingAssets": base, "baseCurrency": base, "majorSymbol": False,
+                "description": f"{base}/USDT synthetic perpetual (ticklake emulator)"})
+        else:
+            products.append(_spot_btcusdt() | {
+                "symbol": symbol, "code": code, "displaySymbol": f"{base} / USDT",
+                "baseCurrency": base,
+                "description": f"{base}USDT is a synthetic spot pair (ticklake emulator)"})
+            currencies.append(_currency(code, base, f"Synthetic {base}", 8, 8))
+    return products, perp_v2, currencies
+
+
+def products_payload(symbols: Iterable[str] = ()) -> dict[str, Any]:
+    """The body of ``GET /public/products`` (and ``/exchange/public/cfg/v2/products``): the
+    real products, plus the synthetic ones among ``symbols`` (those the emulator serves)."""
+    extra_products, extra_perp_v2, extra_currencies = _synthetic_rows(symbols)
     products = [
         _coin_m("BTCUSD", 1, "BTC", 8, 0.1, 1.0, "1 USD", 100_000, 100_000_000_000),
         _coin_m("ETHUSD", 11, "USD", 4, 0.05, 0.005, "0.005 ETH", 10_000, 2_000_000_000),
         _spot_btcusdt(),
+        *extra_products,
     ]
-    perp_v2 = [_perp_v2_btcusdt()]
+    perp_v2 = [_perp_v2_btcusdt(), *extra_perp_v2]
     checksum = hashlib.md5(
         json.dumps([products, perp_v2], sort_keys=True).encode(), usedforsecurity=False
     ).hexdigest()
@@ -253,6 +335,7 @@ def products_payload() -> dict[str, Any]:
                 _currency(2, "USD", "USD", 4, 2),
                 _currency(3, "USDT", "TetherUS", 8, 8),
                 _currency(4, "ETH", "Ethereum", 8, 8),
+                *extra_currencies,
             ],
             "products": products,
             "perpProductsV2": perp_v2,

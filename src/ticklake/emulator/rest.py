@@ -37,8 +37,9 @@ WS_PATHS = frozenset({"/", "/ws"})
 
 
 @cache
-def _products_body() -> bytes:
-    return json.dumps(products_payload(), separators=(",", ":")).encode()
+def _products_body(symbols: tuple[str, ...]) -> bytes:
+    """The payload lists the synthetic products among the traded ``symbols``, too."""
+    return json.dumps(products_payload(symbols), separators=(",", ":")).encode()
 
 
 def respond(status: int, body: bytes, content_type: str = "application/json") -> Response:
@@ -70,7 +71,7 @@ def process_request(
     if path.startswith("/control/") and not upgrade:
         return _control(emu, path.removeprefix("/control/"), query)
     if path in PRODUCT_PATHS and not upgrade:
-        return respond(200, _products_body())
+        return respond(200, _products_body(emu.config.symbols))
     if path not in WS_PATHS or query:
         return _text(404, "Not Found\n")
     if path == "/ws" and emu.config.legacy_410:

@@ -34,7 +34,7 @@ from ticklake.emulator.faults import FaultKind
 from ticklake.emulator.frames import trade_row, trades_message
 from ticklake.emulator.injector import Injector
 from ticklake.emulator.market import Market, SwingLabel, Trade
-from ticklake.emulator.products import PRODUCTS
+from ticklake.emulator.products import PRODUCTS, Product, lookup
 from ticklake.emulator.truth import TruthWriter
 
 __all__ = ["Emulator", "run_emulator"]
@@ -55,6 +55,12 @@ class Emulator:
         self.connections_total = 0
         self.heartbeat_drops = 0
         self.ticks = 0
+        # Listed products: the real ones, and the synthetic ones this emulator trades.
+        self.products: dict[str, Product] = {**PRODUCTS}
+        for symbol in config.symbols:
+            product = lookup(symbol)
+            if product is not None:  # always, once EmulatorConfig validated the symbols
+                self.products[symbol] = product
         self.rings: dict[str, deque[str]] = {
             s: deque(maxlen=max(1, config.snapshot_size)) for s in config.symbols
         }
@@ -77,7 +83,7 @@ class Emulator:
                         vol_of_vol=cfg.vol_of_vol)
         history = market.prefill(cfg.history)
         self.market = market
-        self.books = {s: BookSim(PRODUCTS[s], cfg.seed, market.touch(s)) for s in cfg.symbols}
+        self.books = {s: BookSim(self.products[s], cfg.seed, market.touch(s)) for s in cfg.symbols}
         if cfg.truth_path is not None:
             self._truth = TruthWriter(cfg.truth_path)
         if cfg.labels_path is not None:
@@ -266,7 +272,7 @@ class Emulator:
         client.plan.on_first_ack.clear()
 
     def send_snapshot(self, client: Client, symbol: str) -> None:
-        product = PRODUCTS[symbol]
+        product = self.products[symbol]
         ring = self.rings.get(symbol)
         n = self.config.snapshot_size
         rows = list(ring)[-n:][::-1] if ring is not None and n > 0 else []
@@ -291,7 +297,7 @@ class Emulator:
     def _sequence(self, symbol: str) -> int:
         if self.market is not None and symbol in self.rings:
             return self.market.sequence(symbol)
-        return PRODUCTS[symbol].sequence_base  # listed but not traded: a constant counter
+        return self.products[symbol].sequence_base  # listed but not traded: a constant counter
 
     def _extra(self, last_ts: int | None) -> tuple[int, int] | None:
         if not self.config.extra_keys:
@@ -334,7 +340,7 @@ class Emulator:
         if self._truth is not None:
             self._truth.write(trades)
         for trade in trades:
-            self.rings[trade.symbol].append(trade_row(PRODUCTS[trade.symbol], trade))
+            self.rings[trade.symbol].append(trade_row(self.products[trade.symbol], trade))
 
     def _fan_out(self, trades: list[Trade]) -> None:
         by_symbol: dict[str, list[Trade]] = {}
@@ -342,7 +348,7 @@ class Emulator:
             by_symbol.setdefault(trade.symbol, []).append(trade)
         cap = self.config.max_trades_per_message
         for symbol, batch in by_symbol.items():
-            product = PRODUCTS[symbol]
+            product = self.products[symbol]
             slot = (product.channel, symbol)
             listeners = [c for c in self.clients.values() if slot in c.subscriptions]
             if not listeners:
@@ -371,7 +377,7 @@ class Emulator:
                 market.jump_sequence(symbol, 1)  # a book update consumes a sequence number
             sequence = market.sequence(symbol)
             for client in list(self.clients.values()):
-                view = client.books.get((PRODUCTS[symbol].book_channel, symbol))
+                view = client.books.get((self.products[symbol].book_channel, symbol))
                 if view is None:
                     continue
                 text: str | None = None

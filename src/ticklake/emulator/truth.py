@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import IO
 
 from ticklake.emulator.market import Trade
-from ticklake.emulator.products import PRODUCTS
+from ticklake.emulator.products import lookup
 
 __all__ = ["TruthWriter", "truth_record"]
 
 
 def truth_record(trade: Trade) -> dict[str, str | int]:
-    product = PRODUCTS[trade.symbol]
+    product = lookup(trade.symbol)
+    assert product is not None  # the market trades known symbols only
     return {
         "symbol": trade.symbol,
         "ts_ns": trade.ts_ns,

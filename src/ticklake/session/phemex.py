@@ -52,6 +52,7 @@ from ticklake.feed.events import (
 )
 from ticklake.feed.phemex.protocol import PhemexProtocol
 from ticklake.model import RawFrame
+from ticklake.session.connids import ConnIds
 from ticklake.session.stats import SessionStats
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ class PhemexSession:
         on_frame: FrameSink | None = None,
         on_event: EventSink | None = None,
         flush_frames: Callable[[], object] | None = None,
+        conn_ids: ConnIds | None = None,
     ) -> None:
         self.protocol = protocol
         self.config = config or SessionConfig()
@@ -121,9 +123,10 @@ class PhemexSession:
         # once per event-loop turn, i.e. once per burst of frames read together.
         self._flush_frames = flush_frames
         self._flush_scheduled = False
-        # Connection ids (u32 in the spool) differ across recorder restarts: they start at the
-        # wall-clock millisecond, modulo 2**32 (replays key the per-connection state on them).
-        self._conn_id = time.time_ns() // 1_000_000 % 2**32 - 1
+        # Connection ids (u32 in the spool) differ across recorder restarts and between the
+        # sessions of one recorder, which share ``conn_ids`` (see ``session.connids``).
+        self._conn_ids = conn_ids or ConnIds()
+        self._conn_id = 0
         self._transport: WSTransport | None = None
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
@@ -135,6 +138,11 @@ class PhemexSession:
         self._end_reason = ""
         self._closed_by_server: int | None = None
         self._connecting: asyncio.Task[tuple[WSTransport, WSListener]] | None = None
+
+    @property
+    def conn_id(self) -> int:
+        """The spool id of the current (or last) connection; 0 before the first."""
+        return self._conn_id
 
     def stop(self) -> None:
         """Ask ``run`` to return after dropping the current connection (or attempt)."""
@@ -227,7 +235,7 @@ class PhemexSession:
 
     async def _serve(self, transport: WSTransport) -> str:
         self._transport = transport
-        self._conn_id = (self._conn_id + 1) % 2**32
+        self._conn_id = self._conn_ids.next()
         self._subscribed = self._useful = False
         self._end_reason = "connection lost (1006)"
         self._closed_by_server = None

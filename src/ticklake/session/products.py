@@ -7,7 +7,7 @@ import logging
 import urllib.request
 from urllib.parse import urlsplit, urlunsplit
 
-from ticklake.errors import ProtocolError
+from ticklake.errors import ConfigError, ProtocolError
 from ticklake.feed.phemex.products import ProductTable, default_products, parse_products_payload
 
 logger = logging.getLogger(__name__)
@@ -15,6 +15,7 @@ logger = logging.getLogger(__name__)
 _LIVE_HOSTS = {"ws.phemex.com": "api.phemex.com", "vapi.phemex.com": "vapi.phemex.com",
                "testnet-api.phemex.com": "testnet-api.phemex.com"}
 MAX_PAYLOAD = 32 * 2**20
+_PRODUCTS_URL = "feed.products_url"
 
 
 def products_url_for(ws_url: str) -> str:
@@ -38,14 +39,22 @@ async def fetch_products(url: str, timeout: float = 10.0) -> ProductTable:
     return parse_products_payload(payload)
 
 
-async def load_products(url: str, timeout: float = 10.0) -> ProductTable:
-    """Shipped defaults overlaid with the exchange's payload; defaults alone if unreachable."""
+async def load_products(
+    url: str, timeout: float = 10.0, *, required: bool = False
+) -> ProductTable:
+    """Shipped defaults overlaid with the exchange's payload; defaults alone if unreachable,
+    unless the payload is ``required`` (a product family is listed from it): ConfigError."""
     defaults = default_products()
     if not url.startswith(("http://", "https://")):
+        if required:
+            raise ConfigError(_PRODUCTS_URL, url, "all:<family> needs the products URL")
         return defaults
     try:
         fetched = await fetch_products(url, timeout)
     except (OSError, ProtocolError) as exc:
+        if required:
+            problem = f"cannot list a product family: {exc}"
+            raise ConfigError(_PRODUCTS_URL, url, problem) from None
         logger.warning("= products from %s unavailable (%s); using shipped scales", url, exc)
         return defaults
     logger.info("= %d products loaded from %s", len(fetched), url)

@@ -24,11 +24,32 @@ class Family(enum.Enum):
     SPOT = "spot"
 
 
+# Family names a user may give (``--family``, ``all:<family>``): ours and the payload's ``type``.
+_FAMILY_NAMES = {
+    **{family.value: family for family in Family},
+    "perpetual": Family.COIN_M,
+    "perpetualv2": Family.USD_M,
+    "usdt-m": Family.USD_M,
+}
+
+
+def parse_family(name: str) -> Family:
+    """``coin-m``/``Perpetual``, ``usd-m``/``PerpetualV2`` or ``spot``/``Spot`` (any case)."""
+    family = _FAMILY_NAMES.get(name.strip().lower())
+    if family is None:
+        msg = f"unknown product family {name!r} (choose coin-m, usd-m or spot)"
+        raise ValueError(msg)
+    return family
+
+
 class Product(msgspec.Struct, frozen=True):
     symbol: str
     family: Family
     price_scale: int
     qty_scale: int
+    # False for a payload row whose status is not "Listed": still scaled (old recordings
+    # replay), never picked by a family listing.
+    listed: bool = True
 
     @property
     def trade_channel(self) -> str:
@@ -60,6 +81,11 @@ class ProductTable:
     def symbols(self) -> list[str]:
         return list(self._by_symbol)
 
+    def family_symbols(self, family: Family) -> list[str]:
+        """Listed symbols of ``family``, sorted (the order does not depend on the payload's)."""
+        return sorted(p.symbol for p in self._by_symbol.values()
+                      if p.family is family and p.listed)
+
     def merged(self, other: ProductTable) -> ProductTable:
         """This table with ``other``'s entries taking precedence."""
         return ProductTable([*self._by_symbol.values(), *other._by_symbol.values()])
@@ -87,6 +113,7 @@ class _ProductRow(msgspec.Struct):
     type: str
     priceScale: int | None = None
     baseCurrency: str | None = None
+    status: str = "Listed"
 
 
 class _ProductsData(msgspec.Struct):
@@ -101,6 +128,7 @@ class _ProductsPayload(msgspec.Struct):
 
 
 _payload_decoder = msgspec.json.Decoder(_ProductsPayload)
+_LISTED = "Listed"
 
 
 def parse_products_payload(payload: bytes | str) -> ProductTable:
@@ -120,12 +148,14 @@ def parse_products_payload(payload: bytes | str) -> ProductTable:
     value_scales: Mapping[str, int] = {c.currency: c.valueScale for c in data.currencies}
     found: list[Product] = []
     for row in data.products:
+        listed = row.status == _LISTED
         if row.type == "Perpetual" and row.priceScale is not None:
-            found.append(Product(row.symbol, Family.COIN_M, row.priceScale, 0))
+            found.append(Product(row.symbol, Family.COIN_M, row.priceScale, 0, listed))
         elif row.type == "Spot" and row.priceScale is not None and row.baseCurrency:
             qty_scale = value_scales.get(row.baseCurrency)
             if qty_scale is not None:
-                found.append(Product(row.symbol, Family.SPOT, row.priceScale, qty_scale))
+                found.append(Product(row.symbol, Family.SPOT, row.priceScale, qty_scale, listed))
     for row in data.perpProductsV2:
-        found.append(Product(row.symbol, Family.USD_M, DECIMAL_SCALE, DECIMAL_SCALE))
+        found.append(Product(row.symbol, Family.USD_M, DECIMAL_SCALE, DECIMAL_SCALE,
+                             row.status == _LISTED))
     return ProductTable(found)

@@ -28,6 +28,8 @@ EXCHANGE = "phemex"
 # A trade stamped further than this past its receive time is quarantined (see on_trades).
 MAX_FUTURE_NS = 3600 * 1_000_000_000
 _KINDS = frozenset(("snapshot", "incremental"))
+# Connections a replay keeps sequences for: a recorder has at most 5 open at once (§1.2).
+_REMEMBERED_CONNECTIONS = 32
 _cursor_encoder = msgspec.json.Encoder()
 _cursor_decoder = msgspec.json.Decoder(dict[str, TradeCursor])
 
@@ -55,10 +57,23 @@ class TradeDecoder:
             symbol: SymbolTrades(cursor) for symbol, cursor in (cursors or {}).items()
         }
         self._conn_seq: dict[str, int] = {}
+        self._conn_seqs: dict[int, dict[str, int]] = {}  # replays only: see use_connection
         self._products: dict[str, Product] = {}
 
     def new_connection(self) -> None:
         self._conn_seq.clear()
+
+    def use_connection(self, conn_id: int) -> None:
+        """Switch to ``conn_id``'s message sequences (a replay of several connections at once:
+        their frames interleave in one spool, and each connection's state must survive the
+        others' frames); an id not seen before starts empty, like ``new_connection``."""
+        seqs = self._conn_seqs.pop(conn_id, None)
+        if seqs is None:
+            seqs = {}
+            if len(self._conn_seqs) >= _REMEMBERED_CONNECTIONS:  # the oldest is long gone
+                del self._conn_seqs[next(iter(self._conn_seqs))]
+        self._conn_seqs[conn_id] = seqs  # most recently used last
+        self._conn_seq = seqs
 
     def cursors(self) -> dict[str, TradeCursor]:
         return {sym: st.cursor() for sym, st in self._symbols.items() if st.started}
@@ -137,9 +152,9 @@ class ReplayDecoder:
         self._conn_id: int | None = None
 
     def decode(self, payload: bytes, conn_id: int, recv_ns: int) -> list[Event]:
-        if conn_id != self._conn_id:
+        if conn_id != self._conn_id:  # a reconnect, or another connection of a sharded recorder
             self._conn_id = conn_id
-            self.trades.new_connection()
+            self.trades.use_connection(conn_id)
         try:
             frame = message_decoder.decode(payload)
         except (msgspec.DecodeError, UnicodeError) as exc:
