@@ -11,10 +11,14 @@ import asyncio
 import datetime as dt
 import os
 import shutil
+import socket
+import subprocess
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pytest
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
@@ -30,6 +34,7 @@ from ticklake.spool import CursorStore
 from ticklake.tables import PARTITIONS, TABLES, superseded
 
 from ..e2e.conftest import run_cli
+from ..seaweed import ACCESS_KEY, SECRET_KEY, SeaweedFS, _pick_ports, weed_binary
 from .test_lake import record_into_lake
 
 Rows = Counter[tuple[object, ...]]
@@ -228,3 +233,59 @@ def test_cli_commits_once_and_refuses_bad_input_on_one_line(copy: Path) -> None:
         assert bad.returncode == 2, (args, bad.stderr)
         assert bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1, bad.stderr
         assert secret not in bad.stderr + bad.stdout
+
+
+class SeaweedWithIceberg(SeaweedFS):
+    """The shared SeaweedFS helper, with its Iceberg REST catalog on (the fixture turns it off)
+    and an S3 Tables bucket ``tables`` for the Iceberg metadata."""
+
+    iceberg_port = 0
+
+    def start(self) -> None:
+        with socket.socket() as sock:  # one more free port, for the catalog
+            sock.bind(("127.0.0.1", 0))
+            self.iceberg_port = sock.getsockname()[1]
+        self.ports = self.ports or _pick_ports()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        flags = [f"-{name}.port={port}" for name, port in self.ports.items()]
+        with (self.directory / "weed.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [weed_binary(), "mini", f"-dir={self.directory}", "-ip=127.0.0.1",
+                 "-ip.bind=127.0.0.1", f"-bucket={self.bucket}", "-tableBucket=tables",
+                 f"-s3.port.iceberg={self.iceberg_port}", "-s3.port.lance=0", *flags],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+                     "AWS_SECRET_ACCESS_KEY": SECRET_KEY},
+            )
+        self._wait_ready()
+
+
+@pytest.fixture
+def seaweed_iceberg(tmp_path: Path) -> Iterator[SeaweedWithIceberg]:
+    server = SeaweedWithIceberg(tmp_path / "seaweedfs")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_rest_catalog_over_an_s3_lake(recorded: Path, seaweed_iceberg: SeaweedWithIceberg,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """SeaweedFS: the lake in one bucket, Iceberg metadata through its REST catalog (SigV4)."""
+    for key, value in seaweed_iceberg.env().items():  # the lake's own object-store settings
+        monkeypatch.setenv(key, value)
+    fs = seaweed_iceberg.filesystem()
+    pafs.copy_files(str(recorded / "lake"), "lake/recorded",
+                    source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
+    lake = Lake("s3://lake/recorded", filesystem=fs)
+    catalog = open_catalog(
+        f"rest+http://127.0.0.1:{seaweed_iceberg.iceberg_port}", lake, "s3://tables/",
+        {"rest.sigv4-enabled": "true", "rest.signing-region": "us-east-1",
+         "rest.signing-name": "s3tables"})
+    first = by_table(commit_lake(lake, catalog))
+    assert first["trades"].files == len(lake.files("trades")) > 0
+    assert catalog.load_table("ticklake.trades").scan().to_arrow().num_rows > 300
+    assert_same_as_duckdb(lake, catalog)
+    again = by_table(commit_lake(lake, catalog))
+    assert all(r.snapshot_id is None for r in again.values())
