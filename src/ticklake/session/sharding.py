@@ -79,7 +79,7 @@ def pack_connections(
         raise ConfigError(
             _SYMBOLS, f"{len(ordered)} symbols",
             f"more than {max_connections} connections × {per_connection} subscriptions "
-            f"= {capacity} per recorder; split them across processes with --shard i/n",
+            f"= {capacity} per recorder; split them across (more) processes with --shard i/n",
         )
     if not ordered:
         return []
