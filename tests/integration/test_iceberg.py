@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,11 +22,18 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pytest
 from pyiceberg.catalog import Catalog
+from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.types import DateType, DecimalType, LongType, StringType, TimestamptzType
 
 from ticklake.catalog import Lake
-from ticklake.catalog.iceberg import TableCommit, commit_lake, open_catalog
+from ticklake.catalog.iceberg import (
+    TableCommit,
+    commit_lake,
+    iceberg_schema,
+    open_catalog,
+    partition_spec,
+)
 from ticklake.lake.anomalies import AnomalyWriter
 from ticklake.lake.compact import compact
 from ticklake.lake.storage import LakeStorage
@@ -194,6 +202,32 @@ def test_incremental_commits_follow_compaction_exactly_with_time_travel(copy: Pa
     fourth = by_table(commit_lake(lake, catalog))
     assert (fourth["anomalies"].added, fourth["anomalies"].removed) == (0, 1)
     assert_same_as_duckdb(lake, catalog)
+
+
+def test_a_table_missing_a_new_lake_column_evolves_its_schema(copy: Path) -> None:
+    """A table created before tables.py gained a column: the commit adds it (schema
+    evolution) and maps its name, so the files' values of that column are read, not nulls."""
+    lake, catalog = sqlite_catalog(copy)
+    current = iceberg_schema("trades")
+    older = Schema(*[f for f in current.fields if f.name != "from_snapshot"])
+    catalog.create_namespace("ticklake")
+    catalog.create_table("ticklake.trades", schema=older,
+                         partition_spec=partition_spec("trades", older))
+    commit_lake(lake, catalog, tables=["trades"])
+    table = catalog.load_table("ticklake.trades")
+    assert "from_snapshot" in table.schema().column_names
+    columns = ["spool_offset", "ts_ns", "from_snapshot"]  # the new column comes last in Iceberg
+    got = rows(table.scan(selected_fields=tuple(columns)).to_arrow().select(columns))
+    assert got == rows(lake.query(f"SELECT {', '.join(columns)} FROM trades").table)
+    assert None not in {row[2] for row in got}
+
+
+def test_importing_ticklake_does_not_import_pyiceberg() -> None:
+    code = ("import sys, ticklake.cli, ticklake.catalog, ticklake.pipeline; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pyiceberg'))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"
 
 
 def restore_inputs(saved: Path, lake: Path) -> list[Path]:

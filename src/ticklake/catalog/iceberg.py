@@ -258,8 +258,9 @@ def _commit_table(lake: Lake, iceberg: Table, table: str, identifier: str) -> Ta
                   "ticklake.files-removed": str(len(removed))}
     with iceberg.transaction() as tx:
         update = tx.update_snapshot(snapshot_properties=properties)
-        # Removing and adding in one overwrite: a reader sees the old files or the new, never both.
-        with (update.overwrite() if removed else update.fast_append()) as producer:
+        # Removing and adding in one overwrite: a reader sees the old files or the new, never
+        # both. Appends merge small manifests (from 100 on), so frequent runs stay cheap to plan.
+        with (update.overwrite() if removed else update.merge_append()) as producer:
             for data_file in removed:
                 producer.delete_data_file(data_file)
             for data_file in added:
@@ -341,6 +342,9 @@ _CAUGHT = (OSError, ValueError, pa.ArrowException, CommitFailedException, NoSuch
            ImportError)
 
 
+_CLIENT_PACKAGES = frozenset({"sqlalchemy", "botocore", "boto3"})
+
+
 @contextlib.contextmanager
 def _errors(what: str, props: Mapping[str, str]) -> Iterator[None]:
     """Turn the catalog's and store's exceptions into one-line :class:`IcebergError`s."""
@@ -351,7 +355,7 @@ def _errors(what: str, props: Mapping[str, str]) -> Iterator[None]:
     except IcebergError:
         raise
     except Exception as exc:
-        if not isinstance(exc, _CAUGHT) and not _is_sqlalchemy_error(exc):
+        if not isinstance(exc, _CAUGHT) and not _is_client_error(exc):
             raise
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         for secret in secrets:
@@ -360,8 +364,9 @@ def _errors(what: str, props: Mapping[str, str]) -> Iterator[None]:
         raise IcebergError(msg) from None
 
 
-def _is_sqlalchemy_error(exc: BaseException) -> bool:
-    return any(cls.__module__.startswith("sqlalchemy") for cls in type(exc).__mro__)
+def _is_client_error(exc: BaseException) -> bool:
+    """An error of the SQL catalog's database (SQLAlchemy) or of AWS's client (Glue, SigV4)."""
+    return any(cls.__module__.split(".")[0] in _CLIENT_PACKAGES for cls in type(exc).__mro__)
 
 
 def _uri_password(value: str) -> str | None:
