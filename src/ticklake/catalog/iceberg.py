@@ -125,7 +125,7 @@ def catalog_properties(
         if warehouse:
             props["warehouse"] = warehouse
     elif scheme == "glue":
-        # glue://[?region=..&catalog-id=..]: the account's Glue Data Catalog (boto3 chain).
+        # glue://[?region=..&id=..]: the account's Glue Data Catalog (boto3 credentials chain).
         props |= {"type": "glue", "warehouse": warehouse or f"{lake_uri(lake)}/{WAREHOUSE_DIR}"}
         for key, value in parse_qsl(parts.query):
             props[f"glue.{key}"] = value
