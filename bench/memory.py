@@ -38,12 +38,15 @@ asyncio.run(main())
 """
 
 
-def rss_mb(proc: psutil.Process) -> float:
-    total = 0
-    for p in [proc, *proc.children(recursive=True)]:
+def rss_mb(proc: psutil.Process) -> tuple[float, float]:
+    """RSS of the process itself and of its children (the lake writer process), MB."""
+    own = children = 0
+    with contextlib.suppress(psutil.Error):
+        own = proc.memory_info().rss
+    for p in proc.children(recursive=True):
         with contextlib.suppress(psutil.Error):
-            total += p.memory_info().rss
-    return total / 2**20
+            children += p.memory_info().rss
+    return own / 2**20, children / 2**20
 
 
 def slope_per_minute(points: list[tuple[float, float]]) -> float:
@@ -64,10 +67,14 @@ def measure(command: str, url: str, seconds: float, tmp: Path) -> dict[str, Any]
                             text=True)
     ps = psutil.Process(proc.pid)
     samples: list[tuple[float, float]] = []
+    split: list[tuple[float, float, float]] = []  # (t, recorder, children)
     started = time.monotonic()
     try:
         while time.monotonic() - started < seconds and proc.poll() is None:
-            samples.append((time.monotonic() - started, rss_mb(ps)))
+            own, children = rss_mb(ps)
+            t = time.monotonic() - started
+            samples.append((t, own + children))
+            split.append((t, own, children))
             time.sleep(1.0)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -84,6 +91,10 @@ def measure(command: str, url: str, seconds: float, tmp: Path) -> dict[str, Any]
         "peak_mb": round(max(s[1] for s in samples), 1),
         "steady_mb": round(statistics.median(s[1] for s in second_half), 1),
         "growth_mb_per_min": round(slope_per_minute(second_half), 3),
+        "steady_recorder_mb": round(statistics.median(
+            s[1] for s in split if s[0] >= seconds / 2), 1),
+        "steady_children_mb": round(statistics.median(
+            s[2] for s in split if s[0] >= seconds / 2), 1),
     }
 
 

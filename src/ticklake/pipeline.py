@@ -25,9 +25,8 @@ from ticklake.errors import SessionError
 from ticklake.feed.events import Event, GapDetected, TradesReceived
 from ticklake.feed.phemex import PhemexProtocol, ProductTable, ProtocolConfig, Subscription
 from ticklake.feed.phemex.products import default_products
+from ticklake.lake.hints import BufferingHints
 from ticklake.lake.runner import LakeProcess, LakeRunner
-from ticklake.lake.storage import LakeStorage
-from ticklake.lake.writer import BufferingHints
 from ticklake.model import Anomaly
 from ticklake.session import ConnIds, PhemexSession, SessionConfig, SessionGroup
 from ticklake.session.products import load_products, products_url_for
@@ -38,6 +37,7 @@ if TYPE_CHECKING:  # the SQL side (DuckDB, pyarrow.dataset, pandas) stays out of
     import pyarrow as pa
 
     from ticklake.catalog import QueryResult
+    from ticklake.lake.storage import LakeStorage
 
 _S = 1_000_000_000
 
@@ -262,6 +262,7 @@ def query_lake(
     import pyarrow.compute as pc
 
     from ticklake.catalog import Lake, run_query
+    from ticklake.lake.storage import LakeStorage
 
     lake = Lake(lake_root)
     storage = LakeStorage(lake_root)

@@ -25,6 +25,7 @@ from typing import Protocol
 from ticklake.feed.phemex.products import ProductTable
 from ticklake.feed.phemex.trades import MAX_FUTURE_NS, ReplayDecoder, TradeDecoder
 from ticklake.lake.batch import Batch
+from ticklake.lake.hints import BufferingHints as BufferingHints  # noqa: PLC0414 (re-exported)
 from ticklake.lake.layout import file_path
 from ticklake.lake.storage import LakeStorage, StorageError
 from ticklake.spool import SpoolError
@@ -57,12 +58,6 @@ class RecordSource(Protocol):
 class Cursors(Protocol):
     def load(self, name: str) -> tuple[int, bytes]: ...
     def commit(self, name: str, offset: int, state: bytes = b"") -> None: ...
-
-
-@dataclass(frozen=True)
-class BufferingHints:
-    size_mib: float = 64.0
-    interval: float = 300.0
 
 
 @dataclass

@@ -1,0 +1,14 @@
+"""Buffering hints of the lake writer, kept apart from it so that the recorder's process can
+name them without importing the writer's Parquet side (pyarrow, numpy: ~50 MB of RSS)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BufferingHints:
+    """A batch is published when its raw bytes reach ``size_mib`` or its age ``interval`` s."""
+
+    size_mib: float = 64.0
+    interval: float = 300.0
