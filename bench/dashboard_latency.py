@@ -46,6 +46,7 @@ from playwright.sync_api import Page, sync_playwright
 from ticklake.config import load_settings
 from ticklake.dashboard import DashboardConfig, DashboardServer
 from ticklake.emulator import Emulator, EmulatorConfig
+from ticklake.lake.storage import parquet_options
 from ticklake.pipeline import Recording, build_recording, query_lake, run_recording
 from ticklake.tables import SCHEMAS
 
@@ -181,8 +182,9 @@ def measure_screen(page: Page, stack: Stack, seconds: float) -> dict[str, Any]:
     }
 
 
-def write_day(root: Path, rate: float) -> int:
-    """A day of BTCUSD trades at ``rate``/s, in the lake layout, one file per hour."""
+def write_day(root: Path, rate: float, options: dict[str, Any] | None = None) -> int:
+    """A day of BTCUSD trades at ``rate``/s, in the lake layout, one file per hour, written
+    with the lake's Parquet options (or ``options``, e.g. those of an older lake)."""
     (root / "_ticklake").mkdir(parents=True, exist_ok=True)
     (root / "_ticklake" / "lake.json").write_text(json.dumps({"format": 1}))
     end = time.time_ns() // 10**9 * 10**9
@@ -194,6 +196,7 @@ def write_day(root: Path, rate: float) -> int:
     qty = rng.integers(1, 5_000, n).astype(np.float64)
     side = np.where(rng.random(n) < 0.5, "buy", "sell")
     schema = SCHEMAS["trades"]
+    options = parquet_options(schema) if options is None else options
     hours = (ts - start) // (3_600 * 10**9)
     for hour in range(24):
         idx = np.nonzero(hours == hour)[0]
@@ -217,7 +220,7 @@ def write_day(root: Path, rate: float) -> int:
             directory.mkdir(parents=True, exist_ok=True)
             pq.write_table(table.filter(pa.array(sel)),
                            directory / f"part-{first:020d}-{last:020d}.parquet",
-                           compression="zstd")
+                           **options)
     return n
 
 

@@ -68,19 +68,25 @@ def candles_sql(w: Window) -> str:
     first_day = _date(w.since_ns)
     last_day = _date(max(w.since_ns, w.until_ns - 1))
     seam = "" if w.before_offset is None else f"AND spool_offset < {int(w.before_offset)}"
+    # Aggregates stay exact decimals (on INT64-stored decimals they are cheaper than casting
+    # every row to double) and only the per-bucket results become doubles. A side is 'buy' or
+    # 'sell' (the lake's contract), so the sell volume is the total minus the buy volume: one
+    # filtered sum instead of two (about a fifth of the query's CPU, bench/candles.py).
     return f"""
-SELECT (ts_ns // {w.step_ns}) * {w.step_ns // _MS} AS t,
-       CAST(arg_min(price, {_ORDER}) AS DOUBLE) AS o,
-       CAST(max(price) AS DOUBLE) AS h,
-       CAST(min(price) AS DOUBLE) AS l,
-       CAST(arg_max(price, {_ORDER}) AS DOUBLE) AS c,
-       CAST(coalesce(sum(qty) FILTER (WHERE side = 'buy'), 0) AS DOUBLE) AS bv,
-       CAST(coalesce(sum(qty) FILTER (WHERE side = 'sell'), 0) AS DOUBLE) AS sv,
-       count(*) AS n
-FROM trades
-WHERE symbol = '{w.symbol}' AND ts_ns >= {w.since_ns} AND ts_ns < {w.until_ns}
-  AND date >= DATE '{first_day}' AND date <= DATE '{last_day}' {seam}
-GROUP BY 1 ORDER BY 1
+SELECT t, CAST(o AS DOUBLE) AS o, CAST(h AS DOUBLE) AS h, CAST(l AS DOUBLE) AS l,
+       CAST(c AS DOUBLE) AS c, CAST(bv AS DOUBLE) AS bv, CAST(v - bv AS DOUBLE) AS sv, n
+FROM (
+  SELECT (ts_ns // {w.step_ns}) * {w.step_ns // _MS} AS t,
+         arg_min(price, {_ORDER}) AS o, max(price) AS h, min(price) AS l,
+         arg_max(price, {_ORDER}) AS c,
+         coalesce(sum(qty) FILTER (WHERE side = 'buy'), 0) AS bv, sum(qty) AS v,
+         count(*) AS n
+  FROM trades
+  WHERE symbol = '{w.symbol}' AND ts_ns >= {w.since_ns} AND ts_ns < {w.until_ns}
+    AND date >= DATE '{first_day}' AND date <= DATE '{last_day}' {seam}
+  GROUP BY 1
+)
+ORDER BY t
 """
 
 

@@ -56,6 +56,8 @@ def test_trades_files_delta_encode_rising_integers_and_read_back_exactly(tmp_pat
     for name in ("side", "price", "qty"):
         assert "RLE_DICTIONARY" in encodings[name], name
     assert size / table.num_rows < 12  # the storage goal, on a steady synthetic stream
+    schema = pq.read_metadata(full).schema
+    assert schema.column(TRADES.get_field_index("price")).physical_type == "INT64"
 
     assert pq.read_table(full).equals(table)  # pyarrow
     sql = f"SELECT * FROM read_parquet('{full}') ORDER BY ts_ns"
