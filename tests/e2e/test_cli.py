@@ -56,7 +56,7 @@ def test_legacy_url_answering_410_is_a_one_line_error(emulator: tuple[str, Path]
         (["--ping-interval", "45"], "invalid feed.ping_interval 45.0"),
         (["--url", "http://example.invalid/"], "invalid feed.url"),
         (["--symbols", ","], "invalid feed.symbols"),
-        (["--symbols", ",".join(f"S{i}" for i in range(101))], "split them across processes"),
+        (["--symbols", ",".join(f"S{i}" for i in range(101))], "with --shard i/n"),
         (["--shard", "2/2"], "invalid feed.shard '2/2'"),
         (["--family", "futures"], "unknown product family 'futures'"),
         (["--family", "spot", "--symbols", "BTCUSD"], "not both"),
