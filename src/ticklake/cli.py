@@ -358,7 +358,8 @@ def deliver(
     settings = load_settings(config, **_overrides("lake", root=lake, log=log,
                                                   partitions=partitions))
     if settings.lake.log is None:
-        raise ConfigError("--log", None, "required: kafka://host:port/topic")
+        option = "--log"
+        raise ConfigError(option, None, "required: kafka://host:port/topic")
     uri = parse_log_uri(settings.lake.log)
     run_deliver(uri, settings.lake, group, lambda line: err.print(line, markup=False,
                                                                   highlight=False))

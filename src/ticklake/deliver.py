@@ -25,11 +25,17 @@ Exactly-once therefore needs neither Kafka transactions nor a duplicate-free top
 from __future__ import annotations
 
 import logging
+import signal
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import FrameType
 
 import msgspec
 
+from ticklake.broker import BrokerError, LogUri
+from ticklake.broker.client import ensure_topic
 from ticklake.broker.dedup import HighWater
 from ticklake.broker.frames import (
     CONN,
@@ -42,6 +48,8 @@ from ticklake.broker.frames import (
     decode_products,
     from_u64,
 )
+from ticklake.broker.group import GroupWorker
+from ticklake.config import LakeSettings
 from ticklake.feed.phemex.products import Product, ProductTable
 from ticklake.lake.cursors import LakeCursorStore
 from ticklake.lake.layout import stream_id
@@ -187,6 +195,16 @@ class StreamCursors:
         self.kafka_committed = position.kafka_next
 
 
+    def skip_ahead(self) -> None:
+        """Everything read is published and only skipped records (products, re-sends) came
+        after: move the cursor past them (same delivered offset, same decoder state)."""
+        offset, raw = self.store.load(CURSOR)
+        if offset != self.committed:
+            msg = f"partition {self.store} was taken over by another worker"
+            raise TakenOver(msg)
+        self.commit(CURSOR, offset, _decode_state(raw).decoder)
+
+
 def _decode_state(data: bytes) -> DeliveredState:
     return msgspec.msgpack.decode(data, type=DeliveredState) if data else DeliveredState()
 
@@ -206,6 +224,7 @@ class LakePartition:
         self.writer = LakeWriter(self.source, self.cursors, storage, products, hints,
                                  snapshot_size, stream=self.stream)
         self._reported = self.cursors.kafka_committed
+        self._skip_due = 0.0
 
     def start_offset(self) -> int:
         return self.cursors.kafka_committed
@@ -217,7 +236,15 @@ class LakePartition:
         return self.source.buffered < MAX_BUFFERED
 
     def poll(self) -> int | None:
-        self.writer.poll()
+        busy = self.writer.poll()
+        if (not busy and self.writer.committed_offset == self.source.delivered
+                and self.source.kafka_next > self.cursors.kafka_committed
+                and self.writer.clock() >= self._skip_due):
+            self._skip_due = self.writer.clock() + self.writer.hints.interval
+            try:
+                self.cursors.skip_ahead()
+            except StorageError as exc:  # retried at the next interval
+                logger.warning("= %s: cannot move the cursor: %s", self.stream, exc)
         return self._moved()
 
     def _moved(self) -> int | None:
@@ -233,3 +260,61 @@ class LakePartition:
             logger.warning("= %s: the last batch could not be published (%s); the next "
                            "owner redoes it", self.stream, self.writer.stats.last_error)
         return self._moved()
+
+
+def delivered_position(storage: LakeStorage, topic: str, partition: int) -> int:
+    """The partition's next Kafka offset after everything published (its lake cursor): the
+    group's true progress, e.g. to measure lag against the high watermark."""
+    _, state = LakeCursorStore(storage, stream_id(topic, partition)).load(CURSOR)
+    return _decode_state(state).kafka_next
+
+
+def _ensure_marker(storage: LakeStorage, attempts: int = 20) -> None:
+    """``ensure_marker``, tolerating writers that create the same new lake at the same time
+    (one has made ``_ticklake/`` but not yet the marker: "not empty, not a lake")."""
+    for attempt in range(attempts):
+        try:
+            storage.ensure_marker()
+            return
+        except StorageError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+
+
+def run_deliver(uri: LogUri, settings: LakeSettings, group: str,
+                report: Callable[[str], None]) -> GroupWorker:
+    """``ticklake deliver``: one group member until SIGTERM/SIGINT (then a graceful stop)."""
+    storage = LakeStorage(settings.root)
+    _ensure_marker(storage)  # a wrong --lake: one line now
+    try:
+        ensure_topic(uri, settings.partitions)
+    except BrokerError as exc:  # the consumer keeps trying: recorders may create it later
+        report(f"warning: {exc}")
+    hints = BufferingHints(settings.buffer_mib, settings.buffer_seconds)
+    partitions: dict[int, LakePartition] = {}
+
+    def factory(topic: str, partition: int) -> LakePartition:
+        handler = partitions[partition] = LakePartition(topic, partition, storage, hints)
+        return handler
+
+    worker = GroupWorker(uri, group, factory)
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        worker.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+
+    def tick() -> None:
+        live = worker.handlers()
+        published = sum(p.writer.stats.records for p in partitions.values())
+        dropped = sum(p.source.high_water.dropped for p in partitions.values())
+        report(f"deliver {uri.topic} [{group}]: partitions {sorted(live)} | "
+               f"{worker.stats.records:,} read | {published:,} published | "
+               f"{dropped:,} re-sent dropped | {worker.stats.assignments} assignments")
+
+    report(f"delivering {uri} into {settings.root} as a member of {group} (Ctrl+C stops)")
+    worker.run(tick)
+    tick()
+    return worker

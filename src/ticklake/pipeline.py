@@ -36,6 +36,7 @@ from ticklake.spool import CursorStore, FsyncPolicy, Spool, SpoolReader, SpoolWr
 if TYPE_CHECKING:  # the SQL side (DuckDB, pyarrow.dataset, pandas) stays out of the recorder
     import pyarrow as pa
 
+    from ticklake.broker.shipper import Shipper
     from ticklake.catalog import QueryResult
     from ticklake.lake.storage import LakeStorage
 
@@ -99,19 +100,25 @@ class Recording:
     recorder: JsonlRecorder | None = None
     spool: Spool | None = None
     spool_writer: SpoolWriter | None = None
-    lake: LakeRunner | None = None
+    lake: LakeRunner | Shipper | None = None  # the Shipper with --log (no lake written here)
 
 
 def open_lake(
     lake: LakeSettings, products: ProductTable, snapshot_size: int = 200
-) -> tuple[Spool, SpoolWriter, LakeRunner]:
+) -> tuple[Spool, SpoolWriter, LakeRunner | Shipper]:
     """The spool (opened for appending, recovered) and a lake writer over it, in a child
-    process (its own core: Parquet encoding never competes with the socket reader)."""
+    process (its own core: Parquet encoding never competes with the socket reader); with
+    ``lake.log``, a shipper thread to that topic instead (``ticklake deliver`` writes)."""
     spool = Spool(
         Path(lake.spool), fsync=FsyncPolicy(lake.fsync), fsync_interval=lake.fsync_interval,
         segment_bytes=int(lake.segment_mib * 2**20),
     )
     writer = spool.writer()
+    if lake.log is not None:
+        from ticklake.broker.shipper import open_shipper  # confluent-kafka only when used
+
+        products_json = msgspec.json.encode([products.require(s) for s in products.symbols()])
+        return spool, writer, open_shipper(spool, lake.log, products_json, lake.partitions)
     runner = LakeProcess(Path(lake.spool), lake.root, products,
                          BufferingHints(lake.buffer_mib, lake.buffer_seconds), snapshot_size)
     if FsyncPolicy(lake.fsync) is not FsyncPolicy.NEVER:  # read only what is acknowledged

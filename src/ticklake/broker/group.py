@@ -82,13 +82,22 @@ class GroupWorker:
         """Ask ``run`` to finish (thread-safe, signal-safe)."""
         self._stop.set()
 
-    def run(self) -> None:
+    def handlers(self) -> dict[int, PartitionHandler]:
+        """The handlers of the partitions assigned now (read from the worker's thread)."""
+        return dict(self._handlers)
+
+    def run(self, tick: Callable[[], None] | None = None, tick_seconds: float = 2.0) -> None:
+        """Consume until :meth:`stop`; ``tick`` is called every ``tick_seconds`` (progress)."""
         consumer = self._consumer = Consumer(self._config)
         consumer.subscribe([self.uri.topic], on_assign=self._on_assign,
                            on_revoke=self._on_revoke, on_lost=self._on_revoke)
+        next_tick = time.monotonic() + tick_seconds
         try:
             while not self._stop.is_set():
                 self._step(consumer)
+                if tick is not None and time.monotonic() >= next_tick:
+                    tick()
+                    next_tick = time.monotonic() + tick_seconds
             self._close_all(revoked=False)
         finally:
             try:

@@ -1,0 +1,115 @@
+"""Real processes and read-backs of the scale-out tests: ``ticklake deliver`` workers,
+recorders shipping to the log, and the lake/spool/broker state the assertions compare."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.fs as pafs
+from confluent_kafka import Consumer, TopicPartition
+
+from ticklake.broker.frames import fold_conn_id, recorder_number
+from ticklake.broker.shipper import CURSOR as SHIPPED
+from ticklake.catalog import Lake
+from ticklake.deliver import delivered_position
+from ticklake.lake.storage import LakeStorage
+from ticklake.spool import CursorStore, SpoolReader
+from ticklake.tables import TABLES, parse_stream_file_name
+
+from ..reliability.procs import TICKLAKE, recorder
+from ..support import scaled
+
+Frame = tuple[int, int, str]  # conn_id (64-bit, folded), recv_ns, payload text
+
+
+def deliver(uri: str, root: str, log: Path, env: dict[str, str],
+            *extra: str) -> subprocess.Popen[bytes]:
+    """``ticklake deliver`` in its own process group (kill -9 takes all of it)."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [*TICKLAKE, "deliver", "--log", uri, "--lake", root, *extra],
+            env={**os.environ, "TICKLAKE_LAKE__BUFFER_SECONDS": "0.5", **env},
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+
+def shipping_recorder(url: str, uri: str, spool: Path, symbols: str, log: Path,
+                      env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return recorder(url, "unused-lake", spool, "--log", uri, symbols=symbols, log=log,
+                    env=env)
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 60) -> int:
+    """SIGTERM, then wait for a graceful exit; the exit code."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=scaled(timeout))
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
+
+
+def shipped(spool: Path) -> int:
+    try:
+        return CursorStore(spool / "cursors").load(SHIPPED)[0]
+    except Exception:
+        return 0
+
+
+def high_watermarks(bootstrap: str, topic: str, partitions: int) -> list[int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "ticklake-test-probe"})
+    try:
+        return [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in range(partitions)]
+    finally:
+        consumer.close()
+
+
+def delivered(storage: LakeStorage, topic: str, partitions: int) -> list[int]:
+    return [delivered_position(storage, topic, p) for p in range(partitions)]
+
+
+def spooled_frames(spool: Path) -> Counter[Frame]:
+    """Every frame of a recorder's spool, as the lake's ``raw`` must hold it."""
+    number = recorder_number((spool / "recorder-id").read_text().strip())
+    reader = SpoolReader(spool)
+    frames: Counter[Frame] = Counter()
+    offset = reader.first_offset()
+    assert offset == 0, "retention deleted segments: the whole spool cannot be compared"
+    while records := reader.read(offset):
+        for r in records:
+            frames[(fold_conn_id(number, r.conn_id), r.recv_ns,
+                    r.payload.decode("utf-8", "replace"))] += 1
+        offset = records[-1].offset + 1
+    return frames
+
+
+def lake_frames(root: str) -> Counter[Frame]:
+    rows = Lake(root).query("SELECT conn_id, recv_ns, payload FROM raw",
+                            max_rows=50_000_000).rows()
+    return Counter((int(c), int(r), str(p)) for c, r, p in rows)
+
+
+def overlapping_files(fs: pafs.FileSystem, base: str) -> list[str]:
+    """Files of one directory and stream whose offset ranges overlap (a duplicate)."""
+    storage = LakeStorage(base, filesystem=fs)
+    bad = []
+    for table in TABLES:
+        by_dir: dict[tuple[str, str], list[tuple[int, int, str]]] = {}
+        for stored in storage.list_files(table):
+            directory, name = stored.path.rsplit("/", 1)
+            parsed = parse_stream_file_name(name)
+            assert parsed is not None, stored.path
+            by_dir.setdefault((directory, parsed[3]), []).append((parsed[1], parsed[2], name))
+        for ranges in by_dir.values():
+            ranges.sort()
+            for (_, end, name), (first, _, other) in itertools.pairwise(ranges):
+                if first < end:
+                    bad.append(f"{name} / {other}")
+    return bad
