@@ -2,10 +2,10 @@
 
 Each connection is a full ``PhemexSession`` of its own (heartbeat, reconnect, de-duplication
 and gap state over its own symbols); they share the frame sink (the one spool), the event sink
-(the one bus) and a ``ConnIds`` so that their spool connection ids never collide. One
-connection dropping reconnects only that connection. A fatal error of any session (refused
-subscribe, failed frame sink, refused URL) stops the whole recorder and is re-raised, as with
-a single session.
+(the one bus), a ``ConnIds`` so that their spool connection ids never collide, and one connect
+budget (Phemex limits connection attempts per IP). One connection dropping reconnects only
+that connection. A fatal error of any session (refused subscribe, failed frame sink, refused
+URL) stops the whole recorder and is re-raised, as with a single session.
 
 To everything above it the group looks like one session: ``stats`` is a live ``SessionStats``
 whose fields are the sums over the connections (latest of the gauges, worst state), read at
@@ -20,8 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
+from ticklake.feed.backoff import ConnectBudget
 from ticklake.feed.phemex import Subscription
-from ticklake.session.phemex import PhemexSession, SessionConfig
+from ticklake.session.phemex import PhemexSession, SessionConfig, connect_budget
 from ticklake.session.stats import SessionStats
 
 # The group's state is its least healthy session's: a recorder is "streaming" only when every
@@ -42,6 +43,7 @@ class SessionGroup:
             raise ValueError(msg)
         self.sessions = tuple(sessions)
         self._totals = LiveTotals(self.sessions)
+        self.budget: ConnectBudget | None = None  # shared by the sessions while running
 
     # -- what callers of a single session use --------------------------------------------
 
@@ -81,7 +83,8 @@ class SessionGroup:
     async def run(self) -> None:
         """Run every session until all are stopped; the first fatal error stops the rest and
         is re-raised."""
-        tasks = [asyncio.create_task(session.run(), name=f"phemex-session-{i}")
+        self.budget = budget = connect_budget(self.config)  # attempts are limited per IP
+        tasks = [asyncio.create_task(session.run(budget), name=f"phemex-session-{i}")
                  for i, session in enumerate(self.sessions)]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)

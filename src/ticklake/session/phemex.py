@@ -152,10 +152,13 @@ class PhemexSession:
             self._connecting.cancel()
         self._drop("stopped")
 
-    async def run(self) -> None:
+    async def run(self, budget: ConnectBudget | None = None) -> None:
+        """Connect, serve, reconnect until stopped. ``budget`` is shared by the sessions of
+        one recorder (the exchange's connect limit is per IP, not per connection)."""
         cfg = self.config
         delays = backoff_delays(cfg.backoff_initial, cap=cfg.backoff_cap)
-        budget = ConnectBudget(cfg.connect_budget[0], int(cfg.connect_budget[1] * 1e9))
+        if budget is None:
+            budget = connect_budget(cfg)
         started = time.monotonic()
         while not self._stop.is_set():
             wait = budget.wait_ns(time.monotonic_ns())
@@ -396,6 +399,11 @@ class PhemexSession:
                 except Exception:  # a consumer's bug must not take the recording down
                     stats.sink_errors += 1
                     logger.exception("= event consumer failed on %s", type(event).__name__)
+
+
+def connect_budget(config: SessionConfig) -> ConnectBudget:
+    limit, window = config.connect_budget
+    return ConnectBudget(limit, int(window * 1e9))
 
 
 def _describe(exc: BaseException) -> str:

@@ -3,7 +3,10 @@ and a replay of their interleaved frames."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
+import time
 from typing import Any
 
 import pytest
@@ -11,7 +14,9 @@ import pytest
 from ticklake.feed.events import DuplicateMessage, Event, TradesReceived
 from ticklake.feed.phemex import PhemexProtocol, Subscription, default_products
 from ticklake.feed.phemex.trades import MAX_FUTURE_NS, ReplayDecoder, TradeDecoder
-from ticklake.session import ConnIds, PhemexSession, SessionGroup, SessionStats
+from ticklake.session import ConnIds, PhemexSession, SessionConfig, SessionGroup, SessionStats
+
+from ...support import scaled, wait_until
 
 WALL = 1_800_000_000 * 1_000_000_000
 
@@ -93,3 +98,31 @@ def test_replay_keeps_each_connections_sequences_across_interleaved_frames() -> 
     fresh = replay.decode(_message("BTCUSD", "incremental", 11, [[ts + 9, "Buy", 1_000_000, 1]]),
                           103, WALL)
     assert _trades(fresh) == 1
+
+
+def test_the_connections_of_a_recorder_share_one_connect_budget() -> None:
+    """Phemex limits connection attempts per IP: three connections that keep failing must
+    spend one budget between them (burst 20), not 20 attempts each."""
+    asyncio.run(_refused_group())
+
+
+async def _refused_group() -> None:
+    with socket.socket() as closed:  # a port nobody listens on: every attempt is refused
+        closed.bind(("127.0.0.1", 0))
+        url = f"ws://127.0.0.1:{closed.getsockname()[1]}/"
+    group = _group(("BTCUSD",), ("ETHUSD",), ("BTCUSDT",))
+    group.config = SessionConfig(url=url, backoff_initial=0.0, backoff_cap=0.001,
+                                 first_connect_timeout=60, connect_budget=(21, 3000.0))
+    task = asyncio.create_task(group.run())
+    try:
+        def spent() -> bool:
+            budget = group.budget
+            return budget is not None and budget.wait_ns(time.monotonic_ns()) > 0
+
+        await wait_until(spent, 20, "the shared budget spent")
+        attempts = sum(s.stats.reconnects for s in group.sessions)
+        assert 20 <= attempts <= 21, attempts  # separate budgets would allow 60 at once
+        assert all(s.stats.reconnects > 0 for s in group.sessions)
+    finally:
+        group.stop()
+        await asyncio.wait_for(task, scaled(5))
