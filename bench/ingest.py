@@ -40,6 +40,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CLIENTS = ("bare_websockets", "bare_picows", "cryptofeed", "ccxt", "ticklake")
+# Not in the default set: ticklake's recorder on uvloop's event loop (an A/B of the loop).
+EXTRA_CLIENTS = ("ticklake_uvloop",)
 STD = {"BTCUSD": "BTC-USD-PERP", "ETHUSD": "ETH-USD-PERP"}
 CCXT = {"BTCUSD": "BTC/USD:BTC", "ETHUSD": "ETH/USD:USD"}
 
@@ -239,6 +241,10 @@ def client_main(name: str, url: str) -> None:
     clock = Clock()
     if name == "cryptofeed":
         extra = run_cryptofeed(url, info, clock)
+    elif name == "ticklake_uvloop":
+        import uvloop
+
+        extra = uvloop.run(run_ticklake(url, info, clock))
     else:
         runner = {"bare_websockets": run_bare_websockets, "bare_picows": run_bare_picows,
                   "ccxt": run_ccxt, "ticklake": run_ticklake}[name]
@@ -343,7 +349,7 @@ def main() -> None:
         entry: dict[str, Any] = {"trades_per_message": per, "symbols": symbols,
                                  "stream_trades": info["trades"], "results": results}
         ours = results.get("ticklake", {})
-        for peer in ("bare_websockets", "bare_picows", "cryptofeed", "ccxt"):
+        for peer in ("bare_websockets", "bare_picows", "cryptofeed", "ccxt", "ticklake_uvloop"):
             if peer in results:
                 entry[f"ticklake_vs_{peer}_trades_per_s"] = ratio(ours, results[peer],
                                                                   "trades_per_s")

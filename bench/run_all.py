@@ -2,10 +2,12 @@
 
 Usage: python bench/run_all.py [--full] [--out results.json] [--only ingest,latency,...]
 
-Quick (``make bench``): ingest 1x1/10x1/1x2 streams (ccxt once: it is slow), latency 15 s per
-rate, memory 60 s of ``ticklake record``, storage 300k trades, query 10M rows. Full: ingest
-also 10x2 with longer streams, every client 3 times, latency 60 s, memory 10 minutes of
-``record`` and ``run``, query 100M rows.
+Quick (``make bench``, under 5 minutes on 2 cores): ingest 1x1 and 10x1 streams, median of 3
+(ccxt once, 1x1 only: it is slow), latency 10 s per rate, memory 40 s of ``ticklake record``,
+storage 100k trades, query 3M rows over 30 days, the dashboard's day of candles at 20
+trades/s (1.7M trades). Full (``--full``): ingest also 1x2 and 10x2 with longer streams, ccxt
+on every stream, latency 60 s, memory 10 minutes of ``record`` and ``run``, storage 1M trades,
+query 100M rows, candles at 50 trades/s (4.3M).
 """
 
 from __future__ import annotations
@@ -78,10 +80,11 @@ def table(results: dict[str, Any]) -> str:
         lines.append("")
     memory = results.get("memory", {})
     if "results" in memory:
-        lines += ["| command | seconds | steady MB | peak MB | growth MB/min |",
-                  "|---|---:|---:|---:|---:|"]
+        lines += ["| command | seconds | steady MB | recorder MB | children MB | peak MB | "
+                  "growth MB/min |", "|---|---:|---:|---:|---:|---:|---:|"]
         for r in memory["results"]:
             lines.append(f"| {r['command']} | {r.get('seconds')} | {r.get('steady_mb')} | "
+                         f"{r.get('steady_recorder_mb')} | {r.get('steady_children_mb')} | "
                          f"{r.get('peak_mb')} | {r.get('growth_mb_per_min')} |")
         lines.append("")
     storage = results.get("storage", {})
@@ -101,6 +104,13 @@ def table(results: dict[str, Any]) -> str:
         for name, r in query["results"].items():
             lines.append(f"| {name} | {r['lake']['median_s']} | "
                          f"{r['single_parquet']['median_s']} | {r['csv']['median_s']} |")
+    candles = results.get("candles", {})
+    if "results" in candles:
+        lines += ["", f"Dashboard day of candles, {candles['trades']:,} trades, "
+                  f"{candles['candles']} candles (median wall s / CPU s):", "",
+                  "| lake files + SQL | wall s | CPU s |", "|---|---:|---:|"]
+        for name, r in candles["results"].items():
+            lines.append(f"| {name} | {r['wall_s']} | {r['cpu_s']} |")
     return "\n".join(lines)
 
 
@@ -108,7 +118,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--full", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--only", default="ingest,latency,memory,storage,query")
+    parser.add_argument("--only", default="ingest,latency,memory,storage,query,candles")
     args = parser.parse_args()
     only = args.only.split(",")
     results: dict[str, Any] = {"machine": machine(), "full": args.full}
@@ -118,9 +128,9 @@ def main() -> None:
         else:
             main_runs = run("ingest.py", "--quick", "--clients",
                             "bare_websockets,bare_picows,cryptofeed,ticklake",
-                            "--configs", "1x1,10x1,1x2")
+                            "--configs", "1x1,10x1")
             ccxt = run("ingest.py", "--quick", "--repeat", "1", "--clients", "ccxt",
-                       "--configs", "1x1,10x1,1x2")
+                       "--configs", "1x1")
             for entry, extra in zip(main_runs.get("configs", []), ccxt.get("configs", []),
                                     strict=False):
                 entry["results"]["ccxt"] = extra["results"]["ccxt"]
@@ -133,15 +143,19 @@ def main() -> None:
                         ours["trades_per_s"] / peer["trades_per_s"], 2)
             results["ingest"] = main_runs
     if "latency" in only:
-        results["latency"] = run("latency.py", "--seconds", "60" if args.full else "15")
+        results["latency"] = run("latency.py", "--seconds", "60" if args.full else "10")
     if "memory" in only:
-        results["memory"] = run("memory.py", "--seconds", "600" if args.full else "60",
+        results["memory"] = run("memory.py", "--seconds", "600" if args.full else "40",
                                 "--commands", "record,run" if args.full else "record")
     if "storage" in only:
         results["storage"] = run("storage.py", "--trades",
-                                 "1000000" if args.full else "300000")
+                                 "1000000" if args.full else "100000")
     if "query" in only:
-        results["query"] = run("query.py", *(["--full"] if args.full else []))
+        results["query"] = run("query.py", *(["--full"] if args.full else
+                                             ["--rows", "3000000", "--days", "30"]))
+    if "candles" in only:
+        results["candles"] = run("candles.py", "--rate", "50" if args.full else "20",
+                                 "--repeat", "5" if args.full else "3")
     text = json.dumps(results, indent=1)
     if args.out is not None:
         args.out.write_text(text)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,10 @@ _NS_PER_US = 1000
 _DAY_NS = 86_400 * 10**9
 _UNSCALED_LIMIT = 10**18  # decimal128(18, 8)
 CHUNK_ROWS = 65_536
+# Columns are pulled out of the row tuples one at a time (``np.fromiter`` over ``map``): a
+# ``zip(*rows)`` transpose of 64k tuples cost 3x more CPU than the whole conversion.
+_FIELD = tuple(itemgetter(i) for i in range(5))
+_IS_BUY = "buy".__eq__
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
@@ -199,14 +204,17 @@ class Batch:
     def _seal_symbol(self, buf: _TradeBuffer) -> None:
         rows, meta = buf.pending, buf.meta
         buf.pending, buf.meta = [], []
-        ts, sides, prices, qtys = zip(*rows, strict=True)
-        counts, recv, seq, snap, offsets = (np.asarray(c) for c in zip(*meta, strict=True))
+        n, m = len(rows), len(meta)
+        counts, recv, seq, offsets = (
+            np.fromiter(map(_FIELD[i], meta), np.int64, m) for i in (0, 1, 2, 4))
+        snap = np.fromiter(map(_FIELD[3], meta), bool, m)
         price_max, qty_max = _UNSCALED_LIMIT // buf.price_mul, _UNSCALED_LIMIT // buf.qty_mul
         try:
-            price = np.asarray(prices, dtype=np.int64)
-            qty = np.asarray(qtys, dtype=np.int64)
+            price = np.fromiter(map(_FIELD[2], rows), np.int64, n)
+            qty = np.fromiter(map(_FIELD[3], rows), np.int64, n)
             ok = (price < price_max) & (qty < qty_max)
         except OverflowError:  # beyond int64 on the wire: the slow, exact way
+            prices, qtys = [row[2] for row in rows], [row[3] for row in rows]
             ok = np.array([p < price_max and q < qty_max
                            for p, q in zip(prices, qtys, strict=True)], dtype=bool)
             price = np.array([p if good else 0 for p, good in zip(prices, ok, strict=True)],
@@ -214,14 +222,14 @@ class Batch:
             qty = np.array([q if good else 0 for q, good in zip(qtys, ok, strict=True)],
                            dtype=np.int64)
         chunk = {
-            "ts_ns": np.asarray(ts, dtype=np.int64),
-            "recv_ns": np.repeat(recv.astype(np.int64), counts),
-            "buy": np.asarray(sides) == "buy",
+            "ts_ns": np.fromiter(map(_FIELD[0], rows), np.int64, n),
+            "recv_ns": np.repeat(recv, counts),
+            "buy": np.fromiter(map(_IS_BUY, map(_FIELD[1], rows)), bool, n),
             "price": price * buf.price_mul,
             "qty": qty * buf.qty_mul,
-            "sequence": np.repeat(seq.astype(np.int64), counts),
-            "from_snapshot": np.repeat(snap.astype(bool), counts),
-            "spool_offset": np.repeat(offsets.astype(np.int64), counts),
+            "sequence": np.repeat(seq, counts),
+            "from_snapshot": np.repeat(snap, counts),
+            "spool_offset": np.repeat(offsets, counts),
         }
         if not ok.all():
             for i in np.flatnonzero(~ok):
