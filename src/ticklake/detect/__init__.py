@@ -7,6 +7,7 @@
 from ticklake.detect.detector import SwingDetector
 from ticklake.detect.offline import anomalies_table, detect_table, feed_table
 from ticklake.detect.params import DETECTOR_VERSION, DetectorParams
+from ticklake.detect.snapshot import SnapshotMismatch
 
-__all__ = ["DETECTOR_VERSION", "DetectorParams", "SwingDetector", "anomalies_table",
-           "detect_table", "feed_table"]
+__all__ = ["DETECTOR_VERSION", "DetectorParams", "SnapshotMismatch", "SwingDetector",
+           "anomalies_table", "detect_table", "feed_table"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from ticklake.detect import snapshot as snapshots
 from ticklake.detect.episodes import Episode
 from ticklake.detect.params import DETECTOR_VERSION, DetectorParams
 from ticklake.detect.state import Plan, SymbolState
@@ -46,7 +47,7 @@ class SwingDetector:
             st = self._states[symbol] = SymbolState(symbol, self._plan, ts_ns, price)
         elif ts_ns < st.last_ns:
             return None
-        out = self._roll(st, ts_ns) if ts_ns >= st.next_bar_ns else None
+        out = self._roll(st, ts_ns) if ts_ns >= st.due_ns else None
         st.last_ns = ts_ns
         st.count += 1
         st.cum_vol += qty
@@ -81,6 +82,23 @@ class SwingDetector:
         st.gap_end_ns = max(st.gap_end_ns, to_ns)
         return out
 
+    def on_clock(self, now_ns: int) -> list[Anomaly]:
+        """Time passed: end every episode due by ``now_ns`` (its symbol may have gone silent).
+
+        ``now_ns`` is on the exchange's clock and the caller promises no trade older than it
+        will come (live: the latest trade time seen, plus wall time since, minus a latency
+        margin). An episode ends at its deadline whether a trade or the clock finds it due,
+        so the records do not depend on when or whether the clock ticks.
+        """
+        out: list[Anomaly] = []
+        for symbol in sorted(self._states):
+            st = self._states[symbol]
+            ep = st.episode
+            if ep is not None and now_ns >= ep.due_ns:
+                out.extend(self._end(st, ep.due_ns))
+                st.idle_band(ep.due_ns)
+        return out
+
     def on_event(self, event: Event) -> list[Anomaly]:
         """Convenience for the live pipeline: TradesReceived and GapDetected; others ignored."""
         out: list[Anomaly] = []
@@ -107,6 +125,23 @@ class SwingDetector:
                 out.extend(self._end(st, st.last_ns))
         return out
 
+    # ------------------------------------------------------------------ state
+
+    def snapshot(self) -> bytes:
+        """Every symbol's state, exactly (a few kB per symbol); see ``restore``."""
+        return snapshots.dump(self, self._states)
+
+    @classmethod
+    def restore(cls, snapshot: bytes, params: DetectorParams | None = None) -> SwingDetector:
+        """A detector that continues exactly where ``snapshot`` was taken.
+
+        ``params`` must be those of the detector that took it (``SnapshotMismatch``, a
+        ``ConfigError``, otherwise, as for a damaged or foreign snapshot).
+        """
+        detector = cls(params)
+        detector.exchange, detector._states = snapshots.load(snapshot, detector._plan)
+        return detector
+
     def sigma(self, symbol: str) -> float:
         """Current local volatility estimate of ``symbol`` (log sd per sqrt(s)); 0 if unknown."""
         st = self._states.get(symbol)
@@ -115,26 +150,34 @@ class SwingDetector:
     # ------------------------------------------------------------------ bars
 
     def _roll(self, st: SymbolState, ts_ns: int) -> list[Anomaly] | None:
-        """Bar boundary: close bars, update volatility, end episodes, recompute the band."""
+        """A bar boundary or an episode's deadline: end the episode if due, close bars,
+        update volatility, recompute the band."""
         plan = self._plan
         out = None
-        if ts_ns - st.last_ns > plan.silence_ns:  # a silence this long is a gap
-            if st.episode is not None:
-                out = self._end(st, st.last_ns)
-            st.suspend(ts_ns)
-            st.gap_end_ns = ts_ns
         ep = st.episode
-        st.close_bars(ts_ns // plan.bar_ns)
-        crossed_gap = st.last_ns < st.gap_end_ns
-        st.roll_vol(ts_ns, ep is not None or crossed_gap)
-        if crossed_gap:
-            st.restart_vol_baseline()
-        if ep is not None:
-            if ts_ns - ep.ext_ns >= ep.quiet_ns or ts_ns - ep.detect_ns >= self._max_episode_ns:
-                ended = self._end(st, ts_ns)
-                out = ended if out is None else out + ended
-        else:
+        if ep is not None and ts_ns >= ep.due_ns:
+            # At its deadline, before this trade or bar closes: as on_clock would have.
+            out = self._end(st, ep.due_ns)
+            ep = None
+        if ts_ns >= st.next_bar_ns:
+            if ts_ns - st.last_ns > plan.silence_ns:  # a silence this long is a gap
+                if ep is not None:
+                    ended = self._end(st, st.last_ns)
+                    out = ended if out is None else out + ended
+                    ep = None
+                st.suspend(ts_ns)
+                st.gap_end_ns = ts_ns
+            st.close_bars(ts_ns // plan.bar_ns)
+            crossed_gap = st.last_ns < st.gap_end_ns
+            # Frozen while an episode is open, and for the volatility bar it ended in.
+            frozen = ep is not None or st.ended_ns >= st.vbar * plan.vol_bar_ns
+            st.roll_vol(ts_ns, frozen or crossed_gap)
+            if crossed_gap:
+                st.restart_vol_baseline()
+        if ep is None:
             st.idle_band(ts_ns)
+        else:
+            st.due_ns = min(st.next_bar_ns, ep.due_ns)
         return out
 
     # ------------------------------------------------------------------ episodes
@@ -148,24 +191,26 @@ class SwingDetector:
         if ep is None:
             best, best_i, best_z = 0.0, -1, 0.0
             thresholds = plan.thresholds
-            for i, ref, ref_ns in st.refs():
+            for i, ref, ref_ns in st.refs(ts_ns, lp):
                 z = (lp - ref) / (sig[i] * math.sqrt(max(ts_ns - ref_ns, 1)))
                 ratio = abs(z) / thresholds[i]
                 if ratio > best:
                     best, best_i, best_z = ratio, i, z
             if best < 1.0:
                 return None
-            ep = Episode(st, ts_ns, lp, best_i, best_z, self.params_hash)
+            ep = Episode(st, ts_ns, lp, best_i, best_z, self.params_hash,
+                         self._max_episode_ns)
             st.episode = ep
+            st.due_ns = min(st.next_bar_ns, ep.due_ns)
             st.rewind_vol(ep.start_ns)
             self._active_band(st, p, ep)
             return [ep.record(st, "start", self.exchange, self.version, self.params_hash)]
-        # A new extreme in the episode's direction.
-        ep.ext_lp = lp
-        ep.ext_ns = ts_ns
+        # A new extreme in the episode's direction: it postpones the end.
+        ep.extend(ts_ns, lp, self._max_episode_ns)
+        st.due_ns = min(st.next_bar_ns, ep.due_ns)
         self._active_band(st, p, ep)
         sign = 1.0 if ep.direction == "up" else -1.0
-        for i, ref, ref_ns in st.refs():
+        for i, ref, ref_ns in st.refs(ts_ns, lp):
             z = sign * (lp - ref) / (sig[i] * math.sqrt(max(ts_ns - ref_ns, 1)))
             ep.score = max(ep.score, z)
         if (ep.score >= ep.last_emit_score * (1.0 + self.params.update_growth)
@@ -188,9 +233,12 @@ class SwingDetector:
         assert ep is not None
         st.episode = None
         ep.classify_end(_LOG(st.price), self.params.flash_retrace)
+        end_ns = max(ts_end_ns, ep.detect_ns)
         record = ep.record(st, "end", self.exchange, self.version, self.params_hash,
-                           end_ns=max(ts_end_ns, ep.detect_ns))
-        # Re-arm on moves measured from here on only: an episode is charged once, and a
-        # condition that persists must build up again to re-alert.
-        st.suspend(ts_end_ns)
+                           end_ns=end_ns)
+        # Re-arm on moves measured from the end price: an episode is charged once, a
+        # condition that persists must build up again to re-alert, and a new swing right
+        # after the end is measured from there.
+        st.rearm(end_ns, ep.ext_lp)
+        st.due_ns = st.next_bar_ns
         return [record]

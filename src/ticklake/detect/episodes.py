@@ -25,6 +25,7 @@ class Episode:
         "anomaly_id",
         "detect_ns",
         "direction",
+        "due_ns",
         "ext_lp",
         "ext_ns",
         "first_lp",
@@ -45,7 +46,7 @@ class Episode:
     )
 
     def __init__(self, st: SymbolState, ts_ns: int, lp: float, horizon: int, z: float,
-                 params_hash: str) -> None:
+                 params_hash: str, max_episode_ns: int) -> None:
         plan = st.plan
         p = plan.params
         n = plan.ring_n
@@ -53,21 +54,34 @@ class Episode:
         sign = 1.0 if z > 0 else -1.0
         self.horizon_s = p.horizons_s[horizon]
         # The move began at the opposite extreme inside the horizon (not at its left edge):
-        # scan the ring once per episode.
+        # scan the ring once per episode, over bars closed after the anchor (an end, a gap).
         ref_bar = st.bar - 1 - plan.horizon_bars[horizon]
-        ring = st.ring_lp
-        best_bar, best = ref_bar, ring[ref_bar % n]
+        ring, ring_ts, anchor = st.ring_lp, st.ring_ts, st.anchor_ns
+        # Reaching back past the last episode's end, the horizon measured from the re-arm
+        # range: the move begins there unless a bar closed since went further the other way.
+        from_end = ring_ts[ref_bar % n] < anchor
+        if from_end:
+            assert st.rearmed
+            best_bar = anchor // plan.bar_ns - 1
+            best = st.rearm_hi if sign > 0 else st.rearm_lo
+        else:
+            best_bar, best = ref_bar, ring[ref_bar % n]
         for b in range(ref_bar + 1, st.bar):
             v = ring[b % n]
-            if sign * v < sign * best:
-                best_bar, best = b, v
+            if sign * v < sign * best and ring_ts[b % n] >= anchor:
+                best_bar, best, from_end = b, v, False
         self.ref_bar = ref_bar
         self.start_bar = best_bar
-        self.start_ns = (best_bar + 1) * plan.bar_ns  # the close of that bar
         self.start_lp = best
-        self.start_cnt = st.ring_cnt[best_bar % n]
-        self.start_sv = st.ring_sv[best_bar % n]
-        self.start_vol = st.ring_vol[best_bar % n]
+        if from_end:
+            self.start_ns = anchor
+            self.start_cnt, self.start_sv = st.rearm_cnt, st.rearm_sv
+            self.start_vol = st.rearm_vol
+        else:
+            self.start_ns = (best_bar + 1) * plan.bar_ns  # the close of that bar
+            self.start_cnt = st.ring_cnt[best_bar % n]
+            self.start_sv = st.ring_sv[best_bar % n]
+            self.start_vol = st.ring_vol[best_bar % n]
         self.detect_ns = ts_ns
         self.first_lp = lp
         self.ext_lp = lp
@@ -80,6 +94,14 @@ class Episode:
         self.last_emit_ns = ts_ns
         self.last_emit_score = self.score
         self.intensity_z = st.intensity_z()
+        self.due_ns = 0
+        self.extend(ts_ns, lp, max_episode_ns)
+
+    def extend(self, ts_ns: int, lp: float, max_episode_ns: int) -> None:
+        """A new extreme: the episode ends once no other comes for quiet_ns (or at its max)."""
+        self.ext_lp = lp
+        self.ext_ns = ts_ns
+        self.due_ns = min(ts_ns + self.quiet_ns, self.detect_ns + max_episode_ns)
 
     def largest_qty(self, st: SymbolState) -> float:
         """Largest trade since the move began (bar maxima in the ring, plus the open bar)."""

@@ -30,6 +30,9 @@ class Plan:
         self.bar_ns = round(p.bar_s * 1e9)
         self.vol_bar_ns = round(p.vol_bar_s * 1e9)
         self.horizon_bars = tuple(max(1, round(h / p.bar_s)) for h in p.horizons_s)
+        # Shortest span measured from an episode's end price (see refs).
+        self.rearm_floor_ns = max(self.horizon_bars[0] * self.bar_ns,
+                                  round(p.rearm_floor_s * 1e9))
         self.thresholds = tuple(p.threshold * s for s in p.scales())
         # Horizons from coarse_from_s on take their reference on the volatility-bar grid
         # (it moves once per vol bar, not per bar): their band part is computed once per vol
@@ -73,6 +76,8 @@ class SymbolState:
         "count",
         "cum_signed",
         "cum_vol",
+        "due_ns",
+        "ended_ns",
         "episode",
         "fast_m",
         "fast_s",
@@ -90,6 +95,12 @@ class SymbolState:
         "qmax",
         "rate_s",
         "rate_w",
+        "rearm_cnt",
+        "rearm_hi",
+        "rearm_lo",
+        "rearm_sv",
+        "rearm_vol",
+        "rearmed",
         "ring_cnt",
         "ring_lp",
         "ring_qmax",
@@ -127,6 +138,8 @@ class SymbolState:
         self.ring_qmax = [0.0] * n  # largest trade inside the bar
         self.bar = ts_ns // plan.bar_ns
         self.next_bar_ns = (self.bar + 1) * plan.bar_ns
+        # The next trade time with work beyond the band check: a bar close, an episode's end.
+        self.due_ns = self.next_bar_ns
         # A reference is live only if its trade is at or after this time (start, gap, end).
         self.anchor_ns = ts_ns
         self.first_ns = ts_ns
@@ -153,6 +166,13 @@ class SymbolState:
         self.vol_snap: list[tuple[int, float, float, float, float, float, float, float, float,
                                   float, float, float] | None] = [None] * plan.snap_n
         self.gap_end_ns = 0  # the end of the last gap (explicit, or a long silence)
+        self.ended_ns = 0  # the end of the last episode (volatility stays frozen up to it)
+        # Right after an episode's end, the shortest horizon measures from the range between
+        # the end price and the episode's extreme (see refs), and the counters at the end.
+        self.rearmed = False
+        self.rearm_hi = self.rearm_lo = 0.0
+        self.rearm_cnt = 0
+        self.rearm_sv = self.rearm_vol = 0.0
         self.coarse_at = -1  # first bar of the vol bar the coarse band part was built for
         self.coarse_hi, self.coarse_lo = _INF, -_INF
         self.band_hi = _INF  # price above which a trade must be examined
@@ -181,7 +201,7 @@ class SymbolState:
             ring_qmax[first % n] = self.qmax
         self.qmax = 0.0
         self.bar = bar
-        self.next_bar_ns = (bar + 1) * self.plan.bar_ns
+        self.next_bar_ns = self.due_ns = (bar + 1) * self.plan.bar_ns
 
     def roll_vol(self, ts_ns: int, frozen: bool) -> None:
         """Close volatility bars up to ``ts_ns``; the estimate is frozen during an alert."""
@@ -281,13 +301,17 @@ class SymbolState:
 
     # ------------------------------------------------------------------ horizons
 
-    def refs(self) -> list[tuple[int, float, int]]:
+    def refs(self, ts_ns: int, lp: float) -> list[tuple[int, float, int]]:
         """(horizon index, reference log price, its trade's time) of each live horizon.
 
         The reference of horizon W is the close of the bar that ended W (rounded to bars)
         before the open bar; the price there is the last trade's, which may be older when
         trading is sparse. Scales use the real span since that trade: the variance of a
         move between two trades is sigma² times the time between them, not times W.
+        Right after an episode's end, until the shortest horizon has a reference after it,
+        that horizon measures ``lp`` over max(time since the end, rearm_floor_s) from the
+        end price, or from the episode's extreme for a move beyond it: a swing starting then
+        is not missed, and the move the episode was charged for does not alert again.
         """
         plan = self.plan
         n = plan.ring_n
@@ -302,6 +326,10 @@ class SymbolState:
             j = ((cur if i < n_fine else coarse) - nb) % n
             ref_ns = ring_ts[j]
             if ref_ns < anchor:
+                if i == 0 and self.rearmed:
+                    ref = self.rearm_ref(lp)
+                    if ref is not None:
+                        out.append((0, ref, min(anchor, ts_ns - plan.rearm_floor_ns)))
                 break  # horizons are increasing: the longer ones reach further back
             out.append((i, ring[j], ref_ns))
         return out
@@ -354,14 +382,50 @@ class SymbolState:
                 hi = ref + w
             if ref - w > lo:  # noqa: PLR1730
                 lo = ref - w
+        if self.rearmed:
+            hi, lo = self._rearm_band(hi, lo, vb_first)
         self.band_hi = math.exp(hi) if hi < _INF else _INF
         self.band_lo = math.exp(lo) if lo > -_INF else -_INF
+
+    def _rearm_band(self, hi: float, lo: float, vb_first: int) -> tuple[float, float]:
+        """The band with the end price as the shortest horizon's reference, while its own
+        reference is before the end (as in ``refs``); then the re-arm is over."""
+        plan = self.plan
+        fine = plan.n_fine > 0
+        first_bar = self.bar if fine else vb_first  # the open (vol) bar: the shortest span
+        ref_ns = self.ring_ts[(first_bar - 1 - plan.horizon_bars[0]) % plan.ring_n]
+        if ref_ns >= self.anchor_ns:
+            self.rearmed = False
+            return hi, lo
+        k = self.fine_k[0] if fine else self.coarse_k[0]
+        w = k * math.sqrt(max(first_bar * plan.bar_ns - self.anchor_ns, plan.rearm_floor_ns))
+        return min(hi, self.rearm_hi + w), max(lo, self.rearm_lo - w)
 
     def suspend(self, to_ns: int) -> None:
         """Horizons whose reference trade is before ``to_ns`` are suspended (a gap, an end)."""
         self.anchor_ns = max(self.anchor_ns, to_ns)
         self.band_hi, self.band_lo = _INF, -_INF
         self.coarse_at = -1
+        self.rearmed = False
+
+    def rearm_ref(self, lp: float) -> float | None:
+        """The reference of ``lp`` right after an end: the near edge of the re-arm range."""
+        if lp > self.rearm_hi:
+            return self.rearm_hi
+        if lp < self.rearm_lo:
+            return self.rearm_lo
+        return None
+
+    def rearm(self, end_ns: int, ext_lp: float) -> None:
+        """An episode that went as far as ``ext_lp`` ended at ``end_ns``: re-arm (refs)."""
+        self.suspend(end_ns)
+        self.ended_ns = end_ns
+        self.rearmed = True
+        lp = _LOG(self.price)
+        self.rearm_hi, self.rearm_lo = max(lp, ext_lp), min(lp, ext_lp)
+        self.rearm_cnt = self.count
+        self.rearm_sv = self.cum_signed
+        self.rearm_vol = self.cum_vol
 
     def intensity_z(self) -> float:
         """Trades over the last intensity_fast_s against the slow rate (Poisson z)."""
