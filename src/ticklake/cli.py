@@ -159,8 +159,9 @@ async def _record(
     if metrics_port is not None:  # one series per connection: phemex, or phemex-0..4
         serve_metrics(group.per_connection, metrics_port)
     recorded = [sub.symbol for sub in group.subscriptions()]
+    count = len(group.sessions)
     label = recorded if len(recorded) <= 4 else [  # a short line
-        f"{len(recorded)} symbols on {len(group.sessions)} connections"]
+        f"{len(recorded)} symbols on {count} connection{'s' if count > 1 else ''}"]
     progress = ProgressLine(group.stats, label)  # live totals over the connections
     live_view = recording.bus.subscribe(maxsize=10_000)
     alerts_view = recording.anomalies.subscribe(maxsize=1_000)
