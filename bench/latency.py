@@ -84,7 +84,7 @@ async def record(url: str, seconds: float, tmp: Path) -> dict[str, Any]:  # noqa
     recording = await build_recording(feed, None, lake)
     writer = recording.spool_writer
     assert writer is not None
-    session = recording.session
+    session = recording.session.sessions[0]  # one symbol: one connection
     append = session._on_frame
     assert append is not None
     sent: dict[int, int] = {}  # spool offset -> dts
