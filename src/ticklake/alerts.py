@@ -26,19 +26,24 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from ticklake.catalog import Lake
-from ticklake.detect import SwingDetector, anomalies_table, feed_table
+from ticklake.detect import SwingDetector, feed_table
 from ticklake.errors import ConfigError
 from ticklake.feed.events import Event, TradesReceived
-from ticklake.lake.anomalies import AnomalyWriter
+from ticklake.lake.anomalies import AnomalyWriter, anomaly_tables
 from ticklake.lake.storage import LakeStorage
 from ticklake.model import Anomaly
 from ticklake.pipeline import Recording
-from ticklake.tables import MARKER
+from ticklake.tables import MARKER, SCHEMAS
 
 logger = logging.getLogger(__name__)
 
 _LIVE_BACKLOG = 200_000  # events; far more than a burst, bounded all the same
 _WEBHOOK_TIMEOUT = 5.0
+_CLOCK_TICK_S = 0.5
+# A trade may reach us this long after a later one on another symbol (or after its own time
+# as extrapolated): episodes are ended by the clock only that much past their deadline, so
+# that a replay (no clock) gives the same records.
+_CLOCK_MARGIN_NS = 2_000_000_000
 
 
 class LiveDetector:
@@ -57,13 +62,29 @@ class LiveDetector:
         self.missed_events = 0
         self.webhook_failures = 0
         self._last_ts: dict[str, int] = {}
+        self._latest = (0, 0)  # (latest exchange time seen, monotonic ns when seen)
         self._encoder = msgspec.json.Encoder()
 
     async def run(self) -> None:
-        """Consume the feed until the bus closes, then end open episodes and write them."""
+        """Consume the feed until the bus closes, then end open episodes and write them.
+
+        Between batches a clock ticks, so that an episode on a symbol gone silent ends on
+        time (``SwingDetector.on_clock``) rather than at its symbol's next trade.
+        """
         feed = self.recording.bus.subscribe(maxsize=_LIVE_BACKLOG)
+        next_batch: asyncio.Future[list[Event]] | None = None
         try:
-            while batch := await feed.get_batch():
+            while True:
+                if next_batch is None:
+                    next_batch = asyncio.ensure_future(feed.get_batch())
+                # Not wait_for: a timeout must not cancel (and lose) a batch being handed over.
+                done, _ = await asyncio.wait({next_batch}, timeout=_CLOCK_TICK_S)
+                if not done:
+                    await self._tick()
+                    continue
+                batch, next_batch = next_batch.result(), None
+                if not batch:
+                    break
                 if feed.dropped != self.missed_events:
                     self.missed_events = feed.dropped
                     await self._emit(self._suspend_all())
@@ -73,11 +94,24 @@ class LiveDetector:
                     found.extend(self.detector.on_event(event))
                 await self._emit(found)
         finally:
+            if next_batch is not None:
+                next_batch.cancel()
             await self._emit(self.detector.finish())
 
     def _note(self, event: Event) -> None:
         if isinstance(event, TradesReceived) and event.trades:
-            self._last_ts[event.symbol] = event.trades[-1].ts_exchange_ns
+            ts = event.trades[-1].ts_exchange_ns
+            self._last_ts[event.symbol] = ts
+            if ts > self._latest[0]:
+                self._latest = (ts, time.monotonic_ns())
+
+    async def _tick(self) -> None:
+        """The exchange's time as far as trades tell (the latest, plus the wall time since),
+        less a margin for trades still on their way."""
+        latest, seen_at = self._latest
+        if latest:
+            now = latest + time.monotonic_ns() - seen_at - _CLOCK_MARGIN_NS
+            await self._emit(self.detector.on_clock(now))
 
     def _suspend_all(self) -> list[Anomaly]:
         now = time.time_ns()
@@ -143,10 +177,25 @@ def detect_offline(source: str, output: Path, detector: SwingDetector) -> Offlin
     report.episodes = len(ended)
     if output.suffix == ".parquet":
         output.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(anomalies_table(ended), output, compression="zstd")
+        pq.write_table(anomalies_file_table(ended), output, compression="zstd")
     else:
         AnomalyWriter(LakeStorage(str(output))).write(ended)
     return report
+
+
+# The lake's anomalies columns plus its partition columns (the date one is derived).
+ANOMALIES_FILE_SCHEMA = SCHEMAS["anomalies"].append(pa.field("exchange", pa.string())).append(
+    pa.field("symbol", pa.string()))
+
+
+def anomalies_file_table(anomalies: Iterable[Anomaly]) -> pa.Table:
+    """The ``end`` records as the lake writes them, plus exchange and symbol: one file."""
+    tables = [
+        table.append_column("exchange", pa.array([exchange] * table.num_rows, pa.string()))
+        .append_column("symbol", pa.array([symbol] * table.num_rows, pa.string()))
+        for (exchange, symbol, _), table in anomaly_tables(anomalies).items()
+    ]
+    return pa.concat_tables(tables) if tables else ANOMALIES_FILE_SCHEMA.empty_table()
 
 
 @dataclass

@@ -13,8 +13,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ticklake.alerts import anomalies_file_table
 from ticklake.catalog import Lake
-from ticklake.detect import anomalies_table, detect_table
+from ticklake.detect import detect_table
 
 from ..support import scaled
 from ..unit.detect.streams import LARGE_SWINGS, stream
@@ -86,7 +87,7 @@ def test_detect_offline_writes_what_the_detector_finds(tmp_path: Path) -> None:
                    cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
     found = pq.read_table(tmp_path / "found.parquet")
-    assert found.to_pylist() == anomalies_table(detect_table(trades)).to_pylist()
+    assert found.to_pylist() == anomalies_file_table(detect_table(trades)).to_pylist()
     caught = {label.start_ns for label in labels
               if any(label.start_ns <= d <= label.end_ns + 10**10
                      for d in found.column("ts_detect_ns").to_pylist())}

@@ -1,9 +1,6 @@
-"""Offline use: run the detector over a table of recorded trades; episodes as a table."""
+"""Offline use: run the detector over a table of recorded trades (rows: ticklake.lake)."""
 
 from __future__ import annotations
-
-from collections.abc import Iterable
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -12,14 +9,8 @@ import pyarrow.compute as pc
 from ticklake.detect.detector import SwingDetector
 from ticklake.detect.params import DetectorParams
 from ticklake.model import Anomaly
-from ticklake.tables import SCHEMAS
 
-__all__ = ["ANOMALIES_WITH_PARTITIONS", "anomalies_table", "detect_table", "feed_table"]
-
-# The lake's anomalies schema plus its Hive partition columns (date is derived by the writer).
-ANOMALIES_WITH_PARTITIONS = SCHEMAS["anomalies"].append(pa.field("exchange", pa.string())).append(
-    pa.field("symbol", pa.string()))
-_TS_COLUMNS = {"ts_start": "ts_start_ns", "ts_detect": "ts_detect_ns", "ts_end": "ts_end_ns"}
+__all__ = ["detect_table", "feed_table"]
 
 
 def detect_table(trades: pa.Table, params: DetectorParams | None = None,
@@ -56,21 +47,6 @@ def feed_table(detector: SwingDetector, t: pa.Table | pa.RecordBatch) -> list[An
         if found:
             out.extend(found)
     return out
-
-
-def anomalies_table(anomalies: Iterable[Anomaly]) -> pa.Table:
-    """The ``end`` records as rows of the lake's anomalies table (+ exchange, symbol)."""
-    rows = [a for a in anomalies if a.phase == "end"]
-    columns: dict[str, list[Any]] = {}
-    for field in ANOMALIES_WITH_PARTITIONS:
-        name = field.name
-        source = _TS_COLUMNS.get(name)
-        if source is not None:
-            values = [getattr(a, source) for a in rows]
-            columns[name] = [None if v is None else v // 1000 for v in values]
-        else:
-            columns[name] = [getattr(a, name) for a in rows]
-    return pa.Table.from_pydict(columns, schema=ANOMALIES_WITH_PARTITIONS)
 
 
 def _floats(column: pa.ChunkedArray | pa.Array) -> list[float]:

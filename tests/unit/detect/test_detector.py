@@ -8,14 +8,10 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from ticklake.detect import (
-    DETECTOR_VERSION,
-    DetectorParams,
-    SwingDetector,
-    anomalies_table,
-    detect_table,
-)
+from ticklake.alerts import anomalies_file_table
+from ticklake.detect import DETECTOR_VERSION, DetectorParams, SwingDetector, detect_table
 from ticklake.errors import ConfigError
+from ticklake.lake.anomalies import anomaly_tables
 from ticklake.model import Anomaly
 from ticklake.tables import SCHEMAS
 
@@ -112,9 +108,9 @@ def test_deterministic_and_offline_equals_streaming(swings) -> None:  # type: ig
     assert [a for a in both if a.symbol == "ETHUSD"] == eth_alone
 
 
-def test_anomalies_table_schema(swings) -> None:  # type: ignore[no-untyped-def]
+def test_anomalies_file_table_is_the_lake_rows_plus_partitions(swings) -> None:  # type: ignore[no-untyped-def]
     _, anomalies, _ = swings
-    table = anomalies_table(anomalies)
+    table = anomalies_file_table(anomalies)
     expected = SCHEMAS["anomalies"]
     assert table.schema.names == [*expected.names, "exchange", "symbol"]
     assert table.schema.remove(table.schema.get_field_index("symbol")).remove(
@@ -125,6 +121,11 @@ def test_anomalies_table_schema(swings) -> None:  # type: ignore[no-untyped-def]
     assert first["anomaly_id"] == ends[0].anomaly_id
     assert first["ts_detect"].timestamp() == pytest.approx(ends[0].ts_detect_ns / 1e9, abs=1e-6)
     assert first["exchange"] == "phemex" and first["symbol"] == "BTCUSD"
+    # One conversion of records to rows: the lake writer's, partition by partition.
+    lake = anomaly_tables(anomalies)
+    assert [key[:2] for key in lake] == [("phemex", "BTCUSD")]
+    assert table.drop_columns(["exchange", "symbol"]).equals(next(iter(lake.values())))
+    assert anomalies_file_table([]).schema == table.schema
 
 
 def test_gap_suspends_horizons() -> None:
