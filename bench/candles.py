@@ -1,6 +1,6 @@
 """The dashboard's day of candles: ``/api/candles``' SQL over a day of trades, old vs new.
 
-Usage: python bench/candles.py [--rate 50] [--repeat 5]
+Usage: python bench/candles.py [--rate 50] [--repeat 5] [--corners]
 
 A day of BTCUSD trades at ``--rate`` per second (~4.3 M at 50/s; ``dashboard_latency.py``'s
 generator, the lake layout, one file per hour) written twice: with the lake's Parquet options
@@ -10,6 +10,7 @@ Then the candles query the History page asks for (the default 1,000 buckets over
 (``Lake.query``, a fresh connection each time, as the dashboard's query path does) and the
 process CPU time (steadier than wall time on a shared machine), median of ``--repeat``.
 Every variant must return the same candles (compared within a display tolerance). JSON.
+``--corners``: only old files + old SQL and new files + new SQL (the quick ``make bench``).
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--corners", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         lakes = {"lake_now": Path(tmp) / "lake", "lake_before": Path(tmp) / "old"}
@@ -105,6 +107,8 @@ def main() -> None:
             reference: Rows = []
             for sql_name, sql in (("sql_before", before_sql(window, day, last)),
                                   ("sql_now", candles_sql(window))):
+                if args.corners and (lake_name == "lake_now") != (sql_name == "sql_now"):
+                    continue
                 results[f"{lake_name}+{sql_name}"], rows = timed(str(root), sql, args.repeat)
                 reference, candles = reference or rows, len(rows)
                 all_same = all_same and same(reference, rows)

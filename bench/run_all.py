@@ -3,11 +3,11 @@
 Usage: python bench/run_all.py [--full] [--out results.json] [--only ingest,latency,...]
 
 Quick (``make bench``, under 5 minutes on 2 cores): ingest 1x1 and 10x1 streams, median of 3
-(ccxt once, 1x1 only: it is slow), latency 10 s per rate, memory 40 s of ``ticklake record``,
-storage 100k trades, query 3M rows over 30 days, the dashboard's day of candles at 20
-trades/s (1.7M trades). Full (``--full``): ingest also 1x2 and 10x2 with longer streams, ccxt
-on every stream, latency 60 s, memory 10 minutes of ``record`` and ``run``, storage 1M trades,
-query 100M rows, candles at 50 trades/s (4.3M).
+(ccxt once, 1x1 only: it is slow), latency 10 s per rate, memory 30 s of ``ticklake record``,
+storage 100k trades, query 2M rows over 30 days, the dashboard's day of candles (4.3M
+trades; old files + old SQL vs new files + new SQL only). Full (``--full``): ingest also 1x2
+and 10x2 with longer streams, ccxt on every stream, latency 60 s, memory 10 minutes of
+``record`` and ``run``, storage 1M trades, query 100M rows, every candles variant.
 """
 
 from __future__ import annotations
@@ -145,17 +145,17 @@ def main() -> None:
     if "latency" in only:
         results["latency"] = run("latency.py", "--seconds", "60" if args.full else "10")
     if "memory" in only:
-        results["memory"] = run("memory.py", "--seconds", "600" if args.full else "40",
+        results["memory"] = run("memory.py", "--seconds", "600" if args.full else "30",
                                 "--commands", "record,run" if args.full else "record")
     if "storage" in only:
         results["storage"] = run("storage.py", "--trades",
                                  "1000000" if args.full else "100000")
     if "query" in only:
         results["query"] = run("query.py", *(["--full"] if args.full else
-                                             ["--rows", "3000000", "--days", "30"]))
+                                             ["--rows", "2000000", "--days", "30"]))
     if "candles" in only:
-        results["candles"] = run("candles.py", "--rate", "50" if args.full else "20",
-                                 "--repeat", "5" if args.full else "3")
+        results["candles"] = run("candles.py", "--rate", "50",
+                                 *(["--repeat", "7"] if args.full else ["--corners"]))
     text = json.dumps(results, indent=1)
     if args.out is not None:
         args.out.write_text(text)
