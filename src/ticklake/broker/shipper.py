@@ -236,8 +236,12 @@ class Shipper:
         self.stats.last_error = err.str()
         if err.fatal():
             self._fatal = True
-        elif err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
+        elif err.code() == KafkaError._ALL_BROKERS_DOWN:
+            # The broker may come back without the idempotent producer's state (Tansu acked
+            # a restarted sequence as a duplicate and dropped it): start over with a new
+            # producer id and re-send from the cursor; the readers drop what was stored.
             self.stats.broker_up = False
+            self._failed = True
 
     def _advance(self) -> None:
         shipped = self.stats.shipped_offset
