@@ -9,7 +9,7 @@ import msgspec
 
 from ticklake.errors import ConfigError
 
-__all__ = ["DETECTOR_VERSION", "DetectorParams"]
+__all__ = ["DETECTOR_VERSION", "DetectorParams", "parse_params"]
 
 # Bump when the same params would give different output (the lake keeps both).
 DETECTOR_VERSION = "swing-1.1"  # 1.1: episodes end at their deadline; re-arm range
@@ -111,6 +111,24 @@ class DetectorParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         """Short hex digest of every field and the detector version (``params_hash``)."""
         blob = msgspec.json.encode([DETECTOR_VERSION, msgspec.structs.asdict(self)])
         return hashlib.sha1(blob, usedforsecurity=False).hexdigest()[:12]
+
+
+def parse_params(items: list[str]) -> DetectorParams:
+    """``NAME=VALUE`` overrides (VALUE in JSON, e.g. ``warmup_s=30``) on the defaults."""
+    option = "--param"
+    overrides: dict[str, object] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep:
+            raise ConfigError(option, item, "expected NAME=VALUE")
+        try:
+            overrides[name.strip()] = msgspec.json.decode(text)
+        except msgspec.DecodeError:
+            overrides[name.strip()] = text  # a bare string
+    try:
+        return msgspec.convert(overrides, DetectorParams)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(option, None, str(exc)) from None
 
 
 def _finite(value: float) -> bool:

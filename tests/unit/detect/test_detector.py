@@ -9,7 +9,13 @@ import pyarrow as pa
 import pytest
 
 from ticklake.alerts import anomalies_file_table
-from ticklake.detect import DETECTOR_VERSION, DetectorParams, SwingDetector, detect_table
+from ticklake.detect import (
+    DETECTOR_VERSION,
+    DetectorParams,
+    SwingDetector,
+    detect_table,
+    parse_params,
+)
 from ticklake.errors import ConfigError
 from ticklake.lake.anomalies import anomaly_tables
 from ticklake.model import Anomaly
@@ -178,3 +184,13 @@ def test_params_validation_and_hash() -> None:
         DetectorParams(horizons_s=(5.0, 1.0))
     with pytest.raises(ConfigError, match="horizon_scale"):
         DetectorParams(horizon_scale=(1.0,))
+
+
+def test_parse_params_overrides_and_refuses_bad_input() -> None:
+    params = parse_params(["warmup_s=30", "horizons_s=[1, 10]", "vol_demean=false"])
+    assert (params.warmup_s, params.horizons_s, params.vol_demean) == (30.0, (1.0, 10.0), False)
+    assert parse_params([]) == DetectorParams()
+    for bad, problem in ((["x=1"], "unknown field `x`"), (["warmup_s=soon"], "Expected `float`"),
+                         (["threshold=0"], "threshold"), (["nope"], "NAME=VALUE")):
+        with pytest.raises(ConfigError, match=problem):
+            parse_params(bad)
