@@ -129,8 +129,9 @@ def _load_symbol(image: _Symbol, plan: Plan) -> SymbolState:
 def _pack(st: SymbolState) -> bytes:
     # array.array reads a list of floats far faster than numpy does; numpy then XORs.
     absent = (0.0,) * _SNAP_WIDTH
-    snaps = np.frombuffer(array("d", chain.from_iterable(
-        absent if snap is None else snap for snap in st.vol_snap)), dtype=np.float64)
+    snaps = np.fromiter(chain.from_iterable([absent if snap is None else snap
+                                             for snap in st.vol_snap]),
+                        dtype=np.float64, count=len(st.vol_snap) * _SNAP_WIDTH)
     present = np.frombuffer(array("q", (snap is not None for snap in st.vol_snap)),
                             dtype=np.int64)
     words = np.concatenate([
