@@ -39,6 +39,7 @@ from ticklake.broker.client import ensure_topic
 from ticklake.broker.dedup import HighWater
 from ticklake.broker.frames import (
     CONN,
+    GEN,
     KIND,
     OFF,
     PRODUCTS_KIND,
@@ -67,8 +68,9 @@ class DeliveredState(msgspec.Struct):
 
     decoder: bytes = b""
     kafka_next: int = 0
-    high_water: dict[str, int] = {}
+    high_water: dict[str, int] = {}  # recorder -> highest spool offset delivered
     products: list[Product] = []
+    generations: dict[str, int] = {}  # recorder -> newest producer generation (dedup)
 
 
 class GrowingProducts(ProductTable):
@@ -86,6 +88,7 @@ class GrowingProducts(ProductTable):
 class _Position:
     kafka_next: int
     high_water: dict[str, int]
+    generations: dict[str, int]
     products: list[Product]
 
 
@@ -95,7 +98,7 @@ class PartitionSource:
     def __init__(self, state: DeliveredState, delivered: int, products: GrowingProducts) -> None:
         self.kafka_next = state.kafka_next
         self.delivered = delivered  # the next delivered offset
-        self.high_water = HighWater(state.high_water)
+        self.high_water = HighWater(state.high_water, state.generations)
         self.products = products
         self.foreign = 0  # messages without ticklake headers (delivered as conn 0)
         self._pending: deque[LogRecord] = deque()
@@ -142,7 +145,8 @@ class PartitionSource:
             return None
         recorder = headers.get(REC)
         if isinstance(recorder, bytes):
-            if not self.high_water.admit(recorder.decode(), from_u64(headers.get(OFF))):
+            if not self.high_water.admit(recorder.decode(), from_u64(headers.get(OFF)),
+                                         from_u64(headers.get(GEN))):
                 return None
             return SpoolRecord(self.delivered, from_u64(headers.get(CONN)),
                                from_u64(headers.get(RECV)), record.value)
@@ -151,7 +155,8 @@ class PartitionSource:
 
     def _remember(self) -> None:
         self._positions[self.delivered] = _Position(
-            self.kafka_next, self.high_water.snapshot(), self.products.listed())
+            self.kafka_next, self.high_water.snapshot(),
+            self.high_water.generations_snapshot(), self.products.listed())
 
     def position(self, delivered: int) -> _Position:
         """Where the stream stood when ``delivered`` records had been returned."""
@@ -188,8 +193,9 @@ class StreamCursors:
             self.store.commit(name, offset, state)
             return
         position = self.source.position(offset)
-        saved = DeliveredState(state, position.kafka_next, position.high_water,
-                               position.products)
+        saved = DeliveredState(decoder=state, kafka_next=position.kafka_next,
+                               high_water=position.high_water, products=position.products,
+                               generations=position.generations)
         self.store.commit(name, offset, msgspec.msgpack.encode(saved))
         self.committed = offset
         self.kafka_committed = position.kafka_next

@@ -14,6 +14,7 @@ from ticklake.broker import BrokerError, LogRecord, parse_log_uri
 from ticklake.broker.dedup import HighWater
 from ticklake.broker.frames import (
     CONN,
+    GEN,
     KIND,
     OFF,
     PRODUCTS_KIND,
@@ -81,11 +82,22 @@ def test_a_compact_file_hides_only_its_own_streams_files() -> None:
 
 def test_the_high_water_mark_drops_re_sends_per_recorder() -> None:
     marks = HighWater()
-    assert [marks.admit("r1", o) for o in (0, 1, 2)] == [True] * 3
-    assert marks.admit("r2", 0)  # another recorder's offsets are its own
-    assert not marks.admit("r1", 1) and not marks.admit("r1", 2)
-    assert marks.admit("r1", 3) and marks.dropped == 2
-    assert HighWater.from_state(marks.state()).marks == {"r1": 3, "r2": 0}
+    assert [marks.admit("r1", o, 1) for o in (0, 1, 2)] == [True] * 3
+    assert marks.admit("r2", 0, 1)  # another recorder's offsets are its own
+    assert not marks.admit("r1", 1, 1) and not marks.admit("r1", 2, 1)
+    assert marks.admit("r1", 3, 1) and marks.dropped == 2
+    restored = HighWater.from_state(marks.state())
+    assert (restored.marks, restored.generations) == ({"r1": 3, "r2": 0}, {"r1": 1, "r2": 1})
+
+
+def test_a_replaced_producers_late_frames_cannot_hide_the_re_sent_ones() -> None:
+    """Generation 2 re-sends from offset 4; a late frame 9 of generation 1 lands between its
+    frames: taking it would drop the re-sent 5..8 as "seen" and lose them."""
+    marks = HighWater()
+    assert all(marks.admit("r", o, 1) for o in range(5))
+    arrivals = [(4, 2), (5, 2), (9, 1), (6, 2), (7, 2), (8, 2), (9, 2), (10, 2)]
+    admitted = [o for o, gen in arrivals if marks.admit("r", o, gen)]
+    assert admitted == [5, 6, 7, 8, 9, 10]
 
 
 def test_symbol_keys() -> None:
@@ -113,8 +125,9 @@ class Feed:
     def frame(self, recorder: str, number: int, spool_offset: int, payload: bytes,
               recv_ns: int, fresh: bool = True) -> None:
         conn = fold_conn_id(number, 1)
+        generation = 1 if fresh else 2  # a re-send comes from the restarted shipper
         self._add(payload, {REC: recorder.encode(), OFF: u64(spool_offset),
-                            RECV: u64(recv_ns), CONN: u64(conn)})
+                            GEN: u64(generation), RECV: u64(recv_ns), CONN: u64(conn)})
         if fresh:
             self.frames[(conn, recv_ns, payload.decode())] += 1
 

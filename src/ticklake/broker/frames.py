@@ -10,6 +10,8 @@ pongs, errors); headers (8-byte big-endian integers unless said otherwise):
 ``tl-recv``    receive time, ns
 ``tl-conn``    connection id, 64 bits: the recorder's 31-bit number above the spool's 32-bit
                conn id, so two recorders' connections never share an id in one partition
+``tl-gen``     the shipper's producer generation (grows with every new producer, across
+               restarts: ``<spool>/shipper-generation``; see ``dedup``)
 ``tl-kind``    ``products`` on a control record (value: the product table as JSON, sent to
                every partition when a recorder starts, before any of its frames)
 =============  ===========================================================================
@@ -28,6 +30,7 @@ import msgspec
 from ticklake.feed.phemex.products import Product
 
 REC, OFF, RECV, CONN, KIND = "tl-rec", "tl-off", "tl-recv", "tl-conn", "tl-kind"
+GEN = "tl-gen"
 PRODUCTS_KIND = b"products"
 NO_SYMBOL_KEY = b"_"
 _SYMBOL = re.compile(rb'"symbol"\s*:\s*"([^"\\]{1,64})"')
@@ -73,6 +76,23 @@ def recorder_id(spool_dir: Path) -> str:
         os.fsync(out.fileno())
     os.replace(tmp, path)
     return text
+
+
+def next_generation(spool_dir: Path) -> int:
+    """One more than the last producer generation of this spool (persisted before use)."""
+    path = spool_dir / "shipper-generation"
+    try:
+        last = int(path.read_text().strip() or 0)
+    except FileNotFoundError:
+        last = 0
+    generation = last + 1
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w") as out:
+        out.write(f"{generation}\n")
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+    return generation
 
 
 def recorder_number(rec_id: str) -> int:

@@ -35,12 +35,14 @@ from ticklake.broker.client import ensure_topic, producer_config
 from ticklake.broker.errors import BrokerError
 from ticklake.broker.frames import (
     CONN,
+    GEN,
     KIND,
     OFF,
     PRODUCTS_KIND,
     REC,
     RECV,
     fold_conn_id,
+    next_generation,
     recorder_id,
     recorder_number,
     symbol_key,
@@ -100,6 +102,7 @@ class Shipper:
         self._thread = threading.Thread(target=self._run, name="kafka-shipper", daemon=True)
         self._producer: Any = None
         self._generation = 0
+        self._gen = u64(0)
         self._acked: set[int] = set()
         self._failed = False
         self._fatal = False
@@ -185,7 +188,8 @@ class Shipper:
         return True
 
     def _new_producer(self) -> None:
-        self._generation += 1
+        self._generation = next_generation(self.spool.directory)
+        self._gen = u64(self._generation)
         self._producer = Producer({
             **producer_config(self.uri, f"ticklake-recorder-{self.rec_id}"),
             "error_cb": self._on_error,
@@ -210,8 +214,8 @@ class Shipper:
         return self.stats.shipped_offset
 
     def _produce(self, offset: int, conn_id: int, recv_ns: int, payload: bytes) -> None:
-        headers = [(REC, self._rec), (OFF, u64(offset)), (RECV, u64(recv_ns)),
-                   (CONN, u64(fold_conn_id(self._number, conn_id)))]
+        headers = [(REC, self._rec), (GEN, self._gen), (OFF, u64(offset)),
+                   (RECV, u64(recv_ns)), (CONN, u64(fold_conn_id(self._number, conn_id)))]
         callback = functools.partial(self._delivered, self._generation, offset)
         while True:
             try:
