@@ -63,6 +63,7 @@ class LiveDetector:
         self.webhook_failures = 0
         self._last_ts: dict[str, int] = {}
         self._latest = (0, 0)  # (latest exchange time seen, monotonic ns when seen)
+        self._next_tick = 0.0
         self._encoder = msgspec.json.Encoder()
 
     async def run(self) -> None:
@@ -79,8 +80,9 @@ class LiveDetector:
                     next_batch = asyncio.ensure_future(feed.get_batch())
                 # Not wait_for: a timeout must not cancel (and lose) a batch being handed over.
                 done, _ = await asyncio.wait({next_batch}, timeout=_CLOCK_TICK_S)
-                if not done:
+                if time.monotonic() >= self._next_tick:  # busy or idle: one symbol may be silent
                     await self._tick()
+                if not done:
                     continue
                 batch, next_batch = next_batch.result(), None
                 if not batch:
@@ -108,6 +110,7 @@ class LiveDetector:
     async def _tick(self) -> None:
         """The exchange's time as far as trades tell (the latest, plus the wall time since),
         less a margin for trades still on their way."""
+        self._next_tick = time.monotonic() + _CLOCK_TICK_S
         latest, seen_at = self._latest
         if latest:
             now = latest + time.monotonic_ns() - seen_at - _CLOCK_MARGIN_NS
