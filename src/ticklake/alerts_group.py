@@ -30,6 +30,7 @@ from ticklake.broker.client import ensure_topic
 from ticklake.broker.dedup import HighWater
 from ticklake.broker.frames import (
     CONN,
+    GEN,
     KIND,
     OFF,
     PRODUCTS_KIND,
@@ -63,7 +64,8 @@ class DetectState(msgspec.Struct):
 
     detector: bytes = b""  # SwingDetector.snapshot(); empty: a cold start
     decoder: bytes = b""  # TradeDecoder.state() (per-symbol de-duplication cursors)
-    high_water: dict[str, int] = {}
+    high_water: dict[str, int] = {}  # recorder -> highest spool offset delivered
+    generations: dict[str, int] = {}  # recorder -> newest producer generation
     products: list[Product] = []
     restored: int = 0  # how many times this partition resumed from a snapshot
 
@@ -97,7 +99,7 @@ class DetectPartition:
         self.products = GrowingProducts(state.products)
         self.decoder = ReplayDecoder(TradeDecoder.from_state(
             state.decoder, self.products, _SNAPSHOT_SIZE, MAX_FUTURE_NS))
-        self.high_water = HighWater(state.high_water)
+        self.high_water = HighWater(state.high_water, state.generations)
         self.writer = AnomalyWriter(storage)
         self.episodes = 0
         self._snapshot_s = snapshot_s
@@ -147,8 +149,9 @@ class DetectPartition:
             return []
         recorder = headers.get(REC)
         if isinstance(recorder, bytes) and not self.high_water.admit(
-                recorder.decode(), from_u64(headers.get(OFF))):
-            return []  # re-sent by its recorder
+                recorder.decode(), from_u64(headers.get(OFF)),
+                max(0, from_u64(headers.get(GEN)))):  # no generation header: 0
+            return []  # re-sent by its recorder (or by a producer it replaced)
         conn_id = from_u64(headers.get(CONN)) if isinstance(recorder, bytes) else 0
         recv_ns = (from_u64(headers.get(RECV)) if isinstance(recorder, bytes)
                    else record.timestamp_ms * 1_000_000)
@@ -159,7 +162,8 @@ class DetectPartition:
         # writers): a message re-sent on the same connection right after a move is told
         # from a new one by the per-symbol trade cursors only.
         state = DetectState(self.detector.snapshot(), self.decoder.trades.state(),
-                            self.high_water.snapshot(), self.products.listed(), self.restored)
+                            self.high_water.snapshot(), self.high_water.generations_snapshot(),
+                            self.products.listed(), self.restored)
         try:
             self._store.commit(self._name, self.kafka_next, msgspec.msgpack.encode(state))
         except StorageError as exc:  # retried at the next interval; a new owner re-reads
