@@ -101,6 +101,7 @@ class PartitionSource:
         self.high_water = HighWater(state.high_water, state.generations)
         self.products = products
         self.foreign = 0  # messages without ticklake headers (delivered as conn 0)
+        self._names: dict[bytes, str] = {}  # recorder id header -> str, decoded once
         self._pending: deque[LogRecord] = deque()
         self._fetched = self.kafka_next  # offset after the last record taken in
         self._positions: dict[int, _Position] = {}
@@ -140,16 +141,25 @@ class PartitionSource:
 
     def _admit(self, record: LogRecord) -> SpoolRecord | None:
         headers = record.headers
+        recorder = headers.get(REC)
+        if recorder is not None and KIND not in headers:  # a frame: the hot path
+            try:
+                offset = int.from_bytes(headers[OFF], "big")
+                generation = int.from_bytes(headers[GEN], "big")
+                conn_id = int.from_bytes(headers[CONN], "big")
+                recv_ns = int.from_bytes(headers[RECV], "big")
+            except KeyError:  # a header missing: an older or foreign shipper
+                offset, generation = from_u64(headers.get(OFF)), from_u64(headers.get(GEN))
+                conn_id, recv_ns = from_u64(headers.get(CONN)), from_u64(headers.get(RECV))
+            name = self._names.get(recorder)
+            if name is None:
+                name = self._names[recorder] = recorder.decode("ascii", "replace")
+            if not self.high_water.admit(name, offset, generation):
+                return None
+            return SpoolRecord(self.delivered, conn_id, recv_ns, record.value)
         if headers.get(KIND) == PRODUCTS_KIND:
             self.products.add(decode_products(record.value))
             return None
-        recorder = headers.get(REC)
-        if isinstance(recorder, bytes):
-            if not self.high_water.admit(recorder.decode(), from_u64(headers.get(OFF)),
-                                         from_u64(headers.get(GEN))):
-                return None
-            return SpoolRecord(self.delivered, from_u64(headers.get(CONN)),
-                               from_u64(headers.get(RECV)), record.value)
         self.foreign += 1
         return SpoolRecord(self.delivered, 0, record.timestamp_ms * 1_000_000, record.value)
 

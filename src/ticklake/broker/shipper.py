@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from ticklake.broker.client import ensure_topic, producer_config
 from ticklake.broker.errors import BrokerError
@@ -106,6 +106,7 @@ class Shipper:
         self._acked: set[int] = set()
         self._failed = False
         self._fatal = False
+        self._down = False
 
     def start(self) -> None:
         self._thread.start()
@@ -147,14 +148,20 @@ class Shipper:
                 return  # never reached the broker: everything is still in the spool
         next_read = self.stats.shipped_offset
         last_commit = time.monotonic()
+        probe_at = 0.0
         while True:
-            if self._fatal or self._failed:
+            if self._down:  # wait for the broker, reading nothing new meanwhile
+                if time.monotonic() >= probe_at:
+                    probe_at = time.monotonic() + 1.0
+                    if self._reachable():
+                        next_read = self._reset()
+            elif self._fatal or self._failed:
                 if self._stop.wait(0.5) and not self._drain:  # a failing broker: not too fast
                     break
                 next_read = self._reset()
             room = self.max_in_flight - (next_read - self.stats.shipped_offset)
             read = 0
-            if room > 0:
+            if room > 0 and not self._down:
                 records = self.spool.read(next_read, max_records=min(room, 5000))
                 for record in records:
                     self._produce(record.offset, record.conn_id, record.recv_ns,
@@ -194,12 +201,19 @@ class Shipper:
             **producer_config(self.uri, f"ticklake-recorder-{self.rec_id}"),
             "error_cb": self._on_error,
         })
-        self._failed = self._fatal = False
+        self._failed = self._fatal = self._down = False
         self.stats.broker_up = True
         for partition in range(self.partitions):  # before any frame of ours, in every one
             self._producer.produce(self.uri.topic, self.products_json, b"_products",
                                    partition=partition,
                                    headers=[(KIND, PRODUCTS_KIND), (REC, self._rec)])
+
+    def _reachable(self) -> bool:
+        try:
+            self._producer.list_topics(timeout=1.0)
+        except KafkaException:
+            return False
+        return True
 
     def _reset(self) -> int:
         """A new producer; re-send everything past the contiguous cursor."""
@@ -240,12 +254,14 @@ class Shipper:
         self.stats.last_error = err.str()
         if err.fatal():
             self._fatal = True
-        elif err.code() == KafkaError._ALL_BROKERS_DOWN:
+        elif err.code() == KafkaError._ALL_BROKERS_DOWN and not self._down:
             # The broker may come back without the idempotent producer's state (Tansu acked
-            # a restarted sequence as a duplicate and dropped it): start over with a new
-            # producer id and re-send from the cursor; the readers drop what was stored.
+            # a restarted sequence as a duplicate and dropped it): from now on this
+            # producer's acks do not count; once the broker answers again a new producer
+            # re-sends from the cursor, and the readers drop what was stored twice.
             self.stats.broker_up = False
-            self._failed = True
+            self._down = True
+            self._generation = -self._generation  # its callbacks no longer match
 
     def _advance(self) -> None:
         shipped = self.stats.shipped_offset
