@@ -15,12 +15,13 @@ from confluent_kafka import Consumer, TopicPartition
 
 from ticklake.broker.frames import fold_conn_id, recorder_number
 from ticklake.broker.shipper import CURSOR as SHIPPED
-from ticklake.catalog import Lake
+from ticklake.catalog import Lake, LakeNotFound
 from ticklake.deliver import delivered_position
 from ticklake.lake.storage import LakeStorage
 from ticklake.spool import CursorStore, SpoolReader
 from ticklake.tables import TABLES, parse_stream_file_name
 
+from ..reliability.common import lake_count
 from ..reliability.procs import TICKLAKE, recorder
 from ..support import scaled
 
@@ -88,6 +89,14 @@ def spooled_frames(spool: Path) -> Counter[Frame]:
                     r.payload.decode("utf-8", "replace"))] += 1
         offset = records[-1].offset + 1
     return frames
+
+
+def trades_in(root: str) -> int:
+    """Rows of ``trades`` (0 while no writer has made the lake yet)."""
+    try:
+        return lake_count(root, "trades")
+    except LakeNotFound:
+        return 0
 
 
 def lake_frames(root: str) -> Counter[Frame]:

@@ -12,10 +12,10 @@ import pytest
 
 from ticklake.spool import SpoolReader
 
-from ..reliability.common import compare_lake, figure, lake_count, wait_for
+from ..reliability.common import compare_lake, figure, wait_for
 from ..reliability.procs import control, emulator_process
 from ..seaweed import SeaweedFS
-from .procs import deliver, lake_frames, shipped, shipping_recorder, spooled_frames, stop
+from .procs import deliver, lake_frames, shipped, shipping_recorder, spooled_frames, stop, trades_in
 from .tansu import Tansu
 
 SYMBOLS = "BTCUSD,BTCUSDT,ETHUSD"
@@ -44,7 +44,7 @@ def restart_broker_midrun(tmp_path: Path, broker: Tansu, store: SeaweedFS, name:
             writers = [deliver(uri, root, tmp_path / f"deliver{i}.log", env) for i in range(2)]
             wait_for(lambda: shipped(spool) > 0, 60, "the recorder ships")
             control(url, "resume")
-            wait_for(lambda: lake_count(root, "trades") >= 300, 90, "300 trades in the lake",
+            wait_for(lambda: trades_in(root) >= 300, 90, "300 trades in the lake",
                      interval=0.5)
             broker.stop()  # kill -9: in-flight produce requests are left unanswered
             down_at = shipped(spool)

@@ -13,7 +13,7 @@ import pytest
 
 from ticklake.lake.storage import LakeStorage
 
-from ..reliability.common import compare_lake, figure, lake_count, truth_trades, wait_for
+from ..reliability.common import compare_lake, figure, truth_trades, wait_for
 from ..reliability.procs import control, emulator_process, kill_group
 from ..seaweed import SeaweedFS
 from .procs import (
@@ -25,6 +25,7 @@ from .procs import (
     shipping_recorder,
     spooled_frames,
     stop,
+    trades_in,
 )
 from .tansu import Tansu
 
@@ -58,16 +59,16 @@ def run_scaleout(tmp_path: Path, tansu: Tansu, store: SeaweedFS, name: str,
             # Subscribe acks shipped by both: they stream, and the broker takes their frames.
             wait_for(lambda: all(shipped(s) > 0 for s in spools), 60, "both recorders ship")
             control(url, "resume")
-            wait_for(lambda: lake_count(root, "trades") >= trades_before_kill, 90,
+            wait_for(lambda: trades_in(root) >= trades_before_kill, 90,
                      f"{trades_before_kill} trades in the lake", interval=0.5)
             kill_group(writers[0], signal.SIGKILL)  # mid-run: its partitions move on
             writers[0].wait()
-            killed_at = lake_count(root, "trades")
-            wait_for(lambda: lake_count(root, "trades") >= killed_at + trades_after_kill, 90,
+            killed_at = trades_in(root)
+            wait_for(lambda: trades_in(root) >= killed_at + trades_after_kill, 90,
                      "the survivors to take the killed worker's partitions over", interval=0.5)
             control(url, "halt")
             produced = sum(truth_trades(truth).values())
-            wait_for(lambda: lake_count(root, "trades") >= produced, 60,
+            wait_for(lambda: trades_in(root) >= produced, 60,
                      f"all {produced} trades the exchange made, delivered", interval=0.5)
         finally:
             codes = [stop(r) for r in recorders]
