@@ -4,6 +4,7 @@ a crash between intent and cursor, a new owner resuming from the lake's cursor).
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from collections import Counter
 from pathlib import Path
@@ -31,9 +32,11 @@ from ticklake.emulator import Market
 from ticklake.emulator.frames import trade_row, trades_message
 from ticklake.emulator.products import PRODUCTS
 from ticklake.feed.phemex import default_products
+from ticklake.lake.compact import compact
 from ticklake.lake.layout import file_path, stream_id
 from ticklake.lake.storage import LakeStorage, StorageError
 from ticklake.lake.writer import CURSOR, INTENT, BufferingHints
+from ticklake.spool import CursorStore
 from ticklake.tables import parse_file_name, parse_stream_file_name, superseded
 
 
@@ -218,3 +221,21 @@ def test_a_partition_reaches_the_lake_once_across_a_crash_and_a_new_owner(
     assert len(names) >= files_before  # the crashed batch's files were rewritten in place
     ranges = sorted(parse_file_name(n)[1:] for n in names)  # type: ignore[index]
     assert all(a[1] <= b[0] for a, b in itertools.pairwise(ranges))
+
+
+def test_compaction_merges_a_kafka_streams_files_by_its_lake_cursor(tmp_path: Path) -> None:
+    feed = build_feed()
+    storage = LakeStorage(str(tmp_path / "lake"))
+    partition = LakePartition(TOPIC, PARTITION, storage, BufferingHints(0.001, 3600))
+    partition.handle(feed.records)
+    partition.close(revoked=False)
+    before = lake_frames(storage.root)
+    files = len(storage.list_files("raw"))
+    assert files > 2
+    # The local spool's cursor store is empty: only the lake's cursor vouches for the stream.
+    stats = compact(storage, CursorStore(tmp_path / "no-spool" / "cursors"),
+                    today=dt.date(2100, 1, 1))
+    names = [f.path.rsplit("/", 1)[1] for f in storage.list_files("raw")]
+    assert stats.files_merged >= files and len(names) == 1
+    assert names[0].startswith("compact-") and names[0].endswith(f"-{TOPIC}.{PARTITION}.parquet")
+    assert lake_frames(storage.root) == before
