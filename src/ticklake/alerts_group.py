@@ -29,20 +29,11 @@ from ticklake.broker import BrokerError, LogUri
 from ticklake.broker.client import ensure_topic
 from ticklake.broker.dedup import HighWater
 from ticklake.broker.frames import (
-    CONN,
-    GEN,
-    KIND,
-    OFF,
-    PRODUCTS_KIND,
-    REC,
-    RECV,
     LogRecord,
-    decode_products,
-    from_u64,
 )
 from ticklake.broker.group import GroupWorker
+from ticklake.broker.inbound import GrowingProducts, Inbound
 from ticklake.config import LakeSettings
-from ticklake.deliver import GrowingProducts
 from ticklake.detect import DetectorParams, SwingDetector
 from ticklake.feed.events import Event
 from ticklake.feed.phemex.products import Product
@@ -100,6 +91,7 @@ class DetectPartition:
         self.decoder = ReplayDecoder(TradeDecoder.from_state(
             state.decoder, self.products, _SNAPSHOT_SIZE, MAX_FUTURE_NS))
         self.high_water = HighWater(state.high_water, state.generations)
+        self.inbound = Inbound(self.high_water, self.products)
         self.writer = AnomalyWriter(storage)
         self.episodes = 0
         self._snapshot_s = snapshot_s
@@ -143,19 +135,8 @@ class DetectPartition:
     # ------------------------------------------------------------------ internals
 
     def _events(self, record: LogRecord) -> list[Event]:
-        headers = record.headers
-        if headers.get(KIND) == PRODUCTS_KIND:
-            self.products.add(decode_products(record.value))
-            return []
-        recorder = headers.get(REC)
-        if isinstance(recorder, bytes) and not self.high_water.admit(
-                recorder.decode(), from_u64(headers.get(OFF)),
-                max(0, from_u64(headers.get(GEN)))):  # no generation header: 0
-            return []  # re-sent by its recorder (or by a producer it replaced)
-        conn_id = from_u64(headers.get(CONN)) if isinstance(recorder, bytes) else 0
-        recv_ns = (from_u64(headers.get(RECV)) if isinstance(recorder, bytes)
-                   else record.timestamp_ms * 1_000_000)
-        return self.decoder.decode(record.value, conn_id, recv_ns)
+        frame = self.inbound.admit(record)
+        return [] if frame is None else self.decoder.decode(record.value, *frame)
 
     def _commit(self) -> int | None:
         # Not carried: the decoder's per-connection message sequences (as for the lake

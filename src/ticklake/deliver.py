@@ -38,20 +38,12 @@ from ticklake.broker import BrokerError, LogUri
 from ticklake.broker.client import ensure_topic
 from ticklake.broker.dedup import HighWater
 from ticklake.broker.frames import (
-    CONN,
-    GEN,
-    KIND,
-    OFF,
-    PRODUCTS_KIND,
-    REC,
-    RECV,
     LogRecord,
-    decode_products,
-    from_u64,
 )
 from ticklake.broker.group import GroupWorker
+from ticklake.broker.inbound import GrowingProducts, Inbound
 from ticklake.config import LakeSettings
-from ticklake.feed.phemex.products import Product, ProductTable
+from ticklake.feed.phemex.products import Product
 from ticklake.lake.cursors import LakeCursorStore
 from ticklake.lake.layout import stream_id
 from ticklake.lake.storage import LakeStorage, StorageError
@@ -73,17 +65,6 @@ class DeliveredState(msgspec.Struct):
     generations: dict[str, int] = {}  # recorder -> newest producer generation (dedup)
 
 
-class GrowingProducts(ProductTable):
-    """The product table of a partition: grows as products records arrive in-band."""
-
-    def add(self, products: list[Product]) -> None:
-        for product in products:
-            self._by_symbol[product.symbol] = product
-
-    def listed(self) -> list[Product]:
-        return [self.require(s) for s in self.symbols()]
-
-
 @dataclass(frozen=True)
 class _Position:
     kafka_next: int
@@ -100,8 +81,7 @@ class PartitionSource:
         self.delivered = delivered  # the next delivered offset
         self.high_water = HighWater(state.high_water, state.generations)
         self.products = products
-        self.foreign = 0  # messages without ticklake headers (delivered as conn 0)
-        self._names: dict[bytes, str] = {}  # recorder id header -> str, decoded once
+        self.inbound = Inbound(self.high_water, products)
         self._pending: deque[LogRecord] = deque()
         self._fetched = self.kafka_next  # offset after the last record taken in
         self._positions: dict[int, _Position] = {}
@@ -140,28 +120,10 @@ class PartitionSource:
         return out
 
     def _admit(self, record: LogRecord) -> SpoolRecord | None:
-        headers = record.headers
-        recorder = headers.get(REC)
-        if recorder is not None and KIND not in headers:  # a frame: the hot path
-            try:
-                offset = int.from_bytes(headers[OFF], "big")
-                generation = int.from_bytes(headers[GEN], "big")
-                conn_id = int.from_bytes(headers[CONN], "big")
-                recv_ns = int.from_bytes(headers[RECV], "big")
-            except KeyError:  # a header missing: an older or foreign shipper
-                offset, generation = from_u64(headers.get(OFF)), from_u64(headers.get(GEN))
-                conn_id, recv_ns = from_u64(headers.get(CONN)), from_u64(headers.get(RECV))
-            name = self._names.get(recorder)
-            if name is None:
-                name = self._names[recorder] = recorder.decode("ascii", "replace")
-            if not self.high_water.admit(name, offset, generation):
-                return None
-            return SpoolRecord(self.delivered, conn_id, recv_ns, record.value)
-        if headers.get(KIND) == PRODUCTS_KIND:
-            self.products.add(decode_products(record.value))
+        frame = self.inbound.admit(record)
+        if frame is None:
             return None
-        self.foreign += 1
-        return SpoolRecord(self.delivered, 0, record.timestamp_ms * 1_000_000, record.value)
+        return SpoolRecord(self.delivered, frame[0], frame[1], record.value)
 
     def _remember(self) -> None:
         self._positions[self.delivered] = _Position(

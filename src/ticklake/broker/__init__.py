@@ -6,7 +6,8 @@
 - ``shipper``: the recorder side: spool → topic, idempotent, retried forever;
 - ``group``: ``GroupWorker``, a consumer-group member with one handler per partition
   (``ticklake deliver`` and ``ticklake detect --log`` build on it);
-- ``dedup``: dropping re-sent frames by their recorder's spool offset.
+- ``dedup``: dropping re-sent frames by their recorder's spool offset;
+- ``inbound``: what a consumer makes of each message (products, re-sends, frames).
 """
 
 from __future__ import annotations
