@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -247,24 +246,11 @@ def delivered_position(storage: LakeStorage, topic: str, partition: int) -> int:
     return _decode_state(state).kafka_next
 
 
-def _ensure_marker(storage: LakeStorage, attempts: int = 20) -> None:
-    """``ensure_marker``, tolerating writers that create the same new lake at the same time
-    (one has made ``_ticklake/`` but not yet the marker: "not empty, not a lake")."""
-    for attempt in range(attempts):
-        try:
-            storage.ensure_marker()
-            return
-        except StorageError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.1 * (attempt + 1))
-
-
 def run_deliver(uri: LogUri, settings: LakeSettings, group: str,
                 report: Callable[[str], None]) -> GroupWorker:
     """``ticklake deliver``: one group member until SIGTERM/SIGINT (then a graceful stop)."""
     storage = LakeStorage(settings.root)
-    _ensure_marker(storage)  # a wrong --lake: one line now
+    storage.ensure_marker()  # a wrong --lake: one line now
     try:
         ensure_topic(uri, settings.partitions)
     except BrokerError as exc:  # the consumer keeps trying: recorders may create it later

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -114,8 +115,9 @@ class LakeStorage:
             if root.type == pafs.FileType.File:
                 msg = f"the lake root {self.root} is a file, not a directory"
                 raise StorageError(msg)
-            if root.type == pafs.FileType.Directory and self.filesystem.get_file_info(
-                    pafs.FileSelector(self.base, recursive=False)):
+            if root.type == pafs.FileType.Directory and _foreign_entries(
+                    info.base_name for info in self.filesystem.get_file_info(
+                        pafs.FileSelector(self.base, recursive=False))):
                 msg = (f"{self.root} is not empty and not a ticklake lake (no {MARKER});"
                        " choose an empty or new directory")
                 raise StorageError(msg)
@@ -134,7 +136,7 @@ class LakeStorage:
             if os.path.isfile(self.base):
                 msg = f"the lake root {self.root} is a file, not a directory"
                 raise StorageError(msg)
-            if os.path.isdir(self.base) and os.listdir(self.base):
+            if os.path.isdir(self.base) and _foreign_entries(os.listdir(self.base)):
                 msg = (f"{self.root} is not empty and not a ticklake lake (no {MARKER});"
                        " choose an empty or new directory")
                 raise StorageError(msg)
@@ -222,6 +224,12 @@ def _is_local(filesystem: pafs.FileSystem) -> bool:
     import pyarrow.fs as pafs  # loaded already: the caller made ``filesystem`` with it
 
     return isinstance(filesystem, pafs.LocalFileSystem)
+
+
+def _foreign_entries(names: Iterable[str]) -> bool:
+    """Whether a would-be lake root holds anything but ``_ticklake/`` (which another writer
+    creating the same new lake at this moment may have made just before its marker)."""
+    return any(name != MARKER.split("/", 1)[0] for name in names)
 
 
 def _fsync_path(path: str) -> None:
