@@ -431,6 +431,16 @@ def sql(
         err.print(f"note: result truncated at {max_rows:,} rows", markup=False)
 
 
+IcebergOption = Annotated[str | None, typer.Option(
+    "--iceberg", help="Commit the lake's files to Iceberg tables in this catalog: "
+    "sqlite:///FILE, rest+http(s)://HOST/PATH or glue:// (docs/iceberg.md)")]
+NamespaceOption = Annotated[str, typer.Option("--namespace", help="Iceberg namespace")]
+WarehouseOption = Annotated[str | None, typer.Option(
+    "--warehouse", help="Iceberg warehouse (default for SQLite/Glue: <lake>/_iceberg)")]
+IcebergPropertyOption = Annotated[list[str] | None, typer.Option(
+    "--iceberg-option", help="Extra catalog property KEY=VALUE (repeatable; values never printed)")]
+
+
 @app.command()
 def catalog(
     lake: LakeOption = None,
@@ -440,14 +450,10 @@ def catalog(
         Path | None,
         typer.Option("--duckdb", help="Write a DuckDB file of views over the lake (BI tools)"),
     ] = None,
-    iceberg: Annotated[str | None, typer.Option(
-        help="Commit the lake's files to Iceberg tables in this catalog: sqlite:///FILE, "
-             "rest+http(s)://HOST/PATH or glue:// (docs/iceberg.md)")] = None,
-    namespace: Annotated[str, typer.Option(help="Iceberg namespace")] = "ticklake",
-    warehouse: Annotated[str | None, typer.Option(
-        help="Iceberg warehouse (default for SQLite/Glue: <lake>/_iceberg)")] = None,
-    iceberg_option: Annotated[list[str] | None, typer.Option(
-        help="Extra catalog property KEY=VALUE (repeatable; values never printed)")] = None,
+    iceberg: IcebergOption = None,
+    namespace: NamespaceOption = "ticklake",
+    warehouse: WarehouseOption = None,
+    iceberg_option: IcebergPropertyOption = None,
 ) -> None:
     """Tables, schemas, partitions, rows, bytes and freshness of the lake."""
     from rich.table import Table
@@ -513,17 +519,29 @@ def compact(
     lake: LakeOption = None,
     spool: SpoolOption = None,
     config: ConfigOption = None,
+    iceberg: IcebergOption = None,
+    namespace: NamespaceOption = "ticklake",
+    warehouse: WarehouseOption = None,
+    iceberg_option: IcebergPropertyOption = None,
 ) -> None:
-    """Merge the small files of closed (past-day) partitions, safely while recording runs."""
+    """Merge the small files of closed (past-day) partitions, safely while recording runs.
+
+    With --iceberg, Iceberg tables switch to the merged files before any input is deleted."""
     from ticklake.catalog import Lake
     from ticklake.lake.compact import compact as compact_lake
     from ticklake.lake.storage import LakeStorage
     from ticklake.spool import CursorStore
 
     settings = load_settings(config, **_overrides("lake", root=lake, spool=spool))
-    Lake(settings.lake.root)  # refuse a directory that is not a lake (one line)
+    opened = Lake(settings.lake.root)  # refuse a directory that is not a lake (one line)
+
+    def commit_iceberg() -> None:
+        if iceberg is not None:
+            _commit_iceberg(opened, iceberg, namespace, warehouse, iceberg_option or [])
+
     stats = compact_lake(LakeStorage(settings.lake.root),
-                         CursorStore(Path(settings.lake.spool) / "cursors"))
+                         CursorStore(Path(settings.lake.spool) / "cursors"),
+                         before_delete=commit_iceberg)
     out.print(f"compacted {stats.partitions} partitions: {stats.files_merged} files merged, "
               f"{stats.files_deleted} deleted, {stats.bytes_before:,} → {stats.bytes_after:,} "
               "bytes", markup=False, highlight=False)

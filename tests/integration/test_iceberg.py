@@ -323,3 +323,53 @@ def test_rest_catalog_over_an_s3_lake(recorded: Path, seaweed_iceberg: SeaweedWi
     assert_same_as_duckdb(lake, catalog)
     again = by_table(commit_lake(lake, catalog))
     assert all(r.snapshot_id is None for r in again.values())
+
+
+def test_compaction_swaps_iceberg_to_the_merged_files_before_deleting(copy: Path) -> None:
+    lake, catalog = sqlite_catalog(copy)
+    storage = LakeStorage(str(copy / "lake"))
+    commit_lake(lake, catalog)
+    listed_before = {t: len(lake.files(t)) for t in ("trades", "raw")}
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    swapped: list[int] = []
+
+    def commit_before_delete() -> None:
+        results = by_table(commit_lake(lake, catalog))
+        swapped.append(results["trades"].removed)
+
+    stats = compact(storage, CursorStore(copy / "cursors"), today=tomorrow,
+                    before_delete=commit_before_delete)
+    assert stats.files_merged > 0 and stats.files_deleted >= stats.files_merged
+    assert swapped and swapped[0] > 0  # Iceberg dropped the inputs while they still existed
+    assert all(len(lake.files(t)) < listed_before[t] for t in listed_before)
+    assert_same_as_duckdb(lake, catalog)  # every file Iceberg lists is there: no missing file
+
+
+def test_compaction_keeps_its_inputs_when_the_iceberg_commit_fails(copy: Path) -> None:
+    storage = LakeStorage(str(copy / "lake"))
+    before = sorted(p.name for p in (copy / "lake").rglob("part-*.parquet"))
+    trades = duckdb_rows(Lake(str(copy / "lake")), "trades")
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+
+    def unreachable_catalog() -> None:
+        msg = "catalog unreachable"
+        raise OSError(msg)
+
+    with pytest.raises(OSError, match="unreachable"):
+        compact(storage, CursorStore(copy / "cursors"), today=tomorrow,
+                before_delete=unreachable_catalog)
+    assert sorted(p.name for p in (copy / "lake").rglob("part-*.parquet")) == before
+    # The compact files hide their inputs: every trade still read exactly once.
+    assert duckdb_rows(Lake(str(copy / "lake")), "trades") == trades
+
+
+def test_cli_compact_commits_iceberg(copy: Path) -> None:
+    lake = str(copy / "lake")
+    uri = f"sqlite:///{copy}/compact.db"
+    done = run_cli("compact", "--lake", lake, "--spool", str(copy),
+                   "--iceberg", uri, cwd=copy)
+    assert done.returncode == 0, done.stderr
+    assert "compacted" in done.stdout
+    catalog = open_catalog(uri, Lake(lake))
+    assert rows(catalog.load_table("ticklake.trades").scan().to_arrow()) == duckdb_rows(
+        Lake(lake), "trades")

@@ -9,11 +9,17 @@ the lake (``lake/cursors.py``). The merged file is named ``compact-<first>-<end>
 *before* the inputs are deleted; readers skip any file a compact file covers
 (``ticklake.tables.superseded``), so they never see a row twice, and a crash between the
 two steps leaves nothing worse than inputs the next run deletes.
+
+Deletes come last, after every merge of the run, and after ``before_delete`` (``ticklake
+compact --iceberg`` commits the Iceberg tables there): a table catalog that lists the inputs
+is swapped to the compact files before any input disappears, so its readers never meet a
+missing file. If that hook fails, nothing is deleted (the next run deletes).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -52,12 +58,14 @@ def _merge(storage: LakeStorage, table: str, paths: list[str]) -> pa.Table:
 
 
 def compact(
-    storage: LakeStorage, cursors: Cursors, today: dt.date | None = None, min_files: int = 2
+    storage: LakeStorage, cursors: Cursors, today: dt.date | None = None, min_files: int = 2,
+    before_delete: Callable[[], None] | None = None,
 ) -> CompactionStats:
     """Compact every closed partition with at least ``min_files`` live files per stream."""
     today = today or dt.datetime.now(dt.UTC).date()
     committed = {"": cursors.load(CURSOR)[0]}
     stats = CompactionStats()
+    doomed: list[str] = []  # superseded files: deleted once every merge is published
     for table in SCHEMAS:
         keys = PARTITIONS[table]
         partitions: dict[tuple[str, ...], dict[str, int]] = {}
@@ -71,9 +79,8 @@ def compact(
                 continue
             directory = file_path(table, values, 0, 0).rsplit("/", 1)[0]
             hidden = superseded(files)
-            for name in hidden:  # inputs of an earlier run that stopped before deleting
-                storage.delete(f"{directory}/{name}")
-                stats.files_deleted += 1
+            # inputs of an earlier run that stopped before deleting
+            doomed.extend(f"{directory}/{name}" for name in sorted(hidden))
             streams: dict[str, dict[str, tuple[tuple[int, int], int]]] = {}
             for name, size in files.items():
                 parsed = parse_stream_file_name(name)
@@ -86,13 +93,19 @@ def compact(
                     streams.setdefault(stream, {})[name] = ((parsed[1], parsed[2]), size)
             for stream, live in sorted(streams.items()):
                 if len(live) >= min_files:
-                    _merge_stream(storage, table, values, directory, stream, live, stats)
+                    doomed += _merge_stream(storage, table, values, directory, stream, live,
+                                            stats)
+    if before_delete is not None:
+        before_delete()
+    for path in doomed:
+        storage.delete(path)
+    stats.files_deleted = len(doomed)
     return stats
 
 
 def _merge_stream(storage: LakeStorage, table: str, values: tuple[str, ...], directory: str,
                   stream: str, live: dict[str, tuple[tuple[int, int], int]],
-                  stats: CompactionStats) -> None:
+                  stats: CompactionStats) -> list[str]:
     first = min(rng[0] for rng, _ in live.values())
     end = max(rng[1] for rng, _ in live.values())
     inputs = sorted(live)
@@ -100,9 +113,7 @@ def _merge_stream(storage: LakeStorage, table: str, values: tuple[str, ...], dir
     stats.bytes_after += storage.publish(
         file_path(table, values, first, end, kind="compact", stream=stream), merged
     )
-    for name in inputs:
-        storage.delete(f"{directory}/{name}")
     stats.partitions += 1
     stats.files_merged += len(inputs)
-    stats.files_deleted += len(inputs)
     stats.bytes_before += sum(size for _, size in live.values())
+    return [f"{directory}/{name}" for name in inputs]
