@@ -17,7 +17,7 @@ from ticklake.emulator import Emulator, EmulatorConfig
 from ticklake.model import Anomaly
 from ticklake.pipeline import build_recording, run_recording
 
-from ...support import wait_until
+from ..support import wait_until
 
 
 def test_an_episode_ends_on_time_after_the_market_halts(tmp_path: Path) -> None:
