@@ -150,6 +150,9 @@ class Shipper:
         last_commit = time.monotonic()
         probe_at = 0.0
         while True:
+            # Seen before this round's read: stop() comes after the spool's last append (its
+            # writer is closed first), so a read that starts after it sees every frame.
+            stopping = self._stop.is_set()
             if self._down:  # wait for the broker, reading nothing new meanwhile
                 if time.monotonic() >= probe_at:
                     probe_at = time.monotonic() + 1.0
@@ -175,7 +178,7 @@ class Shipper:
             if now - last_commit >= 0.2:
                 self._commit()
                 last_commit = now
-            if self._stop.is_set():
+            if stopping:
                 done = read == 0 and self.stats.shipped_offset >= next_read
                 if done or not self._drain or now > self._give_up_at:
                     if not done and self._drain:
