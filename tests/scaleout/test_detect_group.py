@@ -6,72 +6,38 @@ have been blind)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
 
-from ticklake.alerts_group import load_state
 from ticklake.lake.storage import LakeStorage
 
 from ..reliability.common import truth_trades, wait_for
-from ..reliability.procs import TICKLAKE, control, emulator_process, kill_group
-from .procs import shipped, shipping_recorder, stop
+from ..reliability.procs import control, emulator_process, kill_group
+from .procs import (
+    S,
+    anomaly_rows,
+    detector,
+    detector_offsets,
+    detector_restores,
+    inject_swings,
+    shipped,
+    shipping_recorder,
+    stop,
+    swing_hits,
+    swings_caught,
+)
 from .tansu import Tansu
 
 SYMBOLS = ("BTCUSD", "ETHUSD")  # keys of different partitions of 2
 PARTITIONS = 2
 WARMUP_S = 30
-S = 1_000_000_000
 FAST = {"TICKLAKE_FEED__PING_INTERVAL": "1", "TICKLAKE_FEED__PONG_TIMEOUT": "3",
         "TICKLAKE_FEED__SILENCE_TIMEOUT": "5", "TICKLAKE_LAKE__PARTITIONS": str(PARTITIONS)}
-
-
-def detector(uri: str, root: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [*TICKLAKE, "detect", "--log", uri, "--lake", str(root), "--partitions",
-             str(PARTITIONS), "--snapshot-seconds", "1", "--param", f"warmup_s={WARMUP_S}"],
-            env={**os.environ, **FAST}, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def anomaly_files(root: Path) -> list[tuple[str, dict[str, Any]]]:
-    """(file name, row plus its symbol) of every anomaly in the lake."""
-    out = []
-    for path in sorted((root / "anomalies").rglob("*.parquet")):
-        symbol = next(p.split("=", 1)[1] for p in path.parts if p.startswith("symbol="))
-        out += [(path.name, {**row, "symbol": symbol}) for row in pq.read_table(path).to_pylist()]
-    return out
-
-
-def restored(root: Path) -> list[int]:
-    """Per partition, how many times a detector resumed it from a snapshot."""
-    storage = LakeStorage(str(root))
-    return [load_state(storage, "ticks", p, "ticklake-detect")[1].restored
-            for p in range(PARTITIONS)]
-
-
-def committed(root: Path) -> list[int]:
-    storage = LakeStorage(str(root))
-    return [load_state(storage, "ticks", p, "ticklake-detect")[0] for p in range(PARTITIONS)]
-
-
-def inject_round(url: str, direction: str) -> list[dict[str, Any]]:
-    return [control(url, "swing", symbol=symbol, k=40, seconds=0, direction=direction,
-                    shape="step")["label"] for symbol in SYMBOLS]
-
-
-def caught(root: Path, labels: list[dict[str, Any]]) -> bool:
-    rows = [row for _, row in anomaly_files(root)]
-    return all(any(r["symbol"] == lab["symbol"] and r["ts_detect"].timestamp() * S
-                   >= lab["start_ns"] - S for r in rows) for lab in labels)
 
 
 @pytest.mark.timeout(300)
@@ -79,6 +45,7 @@ def test_two_detectors_one_killed_every_swing_once_resumed_from_snapshot(
         tmp_path: Path, tansu: Tansu) -> None:
     uri = tansu.uri("ticks")
     root = tmp_path / "lake"
+    storage = LakeStorage(str(root))
     spool = tmp_path / "spool"
     labels: list[dict[str, Any]] = []
     detectors: list[subprocess.Popen[bytes]] = []
@@ -91,30 +58,32 @@ def test_two_detectors_one_killed_every_swing_once_resumed_from_snapshot(
             # One detector first, owning both partitions (snapshots of both in the lake),
             # then a second: the group rebalances, each resumes one partition from its
             # snapshot.
-            detectors.append(detector(uri, root, tmp_path / "detect0.log"))
-            wait_for(lambda: all(c > 0 for c in committed(root)), 60,
+            detectors.append(detector(uri, str(root), tmp_path / "detect0.log", FAST, PARTITIONS,
+                                      WARMUP_S))
+            wait_for(lambda: all(c > 0 for c in detector_offsets(storage, PARTITIONS)), 60,
                      "snapshots of both partitions (both carry trades)")
-            detectors.append(detector(uri, root, tmp_path / "detect1.log"))
-            wait_for(lambda: all(r >= 1 for r in restored(root)), 60,
+            detectors.append(detector(uri, str(root), tmp_path / "detect1.log", FAST, PARTITIONS,
+                                      WARMUP_S))
+            wait_for(lambda: all(r >= 1 for r in detector_restores(storage, PARTITIONS)), 60,
                      "the group to rebalance over the two detectors")
             start = sum(truth_trades(truth).values())
             wait_for(lambda: sum(truth_trades(truth).values()) > start + 40 * 2 * WARMUP_S, 90,
                      "a warm-up's worth of trades")
-            first = inject_round(url, "up")
+            first = inject_swings(url, SYMBOLS, "up")
             labels += first
-            wait_for(lambda: caught(root, first), 60, "the first swings in the lake")
-            before_kill = restored(root)
+            wait_for(lambda: swings_caught(storage, first), 60, "the first swings in the lake")
+            before_kill = detector_restores(storage, PARTITIONS)
             # Swings, then at once kill -9: their episodes are open (or not yet read) in the
             # killed detector; its partition's next owner must finish them, once.
-            second = inject_round(url, "down")
+            second = inject_swings(url, SYMBOLS, "down")
             labels += second
             kill_group(detectors[0], signal.SIGKILL)
             detectors[0].wait()
             killed_ns = time.time_ns()
-            wait_for(lambda: caught(root, second), 90,
+            wait_for(lambda: swings_caught(storage, second), 90,
                      "the survivor to catch the swings after the kill")
-            wait_for(lambda: all(a > b for a, b in zip(restored(root), before_kill,
-                                                       strict=True)), 30,
+            wait_for(lambda: all(a > b for a, b in zip(detector_restores(storage, PARTITIONS),
+                                                       before_kill, strict=True)), 30,
                      "the survivor's snapshots of both partitions")
             control(url, "halt")
         finally:
@@ -123,16 +92,12 @@ def test_two_detectors_one_killed_every_swing_once_resumed_from_snapshot(
             for d in detectors:
                 kill_group(d)
     assert codes == [0], (tmp_path / "detect1.log").read_text()[-3000:]
-    files = anomaly_files(root)
+    files = anomaly_rows(storage)
     ids = [row["anomaly_id"] for _, row in files]
     # Exactly once: one row (and one file) per episode, one episode per labelled swing.
     assert len(ids) == len(set(ids)) == len(labels) == 2 * len(SYMBOLS), files
     for label in labels:
-        hits = [row for _, row in files if row["symbol"] == label["symbol"]
-                and row["direction"] == label["direction"]
-                and label["start_ns"] - S <= row["ts_detect"].timestamp() * S
-                <= label["end_ns"] + 10 * S]
-        assert len(hits) == 1, (label, files)
+        assert len(swing_hits([row for _, row in files], label)) == 1, (label, files)
     # Those swings were well inside a warm-up of the kill: the partition that moved went on
     # with its detector's state (a cold start there would have been blind to them).
     for label in second:
