@@ -18,10 +18,8 @@ the same files: each is in the lake exactly once.
 from __future__ import annotations
 
 import logging
-import signal
 import time
 from collections.abc import Callable
-from types import FrameType
 
 import msgspec
 
@@ -172,12 +170,6 @@ def run_detect_group(uri: LogUri, settings: LakeSettings, group: str, params: De
 
     worker = GroupWorker(uri, group, factory)
 
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        worker.stop()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
-
     def tick() -> None:
         live = worker.handlers()
         episodes = sum(p.episodes for p in partitions.values())
@@ -187,6 +179,5 @@ def run_detect_group(uri: LogUri, settings: LakeSettings, group: str, params: De
 
     report(f"detecting swings in {uri} into {settings.root} as a member of {group} "
            "(Ctrl+C stops)")
-    worker.run(tick)
-    tick()
+    worker.run_until_signalled(tick)
     return worker

@@ -25,11 +25,9 @@ Exactly-once therefore needs neither Kafka transactions nor a duplicate-free top
 from __future__ import annotations
 
 import logging
-import signal
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import FrameType
 
 import msgspec
 
@@ -264,12 +262,6 @@ def run_deliver(uri: LogUri, settings: LakeSettings, group: str,
 
     worker = GroupWorker(uri, group, factory)
 
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        worker.stop()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
-
     def tick() -> None:
         live = worker.handlers()
         published = sum(p.writer.stats.records for p in partitions.values())
@@ -279,6 +271,5 @@ def run_deliver(uri: LogUri, settings: LakeSettings, group: str,
                f"{dropped:,} re-sent dropped | {worker.stats.assignments} assignments")
 
     report(f"delivering {uri} into {settings.root} as a member of {group} (Ctrl+C stops)")
-    worker.run(tick)
-    tick()
+    worker.run_until_signalled(tick)
     return worker

@@ -26,10 +26,12 @@ close every handler gracefully, commit, leave the group and return.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any, Protocol
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -104,6 +106,18 @@ class GroupWorker:
                 consumer.close()  # leaves the group: the others take over at once
             except (KafkaException, RuntimeError) as exc:
                 logger.warning("= leaving the group failed: %s", exc)
+
+    def run_until_signalled(self, tick: Callable[[], None]) -> None:
+        """``run`` as a command's main loop: SIGINT/SIGTERM stop it gracefully (handlers
+        closed, offsets committed, the group left); ``tick`` reports, once more at the end."""
+
+        def on_signal(_signum: int, _frame: FrameType | None) -> None:
+            self.stop()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, on_signal)
+        self.run(tick)
+        tick()
 
     def _step(self, consumer: Any) -> None:
         messages = consumer.consume(self.batch, 0.05)
