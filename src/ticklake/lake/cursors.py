@@ -15,16 +15,16 @@ temp file in the same directory, fsynced, renamed over the old one, directory fs
 
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
 import zlib
+from pathlib import Path
 from typing import Final
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 
 from ticklake.lake.storage import LakeStorage, StorageError
+from ticklake.spool.segment import replace_file
 from ticklake.tables import is_stream_id
 
 CURSOR_DIR: Final = "_ticklake/cursors"
@@ -77,7 +77,7 @@ class LakeCursorStore:
         data = _HEAD.pack(_MAGIC, offset, zlib.crc32(state, zlib.crc32(packed))) + state
         try:
             if self._storage.local:
-                _replace_local(self._dir, path, data)
+                replace_file(Path(self._dir), Path(path), data)
             else:
                 with self._storage.filesystem.open_output_stream(path) as out:
                     out.write(data)
@@ -88,26 +88,3 @@ class LakeCursorStore:
     def exists(self) -> bool:
         info = self._storage.filesystem.get_file_info(self._dir)
         return bool(info.type == pafs.FileType.Directory)
-
-
-def _replace_local(directory: str, path: str, data: bytes) -> None:
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=directory)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        tmp = ""
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    finally:
-        if tmp:
-            os.unlink(tmp)

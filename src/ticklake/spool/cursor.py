@@ -18,17 +18,15 @@ Stray temp files are ignored (and may be deleted).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Final
 
 from .errors import SpoolCorrupt, SpoolError
-from .segment import fsync_dir
+from .segment import replace_file
 
 MAGIC: Final = b"TLCURSR\0"
 _HEAD: Final = struct.Struct("<8sQII")
@@ -82,27 +80,11 @@ class CursorStore:
         offset_bytes = struct.pack("<Q", offset)
         data = (_HEAD.pack(MAGIC, offset, len(state), _crc(offset_bytes, len(state), state))
                 + state)
-        tmp = ""
         try:
-            self._dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self._dir)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-            tmp = ""
-            fsync_dir(self._dir)
+            replace_file(self._dir, path, data, prefix=f".{name}.")
         except OSError as exc:
             msg = f"cannot commit cursor {path}: {exc.strerror or exc}"
             raise SpoolError(msg) from exc
-        finally:
-            if tmp:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
 
     def names(self) -> list[str]:
         """Every consumer name that has committed, sorted."""

@@ -21,9 +21,11 @@ fsynced, so a reader never sees a segment without its header.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import struct
+import tempfile
 import zlib
 from pathlib import Path
 from typing import Final
@@ -77,6 +79,28 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def replace_file(directory: Path, path: Path, data: bytes, prefix: str = ".") -> None:
+    """Atomically and durably replace ``path`` (in ``directory``) with ``data``: a temp file
+    beside it, fsynced, renamed over it, the directory fsynced. Raises OSError."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        tmp = ""
+        fsync_dir(directory)
+    finally:
+        if tmp:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def fdatasync(fd: int) -> None:
