@@ -119,7 +119,7 @@ def open_lake(
 
         products_json = msgspec.json.encode([products.require(s) for s in products.symbols()])
         return spool, writer, open_shipper(spool, lake.log, products_json, lake.partitions)
-    runner = LakeProcess(Path(lake.spool), lake.root, products,
+    runner = LakeProcess(writer, Path(lake.spool), lake.root, products,
                          BufferingHints(lake.buffer_mib, lake.buffer_seconds), snapshot_size)
     if FsyncPolicy(lake.fsync) is not FsyncPolicy.NEVER:  # read only what is acknowledged
         runner.set_durable(writer.durable_offset)

@@ -1,9 +1,13 @@
-"""Buffering hints of the lake writer, kept apart from it so that the recorder's process can
-name them without importing the writer's Parquet side (pyarrow, numpy: ~50 MB of RSS)."""
+"""Buffering hints and cursor names of the lake writer, kept apart from it so that the
+recorder's process can name them without importing the writer's Parquet side (pyarrow, numpy:
+~50 MB of RSS)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+CURSOR = "lake"  # the spool cursor of what the lake holds
+INTENT = "lake.intent"  # the batch being published (see ``LakeWriter``)
 
 
 @dataclass(frozen=True)

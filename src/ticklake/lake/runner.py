@@ -4,22 +4,24 @@ Parquet encoding takes milliseconds to seconds per batch; running it off the eve
 the socket reader responsive. The thread polls the spool (every ``poll_interval`` when idle),
 publishes when the buffering hints say so, and applies spool retention after each publish.
 ``stop(drain=True)`` publishes everything the spool holds before returning.
+
+The child process (``ticklake.lake.child``) holds pyarrow: ~60 MB the recorder does not need
+between publishes. With the default 5-minute interval it runs only while a publish is due or
+the stream fills batches quickly, and exits in between; the spool is the buffer meanwhile.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
-import fcntl
 import logging
-import multiprocessing as mp
+import mmap
 import os
-import signal
+import select
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable
-from multiprocessing.connection import Connection
-from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,8 +29,8 @@ import msgspec
 
 from ticklake.errors import TicklakeError
 from ticklake.feed.phemex.products import Product, ProductTable
-from ticklake.lake.hints import BufferingHints
-from ticklake.spool import Spool, SpoolReader, SpoolRecord
+from ticklake.lake.hints import CURSOR, BufferingHints
+from ticklake.spool import CursorStore, SpoolWriter
 
 if TYPE_CHECKING:  # the Parquet side runs in the child: pyarrow stays out of the recorder
     from ticklake.lake.writer import LakeWriter
@@ -36,15 +38,59 @@ if TYPE_CHECKING:  # the Parquet side runs in the child: pyarrow stays out of th
 logger = logging.getLogger(__name__)
 
 
+class SharedOffsets:
+    """Four int64 slots in a memory file both processes map (aligned 8-byte stores: no lock).
+
+    ``DURABLE``: the spool's acknowledged end (-1: no limit), set by the recorder;
+    ``COMMITTED``: the lake cursor, set by the writer; ``PENDING_SINCE`` (monotonic ns, 0 =
+    none) and ``PENDING_BYTES``: the batch a writer left unpublished when it exited.
+    """
+
+    DURABLE, COMMITTED, PENDING_SINCE, PENDING_BYTES = range(4)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._map = mmap.mmap(fd, 32)
+        self._slots = memoryview(self._map).cast("q")
+
+    @classmethod
+    def create(cls) -> SharedOffsets:
+        fd = os.memfd_create("ticklake-lake-offsets")
+        os.ftruncate(fd, 32)
+        return cls(fd)
+
+    def __getitem__(self, slot: int) -> int:
+        return int(self._slots[slot])
+
+    def __setitem__(self, slot: int, value: int) -> None:
+        self._slots[slot] = value
+
+
+class ChildConfig(msgspec.Struct):
+    """The first line a writer child reads on its stdin; then commands: drain, stop."""
+
+    parent: int
+    spool: str
+    lake: str
+    products: list[Product]
+    size_mib: float
+    interval: float
+    snapshot_size: int
+    poll_interval: float
+    linger: float
+    shared_fd: int
+    pending_since_ns: int = 0  # monotonic; 0: nothing older than the child's first read
+
+
 class WriterView:
     """What the recorder sees of a writer that runs in another process."""
 
-    def __init__(self, committed: Synchronized[int]) -> None:
-        self._committed = committed
+    def __init__(self, shared: SharedOffsets) -> None:
+        self._shared = shared
 
     @property
     def committed_offset(self) -> int:
-        return int(self._committed.value)
+        return self._shared[SharedOffsets.COMMITTED]
 
 
 class LakeRunner:
@@ -96,21 +142,26 @@ class LakeWriterFailed(TicklakeError):
 
 
 class LakeProcess(LakeRunner):
-    """A :class:`LakeWriter` in a child process (its own core and GIL), over the spool files.
+    """A :class:`LakeWriter` in a child process (its own core and GIL), over the spool files,
+    started when a publish is due and gone while none is near.
 
     Same contract as :class:`LakeRunner`: ``start``, ``stop(drain)``, ``writer.committed_offset``.
-    The child reads the spool by itself (it is a file plus a cursor store) but never past the
-    recorder's acknowledged (durable) offset, which the spool writer pushes into shared memory
-    (:meth:`set_durable`; ``-1`` = no limit, for ``fsync = never``). ``stop(drain=True)``
-    asks it to publish everything the spool holds and waits for it. Crash safety: the child
-    dies with its parent (``PR_SET_PDEATHSIG``; a recorder killed with -9 takes its writer
-    along), ignores the terminal's SIGINT/SIGTERM (the recorder drains it), and holds an
-    exclusive lock on ``<spool>/.lake-writer.lock`` so that a new recorder's writer waits
-    for an old one to be gone; its work is exactly-once by the writer's intent protocol.
+    A supervisor thread starts the child once unpublished frames are ``hints.interval`` old or
+    ``hints.size_mib`` large; the child publishes, goes on while more is due within ``linger``
+    seconds, and exits otherwise, leaving what it did not publish in the spool (its age and
+    size in :class:`SharedOffsets` for the next start). It reads the spool by itself but never
+    past the recorder's acknowledged offset (:meth:`set_durable`, called by the spool writer).
+    ``stop(drain=True)`` publishes everything the spool holds. Crash safety: the child exits
+    when the recorder is gone (its stdin ends), ignores the terminal's SIGINT/SIGTERM (the
+    recorder drains it), and holds an exclusive lock on ``<spool>/.lake-writer.lock``, so a new
+    recorder's writer waits for an old one to be gone; the writer's intent protocol makes its
+    work exactly-once. A child that fails is not restarted: the spool keeps every frame and
+    ``stop`` raises the failure.
     """
 
     def __init__(
         self,
+        spool_writer: SpoolWriter,
         spool_dir: Path,
         lake_root: str,
         products: ProductTable,
@@ -118,144 +169,152 @@ class LakeProcess(LakeRunner):
         snapshot_size: int = 200,
         poll_interval: float = 0.05,
         drain_timeout: float = 600.0,
+        linger: float = 30.0,
+        tick: float = 0.25,
     ) -> None:
-        ctx = mp.get_context("spawn")  # no fork of a process with threads and a loop
-        self._durable: Synchronized[int] = ctx.Value("q", -1, lock=False)
-        committed: Synchronized[int] = ctx.Value("q", 0, lock=False)
-        self.writer = WriterView(committed)
-        self._conn, child_conn = ctx.Pipe()
-        products_json = msgspec.json.encode([products.require(s) for s in products.symbols()])
-        self._process = ctx.Process(
-            target=_child_main, name="ticklake-lake-writer", daemon=False,
-            args=(os.getpid(), child_conn, str(spool_dir), lake_root, products_json,
-                  (hints.size_mib, hints.interval), snapshot_size, poll_interval,
-                  self._durable, committed),
-        )
-        self._child_conn = child_conn
+        self._spool = spool_writer
+        self._hints = hints
+        self._shared = SharedOffsets.create()
+        self._shared[SharedOffsets.DURABLE] = -1
+        self._shared[SharedOffsets.COMMITTED] = CursorStore(spool_dir / "cursors").load(CURSOR)[0]
+        self.writer = WriterView(self._shared)
+        self._config = ChildConfig(
+            os.getpid(), str(spool_dir), lake_root,
+            [products.require(s) for s in products.symbols()], hints.size_mib, hints.interval,
+            snapshot_size, poll_interval, linger, self._shared.fd)
         self._drain_timeout = drain_timeout
+        self._tick = tick
+        self._child: subprocess.Popen[bytes] | None = None
+        self._pending_since: float | None = None  # monotonic s of the oldest unpublished frame
+        self._bytes_base = 0  # spool bytes appended when nothing was pending
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._supervise, name="lake-supervisor",
+                                        daemon=True)
+        self.starts = 0
         self.error: BaseException | None = None
 
     def set_durable(self, offset: int) -> None:
         """The spool's acknowledged offset (called by the spool writer's fsync thread)."""
-        self._durable.value = offset
+        self._shared[SharedOffsets.DURABLE] = offset
 
     def start(self) -> None:
-        self._process.start()
-        self._child_conn.close()
+        self._bytes_base = self._spool.appended_bytes
+        self._thread.start()
 
     @property
     def alive(self) -> bool:
-        return self._process.is_alive()
+        return self._child is not None and self._child.poll() is None
+
+    def _supervise(self) -> None:
+        while not self._stop.wait(self._tick):
+            try:
+                self._step()
+            except OSError as exc:  # cannot start a process: the spool keeps the frames
+                self.error = LakeWriterFailed(f"cannot start the lake writer: {exc}")
+            if self.error is not None:
+                logger.error("= %s; the spool keeps every frame", self.error)
+                return
+
+    def _step(self) -> None:
+        if self._child is not None:
+            if self._child.poll() is not None:
+                self._reap()
+            return
+        if self._spool.end_offset <= self.writer.committed_offset:
+            self._pending_since = None
+            self._bytes_base = self._spool.appended_bytes
+            return
+        now = time.monotonic()
+        if self._pending_since is None:
+            self._pending_since = now
+        if (now - self._pending_since >= self._hints.interval
+                or self._spool.appended_bytes - self._bytes_base >= self._hints.size_mib * 2**20):
+            self._spawn()
+
+    def _spawn(self) -> None:
+        since = self._pending_since
+        config = msgspec.structs.replace(
+            self._config, pending_since_ns=int(since * 1e9) if since is not None else 0)
+        env = {**os.environ, "ARROW_DEFAULT_MEMORY_POOL": "system"}
+        # Arrow's own allocator keeps freed batches in its pools (~30 MB more at steady state
+        # here); the system allocator plus malloc_trim after each publish hands them back.
+        child = subprocess.Popen(
+            [sys.executable, "-m", "ticklake.lake.child"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, pass_fds=(self._shared.fd,), env=env)
+        assert child.stdin is not None
+        child.stdin.write(msgspec.json.encode(config) + b"\n")
+        child.stdin.flush()
+        self._child = child
+        self.starts += 1
+
+    def _reap(self) -> None:
+        """The child exited by itself: idle (0) or failed."""
+        child, self._child = self._child, None
+        assert child is not None
+        self._close_pipes(child)
+        if child.returncode != 0:
+            self.error = LakeWriterFailed(
+                f"the lake writer process exited with code {child.returncode}")
+            return
+        since_ns = self._shared[SharedOffsets.PENDING_SINCE]
+        self._pending_since = since_ns / 1e9 if since_ns else None
+        self._bytes_base = self._spool.appended_bytes - self._shared[SharedOffsets.PENDING_BYTES]
+
+    @staticmethod
+    def _close_pipes(child: subprocess.Popen[bytes]) -> None:
+        for pipe in (child.stdin, child.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
     def stop(self, drain: bool = True, timeout: float | None = None) -> None:
-        """Ask the child to stop (publishing everything first with ``drain``) and wait."""
-        process = self._process
-        if process.pid is None:  # never started: nothing to stop
-            return
+        """Stop supervising; with ``drain``, have a child publish everything and wait."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        if self._child is not None and self._child.poll() is not None:
+            self._reap()
         timeout = self._drain_timeout if timeout is None else timeout
-        reply: tuple[str, str] | None = None
         try:
-            self._conn.send("drain" if drain else "stop")
-            if self._conn.poll(timeout):
-                reply = self._conn.recv()
-        except (OSError, EOFError):
-            pass  # the child is gone already: its exit code says how
-        process.join(10 if reply is not None else 1)
-        if process.is_alive():
-            process.kill()
-            process.join()
-            self.error = LakeWriterFailed(f"the lake writer did not stop within {timeout:.0f}s")
-        elif reply is not None and reply[0] == "error":
-            self.error = LakeWriterFailed(f"the lake writer failed: {reply[1]}")
-        elif reply is None or process.exitcode != 0:
-            self.error = LakeWriterFailed(
-                f"the lake writer process exited with code {process.exitcode}")
-        self._conn.close()
+            for _ in range(2):  # a child that exited idle as it was asked: once more
+                if self.error is not None:
+                    break
+                if self._child is None:
+                    if not drain or self._spool.end_offset <= self.writer.committed_offset:
+                        break
+                    self._spawn()
+                if self._command(b"drain" if drain else b"stop", timeout):
+                    break
+        finally:
+            self._shared[SharedOffsets.DURABLE] = -1
         if self.error is not None:
             raise self.error
 
-
-class _DurableSource:
-    """Spool records, never past the recorder's acknowledged offset."""
-
-    def __init__(self, reader: SpoolReader, durable: Synchronized[int]) -> None:
-        self._reader = reader
-        self._durable = durable
-
-    def read(self, offset: int, max_records: int = 10_000,
-             max_bytes: int = 16 * 2**20) -> list[SpoolRecord]:
-        limit = int(self._durable.value)
-        if limit >= 0:
-            if offset >= limit:
-                return []
-            max_records = min(max_records, limit - offset)
-        return self._reader.read(offset, max_records, max_bytes)
-
-
-def _die_with_parent() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def _trim_heap() -> None:
-    """Return the freed batch's memory to the OS (glibc keeps it in its arenas otherwise)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-
-
-def _child_main(parent: int, conn: Connection, spool_dir: str, lake_root: str, products_json: bytes,
-                hints: tuple[float, float], snapshot_size: int, poll_interval: float,
-                durable: Synchronized[int], committed: Synchronized[int]) -> None:
-    # Arrow's own allocator keeps freed batches in its pools (~30 MB more at steady state
-    # here); the system allocator plus malloc_trim after each publish hands them back.
-    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
-    from ticklake.lake.storage import LakeStorage
-    from ticklake.lake.writer import LakeWriter
-
-    _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    if os.getppid() != parent:  # the recorder died before PR_SET_PDEATHSIG was set
-        return
-    with contextlib.suppress(OSError):
-        os.nice(5)  # the socket reader comes first; the spool absorbs the lake's lag
-    try:
-        directory = Path(spool_dir)
-        lock = os.open(directory / ".lake-writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released by the kernel when this process ends
-        products = ProductTable(msgspec.json.decode(products_json, type=list[Product]))
-        spool = Spool(directory)
-        writer = LakeWriter(_DurableSource(spool.reader(), durable), spool.cursors,
-                            LakeStorage(lake_root), products, BufferingHints(*hints),
-                            snapshot_size)
-        committed.value = writer.committed_offset
-        while True:
-            if conn.poll(0):
-                command = conn.recv()
-                if command == "drain":  # once, as the thread does: a failure leaves the
-                    writer.drain()  # rest in the spool for the next run
-                committed.value = writer.committed_offset
-                spool.retain()
-                conn.send(("done", ""))
-                return
-            before = writer.committed_offset
-            busy = writer.poll()
-            if writer.committed_offset != before:
-                committed.value = writer.committed_offset
-                spool.retain()
-                _trim_heap()
-            if not busy:
-                conn.poll(poll_interval)
-    except (EOFError, OSError) as exc:  # the recorder went away
-        with contextlib.suppress(OSError):
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
-        raise SystemExit(1) from None
-    except BaseException as exc:
-        if isinstance(exc, TicklakeError):
-            logger.error("= lake writer stopped: %s", exc)
-        else:
-            logger.exception("= lake writer stopped")
-        with contextlib.suppress(OSError):
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
-        raise SystemExit(1) from None
+    def _command(self, command: bytes, timeout: float) -> bool:
+        """Send ``command`` to the child and wait for it to end; False if it exited idle
+        before reading it."""
+        child = self._child
+        assert child is not None and child.stdin is not None and child.stdout is not None
+        reply = b""
+        with contextlib.suppress(OSError):  # a child gone already: its exit code says how
+            child.stdin.write(command + b"\n")
+            child.stdin.flush()
+            if select.select([child.stdout], [], [], timeout)[0]:
+                reply = child.stdout.readline()
+        try:
+            child.wait(10 if reply else 1)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            self.error = LakeWriterFailed(f"the lake writer did not stop within {timeout:.0f}s")
+        self._close_pipes(child)
+        self._child = None
+        if self.error is not None:
+            return True
+        if reply.startswith(b"error "):
+            self.error = LakeWriterFailed(
+                f"the lake writer failed: {reply[6:].decode(errors='replace').strip()}")
+        elif child.returncode != 0:
+            self.error = LakeWriterFailed(
+                f"the lake writer process exited with code {child.returncode}")
+        return bool(reply) or self.error is not None

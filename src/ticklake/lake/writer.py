@@ -25,15 +25,14 @@ from typing import Protocol
 from ticklake.feed.phemex.products import ProductTable
 from ticklake.feed.phemex.trades import MAX_FUTURE_NS, ReplayDecoder, TradeDecoder
 from ticklake.lake.batch import Batch
-from ticklake.lake.hints import BufferingHints as BufferingHints  # noqa: PLC0414 (re-exported)
+from ticklake.lake.hints import CURSOR as CURSOR  # noqa: PLC0414 (re-exported)
+from ticklake.lake.hints import INTENT as INTENT  # noqa: PLC0414
+from ticklake.lake.hints import BufferingHints as BufferingHints  # noqa: PLC0414
 from ticklake.lake.layout import file_path
 from ticklake.lake.storage import LakeStorage, StorageError
 from ticklake.spool import SpoolError
 
 logger = logging.getLogger(__name__)
-
-CURSOR = "lake"
-INTENT = "lake.intent"
 
 
 class Record(Protocol):
@@ -85,6 +84,7 @@ class LakeWriter:
         snapshot_size: int = 200,
         clock: Callable[[], float] = time.monotonic,
         stream: str = "",
+        pending_since: float | None = None,
     ) -> None:
         self.source = source
         self.stream = stream  # "" = the local spool; else a Kafka partition (layout.stream_id)
@@ -97,6 +97,10 @@ class LakeWriter:
         self.stats = WriterStats()
         self._retry_at = 0.0
         self._failures_in_row = 0
+        # When the oldest unpublished record arrived, if earlier than this writer's first read
+        # (a writer started when a publish is due: its first batch is as old as that record).
+        self._pending_since = pending_since
+        self._last_rate = 0.0  # payload bytes/s of the last batch published
         storage.ensure_marker()
         storage.sweep_temporary()
         self._restore()
@@ -143,6 +147,9 @@ class LakeWriter:
                 break
             if batch.records == 0:
                 self._started = self.clock()
+                if self._pending_since is not None:
+                    self._started = min(self._started, self._pending_since)
+                    self._pending_since = None
             for record in records:
                 batch.add_record(self._decoder, record.offset, record.conn_id,
                                  record.recv_ns, record.payload)
@@ -157,6 +164,33 @@ class LakeWriter:
             return batch.end >= self._redo_end
         return (batch.payload_bytes >= self.hints.size_mib * 2**20
                 or now - self._started >= self.hints.interval)
+
+    @property
+    def pending_since(self) -> float | None:
+        """When the current batch's first record was read (``clock`` time), if any."""
+        return self._started if self._batch.records else None
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._batch.payload_bytes
+
+    def quiet_for(self, seconds: float) -> bool:
+        """Nothing will be due within ``seconds``: neither the batch's age (an empty batch
+        starts at the next record) nor the rate it fills at (this batch's or the last one's)
+        makes it due by then, and no failed publish waits to be retried. A writer that may
+        exit between publishes asks this."""
+        if self._redo_end is not None or self._failures_in_row:
+            return False
+        if self.hints.interval <= seconds:
+            return False
+        batch = self._batch
+        rate = self._last_rate
+        if batch.records:
+            age = self.clock() - self._started
+            if self.hints.interval - age <= seconds:
+                return False
+            rate = max(rate, batch.payload_bytes / max(age, 1e-3))
+        return self.hints.size_mib * 2**20 - batch.payload_bytes > rate * seconds
 
     def drain(self) -> bool:
         """Read everything the spool holds now and publish it (a graceful stop)."""
@@ -193,6 +227,7 @@ class LakeWriter:
         self.stats.bytes_written += written
         self.stats.committed_offset = batch.end
         self.stats.publish_seconds.append(self.clock() - started)
+        self._last_rate = batch.payload_bytes / max(started - self._started, 1e-3)
         self._failures_in_row = 0
         self._redo_end = None
         self._batch = Batch(batch.end, batch.end)

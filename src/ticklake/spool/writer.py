@@ -172,6 +172,7 @@ class SpoolWriter:
         self._written = scan.offset  # offsets below this are in the file (not just queued)
         self._queue = bytearray()  # records queued by append_buffered, not yet written
         self._durable = scan.offset
+        self._appended_bytes = 0  # written by this writer: a publisher's size trigger
         logger.info("spool: opened %s at offset %d (%s)", self._directory, self._end,
                     self._policy.value)
 
@@ -199,6 +200,11 @@ class SpoolWriter:
         With ``NEVER`` it is the written end: safe against kill -9, not against power loss.
         """
         return self._written if self._policy is FsyncPolicy.NEVER else self._durable
+
+    @property
+    def appended_bytes(self) -> int:
+        """Bytes this writer has written to the spool (records with their framing)."""
+        return self._appended_bytes
 
     def append(self, frame: RawFrame) -> int:
         """Write one frame (one ``os.write``, no user-space buffer); return its offset."""
@@ -288,6 +294,7 @@ class SpoolWriter:
             msg = f"cannot append to spool segment {self._path}: {_why(exc)}"
             raise SpoolError(msg) from exc
         self._pos = start + len(data)
+        self._appended_bytes += len(data)
 
     def _rotate(self) -> None:
         with self._fd_lock:
