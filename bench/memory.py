@@ -1,12 +1,15 @@
 """Steady-state memory of ``ticklake record`` (and ``ticklake run``) for one symbol.
 
 Usage: python bench/memory.py [--seconds 600] [--rate 50] [--commands record,run]
+                              [--buffer-seconds 300]
 
 The regular emulator streams BTCUSD at ``--rate`` trades/s in its own process; the command
-runs as a user would start it (default lake settings) in another, and its RSS plus its
-children's is sampled every second. Reported: peak, steady state (median of the second
-half) and growth over the second half (MB per minute, least squares) — "no growth" means
-about 0. Printed as JSON.
+runs as a user would start it (default lake settings but ``--buffer-seconds``, the lake's
+publish interval) in another, and its RSS plus its children's is sampled every 0.25 s.
+Reported: peak (a publish: the lake writer process exists only around publishes), steady
+state (median of the second half), growth over the second half (MB per minute, least
+squares: "no growth" means about 0), and the share of samples with a writer process. The
+quick run shortens the interval so that a publish falls inside it. Printed as JSON.
 """
 
 from __future__ import annotations
@@ -58,11 +61,13 @@ def slope_per_minute(points: list[tuple[float, float]]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den * 60
 
 
-def measure(command: str, url: str, seconds: float, tmp: Path) -> dict[str, Any]:
+def measure(command: str, url: str, seconds: float, tmp: Path,
+            buffer_seconds: float) -> dict[str, Any]:
     ticklake = [str(Path(sys.executable).parent / "ticklake")]
     args = [*ticklake, command, "--url", url, "--symbols", "BTCUSD",
             "--lake", str(tmp / f"lake-{command}"), "--spool", str(tmp / f"spool-{command}")]
-    env = {**os.environ, "TICKLAKE_DASHBOARD__PORT": "0", "TICKLAKE_FEED__PRODUCTS_URL": "none"}
+    env = {**os.environ, "TICKLAKE_DASHBOARD__PORT": "0", "TICKLAKE_FEED__PRODUCTS_URL": "none",
+           "TICKLAKE_LAKE__BUFFER_SECONDS": str(buffer_seconds)}
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
                             text=True)
     ps = psutil.Process(proc.pid)
@@ -75,7 +80,7 @@ def measure(command: str, url: str, seconds: float, tmp: Path) -> dict[str, Any]
             t = time.monotonic() - started
             samples.append((t, own + children))
             split.append((t, own, children))
-            time.sleep(1.0)
+            time.sleep(0.25)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -95,7 +100,15 @@ def measure(command: str, url: str, seconds: float, tmp: Path) -> dict[str, Any]
             s[1] for s in split if s[0] >= seconds / 2), 1),
         "steady_children_mb": round(statistics.median(
             s[2] for s in split if s[0] >= seconds / 2), 1),
+        "peak_children_mb": round(max(s[2] for s in split), 1),
+        "share_with_writer_process": round(sum(s[2] > 20 for s in split) / len(split), 3),
+        "buffer_seconds": buffer_seconds,
+        "publishes": publishes(tmp / f"lake-{command}"),
     }
+
+
+def publishes(lake: Path) -> int:
+    return len({p.name for p in (lake / "raw").rglob("*.parquet")}) if lake.is_dir() else 0
 
 
 def main() -> None:
@@ -103,6 +116,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=600.0)
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--commands", default="record,run")
+    parser.add_argument("--buffer-seconds", type=float, default=300.0)
     args = parser.parse_args()
     emu = subprocess.Popen([sys.executable, "-c", EMULATOR, str(args.rate)],
                            stdout=subprocess.PIPE, text=True)
@@ -112,7 +126,8 @@ def main() -> None:
         url = emu.stdout.readline().strip()
         with tempfile.TemporaryDirectory() as tmp:
             for command in args.commands.split(","):
-                results.append(measure(command, url, args.seconds, Path(tmp)))
+                results.append(measure(command, url, args.seconds, Path(tmp),
+                                       args.buffer_seconds))
                 print(json.dumps(results[-1]), file=sys.stderr)
     finally:
         emu.terminate()

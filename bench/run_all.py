@@ -3,7 +3,7 @@
 Usage: python bench/run_all.py [--full] [--out results.json] [--only ingest,latency,...]
 
 Quick (``make bench``, under 5 minutes on 2 cores): ingest 1x1 and 10x1 streams, median of 3
-(ccxt once, 1x1 only: it is slow), latency 10 s per rate, memory 30 s of ``ticklake record``,
+(ccxt once, 1x1 only: it is slow), latency 10 s per rate, memory 45 s of ``ticklake record`` (one publish),
 storage 100k trades, query 2M rows over 30 days, the dashboard's day of candles (4.3M
 trades; old files + old SQL vs new files + new SQL only). Full (``--full``): ingest also 1x2
 and 10x2 with longer streams, ccxt on every stream, latency 60 s, memory 10 minutes of
@@ -80,12 +80,15 @@ def table(results: dict[str, Any]) -> str:
         lines.append("")
     memory = results.get("memory", {})
     if "results" in memory:
-        lines += ["| command | seconds | steady MB | recorder MB | children MB | peak MB | "
-                  "growth MB/min |", "|---|---:|---:|---:|---:|---:|---:|"]
+        lines += ["| command | seconds | publish interval s | steady MB | recorder MB | "
+                  "children MB | peak MB (publish) | share with writer | growth MB/min |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in memory["results"]:
-            lines.append(f"| {r['command']} | {r.get('seconds')} | {r.get('steady_mb')} | "
-                         f"{r.get('steady_recorder_mb')} | {r.get('steady_children_mb')} | "
-                         f"{r.get('peak_mb')} | {r.get('growth_mb_per_min')} |")
+            lines.append(f"| {r['command']} | {r.get('seconds')} | {r.get('buffer_seconds')} | "
+                         f"{r.get('steady_mb')} | {r.get('steady_recorder_mb')} | "
+                         f"{r.get('steady_children_mb')} | {r.get('peak_mb')} | "
+                         f"{r.get('share_with_writer_process')} | "
+                         f"{r.get('growth_mb_per_min')} |")
         lines.append("")
     storage = results.get("storage", {})
     if "batches" in storage:
@@ -145,7 +148,9 @@ def main() -> None:
     if "latency" in only:
         results["latency"] = run("latency.py", "--seconds", "60" if args.full else "10")
     if "memory" in only:
-        results["memory"] = run("memory.py", "--seconds", "600" if args.full else "30",
+        # Quick: a 31 s publish interval, so that one publish falls inside the 45 s.
+        results["memory"] = run("memory.py", "--seconds", "600" if args.full else "45",
+                                "--buffer-seconds", "300" if args.full else "31",
                                 "--commands", "record,run" if args.full else "record")
     if "storage" in only:
         results["storage"] = run("storage.py", "--trades",
