@@ -13,6 +13,8 @@ from typing import Literal
 import msgspec
 
 Side = Literal["buy", "sell"]
+# The exchange's spelling, which the hot path's rows keep (``feed.events.Row``) → ours.
+SIDES: dict[str, Side] = {"Buy": "buy", "Sell": "sell"}
 
 
 class Trade(msgspec.Struct, frozen=True, gc=False):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import msgspec
 
-from ticklake.model import Gap, Trade
+from ticklake.model import SIDES, Gap, Trade
 
-# (ts_exchange_ns, side "buy"/"sell", price_e, qty_e): one trade, exact scaled integers.
+# (ts_exchange_ns, side "Buy"/"Sell" as on the wire, price_e, qty_e): one trade, exact
+# scaled integers (``model.SIDES`` maps the side).
 Row = tuple[int, str, int, int]
 
 
@@ -80,7 +81,7 @@ class TradesReceived(Event, frozen=True, dict=True):
             price_scale, qty_scale = self.price_scale, self.qty_scale
             sequence, snapshot = self.sequence, self.snapshot
             trades = cache["_trades"] = [
-                Trade(exchange, symbol, ts, recv_ns, side,  # type: ignore[arg-type]
+                Trade(exchange, symbol, ts, recv_ns, SIDES[side],
                       price, qty, price_scale, qty_scale, sequence, snapshot)
                 for ts, side, price, qty in self.rows
             ]

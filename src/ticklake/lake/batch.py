@@ -36,7 +36,7 @@ CHUNK_ROWS = 65_536
 # Columns are pulled out of the row tuples one at a time (``np.fromiter`` over ``map``): a
 # ``zip(*rows)`` transpose of 64k tuples cost 3x more CPU than the whole conversion.
 _FIELD = tuple(itemgetter(i) for i in range(5))
-_IS_BUY = "buy".__eq__
+_IS_BUY = "Buy".__eq__  # rows keep the wire's side (feed.events.Row)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 

@@ -18,6 +18,9 @@ import msgspec
 
 from ticklake.feed.phemex.normalize import Row
 
+# Cursors saved before rows kept the wire's side spelled it "buy"/"sell".
+_WIRE_SIDES = {"buy": "Buy", "sell": "Sell"}
+
 
 class TradeCursor(msgspec.Struct, frozen=True):
     """Where a symbol's trade stream stands; persist it to resume without duplicates."""
@@ -39,7 +42,9 @@ class SymbolTrades:
 
     def __init__(self, cursor: TradeCursor | None = None) -> None:
         self.last_ts = -1 if cursor is None else cursor.last_ts_ns
-        self.boundary: Counter[Row] = Counter() if cursor is None else Counter(cursor.boundary)
+        self.boundary: Counter[Row] = Counter() if cursor is None else Counter(
+            [(ts, _WIRE_SIDES.get(side, side), price, qty)
+             for ts, side, price, qty in cursor.boundary])
 
     @property
     def started(self) -> bool:
@@ -61,17 +66,14 @@ class SymbolTrades:
             elif ts == self.last_ts:
                 self.boundary[row] += 1
             return
-        last = self.last_ts
-        boundary = self.boundary
-        for row in rows:
-            ts = row[0]
-            if ts > last:
-                last = ts
-                boundary.clear()
-                boundary[row] = 1
-            elif ts == last:
-                boundary[row] += 1
-        self.last_ts = last
+        # Only rows at the newest timestamp can stay on the boundary: find it in C (tuples
+        # compare by their first item first), then count just those rows.
+        ts = max(rows)[0] if rows else -1
+        if ts > self.last_ts:
+            self.last_ts = ts
+            self.boundary = Counter([row for row in rows if row[0] == ts])
+        elif ts == self.last_ts:
+            self.boundary.update([row for row in rows if row[0] == ts])
 
     def unseen(self, rows: list[Row]) -> tuple[list[Row], int]:
         """Rows not emitted before, and how many were: older than the boundary, or at it

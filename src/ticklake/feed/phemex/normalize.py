@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from ticklake.feed.phemex.wire import TradeRow, TradeRowP
 
 # (ts_ns, side, price_e, qty_e): the normalized row, hashable for multiset de-duplication.
+# The side stays the wire's "Buy"/"Sell": the integer channels' rows are then msgspec's decoded
+# tuples as they are (no per-trade copy); consumers map it (``model.SIDES``) where they need to.
 Row = tuple[int, str, int, int]
-
-_SIDES = {"Buy": "buy", "Sell": "sell"}
 _MAX_DECIMAL_LEN = 40
 
 
@@ -34,13 +36,13 @@ def scale_decimal(text: str, scale: int) -> int:
 
 
 def normalize_rows(rows: list[TradeRow]) -> list[Row]:
-    """Integer rows (COIN-M, spot): already scaled on the wire."""
-    return [(ts, _SIDES[side], price, qty) for ts, side, price, qty in rows]
+    """Integer rows (COIN-M, spot): already scaled on the wire, so already normalized."""
+    return cast("list[Row]", rows)
 
 
 def normalize_rows_p(rows: list[TradeRowP], price_scale: int, qty_scale: int) -> list[Row]:
     """Decimal-string rows (USDⓈ-M ``trades_p``), scaled to exact integers."""
     return [
-        (ts, _SIDES[side], scale_decimal(price, price_scale), scale_decimal(qty, qty_scale))
+        (ts, side, scale_decimal(price, price_scale), scale_decimal(qty, qty_scale))
         for ts, side, price, qty in rows
     ]

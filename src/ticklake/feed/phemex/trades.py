@@ -109,7 +109,7 @@ class TradeDecoder:
         except BadNumber as exc:
             return [rejection(str(exc), data)]
         if rows and (
-            rows[0][0] if len(rows) == 1 else max(row[0] for row in rows)
+            rows[0][0] if len(rows) == 1 else max(rows)[0]
         ) > recv_ns + self.max_future_ns:
             # One absurd timestamp would move the de-duplication boundary past every real
             # trade to come and silently swallow later snapshots: quarantine the frame.

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from ticklake.feed.events import DuplicateMessage, FrameRejected, GapDetected, TradesReceived
 from ticklake.feed.phemex import PhemexProtocol, ProtocolConfig, Subscription, default_products
-from ticklake.feed.phemex.dedup import SymbolTrades
+from ticklake.feed.phemex.dedup import SymbolTrades, TradeCursor
 from ticklake.feed.phemex.trades import TradeDecoder
 
 from .helpers import connect_and_ack, feed, make_protocol, rows_of, trade_msg, trades_of
@@ -184,3 +184,22 @@ def test_a_timestamp_far_in_the_future_is_quarantined_not_trusted() -> None:
     assert rows_of(trades_of(feed(protocol, trade_msg("snapshot", rows, 20)))) == [
         (101, "buy", 1, 1)
     ]
+
+
+def test_a_cursor_saved_with_lowercase_sides_still_matches_the_wire_rows() -> None:
+    """Rows keep the wire's "Buy"/"Sell"; cursors saved before that spelled them "buy"/"sell"
+    and must still recognise the boundary's rows in the next snapshot."""
+    state = SymbolTrades(TradeCursor(100, [(100, "buy", 1, 1), (100, "sell", 2, 1)]))
+    merge = state.merge_snapshot([(101, "Buy", 3, 1), (100, "Sell", 2, 1), (100, "Buy", 1, 1)],
+                                 capacity=200)
+    assert merge.duplicates == 2 and merge.new_rows == [(101, "Buy", 3, 1)]
+
+
+def test_advancing_over_many_rows_keeps_only_the_newest_timestamp_on_the_boundary() -> None:
+    state = SymbolTrades()
+    state.advance([(5, "Buy", 1, 1), (7, "Sell", 2, 1), (7, "Sell", 2, 1), (6, "Buy", 3, 1)])
+    assert state.last_ts == 7 and state.boundary == Counter({(7, "Sell", 2, 1): 2})
+    state.advance([(7, "Buy", 9, 1), (4, "Buy", 1, 1)])
+    assert state.boundary == Counter({(7, "Sell", 2, 1): 2, (7, "Buy", 9, 1): 1})
+    state.advance([(3, "Buy", 1, 1), (2, "Sell", 1, 1)])  # all older: nothing changes
+    assert state.last_ts == 7 and sum(state.boundary.values()) == 3
