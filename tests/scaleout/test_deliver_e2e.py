@@ -1,7 +1,10 @@
 """Two recorders ship to a Kafka-protocol log (Tansu), three ``ticklake deliver`` workers
 write the lake on S3 (SeaweedFS) as a consumer group; one worker is killed with -9 mid-run.
 Afterwards the lake's trades equal the emulator's ground truth trade for trade, ``raw``
-holds every spooled frame exactly once, and no two files cover overlapping offsets."""
+holds every spooled frame exactly once, and no two files cover overlapping offsets.
+
+Only the long variant is here: ``test_scale_out_e2e.py`` runs this scenario (and more: shards,
+detectors) in ``make test``."""
 
 from __future__ import annotations
 
@@ -94,14 +97,6 @@ def run_scaleout(tmp_path: Path, tansu: Tansu, store: SeaweedFS, name: str,
     return {"partitions": PARTITIONS, "recorders": 2, "writers": 3, "killed": 1,
             "frames": sum(spooled.values()), "kafka_messages": sum(positions),
             **result.summary()}
-
-
-@pytest.mark.timeout(300)
-def test_two_recorders_three_writers_one_killed_exactly_once(
-        tmp_path: Path, tansu: Tansu, seaweed: SeaweedFS,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    figure("scaleout_kill9", **run_scaleout(tmp_path, tansu, seaweed, "scaleout-kill9",
-                                            monkeypatch, 500, 500))
 
 
 @pytest.mark.long
