@@ -42,51 +42,61 @@ class SymbolTrades:
 
     def __init__(self, cursor: TradeCursor | None = None) -> None:
         self.last_ts = -1 if cursor is None else cursor.last_ts_ns
-        self.boundary: Counter[Row] = Counter() if cursor is None else Counter(
-            [(ts, _WIRE_SIDES.get(side, side), price, qty)
-             for ts, side, price, qty in cursor.boundary])
+        # A multiset as a plain dict: Counter's Python-level methods cost a microsecond a
+        # message on the hot path, where the boundary is mostly one row.
+        self.boundary: dict[Row, int] = {}
+        if cursor is not None:
+            for ts, side, price, qty in cursor.boundary:
+                row = (ts, _WIRE_SIDES.get(side, side), price, qty)
+                self.boundary[row] = self.boundary.get(row, 0) + 1
 
     @property
     def started(self) -> bool:
         return self.last_ts >= 0
 
     def cursor(self) -> TradeCursor:
-        return TradeCursor(self.last_ts, sorted(self.boundary.elements()))
+        return TradeCursor(self.last_ts, sorted(Counter(self.boundary).elements()))
 
-    def advance(self, rows: list[Row]) -> None:
-        """Account for rows that were emitted."""
+    def advance(self, rows: list[Row], newest: int | None = None) -> None:
+        """Account for rows that were emitted (``newest``: their newest timestamp, if the
+        caller knows it already)."""
         if len(rows) == 1:  # the common live case, without the loop
             row = rows[0]
             ts = row[0]
             if ts > self.last_ts:
                 self.last_ts = ts
-                boundary = self.boundary
-                boundary.clear()
-                boundary[row] = 1
+                self.boundary = {row: 1}
             elif ts == self.last_ts:
-                self.boundary[row] += 1
+                self.boundary[row] = self.boundary.get(row, 0) + 1
+            return
+        if not rows:
             return
         # Only rows at the newest timestamp can stay on the boundary: find it in C (tuples
         # compare by their first item first), then count just those rows.
-        ts = max(rows)[0] if rows else -1
+        ts = max(rows)[0] if newest is None else newest
         if ts > self.last_ts:
             self.last_ts = ts
-            self.boundary = Counter([row for row in rows if row[0] == ts])
+            self.boundary = boundary = {}
         elif ts == self.last_ts:
-            self.boundary.update([row for row in rows if row[0] == ts])
+            boundary = self.boundary
+        else:
+            return
+        for row in rows:
+            if row[0] == ts:
+                boundary[row] = boundary.get(row, 0) + 1
 
     def unseen(self, rows: list[Row]) -> tuple[list[Row], int]:
         """Rows not emitted before, and how many were: older than the boundary, or at it
         within the count already emitted (a multiset, since identical rows are real)."""
         last = self.last_ts
-        unmatched = Counter(self.boundary)
+        unmatched = dict(self.boundary)
         new: list[Row] = []
         duplicates = 0
         for row in rows:
             ts = row[0]
             if ts < last:
                 duplicates += 1
-            elif ts == last and unmatched[row] > 0:
+            elif ts == last and unmatched.get(row, 0) > 0:
                 unmatched[row] -= 1
                 duplicates += 1
             else:

@@ -108,9 +108,9 @@ class TradeDecoder:
                 rows = normalize_rows_p(frame.trades_p, product.price_scale, product.qty_scale)
         except BadNumber as exc:
             return [rejection(str(exc), data)]
-        if rows and (
-            rows[0][0] if len(rows) == 1 else max(rows)[0]
-        ) > recv_ns + self.max_future_ns:
+        # (tuples compare by their first item first: max() finds the newest in C)
+        newest = rows[0][0] if len(rows) == 1 else max(rows)[0] if rows else -1
+        if newest > recv_ns + self.max_future_ns:
             # One absurd timestamp would move the de-duplication boundary past every real
             # trade to come and silently swallow later snapshots: quarantine the frame.
             return [rejection("trade timestamp too far in the future", data)]
@@ -135,7 +135,7 @@ class TradeDecoder:
                 return [DuplicateMessage(symbol, sequence, duplicates)]
         if sequence > previous:
             self._conn_seq[symbol] = sequence
-        state.advance(rows)
+        state.advance(rows, newest)  # (duplicates dropped above are never newer than it)
         events.append(TradesReceived(symbol, sequence, snapshot, rows, duplicates, recv_ns,
                                      product.price_scale, product.qty_scale, EXCHANGE))
         return events
