@@ -48,8 +48,8 @@ def test_the_writer_process_runs_only_around_publishes(tmp_path: Path) -> None:
         try:
             async with recording(tmp_path, SYMBOLS, on_frame=writer.append, rate=40.0) as run:
                 await run.streaming()
-                await wait_until(lambda: runner.starts >= 3 and not runner.alive, 60,
-                                 "three writer processes, the last one gone")
+                await wait_until(lambda: runner.starts >= 4 and not runner.alive, 60,
+                                 "four writer processes, the last one gone")
                 await run.caught_up()
         finally:
             sampler.cancel()
@@ -73,7 +73,8 @@ def test_the_writer_process_runs_only_around_publishes(tmp_path: Path) -> None:
 
 def test_stop_drains_with_no_writer_process_running(tmp_path: Path) -> None:
     """Frames spooled while no child runs (the interval is far away) are published by the
-    drain on stop, by a child started for it."""
+    drain on stop, by a child started for it (after the one started at once, which creates
+    the lake and exits)."""
     root = tmp_path / "lake"
     spool = Spool(tmp_path / "spool")
     writer = spool.writer()
@@ -89,20 +90,21 @@ def test_stop_drains_with_no_writer_process_running(tmp_path: Path) -> None:
                 await run.streaming()
                 await wait_until(lambda: len(run.trades) > 100, 30, "100 trades")
                 await run.caught_up()
-                assert runner.starts == 0 and not runner.alive
+                await wait_until(lambda: not runner.alive, 60, "the first child to exit")
+                assert runner.starts == 1  # the one at start: it created the lake
         finally:
             writer.close()
             await asyncio.to_thread(runner.stop, True)
         return run
 
     run = asyncio.run(record())
-    assert runner.starts == 1
+    assert runner.starts == 2
     trades = ds.dataset(root / "trades", format="parquet", partitioning="hive").to_table()
     assert lake_keys(trades) == truth_keys(run)
 
 
-def test_stop_drains_a_writer_process_started_by_the_supervisor(tmp_path: Path) -> None:
-    """The child the supervisor thread started outlives that thread and drains on stop."""
+def test_stop_drains_a_running_writer_process(tmp_path: Path) -> None:
+    """An interval within the linger keeps one child for the whole run; stop drains it."""
     root = tmp_path / "lake"
     spool = Spool(tmp_path / "spool")
     writer = spool.writer()

@@ -198,7 +198,11 @@ class LakeProcess(LakeRunner):
         self._shared[SharedOffsets.DURABLE] = offset
 
     def start(self) -> None:
+        """Start a first child at once: it creates the lake (an S3 one too: the recorder
+        does not import pyarrow), sweeps temporary files, finishes a batch a crash left
+        half-published, and exits if nothing else is due soon."""
         self._bytes_base = self._spool.appended_bytes
+        self._spawn()
         self._thread.start()
 
     @property
