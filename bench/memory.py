@@ -7,8 +7,8 @@ The regular emulator streams BTCUSD at ``--rate`` trades/s in its own process; t
 runs as a user would start it (default lake settings but ``--buffer-seconds``, the lake's
 publish interval) in another, and its RSS plus its children's is sampled every 0.25 s.
 Reported: peak (a publish: the lake writer process exists only around publishes), steady
-state (median of the second half), growth over the second half (MB per minute, least
-squares: "no growth" means about 0), and the share of samples with a writer process. The
+state (median of the second half), the recorder's growth over the second half (MB per
+minute, least squares: "no growth" means about 0), and the share of samples with a writer process. The
 quick run shortens the interval so that a publish falls inside it. Printed as JSON.
 """
 
@@ -95,7 +95,9 @@ def measure(command: str, url: str, seconds: float, tmp: Path,
         "command": command, "seconds": seconds, "samples": len(samples),
         "peak_mb": round(max(s[1] for s in samples), 1),
         "steady_mb": round(statistics.median(s[1] for s in second_half), 1),
-        "growth_mb_per_min": round(slope_per_minute(second_half), 3),
+        # The recorder's own: the writer process comes and goes with publishes.
+        "growth_mb_per_min": round(slope_per_minute(
+            [(t, own) for t, own, _ in split if t >= seconds / 2]), 3),
         "steady_recorder_mb": round(statistics.median(
             s[1] for s in split if s[0] >= seconds / 2), 1),
         "steady_children_mb": round(statistics.median(

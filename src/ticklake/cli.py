@@ -145,7 +145,6 @@ async def _record(
 ) -> None:
     from ticklake.console import ProgressLine, anomaly_line, tape_lines
     from ticklake.feed.events import TradesReceived
-    from ticklake.metrics import serve_metrics
     from ticklake.pipeline import build_recording, run_recording
 
     extras = extras or _Extras()
@@ -157,6 +156,8 @@ async def _record(
     recording = await build_recording(feed, out_path, lake)
     group = recording.session
     if metrics_port is not None:  # one series per connection: phemex, or phemex-0..4
+        from ticklake.metrics import serve_metrics  # prometheus_client: ~6 MB, when asked
+
         serve_metrics(group.per_connection, metrics_port)
     recorded = [sub.symbol for sub in group.subscriptions()]
     count = len(group.sessions)
