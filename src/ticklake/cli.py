@@ -148,11 +148,6 @@ async def _record(
     from ticklake.pipeline import build_recording, run_recording
 
     extras = extras or _Extras()
-    if lake is not None and lake.log is None and not lake.root.startswith("s3://"):
-        from ticklake.lake.storage import LakeStorage
-
-        # Refuse a wrong --lake now, in one line; the writer process would only log it.
-        LakeStorage(lake.root).ensure_marker()
     recording = await build_recording(feed, out_path, lake)
     group = recording.session
     if metrics_port is not None:  # one series per connection: phemex, or phemex-0..4

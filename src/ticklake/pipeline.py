@@ -109,6 +109,11 @@ def open_lake(
     """The spool (opened for appending, recovered) and a lake writer over it, in a child
     process (its own core: Parquet encoding never competes with the socket reader); with
     ``lake.log``, a shipper thread to that topic instead (``ticklake deliver`` writes)."""
+    if lake.log is None and "://" not in lake.root:
+        from ticklake.lake.storage import LakeStorage
+
+        # A wrong --lake fails now, in one line (an S3 one: in the writer's first start).
+        LakeStorage(lake.root).ensure_marker()
     spool = Spool(
         Path(lake.spool), fsync=FsyncPolicy(lake.fsync), fsync_interval=lake.fsync_interval,
         segment_bytes=int(lake.segment_mib * 2**20),

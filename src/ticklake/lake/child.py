@@ -28,8 +28,6 @@ from ticklake.errors import TicklakeError
 from ticklake.feed.phemex.products import ProductTable
 from ticklake.lake.hints import BufferingHints
 from ticklake.lake.runner import ChildConfig, SharedOffsets
-from ticklake.lake.storage import LakeStorage
-from ticklake.lake.writer import LakeWriter
 from ticklake.spool import Spool, SpoolReader, SpoolRecord
 
 logger = logging.getLogger("ticklake.lake.writer")
@@ -93,6 +91,10 @@ def _reply(text: str) -> None:
 
 
 def run(config: ChildConfig, commands: _Commands) -> None:
+    # Imported here, after ``nice``: pyarrow's import is most of a start's CPU.
+    from ticklake.lake.storage import LakeStorage
+    from ticklake.lake.writer import LakeWriter
+
     shared = SharedOffsets(config.shared_fd)
     directory = Path(config.spool)
     lock = os.open(directory / ".lake-writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -129,6 +131,8 @@ def run(config: ChildConfig, commands: _Commands) -> None:
 
 
 def main() -> None:
+    with contextlib.suppress(OSError):
+        os.nice(5)  # the socket reader comes first; the spool absorbs the lake's lag
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the recorder drains this process
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -137,8 +141,6 @@ def main() -> None:
         config = msgspec.json.decode(commands.first_line(), type=ChildConfig)
         if os.getppid() != config.parent:  # the recorder is gone already
             raise SystemExit(1)
-        with contextlib.suppress(OSError):
-            os.nice(5)  # the socket reader comes first; the spool absorbs the lake's lag
         run(config, commands)
     except EOFError:  # the recorder went away
         raise SystemExit(1) from None

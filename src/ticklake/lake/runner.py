@@ -29,7 +29,7 @@ import msgspec
 
 from ticklake.errors import TicklakeError
 from ticklake.feed.phemex.products import Product, ProductTable
-from ticklake.lake.hints import CURSOR, BufferingHints
+from ticklake.lake.hints import CURSOR, INTENT, BufferingHints
 from ticklake.spool import CursorStore, SpoolWriter
 
 if TYPE_CHECKING:  # the Parquet side runs in the child: pyarrow stays out of the recorder
@@ -176,7 +176,9 @@ class LakeProcess(LakeRunner):
         self._hints = hints
         self._shared = SharedOffsets.create()
         self._shared[SharedOffsets.DURABLE] = -1
-        self._shared[SharedOffsets.COMMITTED] = CursorStore(spool_dir / "cursors").load(CURSOR)[0]
+        cursors = CursorStore(spool_dir / "cursors")
+        committed = self._shared[SharedOffsets.COMMITTED] = cursors.load(CURSOR)[0]
+        self._urgent = "://" in lake_root or cursors.load(INTENT)[0] > committed
         self.writer = WriterView(self._shared)
         self._config = ChildConfig(
             os.getpid(), str(spool_dir), lake_root,
@@ -198,11 +200,12 @@ class LakeProcess(LakeRunner):
         self._shared[SharedOffsets.DURABLE] = offset
 
     def start(self) -> None:
-        """Start a first child at once: it creates the lake (an S3 one too: the recorder
-        does not import pyarrow), sweeps temporary files, finishes a batch a crash left
-        half-published, and exits if nothing else is due soon."""
+        """Start supervising; and a child at once when there is work already: a batch a
+        crash left half-published, or an object-store lake to create or check (the
+        recorder does not import pyarrow; a local lake is checked by ``open_lake``)."""
         self._bytes_base = self._spool.appended_bytes
-        self._spawn()
+        if self._urgent:
+            self._spawn()
         self._thread.start()
 
     @property
