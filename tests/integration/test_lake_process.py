@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -18,125 +19,112 @@ import pyarrow.dataset as ds
 from ticklake.feed.phemex import default_products
 from ticklake.lake.hints import INTENT, BufferingHints
 from ticklake.lake.runner import LakeProcess
-from ticklake.spool import Spool
+from ticklake.spool import Spool, SpoolWriter
 
 from ..support import scaled, wait_until
-from .harness import recording
+from .harness import Run, recording
 from .test_lake import lake_keys, truth_keys
 
 SYMBOLS = ("BTCUSD", "BTCUSDT")
+During = Callable[[Run, LakeProcess], Awaitable[None]]
+
+
+def lake_process(tmp_path: Path, interval: float, linger: float = 30.0,
+                 ) -> tuple[SpoolWriter, LakeProcess]:
+    """A spool writer and the recorder's lake process over it, wired as ``open_lake`` does."""
+    writer = Spool(tmp_path / "spool").writer()
+    runner = LakeProcess(writer, tmp_path / "spool", str(tmp_path / "lake"), default_products(),
+                         BufferingHints(size_mib=64.0, interval=interval), linger=linger,
+                         tick=0.05)
+    runner.set_durable(writer.durable_offset)
+    writer.on_durable = runner.set_durable
+    return writer, runner
+
+
+def record_through(tmp_path: Path, writer: SpoolWriter, runner: LakeProcess,
+                   during: During) -> Run:
+    """Record from the emulator through ``runner`` until ``during`` returns and the stream
+    is caught up; stop with a drain; the lake's trades must equal the ground truth."""
+
+    async def record() -> Run:
+        runner.start()
+        try:
+            async with recording(tmp_path, SYMBOLS, on_frame=writer.append, rate=40.0) as run:
+                await run.streaming()
+                await during(run, runner)
+                await run.caught_up()
+        finally:
+            writer.close()
+            await asyncio.to_thread(runner.stop, True)
+        return run
+
+    run = asyncio.run(record())
+    trades = ds.dataset(tmp_path / "lake" / "trades", format="parquet",
+                        partitioning="hive").to_table()
+    assert lake_keys(trades) == truth_keys(run)
+    assert sum(lake_keys(trades).values()) == len(run.trades)
+    assert runner.writer.committed_offset == run.session.stats.frames
+    return run
 
 
 def test_the_writer_process_runs_only_around_publishes(tmp_path: Path) -> None:
-    root = tmp_path / "lake"
-    spool = Spool(tmp_path / "spool")
-    writer = spool.writer()
-    runner = LakeProcess(writer, tmp_path / "spool", str(root), default_products(),
-                         BufferingHints(size_mib=64.0, interval=1.5), linger=0.3, tick=0.05)
-    runner.set_durable(writer.durable_offset)
-    writer.on_durable = runner.set_durable
+    writer, runner = lake_process(tmp_path, interval=1.5, linger=0.3)
     alive: list[bool] = []
     committed: list[int] = []
 
-    async def record() -> object:
+    async def sample_until_three_starts(run: Run, runner: LakeProcess) -> None:
         async def sample() -> None:
             while True:
                 alive.append(runner.alive)
                 committed.append(runner.writer.committed_offset)
                 await asyncio.sleep(0.05)
 
-        runner.start()
         sampler = asyncio.create_task(sample())
         try:
-            async with recording(tmp_path, SYMBOLS, on_frame=writer.append, rate=40.0) as run:
-                await run.streaming()
-                await wait_until(lambda: runner.starts >= 3 and not runner.alive, 60,
-                                 "three writer processes, the last one gone")
-                await run.caught_up()
+            await wait_until(lambda: runner.starts >= 3 and not runner.alive, 60,
+                             "three writer processes, the last one gone")
         finally:
             sampler.cancel()
-            writer.close()
-            await asyncio.to_thread(runner.stop, True)
-        return run
 
-    run = asyncio.run(record())
-    trades = ds.dataset(root / "trades", format="parquet", partitioning="hive").to_table()
-    assert lake_keys(trades) == truth_keys(run)
-    assert sum(lake_keys(trades).values()) == len(run.trades)
-    assert runner.writer.committed_offset == run.session.stats.frames
+    record_through(tmp_path, writer, runner, sample_until_three_starts)
     # Published in steps, with no writer process between them (after the first publish).
     steps = sorted(set(committed))
     assert len(steps) >= 3, steps
     first = committed.index(steps[1])
     assert not all(alive[first:]), "the writer process never exited between publishes"
-    raw = ds.dataset(root / "raw", format="parquet", partitioning="hive").to_table()
+    raw = ds.dataset(tmp_path / "lake" / "raw", format="parquet", partitioning="hive").to_table()
     assert sorted(raw.column("spool_offset").to_pylist()) == list(range(raw.num_rows))
 
 
 def test_stop_drains_with_no_writer_process_running(tmp_path: Path) -> None:
     """Frames spooled while no child runs (the interval is far away) are published by the
     drain on stop, by a child started for it."""
-    root = tmp_path / "lake"
-    spool = Spool(tmp_path / "spool")
-    writer = spool.writer()
-    runner = LakeProcess(writer, tmp_path / "spool", str(root), default_products(),
-                         BufferingHints(size_mib=64.0, interval=3600.0), tick=0.05)
-    runner.set_durable(writer.durable_offset)
-    writer.on_durable = runner.set_durable
+    writer, runner = lake_process(tmp_path, interval=3600.0)
 
-    async def record() -> object:
-        runner.start()
-        try:
-            async with recording(tmp_path, SYMBOLS, on_frame=writer.append, rate=40.0) as run:
-                await run.streaming()
-                await wait_until(lambda: len(run.trades) > 100, 30, "100 trades")
-                await run.caught_up()
-                assert runner.starts == 0 and not runner.alive
-        finally:
-            writer.close()
-            await asyncio.to_thread(runner.stop, True)
-        return run
+    async def no_child(run: Run, runner: LakeProcess) -> None:
+        await wait_until(lambda: len(run.trades) > 100, 30, "100 trades")
+        assert runner.starts == 0 and not runner.alive
 
-    run = asyncio.run(record())
+    record_through(tmp_path, writer, runner, no_child)
     assert runner.starts == 1
-    trades = ds.dataset(root / "trades", format="parquet", partitioning="hive").to_table()
-    assert lake_keys(trades) == truth_keys(run)
 
 
 def test_stop_drains_a_running_writer_process(tmp_path: Path) -> None:
     """An interval within the linger keeps one child for the whole run; stop drains it."""
-    root = tmp_path / "lake"
-    spool = Spool(tmp_path / "spool")
-    writer = spool.writer()
-    runner = LakeProcess(writer, tmp_path / "spool", str(root), default_products(),
-                         BufferingHints(size_mib=64.0, interval=0.5), tick=0.05)
-    runner.set_durable(writer.durable_offset)
-    writer.on_durable = runner.set_durable
+    writer, runner = lake_process(tmp_path, interval=0.5)
 
-    async def record() -> object:
-        runner.start()
-        try:
-            async with recording(tmp_path, SYMBOLS, on_frame=writer.append, rate=40.0) as run:
-                await run.streaming()
-                await wait_until(lambda: runner.writer.committed_offset > 0, 60, "a publish")
-                await run.caught_up()
-                assert runner.alive  # the interval is within its linger: it stays
-        finally:
-            writer.close()
-            await asyncio.to_thread(runner.stop, True)
-        return run
+    async def one_child(run: Run, runner: LakeProcess) -> None:
+        await wait_until(lambda: runner.writer.committed_offset > 0, 60, "a publish")
+        await asyncio.sleep(1)
+        assert runner.alive  # the interval is within its linger: it stays
 
-    run = asyncio.run(record())
+    record_through(tmp_path, writer, runner, one_child)
     assert runner.starts == 1
-    assert runner.writer.committed_offset == run.session.stats.frames
-    trades = ds.dataset(root / "trades", format="parquet", partitioning="hive").to_table()
-    assert lake_keys(trades) == truth_keys(run)
 
 
 def test_a_batch_left_half_published_is_finished_at_start(tmp_path: Path) -> None:
     """A crash between the intent and the cursor: the next start redoes that batch at once,
     not an interval later."""
-    root = tmp_path / "lake"
     spool = Spool(tmp_path / "spool")
     writer = spool.writer()
 
@@ -149,10 +137,7 @@ def test_a_batch_left_half_published_is_finished_at_start(tmp_path: Path) -> Non
     end = writer.end_offset
     writer.close()
     spool.cursors.commit(INTENT, end, json.dumps({"first": 0}).encode())  # then "kill -9"
-    spool = Spool(tmp_path / "spool")
-    writer = spool.writer()
-    runner = LakeProcess(writer, tmp_path / "spool", str(root), default_products(),
-                         BufferingHints(size_mib=64.0, interval=3600.0), tick=0.05)
+    writer, runner = lake_process(tmp_path, interval=3600.0)
     runner.start()
     try:
         assert runner.starts == 1
@@ -163,5 +148,5 @@ def test_a_batch_left_half_published_is_finished_at_start(tmp_path: Path) -> Non
     finally:
         writer.close()
         runner.stop(drain=False)
-    raw = ds.dataset(root / "raw", format="parquet", partitioning="hive").to_table()
+    raw = ds.dataset(tmp_path / "lake" / "raw", format="parquet", partitioning="hive").to_table()
     assert sorted(raw.column("spool_offset").to_pylist()) == list(range(end))

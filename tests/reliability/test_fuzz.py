@@ -25,7 +25,7 @@ from ticklake.feed.events import (
 from ticklake.feed.phemex import default_products
 from ticklake.feed.phemex.trades import MAX_FUTURE_NS, ReplayDecoder, TradeDecoder
 from ticklake.lake.batch import Batch
-from ticklake.model import RawFrame
+from ticklake.model import SIDES, RawFrame
 from ticklake.spool import (
     FsyncPolicy,
     SpoolError,
@@ -78,7 +78,8 @@ def fuzz_decoder(inputs: int, seed: int, name: str) -> None:
         replies += sum(e.reason.startswith(REPLY) for e in rejected)
         for event in events:
             if isinstance(event, TradesReceived):
-                live_rows.update((event.symbol, *row) for row in event.rows)
+                live_rows.update((event.symbol, ts, SIDES[side], price, qty)
+                                 for ts, side, price, qty in event.rows)
         ok = {
             "reject": len(events) == 1 and len(rejected) == 1,
             "reply": len(events) == 1 and len(rejected) == 1,
