@@ -5,7 +5,9 @@ Usage: python bench/ingest.py [--quick] [--repeat 3] [--clients a,b] [--configs 
 One blast emulator (``ticklake.emulator.blast``: the emulator's market model, pre-encoded,
 written as fast as the socket takes, still speaking the protocol) per stream configuration
 (trades per message x symbols). Every client runs in its own subprocess against the same
-stream, ``--repeat`` times; the median run (by trades/s) is reported. A client's clock runs
+stream, in ``--repeat`` rounds of every client in turn; the median run (by trades/s) is
+reported, and ticklake's ratio to each peer both from the medians and round by round
+(``..._paired_median``: the steadier figure on a shared machine). A client's clock runs
 from its first trade to its last one; CPU (user+sys, own threads and children) and peak RSS
 are the subprocess's own. Clients:
 
@@ -29,6 +31,7 @@ import asyncio
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -308,6 +311,13 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return best
 
 
+def paired_ratios(ours: list[dict[str, Any]], peer: list[dict[str, Any]]) -> list[float]:
+    """ticklake ÷ peer, trades/s, round by round (runs of one round ran back to back)."""
+    return [round(a["trades_per_s"] / b["trades_per_s"], 2)
+            for a, b in zip(ours, peer, strict=False)
+            if a.get("trades_per_s") and b.get("trades_per_s")]
+
+
 def ratio(a: dict[str, Any], b: dict[str, Any], key: str) -> float | None:
     if key in a and key in b and b[key]:
         return round(a[key] / b[key], 2)
@@ -338,10 +348,14 @@ def main() -> None:
             else (200_000 if args.quick else 1_000_000))
         proc, info = start_blast(symbols, trades, per)
         try:
-            results = {}
+            # Rounds of every client in turn: a drift of the machine (other jobs start or
+            # stop) then hits every client alike, and each round gives a paired ratio.
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in clients}
+            for _ in range(args.repeat):
+                for name in clients:
+                    runs[name].append(run_client(name, info["url"]))
+            results = {name: median_run(runs[name]) for name in clients}
             for name in clients:
-                runs = [run_client(name, info["url"]) for _ in range(args.repeat)]
-                results[name] = median_run(runs)
                 print(json.dumps({"config": config, **results[name]}), file=sys.stderr)
         finally:
             proc.terminate()
@@ -355,6 +369,11 @@ def main() -> None:
                                                                   "trades_per_s")
                 entry[f"ticklake_vs_{peer}_cpu_per_trade"] = ratio(
                     ours, results[peer], "cpu_s_per_100k_trades")
+                paired = paired_ratios(runs.get("ticklake", []), runs[peer])
+                if paired:
+                    entry[f"ticklake_vs_{peer}_trades_per_s_by_round"] = paired
+                    entry[f"ticklake_vs_{peer}_trades_per_s_paired_median"] = round(
+                        statistics.median(paired), 2)
         out["configs"].append(entry)
     print(json.dumps(out, indent=1))
 

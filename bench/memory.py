@@ -8,8 +8,9 @@ runs as a user would start it (default lake settings but ``--buffer-seconds``, t
 publish interval) in another, and its RSS plus its children's is sampled every 0.25 s.
 Reported: peak (a publish: the lake writer process exists only around publishes), steady
 state (median of the second half), the recorder's growth over the second half (MB per
-minute, least squares: "no growth" means about 0), and the share of samples with a writer process. The
-quick run shortens the interval so that a publish falls inside it. Printed as JSON.
+minute, least squares: "no growth" means about 0), and the share of samples with a writer
+process. The quick run shortens the interval so that a publish falls inside it. Printed as
+JSON.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 Usage: python bench/run_all.py [--full] [--out results.json] [--only ingest,latency,...]
 
-Quick (``make bench``, under 5 minutes on 2 cores): ingest 1x1 and 10x1 streams, median of 3
-(ccxt once, 1x1 only: it is slow), latency 10 s per rate, memory 45 s of ``ticklake record`` (one publish),
-storage 100k trades, query 2M rows over 30 days, the dashboard's day of candles (4.3M
+Quick (``make bench``, under 5 minutes on 2 cores): ingest 1x1 and 10x1 streams, 5 rounds
+(ccxt once, 1x1 only: it is slow), latency 10 s per rate, memory 45 s of ``ticklake record``
+(one publish), storage 100k trades, query 2M rows over 30 days, the dashboard's day of candles (4.3M
 trades; old files + old SQL vs new files + new SQL only). Full (``--full``): ingest also 1x2
 and 10x2 with longer streams, ccxt on every stream, latency 60 s, memory 10 minutes of
 ``record`` and ``run``, storage 1M trades, query 100M rows, every candles variant.
@@ -67,6 +67,12 @@ def table(results: dict[str, Any]) -> str:
                       for k, v in config.items() if k.endswith("_trades_per_s")}
             lines.append(f"| {name} | **ticklake ÷ peer** | "
                          + ", ".join(f"{k} {v}x" for k, v in ratios.items()) + " | | | |")
+            paired = {k.removeprefix("ticklake_vs_").removesuffix("_trades_per_s_by_round"): v
+                      for k, v in config.items() if k.endswith("_trades_per_s_by_round")}
+            if paired:
+                lines.append(f"| {name} | **ticklake ÷ peer, round by round** | "
+                             + ", ".join(f"{k} {'/'.join(map(str, v))}" for k, v in
+                                         paired.items()) + " | | | |")
         lines.append("")
     latency = results.get("latency", {})
     if "results" in latency:
@@ -129,7 +135,7 @@ def main() -> None:
         if args.full:
             results["ingest"] = run("ingest.py")
         else:
-            main_runs = run("ingest.py", "--quick", "--clients",
+            main_runs = run("ingest.py", "--quick", "--repeat", "5", "--clients",
                             "bare_websockets,bare_picows,cryptofeed,ticklake",
                             "--configs", "1x1,10x1")
             ccxt = run("ingest.py", "--quick", "--repeat", "1", "--clients", "ccxt",
