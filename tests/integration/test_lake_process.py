@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -35,7 +37,7 @@ def lake_process(tmp_path: Path, interval: float, linger: float = 30.0,
     writer = Spool(tmp_path / "spool").writer()
     runner = LakeProcess(writer, tmp_path / "spool", str(tmp_path / "lake"), default_products(),
                          BufferingHints(size_mib=64.0, interval=interval), linger=linger,
-                         tick=0.05)
+                         tick=0.05, restart_backoff=(0.2, 1.0))
     runner.set_durable(writer.durable_offset)
     writer.on_durable = runner.set_durable
     return writer, runner
@@ -120,6 +122,25 @@ def test_stop_drains_a_running_writer_process(tmp_path: Path) -> None:
 
     record_through(tmp_path, writer, runner, one_child)
     assert runner.starts == 1
+
+
+def test_a_killed_writer_process_is_started_again(tmp_path: Path) -> None:
+    """kill -9 of the writer process (the OOM killer, say): the supervisor starts another
+    after a pause; it finishes the batch and the lake still holds every trade once."""
+    writer, runner = lake_process(tmp_path, interval=0.5)
+
+    async def kill_the_child(run: Run, runner: LakeProcess) -> None:
+        await wait_until(lambda: runner.writer.committed_offset > 0, 60, "a publish")
+        child = runner._child
+        assert child is not None
+        os.kill(child.pid, signal.SIGKILL)
+        await wait_until(lambda: runner.starts >= 2 and runner.alive, 30, "a new child")
+        published = runner.writer.committed_offset
+        await wait_until(lambda: runner.writer.committed_offset > published, 30,
+                         "a publish by the new child")
+
+    record_through(tmp_path, writer, runner, kill_the_child)
+    assert runner.error is None
 
 
 def test_a_batch_left_half_published_is_finished_at_start(tmp_path: Path) -> None:

@@ -155,8 +155,9 @@ class LakeProcess(LakeRunner):
     when the recorder is gone (its stdin ends), ignores the terminal's SIGINT/SIGTERM (the
     recorder drains it), and holds an exclusive lock on ``<spool>/.lake-writer.lock``, so a new
     recorder's writer waits for an old one to be gone; the writer's intent protocol makes its
-    work exactly-once. A child that fails is not restarted: the spool keeps every frame and
-    ``stop`` raises the failure.
+    work exactly-once. A child that fails (killed by the OOM killer, a store it cannot reach at
+    start) is started again after a pause that doubles up to ``restart_backoff[1]``; the spool
+    keeps every frame meanwhile, and ``stop`` raises if the drain fails too.
     """
 
     def __init__(
@@ -171,6 +172,7 @@ class LakeProcess(LakeRunner):
         drain_timeout: float = 600.0,
         linger: float = 30.0,
         tick: float = 0.25,
+        restart_backoff: tuple[float, float] = (5.0, 300.0),
     ) -> None:
         self._spool = spool_writer
         self._hints = hints
@@ -193,6 +195,9 @@ class LakeProcess(LakeRunner):
         self._thread = threading.Thread(target=self._supervise, name="lake-supervisor",
                                         daemon=True)
         self.starts = 0
+        self._backoff = restart_backoff
+        self._failures = 0  # children in a row that failed
+        self._retry_at = 0.0
         self.error: BaseException | None = None
 
     def set_durable(self, offset: int) -> None:
@@ -217,15 +222,23 @@ class LakeProcess(LakeRunner):
             try:
                 self._step()
             except OSError as exc:  # cannot start a process: the spool keeps the frames
-                self.error = LakeWriterFailed(f"cannot start the lake writer: {exc}")
-            if self.error is not None:
-                logger.error("= %s; the spool keeps every frame", self.error)
-                return
+                self._failed(LakeWriterFailed(f"cannot start the lake writer: {exc}"))
+
+    def _failed(self, error: LakeWriterFailed) -> None:
+        """A child failed (killed, say): the next one starts after a growing pause."""
+        self.error = error
+        self._failures += 1
+        initial, cap = self._backoff
+        delay = min(cap, initial * 2 ** min(self._failures - 1, 16))
+        self._retry_at = time.monotonic() + delay
+        logger.error("= %s; the spool keeps every frame; next try in %.0f s", error, delay)
 
     def _step(self) -> None:
         if self._child is not None:
             if self._child.poll() is not None:
                 self._reap()
+            return
+        if self.error is not None and time.monotonic() < self._retry_at:
             return
         if self._spool.end_offset <= self.writer.committed_offset:
             self._pending_since = None
@@ -260,9 +273,10 @@ class LakeProcess(LakeRunner):
         assert child is not None
         self._close_pipes(child)
         if child.returncode != 0:
-            self.error = LakeWriterFailed(
-                f"the lake writer process exited with code {child.returncode}")
+            self._failed(LakeWriterFailed(
+                f"the lake writer process exited with code {child.returncode}"))
             return
+        self.error, self._failures = None, 0
         since_ns = self._shared[SharedOffsets.PENDING_SINCE]
         self._pending_since = since_ns / 1e9 if since_ns else None
         self._bytes_base = self._spool.appended_bytes - self._shared[SharedOffsets.PENDING_BYTES]
@@ -282,6 +296,8 @@ class LakeProcess(LakeRunner):
         if self._child is not None and self._child.poll() is not None:
             self._reap()
         timeout = self._drain_timeout if timeout is None else timeout
+        if drain:
+            self.error = None  # an earlier child's failure: the drain tries once more
         try:
             for _ in range(2):  # a child that exited idle as it was asked: once more
                 if self.error is not None:
