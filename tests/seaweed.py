@@ -60,6 +60,10 @@ class SeaweedFS:
     bucket: str = "lake"
     process: subprocess.Popen[bytes] | None = None
     ports: dict[str, int] | None = None
+    # With ``iceberg``: its Iceberg REST catalog on ``iceberg_port`` (picked free at start)
+    # and an S3 Tables bucket ``tables`` for the Iceberg metadata.
+    iceberg: bool = False
+    iceberg_port: int = 0
 
     @property
     def endpoint(self) -> str:
@@ -82,11 +86,16 @@ class SeaweedFS:
         self.ports = self.ports or _pick_ports()
         self.directory.mkdir(parents=True, exist_ok=True)
         flags = [f"-{name}.port={port}" for name, port in self.ports.items()]
+        if self.iceberg:
+            with socket.socket() as sock:  # one more free port, for the catalog
+                sock.bind(("127.0.0.1", 0))
+                self.iceberg_port = sock.getsockname()[1]
+            flags.append("-tableBucket=tables")
         log = (self.directory / "weed.log").open("ab")
         self.process = subprocess.Popen(
             [weed_binary(), "mini", f"-dir={self.directory}", "-ip=127.0.0.1",
-             "-ip.bind=127.0.0.1", f"-bucket={self.bucket}", "-s3.port.iceberg=0",
-             "-s3.port.lance=0", *flags],
+             "-ip.bind=127.0.0.1", f"-bucket={self.bucket}",
+             f"-s3.port.iceberg={self.iceberg_port}", "-s3.port.lance=0", *flags],
             stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
                  "AWS_SECRET_ACCESS_KEY": SECRET_KEY},

@@ -11,7 +11,6 @@ import asyncio
 import datetime as dt
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections import Counter
@@ -42,7 +41,7 @@ from ticklake.spool import CursorStore
 from ticklake.tables import PARTITIONS, TABLES, superseded
 
 from ..e2e.conftest import run_cli
-from ..seaweed import ACCESS_KEY, SECRET_KEY, SeaweedFS, _pick_ports, weed_binary
+from ..seaweed import SeaweedFS
 from .test_lake import record_into_lake
 
 Rows = Counter[tuple[object, ...]]
@@ -269,34 +268,9 @@ def test_cli_commits_once_and_refuses_bad_input_on_one_line(copy: Path) -> None:
         assert secret not in bad.stderr + bad.stdout
 
 
-class SeaweedWithIceberg(SeaweedFS):
-    """The shared SeaweedFS helper, with its Iceberg REST catalog on (the fixture turns it off)
-    and an S3 Tables bucket ``tables`` for the Iceberg metadata."""
-
-    iceberg_port = 0
-
-    def start(self) -> None:
-        with socket.socket() as sock:  # one more free port, for the catalog
-            sock.bind(("127.0.0.1", 0))
-            self.iceberg_port = sock.getsockname()[1]
-        self.ports = self.ports or _pick_ports()
-        self.directory.mkdir(parents=True, exist_ok=True)
-        flags = [f"-{name}.port={port}" for name, port in self.ports.items()]
-        with (self.directory / "weed.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                [weed_binary(), "mini", f"-dir={self.directory}", "-ip=127.0.0.1",
-                 "-ip.bind=127.0.0.1", f"-bucket={self.bucket}", "-tableBucket=tables",
-                 f"-s3.port.iceberg={self.iceberg_port}", "-s3.port.lance=0", *flags],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-                     "AWS_SECRET_ACCESS_KEY": SECRET_KEY},
-            )
-        self._wait_ready()
-
-
 @pytest.fixture
-def seaweed_iceberg(tmp_path: Path) -> Iterator[SeaweedWithIceberg]:
-    server = SeaweedWithIceberg(tmp_path / "seaweedfs")
+def seaweed_iceberg(tmp_path: Path) -> Iterator[SeaweedFS]:
+    server = SeaweedFS(tmp_path / "seaweedfs", iceberg=True)
     server.start()
     try:
         yield server
@@ -304,7 +278,7 @@ def seaweed_iceberg(tmp_path: Path) -> Iterator[SeaweedWithIceberg]:
         server.stop()
 
 
-def test_rest_catalog_over_an_s3_lake(recorded: Path, seaweed_iceberg: SeaweedWithIceberg,
+def test_rest_catalog_over_an_s3_lake(recorded: Path, seaweed_iceberg: SeaweedFS,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """SeaweedFS: the lake in one bucket, Iceberg metadata through its REST catalog (SigV4)."""
     for key, value in seaweed_iceberg.env().items():  # the lake's own object-store settings
