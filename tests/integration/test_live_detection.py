@@ -4,7 +4,10 @@ anomalies on the live bus and rows in the lake's anomalies table, each matching 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,7 @@ from ticklake.emulator import Emulator, EmulatorConfig
 from ticklake.lake.anomalies import AnomalyWriter
 from ticklake.lake.storage import LakeStorage
 from ticklake.model import Anomaly
-from ticklake.pipeline import build_recording, run_recording
+from ticklake.pipeline import Recording, build_recording, run_recording
 
 from ..support import wait_until
 
@@ -24,49 +27,71 @@ S = 1_000_000_000
 SWINGS = [("down", "ramp", 3.0), ("up", "step", 0.0), ("down", "v", 4.0)]
 
 
-def test_injected_swings_are_caught_live_and_land_in_the_lake(tmp_path: Path) -> None:
-    labels_path = tmp_path / "labels.jsonl"
-    seen: list[Anomaly] = []
+@contextlib.asynccontextmanager
+async def live_detection(tmp_path: Path, seed: int, labels_path: Path | None = None,
+                         write: bool = False) -> AsyncIterator[Live]:
+    """A real emulator (200 trades/s of BTCUSD), a recording of it with the live detector
+    beside it (writing its anomalies into the lake with ``write``), past the detector's
+    warm-up; on exit the recording stops and every anomaly is collected."""
+    config = EmulatorConfig(rate=200, history=2000, seed=seed,
+                            labels_path=str(labels_path) if labels_path else None)
+    async with Emulator(config) as emulator:
+        settings = load_settings(
+            feed={"url": emulator.url, "symbols": ["BTCUSD"], "ping_interval": 1.0},
+            lake={"root": str(tmp_path / "lake"), "spool": str(tmp_path / "spool"),
+                  "buffer_seconds": 1.0},
+        )
+        recording = await build_recording(settings.feed, None, settings.lake)
+        detector = SwingDetector(DetectorParams(warmup_s=10.0))  # a short test
+        live = LiveDetector(recording, detector,
+                            AnomalyWriter(LakeStorage(settings.lake.root)) if write else None)
+        alerts = recording.anomalies.subscribe()
+        seen: list[Anomaly] = []
 
-    async def scenario() -> None:
-        config = EmulatorConfig(rate=200, history=2000, seed=11, labels_path=str(labels_path))
-        async with Emulator(config) as emulator:
-            settings = load_settings(
-                feed={"url": emulator.url, "symbols": ["BTCUSD"], "ping_interval": 1.0},
-                lake={"root": str(tmp_path / "lake"), "spool": str(tmp_path / "spool"),
-                      "buffer_seconds": 1.0},
-            )
-            recording = await build_recording(settings.feed, None, settings.lake)
-            detector = SwingDetector(DetectorParams(warmup_s=10.0))  # a short test
-            live = LiveDetector(recording, detector,
-                                AnomalyWriter(LakeStorage(settings.lake.root)))
-            alerts = recording.anomalies.subscribe()
+        async def collect() -> None:
+            while batch := await alerts.get_batch():
+                seen.extend(batch)
 
-            async def collect() -> None:
-                while batch := await alerts.get_batch():
-                    seen.extend(batch)
-
-            tasks = [asyncio.create_task(live.run()), asyncio.create_task(collect())]
-            runner = asyncio.create_task(run_recording(recording))
+        tasks = [asyncio.create_task(live.run()), asyncio.create_task(collect())]
+        runner = asyncio.create_task(run_recording(recording))
+        try:
             # Past the warm-up: the snapshot holds only the last 200 trades (~1 s).
             await wait_until(lambda: recording.session.stats.trades > 200 * 12, 40, "warm-up")
-            for direction, shape, seconds in SWINGS:
-                before = sum(a.phase == "end" for a in seen)
-                emulator.inject_swing("BTCUSD", 40.0, seconds, direction, shape)
-                await wait_until(lambda b=before: sum(a.phase == "end" for a in seen) > b,
-                                 60, f"the {shape} swing's episode to end")
-                # The detector re-arms on moves measured from an episode's end: give it a
-                # reference bar (it misses a swing that starts within ~0.5 s of an end).
-                trades_at_end = recording.session.stats.trades
-                await wait_until(lambda t=trades_at_end: recording.session.stats.trades > t + 200,
-                                 20, "a second of trades after the end")
+            yield Live(emulator, recording, seen)
+        finally:
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
             await asyncio.wait_for(tasks[0], 10)  # bus closed → detector finished
             recording.anomalies.close()
             await asyncio.wait_for(tasks[1], 10)
 
-    asyncio.run(scenario())
+
+@dataclass
+class Live:
+    emulator: Emulator
+    recording: Recording
+    seen: list[Anomaly]
+
+
+def test_injected_swings_are_caught_live_and_land_in_the_lake(tmp_path: Path) -> None:
+    labels_path = tmp_path / "labels.jsonl"
+
+    async def scenario() -> list[Anomaly]:
+        async with live_detection(tmp_path, 11, labels_path, write=True) as live:
+            stats = live.recording.session.stats
+            for direction, shape, seconds in SWINGS:
+                before = sum(a.phase == "end" for a in live.seen)
+                live.emulator.inject_swing("BTCUSD", 40.0, seconds, direction, shape)
+                await wait_until(lambda b=before: sum(a.phase == "end" for a in live.seen) > b,
+                                 60, f"the {shape} swing's episode to end")
+                # The detector re-arms on moves measured from an episode's end: give it a
+                # reference bar (it misses a swing that starts within ~0.5 s of an end).
+                trades_at_end = stats.trades
+                await wait_until(lambda t=trades_at_end: stats.trades > t + 200,
+                                 20, "a second of trades after the end")
+        return live.seen  # complete: collected until the recording stopped
+
+    seen = asyncio.run(scenario())
     labels: list[dict[str, Any]] = [json.loads(x) for x in labels_path.read_text().splitlines()]
     assert len(labels) == len(SWINGS)
     ended = [a for a in seen if a.phase == "end"]
