@@ -159,11 +159,13 @@ async def _record(
     label = recorded if len(recorded) <= 4 else [  # a short line
         f"{len(recorded)} symbols on {count} connection{'s' if count > 1 else ''}"]
     progress = ProgressLine(group.stats, label)  # live totals over the connections
-    live_view = recording.bus.subscribe(maxsize=10_000)
+    # Only with --tape: an unread view would hold its last 10,000 events (~8 MB) for nothing.
+    live_view = recording.bus.subscribe(maxsize=10_000) if tape else None
     alerts_view = recording.anomalies.subscribe(maxsize=1_000)
     interactive = out.is_terminal
 
     async def print_tape() -> None:
+        assert live_view is not None
         while batch := await live_view.get_batch():
             for event in batch:
                 if isinstance(event, TradesReceived):
