@@ -26,7 +26,8 @@ from ticklake.feed.events import Event, GapDetected, TradesReceived
 from ticklake.feed.phemex import PhemexProtocol, ProductTable, ProtocolConfig, Subscription
 from ticklake.feed.phemex.products import default_products
 from ticklake.lake.hints import BufferingHints
-from ticklake.lake.runner import LakeProcess, LakeRunner
+from ticklake.lake.process import LakeProcess
+from ticklake.lake.runner import LakeRunner
 from ticklake.model import Anomaly
 from ticklake.session import ConnIds, PhemexSession, SessionConfig, SessionGroup
 from ticklake.session.products import load_products, products_url_for

@@ -20,7 +20,7 @@ import pyarrow.dataset as ds
 
 from ticklake.feed.phemex import default_products
 from ticklake.lake.hints import INTENT, BufferingHints
-from ticklake.lake.runner import LakeProcess
+from ticklake.lake.process import LakeProcess
 from ticklake.spool import Spool, SpoolWriter
 
 from ..support import scaled, wait_until

@@ -14,7 +14,7 @@ from pathlib import Path
 PROBE = """
 import sys
 import ticklake.cli, ticklake.console, ticklake.metrics, ticklake.pipeline
-from ticklake.lake.runner import LakeProcess
+from ticklake.lake.process import LakeProcess
 from ticklake.lake.storage import LakeStorage
 LakeStorage(sys.argv[1]).ensure_marker()
 print(",".join(sorted(m for m in ("pyarrow", "numpy", "pandas", "duckdb") if m in sys.modules)))

@@ -27,7 +27,7 @@ import msgspec
 from ticklake.errors import TicklakeError
 from ticklake.feed.phemex.products import ProductTable
 from ticklake.lake.hints import BufferingHints
-from ticklake.lake.runner import ChildConfig, SharedOffsets
+from ticklake.lake.process import ChildConfig, SharedOffsets
 from ticklake.spool import Spool, SpoolReader, SpoolRecord
 
 logger = logging.getLogger("ticklake.lake.writer")
