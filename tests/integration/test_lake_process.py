@@ -31,12 +31,12 @@ SYMBOLS = ("BTCUSD", "BTCUSDT")
 During = Callable[[Run, LakeProcess], Awaitable[None]]
 
 
-def lake_process(tmp_path: Path, interval: float, linger: float = 30.0,
+def lake_process(tmp_path: Path, interval: float, linger: float = 30.0, size_mib: float = 64.0,
                  ) -> tuple[SpoolWriter, LakeProcess]:
     """A spool writer and the recorder's lake process over it, wired as ``open_lake`` does."""
     writer = Spool(tmp_path / "spool").writer()
     runner = LakeProcess(writer, tmp_path / "spool", str(tmp_path / "lake"), default_products(),
-                         BufferingHints(size_mib=64.0, interval=interval), linger=linger,
+                         BufferingHints(size_mib=size_mib, interval=interval), linger=linger,
                          tick=0.05, restart_backoff=(0.2, 1.0))
     runner.set_durable(writer.durable_offset)
     writer.on_durable = runner.set_durable
@@ -143,9 +143,8 @@ def test_a_killed_writer_process_is_started_again(tmp_path: Path) -> None:
     assert runner.error is None
 
 
-def test_a_batch_left_half_published_is_finished_at_start(tmp_path: Path) -> None:
-    """A crash between the intent and the cursor: the next start redoes that batch at once,
-    not an interval later."""
+def spool_some_frames(tmp_path: Path) -> int:
+    """A recording into the spool only (no lake writer): the backlog a stopped run leaves."""
     spool = Spool(tmp_path / "spool")
     writer = spool.writer()
 
@@ -157,15 +156,42 @@ def test_a_batch_left_half_published_is_finished_at_start(tmp_path: Path) -> Non
     asyncio.run(record())
     end = writer.end_offset
     writer.close()
-    spool.cursors.commit(INTENT, end, json.dumps({"first": 0}).encode())  # then "kill -9"
+    return end
+
+
+def wait_committed(runner: LakeProcess, offset: int, what: str) -> None:
+    deadline = time.monotonic() + scaled(60)
+    while runner.writer.committed_offset < offset:
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_a_backlog_of_more_than_a_batch_is_published_at_start(tmp_path: Path) -> None:
+    """Frames a stopped run left in the spool, more than a batch: published at once by the
+    child started with the recorder, not an interval later."""
+    end = spool_some_frames(tmp_path)
+    # A batch per frame: every frame of the backlog makes a full batch by itself.
+    writer, runner = lake_process(tmp_path, interval=3600.0, size_mib=1e-6)
+    runner.start()
+    try:
+        assert runner.starts == 1
+        wait_committed(runner, end, "the backlog's batches to be published")
+    finally:
+        writer.close()
+        runner.stop(drain=False)
+
+
+def test_a_batch_left_half_published_is_finished_at_start(tmp_path: Path) -> None:
+    """A crash between the intent and the cursor: the next start redoes that batch at once,
+    not an interval later."""
+    end = spool_some_frames(tmp_path)
+    Spool(tmp_path / "spool").cursors.commit(  # the intent, then "kill -9"
+        INTENT, end, json.dumps({"first": 0}).encode())
     writer, runner = lake_process(tmp_path, interval=3600.0)
     runner.start()
     try:
         assert runner.starts == 1
-        deadline = time.monotonic() + scaled(60)
-        while runner.writer.committed_offset < end:
-            assert time.monotonic() < deadline, "the batch was not redone"
-            time.sleep(0.05)
+        wait_committed(runner, end, "the batch to be redone")
     finally:
         writer.close()
         runner.stop(drain=False)

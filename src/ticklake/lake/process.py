@@ -128,7 +128,8 @@ class LakeProcess(LakeRunner):
         self._shared[SharedOffsets.DURABLE] = -1
         cursors = CursorStore(spool_dir / "cursors")
         committed = self._shared[SharedOffsets.COMMITTED] = cursors.load(CURSOR)[0]
-        self._urgent = "://" in lake_root or cursors.load(INTENT)[0] > committed
+        self._urgent = ("://" in lake_root or cursors.load(INTENT)[0] > committed
+                        or spool_writer.end_offset > committed)
         self.writer = WriterView(self._shared)
         self._config = ChildConfig(
             os.getpid(), str(spool_dir), lake_root,
@@ -153,8 +154,9 @@ class LakeProcess(LakeRunner):
         self._shared[SharedOffsets.DURABLE] = offset
 
     def start(self) -> None:
-        """Start supervising; and a child at once when there is work already: a batch a
-        crash left half-published, or an object-store lake to create or check (the
+        """Start supervising; and a child at once when there is work already: frames the
+        last run left unpublished (a backlog of more than a batch is published at once), a
+        batch a crash left half-published, or an object-store lake to create or check (the
         recorder does not import pyarrow; a local lake is checked by ``open_lake``)."""
         self._bytes_base = self._spool.appended_bytes
         if self._urgent:
