@@ -27,7 +27,6 @@ from ticklake.feed.phemex import PhemexProtocol, ProductTable, ProtocolConfig, S
 from ticklake.feed.phemex.products import default_products
 from ticklake.lake.hints import BufferingHints
 from ticklake.lake.process import LakeProcess
-from ticklake.lake.runner import LakeRunner
 from ticklake.model import Anomaly
 from ticklake.session import ConnIds, PhemexSession, SessionConfig, SessionGroup
 from ticklake.session.products import load_products, products_url_for
@@ -101,12 +100,12 @@ class Recording:
     recorder: JsonlRecorder | None = None
     spool: Spool | None = None
     spool_writer: SpoolWriter | None = None
-    lake: LakeRunner | Shipper | None = None  # the Shipper with --log (no lake written here)
+    lake: LakeProcess | Shipper | None = None  # the Shipper with --log (no lake written here)
 
 
 def open_lake(
     lake: LakeSettings, products: ProductTable, snapshot_size: int = 200
-) -> tuple[Spool, SpoolWriter, LakeRunner | Shipper]:
+) -> tuple[Spool, SpoolWriter, LakeProcess | Shipper]:
     """The spool (opened for appending, recovered) and a lake writer over it, in a child
     process (its own core: Parquet encoding never competes with the socket reader); with
     ``lake.log``, a shipper thread to that topic instead (``ticklake deliver`` writes)."""

@@ -159,11 +159,20 @@ def spool_some_frames(tmp_path: Path) -> int:
     return end
 
 
-def wait_committed(runner: LakeProcess, offset: int, what: str) -> None:
-    deadline = time.monotonic() + scaled(60)
-    while runner.writer.committed_offset < offset:
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
+def publish_at_start(tmp_path: Path, end: int, what: str, size_mib: float = 64.0) -> None:
+    """Start a lake process an hour away from its interval: the child started with it must
+    publish up to ``end`` by itself."""
+    writer, runner = lake_process(tmp_path, interval=3600.0, size_mib=size_mib)
+    runner.start()
+    try:
+        assert runner.starts == 1
+        deadline = time.monotonic() + scaled(60)
+        while runner.writer.committed_offset < end:
+            assert time.monotonic() < deadline, what
+            time.sleep(0.05)
+    finally:
+        writer.close()
+        runner.stop(drain=False)
 
 
 def test_a_backlog_of_more_than_a_batch_is_published_at_start(tmp_path: Path) -> None:
@@ -171,14 +180,7 @@ def test_a_backlog_of_more_than_a_batch_is_published_at_start(tmp_path: Path) ->
     child started with the recorder, not an interval later."""
     end = spool_some_frames(tmp_path)
     # A batch per frame: every frame of the backlog makes a full batch by itself.
-    writer, runner = lake_process(tmp_path, interval=3600.0, size_mib=1e-6)
-    runner.start()
-    try:
-        assert runner.starts == 1
-        wait_committed(runner, end, "the backlog's batches to be published")
-    finally:
-        writer.close()
-        runner.stop(drain=False)
+    publish_at_start(tmp_path, end, "the backlog's batches to be published", size_mib=1e-6)
 
 
 def test_a_batch_left_half_published_is_finished_at_start(tmp_path: Path) -> None:
@@ -187,13 +189,6 @@ def test_a_batch_left_half_published_is_finished_at_start(tmp_path: Path) -> Non
     end = spool_some_frames(tmp_path)
     Spool(tmp_path / "spool").cursors.commit(  # the intent, then "kill -9"
         INTENT, end, json.dumps({"first": 0}).encode())
-    writer, runner = lake_process(tmp_path, interval=3600.0)
-    runner.start()
-    try:
-        assert runner.starts == 1
-        wait_committed(runner, end, "the batch to be redone")
-    finally:
-        writer.close()
-        runner.stop(drain=False)
+    publish_at_start(tmp_path, end, "the batch to be redone")
     raw = ds.dataset(tmp_path / "lake" / "raw", format="parquet", partitioning="hive").to_table()
     assert sorted(raw.column("spool_offset").to_pylist()) == list(range(end))

@@ -24,7 +24,6 @@ import msgspec
 from ticklake.errors import TicklakeError
 from ticklake.feed.phemex.products import Product, ProductTable
 from ticklake.lake.hints import CURSOR, INTENT, BufferingHints
-from ticklake.lake.runner import LakeRunner
 from ticklake.spool import CursorStore, SpoolWriter
 
 logger = logging.getLogger(__name__)
@@ -89,11 +88,12 @@ class LakeWriterFailed(TicklakeError):
     """The lake writer process failed or could not be stopped."""
 
 
-class LakeProcess(LakeRunner):
+class LakeProcess:
     """A :class:`LakeWriter` in a child process (its own core and GIL), over the spool files,
     started when a publish is due and gone while none is near.
 
-    Same contract as :class:`LakeRunner`: ``start``, ``stop(drain)``, ``writer.committed_offset``.
+    Same contract as the thread's ``LakeRunner``: ``start``, ``stop(drain)``,
+    ``writer.committed_offset``.
     A supervisor thread starts the child once unpublished frames are ``hints.interval`` old or
     ``hints.size_mib`` large; the child publishes, goes on while more is due within ``linger``
     seconds, and exits otherwise, leaving what it did not publish in the spool (its age and

@@ -14,16 +14,13 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the Parquet side: pyarrow stays out of the recorder's process
-    from ticklake.lake.process import WriterView
+if TYPE_CHECKING:
     from ticklake.lake.writer import LakeWriter
 
 logger = logging.getLogger(__name__)
 
 
 class LakeRunner:
-    writer: LakeWriter | WriterView
-
     def __init__(
         self,
         writer: LakeWriter,
