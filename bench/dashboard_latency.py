@@ -47,7 +47,8 @@ from ticklake.config import load_settings
 from ticklake.dashboard import DashboardConfig, DashboardServer
 from ticklake.emulator import Emulator, EmulatorConfig
 from ticklake.lake.storage import parquet_options
-from ticklake.pipeline import Recording, build_recording, query_lake, run_recording
+from ticklake.live_edge import query_lake
+from ticklake.pipeline import Recording, build_recording, run_recording
 from ticklake.tables import SCHEMAS
 
 CHROMIUM = "/usr/bin/chromium"

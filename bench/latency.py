@@ -46,7 +46,7 @@ asyncio.run(main())
 SQL_POLLER = """
 import sys, time
 from pathlib import Path
-from ticklake.pipeline import query_lake
+from ticklake.live_edge import query_lake
 lake, spool, until = sys.argv[1], Path(sys.argv[2]), time.time() + float(sys.argv[3])
 while time.time() < until:
     try:

@@ -35,7 +35,7 @@ from ticklake.config import LakeSettings
 from ticklake.detect import DetectorParams, SwingDetector
 from ticklake.feed.events import Event
 from ticklake.feed.phemex.products import Product
-from ticklake.feed.phemex.trades import MAX_FUTURE_NS, ReplayDecoder, TradeDecoder
+from ticklake.feed.phemex.trades import replay_decoder
 from ticklake.lake.anomalies import AnomalyWriter
 from ticklake.lake.cursors import LakeCursorStore
 from ticklake.lake.layout import stream_id
@@ -45,7 +45,6 @@ from ticklake.model import Anomaly
 logger = logging.getLogger(__name__)
 
 SNAPSHOT_SECONDS = 10.0
-_SNAPSHOT_SIZE = 200  # trades per snapshot message (the decoder's gap detection)
 
 
 class DetectState(msgspec.Struct):
@@ -86,8 +85,7 @@ class DetectPartition:
         self.detector = (SwingDetector.restore(state.detector, params) if state.detector
                          else SwingDetector(params))
         self.products = GrowingProducts(state.products)
-        self.decoder = ReplayDecoder(TradeDecoder.from_state(
-            state.decoder, self.products, _SNAPSHOT_SIZE, MAX_FUTURE_NS))
+        self.decoder = replay_decoder(state.decoder, self.products)
         self.high_water = HighWater(state.high_water, state.generations)
         self.inbound = Inbound(self.high_water, self.products)
         self.writer = AnomalyWriter(storage)

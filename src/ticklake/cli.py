@@ -413,7 +413,7 @@ def sql(
     Trades still in the spool, not yet published to Parquet, are included.
     """
     from ticklake.catalog import FORMATS, format_result
-    from ticklake.pipeline import query_lake
+    from ticklake.live_edge import query_lake
 
     if fmt not in FORMATS:
         raise ConfigError(_FORMAT, fmt, f"choose one of {', '.join(FORMATS)}")

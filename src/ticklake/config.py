@@ -40,7 +40,8 @@ class FeedSettings(BaseModel):
     pong_timeout: float = Field(10.0, gt=0)
     silence_timeout: float = Field(15.0, gt=0)
     request_timeout: float = Field(10.0, gt=0)
-    snapshot_size: int = Field(200, ge=1)
+    # The exchange's trade-snapshot capacity (200 since 2022, 1,000 before); None: learned.
+    snapshot_size: int | None = Field(None, ge=1)
     backoff_initial: float = Field(0.1, ge=0)
     backoff_cap: float = Field(30.0, gt=0)
     first_connect_timeout: float = Field(30.0, ge=0)

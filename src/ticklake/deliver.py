@@ -188,7 +188,7 @@ class LakePartition:
     """A ``broker.group`` handler: one partition of the log into the lake."""
 
     def __init__(self, topic: str, partition: int, storage: LakeStorage,
-                 hints: BufferingHints, snapshot_size: int = 200) -> None:
+                 hints: BufferingHints, snapshot_size: int | None = None) -> None:
         self.stream = stream_id(topic, partition)
         store = LakeCursorStore(storage, self.stream)
         delivered, raw_state = store.load(CURSOR)

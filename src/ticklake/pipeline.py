@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,21 +25,17 @@ from ticklake.config import FeedSettings, LakeSettings
 from ticklake.errors import SessionError
 from ticklake.feed.events import Event, GapDetected, TradesReceived
 from ticklake.feed.phemex import PhemexProtocol, ProductTable, ProtocolConfig, Subscription
-from ticklake.feed.phemex.products import default_products
+from ticklake.feed.phemex.control import CONTROL_CONN_ID, DecodeParams, encode_control
 from ticklake.lake.hints import BufferingHints
 from ticklake.lake.process import LakeProcess
-from ticklake.model import Anomaly
+from ticklake.model import Anomaly, RawFrame
 from ticklake.session import ConnIds, PhemexSession, SessionConfig, SessionGroup
 from ticklake.session.products import load_products, products_url_for
 from ticklake.session.sharding import check_families, families_requested, plan_connections
-from ticklake.spool import CursorStore, FsyncPolicy, Spool, SpoolReader, SpoolWriter
+from ticklake.spool import FsyncPolicy, Spool, SpoolWriter
 
-if TYPE_CHECKING:  # the SQL side (DuckDB, pyarrow.dataset, pandas) stays out of the recorder
-    import pyarrow as pa
-
+if TYPE_CHECKING:
     from ticklake.broker.shipper import Shipper
-    from ticklake.catalog import QueryResult
-    from ticklake.lake.storage import LakeStorage
 
 _S = 1_000_000_000
 
@@ -104,11 +101,12 @@ class Recording:
 
 
 def open_lake(
-    lake: LakeSettings, products: ProductTable, snapshot_size: int = 200
+    lake: LakeSettings, products: ProductTable, snapshot_size: int | None = None
 ) -> tuple[Spool, SpoolWriter, LakeProcess | Shipper]:
-    """The spool (opened for appending, recovered) and a lake writer over it, in a child
-    process (its own core: Parquet encoding never competes with the socket reader); with
-    ``lake.log``, a shipper thread to that topic instead (``ticklake deliver`` writes)."""
+    """The spool (opened for appending, recovered, its decode parameters appended as a
+    control record before any frame) and a lake writer over it, in a child process (its own
+    core: Parquet encoding never competes with the socket reader); with ``lake.log``, a
+    shipper thread to that topic instead (``ticklake deliver`` writes)."""
     if lake.log is None and "://" not in lake.root:
         from ticklake.lake.storage import LakeStorage
 
@@ -119,6 +117,9 @@ def open_lake(
         segment_bytes=int(lake.segment_mib * 2**20),
     )
     writer = spool.writer()
+    # Every reader of this spool decodes the frames that follow with these (feed.phemex.control).
+    params = encode_control(DecodeParams.of(products, snapshot_size))
+    writer.append_buffered(RawFrame(CONTROL_CONN_ID, time.time_ns(), params))
     if lake.log is not None:
         from ticklake.broker.shipper import open_shipper  # confluent-kafka only when used
 
@@ -240,55 +241,3 @@ def _close_storage(recording: Recording) -> None:
     finally:
         if recording.lake is not None:
             recording.lake.stop(drain=True)
-
-
-def fresh_tails(spool_dir: Path | None,
-                products: ProductTable) -> tuple[dict[str, pa.Table], int]:
-    """Rows not yet published, from the spool past the lake cursor, minus what got published
-    meanwhile (file names carry their spool ranges); returns the tails and the seam offset."""
-    if spool_dir is None or not (spool_dir / "segments").is_dir():
-        return {}, 0
-    from ticklake.lake.tail import read_tail
-
-    return read_tail(SpoolReader(spool_dir), CursorStore(spool_dir / "cursors"), products)
-
-
-def _published_end(storage: LakeStorage) -> int:
-    """End of the published spool ranges: every batch has ``raw`` rows, so ``raw`` suffices.
-    Files of a Kafka stream (``ticklake deliver``) count other offsets: not the spool's."""
-    from ticklake.tables import parse_stream_file_name  # pyarrow: the query side only
-
-    end = 0
-    for stored in storage.list_files("raw"):
-        parsed = parse_stream_file_name(stored.path.rsplit("/", 1)[-1])
-        if parsed is not None and parsed[3] == "":
-            end = max(end, parsed[2])
-    return end
-
-
-def query_lake(
-    lake_root: str, spool_dir: Path | None, sql: str, *, max_rows: int = 1_000_000,
-    timeout: float = 30.0,
-) -> QueryResult:
-    """SQL over the published lake plus the spool's unpublished tail, no seam duplicates."""
-    import pyarrow.compute as pc
-
-    from ticklake.catalog import Lake, run_query
-    from ticklake.lake.storage import LakeStorage
-
-    lake = Lake(lake_root)
-    storage = LakeStorage(lake_root)
-    tails, seam = fresh_tails(spool_dir, default_products())
-    for _ in range(5):
-        conn = lake.connect(tails or None)
-        try:
-            published = _published_end(storage)
-            if published <= seam or not tails:
-                return run_query(conn, sql, max_rows=max_rows, timeout=timeout)
-        finally:
-            conn.close()
-        # The writer published part of the tail meanwhile: keep only what lies beyond it.
-        seam = published
-        tails = {name: table.filter(pc.greater_equal(table["spool_offset"], published))
-                 for name, table in tails.items()}
-    return lake.query(sql, max_rows=max_rows, timeout=timeout)

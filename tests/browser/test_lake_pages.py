@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from ticklake.catalog import Lake, format_result
+from ticklake.live_edge import query_lake
 from ticklake.model import Anomaly
-from ticklake.pipeline import query_lake
 
 from ..unit.dashboard.client import request
 from ..unit.dashboard.stack import LakeServer

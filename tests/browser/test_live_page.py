@@ -14,8 +14,8 @@ from playwright.sync_api import Page
 
 from ticklake.lake.anomalies import AnomalyWriter
 from ticklake.lake.storage import LakeStorage
+from ticklake.live_edge import query_lake
 from ticklake.model import Anomaly
-from ticklake.pipeline import query_lake
 
 from ..support import scaled
 from ..unit.dashboard.stack import LiveStack

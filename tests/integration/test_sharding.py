@@ -20,6 +20,7 @@ from typing import Any
 
 from ticklake.catalog import Lake
 from ticklake.emulator.products import synthetic_symbols
+from ticklake.feed.phemex.control import CONTROL_CONN_ID
 from ticklake.session.sharding import shard_of
 
 from ..e2e.conftest import TICKLAKE
@@ -73,9 +74,10 @@ async def _record_with_one_connection_killed(tmp_path: Path) -> None:
                                 "lost_in_reported_gaps": 0, "lost_silently": 0, "gaps": 0}
     assert result.recorded == result.truth > 250
     assert {key[0] for key in lake_trades(stack.lake_root)} == set(SYMBOLS)
-    # The spool kept the connections apart: 4 connection ids, each with its own symbols.
+    # The spool kept the connections apart: 4 connection ids, each with its own symbols,
+    # and the control record naming the products they were decoded with.
     rows = Lake(stack.lake_root).query("SELECT DISTINCT conn_id FROM raw").rows()
-    assert {int(r[0]) for r in rows} == {*first_ids, victim.conn_id}
+    assert {int(r[0]) for r in rows} == {*first_ids, victim.conn_id, CONTROL_CONN_ID}
 
 
 # -- two recorder processes: --shard 0/2 and --shard 1/2 ------------------------------------

@@ -27,7 +27,7 @@ from ticklake.catalog.errors import LakeNotFound, QueryError
 from ticklake.catalog.query import QueryResult, run_query
 from ticklake.catalog.schema import FORMAT_VERSION, MARKER, PARTITIONS, TABLES, TIME_COLUMNS
 from ticklake.objectstore import s3_from_environment as _s3_from_environment
-from ticklake.tables import superseded
+from ticklake.tables import parse_stream_file_name, superseded
 
 _GLOB_CHARS = frozenset("*?[]{}")
 _FOOTER_THREADS = 8
@@ -182,8 +182,13 @@ class Lake:
 
     # -- SQL -------------------------------------------------------------------------------
 
-    def connect(self, tails: Mapping[str, pa.Table] | None = None) -> duckdb.DuckDBPyConnection:
+    def connect(self, tails: Mapping[str, pa.Table] | None = None,
+                published_before: int | None = None) -> duckdb.DuckDBPyConnection:
         """A sandboxed DuckDB connection with the views and macros (see ``connection.py``).
+
+        ``published_before``: the local spool's lake cursor when ``tails`` hold the spool's
+        rows from it on; files of the local spool starting there or later (a publish in
+        progress) are left out, so no row is seen twice.
 
         DuckDB's settings keep it from reading anything outside the lake or changing its
         configuration; run untrusted SQL through :meth:`query` or ``run_query``, which also
@@ -192,11 +197,12 @@ class Lake:
         files: dict[str, TableFiles] = {}
         for table in TABLES:
             directory = f"{self.base}/{table}"
+            cursor = None if table == "anomalies" else published_before  # not spool ranges
+            paths = tuple(info.path for info in self._list(table)
+                          if cursor is None or _published(info.base_name, cursor))
             if self.local:
-                paths = tuple(info.path for info in self._list(table))
                 files[table] = LocalFiles(directory, paths)
             else:
-                paths = tuple(info.path for info in self._list(table))
                 files[table] = DatasetFiles(self.filesystem, directory, paths)
         return open_connection(files, tails)
 
@@ -279,6 +285,12 @@ class Lake:
             return [footer(info) for info in infos]
         with ThreadPoolExecutor(min(_FOOTER_THREADS, len(infos))) as pool:
             return list(pool.map(footer, infos))
+
+
+def _published(name: str, cursor: int) -> bool:
+    """Whether a file is covered by the local spool's cursor (other streams' always are)."""
+    parsed = parse_stream_file_name(name)
+    return parsed is None or parsed[3] != "" or parsed[1] < cursor
 
 
 def _resolve(root: str, filesystem: pafs.FileSystem | None) -> tuple[pafs.FileSystem, str, bool]:

@@ -18,7 +18,8 @@ from starlette.requests import HTTPConnection
 from ticklake.catalog import QueryResult
 from ticklake.dashboard.config import DashboardConfig
 from ticklake.dashboard.recent import RecentAnomalies
-from ticklake.pipeline import Recording, query_lake
+from ticklake.live_edge import LiveEdge
+from ticklake.pipeline import Recording
 
 T = TypeVar("T")
 _QUERY_THREADS = 2
@@ -31,17 +32,20 @@ class Context:
     limiter: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(_QUERY_THREADS))
     recent: RecentAnomalies | None = None  # set with ``live``
+    edge: LiveEdge | None = None  # the lake + spool tail, kept across requests
 
     def __post_init__(self) -> None:
         if self.live is not None and self.recent is None:
             self.recent = RecentAnomalies(self.live)
+        if self.edge is None:
+            self.edge = LiveEdge(self.config.lake_root, self.config.spool_dir)
 
     async def query(self, sql: str, max_rows: int | None = None) -> QueryResult:
         """One sandboxed statement over lake + spool tail, off the event loop."""
         config = self.config
         rows = config.max_rows if max_rows is None else max_rows
-        run = partial(query_lake, config.lake_root, config.spool_dir, sql, max_rows=rows,
-                      timeout=config.query_timeout)
+        assert self.edge is not None
+        run = partial(self.edge.query, sql, max_rows=rows, timeout=config.query_timeout)
         return await anyio.to_thread.run_sync(run, limiter=self.limiter)
 
     async def in_thread(self, fn: Any, *args: Any) -> Any:

@@ -66,7 +66,7 @@ class ChildConfig(msgspec.Struct):
     products: list[Product]
     size_mib: float
     interval: float
-    snapshot_size: int
+    snapshot_size: int | None
     poll_interval: float
     linger: float
     shared_fd: int
@@ -115,7 +115,7 @@ class LakeProcess:
         lake_root: str,
         products: ProductTable,
         hints: BufferingHints,
-        snapshot_size: int = 200,
+        snapshot_size: int | None = None,
         poll_interval: float = 0.05,
         drain_timeout: float = 600.0,
         linger: float = 30.0,

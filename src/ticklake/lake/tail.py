@@ -3,40 +3,116 @@
 SQL unions these with the published files so a trade is queryable within a second of its
 arrival. The tail starts exactly at the committed cursor, with the de-duplication state saved
 there, so the seam has neither a gap nor a duplicate.
+
+:class:`SpoolTail` keeps the tail incrementally: each refresh decodes only the records
+appended since the last one, and drops the rows the writer has published since (by its
+cursor), so a query at the live edge costs what arrived, not the whole unpublished tail.
+Decoding goes through ``replay_decoder``, which follows the spool's control records: every
+symbol decodes with the products the recorder had, whatever ``products`` this reader has.
 """
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
+
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ticklake.feed.phemex.products import ProductTable
-from ticklake.feed.phemex.trades import MAX_FUTURE_NS, ReplayDecoder, TradeDecoder
+from ticklake.feed.phemex.trades import ReplayDecoder, replay_decoder
 from ticklake.lake.batch import Batch
 from ticklake.lake.schema import PARTITIONS
 from ticklake.lake.writer import CURSOR, Cursors, RecordSource
 
+_READ = 10_000  # records per spool read
+_MAX_PIECES = 32  # pieces kept before they are combined (one Arrow chunk per piece and table)
 
-def read_tail(
-    source: RecordSource,
-    cursors: Cursors,
-    products: ProductTable,
-    snapshot_size: int = 200,
-    max_records: int = 2_000_000,
-) -> tuple[dict[str, pa.Table], int]:
-    """Rows of every table beyond the lake cursor, with their partition columns, and the
-    cursor offset they start at (read once, so tail and seam always agree)."""
-    offset, state = cursors.load(CURSOR)
-    decoder = ReplayDecoder(
-        TradeDecoder.from_state(state, products, snapshot_size, MAX_FUTURE_NS)
-    )
-    batch = Batch(offset, offset)
-    while batch.records < max_records:
-        records = source.read(batch.end, max_records=min(10_000, max_records - batch.records))
-        if not records:
-            break
-        for record in records:
-            batch.add_record(decoder, record.offset, record.conn_id, record.recv_ns,
-                             record.payload)
+
+@dataclass
+class _Piece:
+    """Rows decoded from spool records ``[first, end)``, per table (partition columns on)."""
+
+    first: int
+    end: int
+    tables: dict[str, pa.Table]
+
+    def since(self, offset: int) -> _Piece:
+        """The rows of spool records at ``offset`` and after."""
+        kept = {name: table.filter(pc.greater_equal(table["spool_offset"], offset))
+                for name, table in self.tables.items()}
+        return _Piece(offset, self.end, {k: t for k, t in kept.items() if t.num_rows})
+
+
+class SpoolTail:
+    """The unpublished tail of one spool, kept up to date by :meth:`refresh` (thread-safe)."""
+
+    def __init__(self, source: RecordSource, cursors: Cursors, products: ProductTable,
+                 max_records: int = 2_000_000) -> None:
+        self.source = source
+        self.cursors = cursors
+        self.products = products  # for frames recorded before control records existed
+        self.max_records = max_records
+        self.decoded = 0  # records decoded so far (the cost of the refreshes, for benches)
+        self._lock = threading.Lock()
+        self._decoder: ReplayDecoder | None = None
+        self._seam = 0  # the lake cursor the pieces start at
+        self._end = 0  # the next spool offset to decode
+        self._pieces: list[_Piece] = []
+
+    def refresh(self) -> tuple[dict[str, pa.Table], int]:
+        """Rows of every table beyond the lake cursor, and that cursor (the seam): files of
+        the local spool that start at or after it are not yet part of the lake."""
+        with self._lock:
+            offset, state = self.cursors.load(CURSOR)
+            if self._decoder is None or not self._seam <= offset <= self._end:
+                # First refresh, or the writer moved past what was decoded (or the lake's
+                # cursor went back: another lake): start again from the cursor.
+                self._decoder = replay_decoder(state, self.products)
+                self._pieces, self._end = [], offset
+            elif offset > self._seam:
+                self._drop_before(offset)
+            self._seam = offset
+            self._read(self._decoder)
+            return self._tables(), offset
+
+    def _drop_before(self, offset: int) -> None:
+        kept = [p if p.first >= offset else p.since(offset)
+                for p in self._pieces if p.end > offset]
+        self._pieces = [p for p in kept if p.tables]
+
+    def _read(self, decoder: ReplayDecoder) -> None:
+        budget = self.max_records - (self._end - self._seam)
+        if budget <= 0:
+            return
+        batch = Batch(self._end, self._end)
+        while batch.records < budget:
+            records = self.source.read(batch.end, max_records=min(_READ, budget - batch.records))
+            if not records:
+                break
+            for record in records:
+                batch.add_record(decoder, record.offset, record.conn_id, record.recv_ns,
+                                 record.payload)
+        if batch.records == 0:
+            return
+        self.decoded += batch.records
+        self._end = batch.end
+        tables = _with_partition_columns(batch)
+        if tables:
+            self._pieces.append(_Piece(batch.first, batch.end, tables))
+        if len(self._pieces) > _MAX_PIECES:
+            self._pieces = [_Piece(self._pieces[0].first, self._end, self._tables(combine=True))]
+
+    def _tables(self, *, combine: bool = False) -> dict[str, pa.Table]:
+        names = {name for piece in self._pieces for name in piece.tables}
+        out = {}
+        for name in sorted(names):
+            table = pa.concat_tables([p.tables[name] for p in self._pieces if name in p.tables])
+            out[name] = table.combine_chunks() if combine else table
+        return out
+
+
+def _with_partition_columns(batch: Batch) -> dict[str, pa.Table]:
     out: dict[str, pa.Table] = {}
     for table, partitions in batch.tables().items():
         pieces = []
@@ -49,4 +125,10 @@ def read_tail(
             pieces.append(with_keys)
         if pieces:
             out[table] = pa.concat_tables(pieces)
-    return out, offset
+    return out
+
+
+def read_tail(source: RecordSource, cursors: Cursors, products: ProductTable,
+              max_records: int = 2_000_000) -> tuple[dict[str, pa.Table], int]:
+    """The whole tail, decoded once (a one-off query: ``ticklake sql``)."""
+    return SpoolTail(source, cursors, products, max_records).refresh()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ticklake.feed.phemex.products import ProductTable
-from ticklake.feed.phemex.trades import MAX_FUTURE_NS, ReplayDecoder, TradeDecoder
+from ticklake.feed.phemex.trades import replay_decoder
 from ticklake.lake.batch import Batch
 from ticklake.lake.hints import CURSOR as CURSOR  # noqa: PLC0414 (re-exported)
 from ticklake.lake.hints import INTENT as INTENT  # noqa: PLC0414
@@ -81,7 +81,7 @@ class LakeWriter:
         storage: LakeStorage,
         products: ProductTable,
         hints: BufferingHints | None = None,
-        snapshot_size: int = 200,
+        snapshot_size: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         stream: str = "",
         pending_since: float | None = None,
@@ -108,9 +108,7 @@ class LakeWriter:
     def _restore(self) -> None:
         offset, state = self.cursors.load(CURSOR)
         self.stats.committed_offset = offset
-        self._decoder = ReplayDecoder(
-            TradeDecoder.from_state(state, self.products, self.snapshot_size, MAX_FUTURE_NS)
-        )
+        self._decoder = replay_decoder(state, self.products, self.snapshot_size)
         self._batch = Batch(offset, offset)
         self._started = 0.0
         intent_end, intent = self.cursors.load(INTENT)

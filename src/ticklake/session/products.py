@@ -8,7 +8,12 @@ import urllib.request
 from urllib.parse import urlsplit, urlunsplit
 
 from ticklake.errors import ConfigError, ProtocolError
-from ticklake.feed.phemex.products import ProductTable, default_products, parse_products_payload
+from ticklake.feed.phemex.products import (
+    DEFAULTS_SOURCE,
+    ProductTable,
+    default_products,
+    parse_products_payload,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,26 +41,29 @@ def _fetch(url: str, timeout: float) -> bytes:
 async def fetch_products(url: str, timeout: float = 10.0) -> ProductTable:
     """The exchange's products payload, parsed; raises OSError or ProtocolError."""
     payload = await asyncio.to_thread(_fetch, url, timeout)
-    return parse_products_payload(payload)
+    return parse_products_payload(payload, url)
 
 
 async def load_products(
     url: str, timeout: float = 10.0, *, required: bool = False
 ) -> ProductTable:
-    """Shipped defaults overlaid with the exchange's payload; defaults alone if unreachable,
-    unless the payload is ``required`` (a product family is listed from it): ConfigError."""
-    defaults = default_products()
+    """The exchange's products, exactly as its payload lists them; the shipped defaults only
+    when no payload can be fetched (said in a warning), unless the payload is ``required``
+    (a product family is listed from it): then ConfigError."""
     if not url.startswith(("http://", "https://")):
         if required:
             raise ConfigError(_PRODUCTS_URL, url, "all:<family> needs the products URL")
-        return defaults
+        return default_products()
     try:
         fetched = await fetch_products(url, timeout)
     except (OSError, ProtocolError) as exc:
         if required:
             problem = f"cannot list a product family: {exc}"
             raise ConfigError(_PRODUCTS_URL, url, problem) from None
-        logger.warning("= products from %s unavailable (%s); using shipped scales", url, exc)
-        return defaults
+        logger.warning("= products from %s unavailable (%s); using the %s (%s)", url, exc,
+                       DEFAULTS_SOURCE, ", ".join(default_products().symbols()))
+        return default_products()
+    for problem in fetched.problems:
+        logger.warning("= products from %s: %s", url, problem)
     logger.info("= %d products loaded from %s", len(fetched), url)
-    return defaults.merged(fetched)
+    return fetched

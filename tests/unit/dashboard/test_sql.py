@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ticklake.pipeline import query_lake
+from ticklake.live_edge import query_lake
 
 from .client import request, sql
 from .stack import LakeServer

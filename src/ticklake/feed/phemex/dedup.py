@@ -7,7 +7,10 @@ timestamp (``boundary``). A snapshot row is new when it is newer than ``last_ts`
 ``last_ts`` beyond the count already emitted; older rows were seen. When a full snapshot does
 not reach back past ``last_ts`` the trades in between may be lost, and we say so with a gap
 whose bounds are inclusive: every trade with ``from_ns <= ts <= to_ns`` is suspect. A snapshot
-shorter than the exchange's capacity (200, §4) holds every trade there is, so it leaves no gap.
+shorter than the exchange's capacity holds every trade there is, so it leaves no gap. The
+capacity has changed (1,000 before May 2022, 200 since: §4), so nothing assumes it is 200: it
+is the largest snapshot this symbol has been sent, and at least the smallest capacity Phemex
+has used (a shorter snapshot is complete under either), unless the user pins it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import msgspec
 
 from ticklake.feed.phemex.normalize import Row
 
+# The smallest trade-snapshot capacity Phemex has used (§4: 1,000 until May 2022, 200 since).
+MIN_SNAPSHOT_CAPACITY = 200
 # Cursors saved before rows kept the wire's side spelled it "buy"/"sell".
 _WIRE_SIDES = {"buy": "Buy", "sell": "Sell"}
 
@@ -27,6 +32,7 @@ class TradeCursor(msgspec.Struct, frozen=True):
 
     last_ts_ns: int
     boundary: list[Row]
+    largest_snapshot: int = 0  # rows in the largest snapshot seen: the capacity, learned
 
 
 class SnapshotMerge(msgspec.Struct, frozen=True):
@@ -38,10 +44,11 @@ class SnapshotMerge(msgspec.Struct, frozen=True):
 class SymbolTrades:
     """De-duplication state of one symbol (spans connections)."""
 
-    __slots__ = ("boundary", "last_ts")
+    __slots__ = ("boundary", "largest_snapshot", "last_ts")
 
     def __init__(self, cursor: TradeCursor | None = None) -> None:
         self.last_ts = -1 if cursor is None else cursor.last_ts_ns
+        self.largest_snapshot = 0 if cursor is None else cursor.largest_snapshot
         # A multiset as a plain dict: Counter's Python-level methods cost a microsecond a
         # message on the hot path, where the boundary is mostly one row.
         self.boundary: dict[Row, int] = {}
@@ -55,7 +62,8 @@ class SymbolTrades:
         return self.last_ts >= 0
 
     def cursor(self) -> TradeCursor:
-        return TradeCursor(self.last_ts, sorted(Counter(self.boundary).elements()))
+        return TradeCursor(self.last_ts, sorted(Counter(self.boundary).elements()),
+                           self.largest_snapshot)
 
     def advance(self, rows: list[Row], newest: int | None = None) -> None:
         """Account for rows that were emitted (``newest``: their newest timestamp, if the
@@ -103,9 +111,14 @@ class SymbolTrades:
                 new.append(row)
         return new, duplicates
 
-    def merge_snapshot(self, newest_first: list[Row], capacity: int) -> SnapshotMerge:
-        """Rows of a snapshot not emitted before (oldest first), and the gap it leaves."""
+    def merge_snapshot(self, newest_first: list[Row],
+                       capacity: int | None = None) -> SnapshotMerge:
+        """Rows of a snapshot not emitted before (oldest first), and the gap it leaves.
+        ``capacity``: the exchange's snapshot size if pinned; None learns it (module doc)."""
         rows = newest_first[::-1]
+        if capacity is None:
+            capacity = max(MIN_SNAPSHOT_CAPACITY, self.largest_snapshot)
+        self.largest_snapshot = max(self.largest_snapshot, len(rows))
         if not self.started:
             # Even an empty first snapshot says "this is everything so far".
             self.last_ts = 0

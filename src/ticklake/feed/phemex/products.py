@@ -7,6 +7,7 @@ currency's ``valueScale``); USDⓈ-M (``_p``) trades carry decimal strings, whic
 
 from __future__ import annotations
 
+import decimal
 import enum
 from collections.abc import Iterable, Mapping
 
@@ -60,8 +61,12 @@ class Product(msgspec.Struct, frozen=True):
 class ProductTable:
     """Symbol → Product; built from shipped defaults or the REST products payload."""
 
-    def __init__(self, products: Iterable[Product]) -> None:
+    def __init__(self, products: Iterable[Product], problems: Iterable[str] = (),
+                 source: str = "") -> None:
         self._by_symbol: dict[str, Product] = {p.symbol: p for p in products}
+        # What a parsed payload could not use (rows without a scale, other product types).
+        self.problems: tuple[str, ...] = tuple(problems)
+        self.source = source  # where the table came from: a URL, "shipped defaults", a spool
 
     def __contains__(self, symbol: object) -> bool:
         return symbol in self._by_symbol
@@ -90,6 +95,13 @@ class ProductTable:
         """This table with ``other``'s entries taking precedence."""
         return ProductTable([*self._by_symbol.values(), *other._by_symbol.values()])
 
+    def listing(self) -> list[Product]:
+        """Every product, in symbol order (what a control record carries)."""
+        return [self._by_symbol[s] for s in sorted(self._by_symbol)]
+
+
+DEFAULTS_SOURCE = "shipped defaults"
+
 
 def default_products() -> ProductTable:
     """Scales shipped with ticklake, used when the REST payload is not available (§7 table)."""
@@ -99,42 +111,58 @@ def default_products() -> ProductTable:
             Product("ETHUSD", Family.COIN_M, price_scale=4, qty_scale=0),
             Product("BTCUSDT", Family.USD_M, price_scale=DECIMAL_SCALE, qty_scale=DECIMAL_SCALE),
             Product("sBTCUSDT", Family.SPOT, price_scale=8, qty_scale=8),
-        ]
+        ],
+        source=DEFAULTS_SOURCE,
     )
+
+
+_LISTED = "Listed"
 
 
 class _Currency(msgspec.Struct):
     currency: str
-    valueScale: int
+    valueScale: int | None = None
 
 
 class _ProductRow(msgspec.Struct):
     symbol: str
-    type: str
+    type: str = ""
     priceScale: int | None = None
+    baseQtyScale: int | None = None  # not in any payload seen; honoured if it ever is
     baseCurrency: str | None = None
-    status: str = "Listed"
+    quoteCurrency: str | None = None
+    tickSize: str | float | None = None
+    qtyStepSize: str | float | None = None
+    status: str = _LISTED
 
 
 class _ProductsData(msgspec.Struct):
-    currencies: list[_Currency] = []
-    products: list[_ProductRow] = []
-    perpProductsV2: list[_ProductRow] = []
+    currencies: list[msgspec.Raw] = []
+    products: list[msgspec.Raw] | None = []
+    perpProductsV2: list[msgspec.Raw] | None = []  # absent before 2022 (no USDⓈ-M perps)
 
 
 class _ProductsPayload(msgspec.Struct):
-    data: _ProductsData
+    data: _ProductsData | None = None
     code: int = 0
+    msg: str = ""
 
 
 _payload_decoder = msgspec.json.Decoder(_ProductsPayload)
-_LISTED = "Listed"
+_row_decoder = msgspec.json.Decoder(_ProductRow)
+_currency_decoder = msgspec.json.Decoder(_Currency)
+_symbol_decoder = msgspec.json.Decoder(dict[str, object])
+_FAMILY_OF_TYPE = {"Perpetual": Family.COIN_M, "PerpetualV2": Family.USD_M, "Spot": Family.SPOT}
 
 
-def parse_products_payload(payload: bytes | str) -> ProductTable:
-    """Parse ``GET /public/products`` (or ``/exchange/public/cfg/v2/products``).
+def parse_products_payload(payload: bytes | str, source: str = "") -> ProductTable:
+    """Parse ``GET /public/products`` (or ``/exchange/public/cfg/v2/products``), every shape
+    Phemex has served (§7): ``products`` (COIN-M and spot) + ``perpProductsV2`` (USDⓈ-M, since
+    2022) + ``currencies``; spot rows with or without ``priceScale`` (2021 rows have none: the
+    quote currency's ``valueScale`` gives it, the base currency's the qty scale).
 
-    Products whose scales cannot be derived are skipped, not guessed.
+    A row that cannot be scaled is left out and named in ``problems`` with the field it
+    lacks, never guessed; rows of other product types (futures, options) are counted there.
     """
     try:
         decoded = _payload_decoder.decode(payload)
@@ -142,20 +170,109 @@ def parse_products_payload(payload: bytes | str) -> ProductTable:
         msg = f"products payload is not valid: {exc}"
         raise ProtocolError(msg) from exc
     if decoded.code != 0:
-        msg = f"products payload has error code {decoded.code}"
+        detail = f" ({decoded.msg})" if decoded.msg else ""
+        msg = f"products payload has error code {decoded.code}{detail}"
         raise ProtocolError(msg)
     data = decoded.data
-    value_scales: Mapping[str, int] = {c.currency: c.valueScale for c in data.currencies}
+    if data is None or (not data.products and not data.perpProductsV2):
+        msg = "products payload lists no products (no data.products nor data.perpProductsV2)"
+        raise ProtocolError(msg)
+    problems: list[str] = []
+    value_scales = _value_scales(data.currencies, problems)
     found: list[Product] = []
-    for row in data.products:
-        listed = row.status == _LISTED
-        if row.type == "Perpetual" and row.priceScale is not None:
-            found.append(Product(row.symbol, Family.COIN_M, row.priceScale, 0, listed))
-        elif row.type == "Spot" and row.priceScale is not None and row.baseCurrency:
-            qty_scale = value_scales.get(row.baseCurrency)
-            if qty_scale is not None:
-                found.append(Product(row.symbol, Family.SPOT, row.priceScale, qty_scale, listed))
-    for row in data.perpProductsV2:
-        found.append(Product(row.symbol, Family.USD_M, DECIMAL_SCALE, DECIMAL_SCALE,
-                             row.status == _LISTED))
-    return ProductTable(found)
+    other_types: dict[str, list[str]] = {}
+    for raw in [*(data.products or ()), *(data.perpProductsV2 or ())]:
+        row = _decode_row(raw, problems)
+        if row is None:
+            continue
+        family = _FAMILY_OF_TYPE.get(row.type)
+        if family is None:
+            other_types.setdefault(row.type or "(none)", []).append(row.symbol)
+            continue
+        product = _scaled(row, family, value_scales, problems)
+        if product is not None:
+            found.append(product)
+    for kind, symbols in sorted(other_types.items()):
+        shown = ", ".join(symbols[:3]) + (", ..." if len(symbols) > 3 else "")
+        problems.append(f"{len(symbols)} products of type {kind!r} not recorded ({shown})")
+    return ProductTable(found, problems, source)
+
+
+def _value_scales(rows: list[msgspec.Raw], problems: list[str]) -> dict[str, int]:
+    scales: dict[str, int] = {}
+    for raw in rows:
+        try:
+            currency = _currency_decoder.decode(raw)
+        except msgspec.DecodeError as exc:
+            problems.append(f"a currency row is not valid: {exc}")
+            continue
+        if currency.valueScale is not None:
+            scales[currency.currency] = currency.valueScale
+    return scales
+
+
+def _decode_row(raw: msgspec.Raw, problems: list[str]) -> _ProductRow | None:
+    try:
+        return _row_decoder.decode(raw)
+    except msgspec.DecodeError as exc:
+        try:
+            symbol = _symbol_decoder.decode(raw).get("symbol", "?")
+        except msgspec.DecodeError:
+            symbol = "?"
+        problems.append(f"product {symbol}: row not valid ({exc})")
+        return None
+
+
+def _scaled(row: _ProductRow, family: Family, value_scales: Mapping[str, int],
+            problems: list[str]) -> Product | None:
+    """The row's product, or None with the reason appended to ``problems``."""
+    listed = row.status == _LISTED
+    if family is Family.USD_M:
+        # Decimal strings on the wire: scaled by DECIMAL_SCALE, exact if steps fit in it.
+        for name, step in (("tickSize", row.tickSize), ("qtyStepSize", row.qtyStepSize)):
+            if step is not None and _decimals(step) > DECIMAL_SCALE:
+                problems.append(f"product {row.symbol}: {name} {step} has more than "
+                                f"{DECIMAL_SCALE} decimals (not stored exactly)")
+                return None
+        return Product(row.symbol, family, DECIMAL_SCALE, DECIMAL_SCALE, listed)
+    price_scale: int | None
+    qty_scale: int | None
+    if family is Family.COIN_M:
+        price_scale, qty_scale = row.priceScale, 0
+        missing = "priceScale" if price_scale is None else ""
+    else:
+        price_scale, missing = _currency_scale(row.priceScale, row.quoteCurrency,
+                                               "quoteCurrency", value_scales)
+        qty_scale, missing_qty = _currency_scale(row.baseQtyScale, row.baseCurrency,
+                                                 "baseCurrency", value_scales)
+        missing = missing or missing_qty
+    if missing or price_scale is None or qty_scale is None:
+        problems.append(f"product {row.symbol}: cannot be scaled, no {missing}")
+        return None
+    if not (0 <= price_scale <= DECIMAL_SCALE and 0 <= qty_scale <= DECIMAL_SCALE):
+        problems.append(f"product {row.symbol}: scales {price_scale}/{qty_scale} beyond the "
+                        f"lake's {DECIMAL_SCALE} decimals")
+        return None
+    return Product(row.symbol, family, price_scale, qty_scale, listed)
+
+
+def _currency_scale(given: int | None, currency: str | None, field: str,
+                    value_scales: Mapping[str, int]) -> tuple[int | None, str]:
+    """A spot scale: the row's own if it states one, else its currency's ``valueScale``."""
+    if given is not None:
+        return given, ""
+    if not currency:
+        return None, field
+    scale = value_scales.get(currency)
+    if scale is None:
+        return None, f"valueScale for currency {currency!r} ({field})"
+    return scale, ""
+
+
+def _decimals(step: str | float) -> int:
+    """Decimal places of a step size ("0.001" and 1e-05 alike); 0 for what is not a number."""
+    try:
+        exponent = decimal.Decimal(str(step)).normalize().as_tuple().exponent
+    except decimal.InvalidOperation:
+        return 0
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0

@@ -50,7 +50,7 @@ class ProtocolConfig:
     pong_timeout_ns: int = 10 * _SECOND
     silence_timeout_ns: int = 15 * _SECOND
     request_timeout_ns: int = 10 * _SECOND
-    snapshot_size: int = 200
+    snapshot_size: int | None = None  # the exchange's capacity if pinned; None: learned
     subscribe_retry_ns: int = 1 * _SECOND
     subscribe_retry_cap_ns: int = 60 * _SECOND
     max_subscribe_attempts: int = 5

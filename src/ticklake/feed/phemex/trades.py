@@ -1,8 +1,10 @@
 """Trade messages → new trades, gaps and rejections; shared by the live protocol and replays.
 
 ``TradeDecoder`` holds the per-symbol de-duplication state (``dedup.SymbolTrades``) and the
-per-connection message sequences. The live ``PhemexProtocol`` and the lake writer, which
-replays the spool, drive the same code, so both produce identical rows from the same frames.
+per-connection message sequences. The live ``PhemexProtocol`` and every reader of the spool
+drive the same code, so all produce identical rows from the same frames. Readers of the spool
+build their decoder with :func:`replay_decoder` (one way, for all of them): it follows the
+spool's control records (``control``), so frames decode with the products the live path had.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ticklake.feed.events import (
     GapDetected,
     TradesReceived,
 )
+from ticklake.feed.phemex.control import CONTROL_CONN_ID, ControlError, DecodeParams, decode_control
 from ticklake.feed.phemex.dedup import SymbolTrades, TradeCursor
 from ticklake.feed.phemex.normalize import BadNumber, normalize_rows, normalize_rows_p
 from ticklake.feed.phemex.products import Product, ProductTable
@@ -30,8 +33,20 @@ MAX_FUTURE_NS = 3600 * 1_000_000_000
 _KINDS = frozenset(("snapshot", "incremental"))
 # Connections a replay keeps sequences for: a recorder has at most 5 open at once (§1.2).
 _REMEMBERED_CONNECTIONS = 32
-_cursor_encoder = msgspec.json.Encoder()
-_cursor_decoder = msgspec.json.Decoder(dict[str, TradeCursor])
+
+
+class _DecoderState(msgspec.Struct):
+    """What a reader persists beside its offset (version 2; version 1 was the cursors alone)."""
+
+    version: int
+    cursors: dict[str, TradeCursor]
+    params: DecodeParams | None = None  # the spool's last control record, merged
+
+
+_STATE_VERSION = 2
+_state_encoder = msgspec.json.Encoder()
+_state_decoder = msgspec.json.Decoder(_DecoderState)
+_cursor_decoder = msgspec.json.Decoder(dict[str, TradeCursor])  # version 1
 
 
 def rejection(reason: str, data: str | bytes) -> FrameRejected:
@@ -46,12 +61,13 @@ class TradeDecoder:
     def __init__(
         self,
         products: ProductTable,
-        snapshot_size: int,
+        snapshot_size: int | None,
         max_future_ns: int,
         cursors: Mapping[str, TradeCursor] | None = None,
+        params: DecodeParams | None = None,
     ) -> None:
-        self.products = products
-        self.snapshot_size = snapshot_size
+        self.products = products  # the caller's; a control record's products come first
+        self.snapshot_size = snapshot_size  # the exchange's capacity if pinned; None: learned
         self.max_future_ns = max_future_ns
         self._symbols: dict[str, SymbolTrades] = {
             symbol: SymbolTrades(cursor) for symbol, cursor in (cursors or {}).items()
@@ -59,6 +75,20 @@ class TradeDecoder:
         self._conn_seq: dict[str, int] = {}
         self._conn_seqs: dict[int, dict[str, int]] = {}  # replays only: see use_connection
         self._products: dict[str, Product] = {}
+        self.params: DecodeParams | None = None
+        self._controlled: dict[str, Product] = {}
+        if params is not None:
+            self.apply(params)
+
+    def apply(self, params: DecodeParams) -> None:
+        """Decode with a control record's parameters from now on. Its products take
+        precedence over the caller's table; products of earlier records stay known (a
+        delisted symbol's old frames still decode)."""
+        self._controlled.update((p.symbol, p) for p in params.products)
+        self.params = DecodeParams(sorted(self._controlled.values(), key=lambda p: p.symbol),
+                                   params.snapshot_size, params.source)
+        self.snapshot_size = params.snapshot_size
+        self._products.clear()
 
     def new_connection(self) -> None:
         self._conn_seq.clear()
@@ -79,27 +109,38 @@ class TradeDecoder:
         return {sym: st.cursor() for sym, st in self._symbols.items() if st.started}
 
     def state(self) -> bytes:
-        """The de-duplication state as bytes, to persist beside a consumer's offset."""
-        return _cursor_encoder.encode(self.cursors())
+        """The de-duplication state and decode parameters as bytes, to persist beside a
+        consumer's offset (a restart then needs no control record from before it)."""
+        return _state_encoder.encode(_DecoderState(_STATE_VERSION, self.cursors(), self.params))
 
     @classmethod
     def from_state(
-        cls, state: bytes, products: ProductTable, snapshot_size: int, max_future_ns: int
+        cls, state: bytes, products: ProductTable, snapshot_size: int | None, max_future_ns: int
     ) -> TradeDecoder:
-        cursors = _cursor_decoder.decode(state) if state else {}
-        return cls(products, snapshot_size, max_future_ns, cursors)
+        if not state:
+            return cls(products, snapshot_size, max_future_ns)
+        try:
+            saved = _state_decoder.decode(state)
+        except msgspec.DecodeError:  # version 1: the cursors alone
+            return cls(products, snapshot_size, max_future_ns, _cursor_decoder.decode(state))
+        return cls(products, snapshot_size, max_future_ns, saved.cursors, saved.params)
+
+    def product(self, symbol: str) -> Product | None:
+        product = self._products.get(symbol)
+        if product is None:
+            product = self._controlled.get(symbol) or self.products.get(symbol)
+            if product is not None:
+                self._products[symbol] = product
+        return product
 
     def on_trades(self, frame: Message, data: str | bytes, recv_ns: int) -> list[Event]:
         """Events for one decoded trade message (``frame.trades`` or ``frame.trades_p``)."""
         symbol, kind, sequence = frame.symbol, frame.type, frame.sequence
         if symbol is None or sequence is None or kind not in _KINDS:
             return [rejection("trade message without symbol, sequence or type", data)]
-        product = self._products.get(symbol)
+        product = self._products.get(symbol) or self.product(symbol)
         if product is None:
-            product = self.products.get(symbol)
-            if product is None:
-                return [rejection(f"trades for unknown symbol {symbol!r}", data)]
-            self._products[symbol] = product
+            return [rejection(f"trades for unknown symbol {symbol!r}", data)]
         try:
             if frame.trades is not None:
                 rows = normalize_rows(frame.trades)
@@ -152,6 +193,12 @@ class ReplayDecoder:
         self._conn_id: int | None = None
 
     def decode(self, payload: bytes, conn_id: int, recv_ns: int) -> list[Event]:
+        if conn_id & 0xFFFF_FFFF == CONTROL_CONN_ID:  # (the low half of a topic's folded id)
+            try:
+                self.trades.apply(decode_control(payload))
+            except ControlError as exc:
+                return [rejection(str(exc), payload)]
+            return []
         if conn_id != self._conn_id:  # a reconnect, or another connection of a sharded recorder
             self._conn_id = conn_id
             self.trades.use_connection(conn_id)
@@ -165,3 +212,11 @@ class ReplayDecoder:
                 or frame_decoder.decode(payload).is_other_push()):
             return []
         return [rejection("not a Phemex message (no id, error or known payload key)", payload)]
+
+
+def replay_decoder(state: bytes, products: ProductTable,
+                   snapshot_size: int | None = None) -> ReplayDecoder:
+    """The decoder every reader of a spool (or of a topic fed from one) uses: resumed from a
+    saved ``state``, following the control records it meets; ``products`` and
+    ``snapshot_size`` serve only frames recorded before control records existed."""
+    return ReplayDecoder(TradeDecoder.from_state(state, products, snapshot_size, MAX_FUTURE_NS))
