@@ -11,7 +11,7 @@ rate; ticklake records in this process exactly as ``ticklake record`` composes i
 * ``fsync``: when the group commit advanced ``durable_offset`` past the frame (power loss);
 * ``bus``: when a subscriber of ``Recording.bus`` (what the dashboard reads) got the trades;
 * ``sql``: a separate process runs ``SELECT max(sequence) FROM trades`` through
-  ``pipeline.query_lake`` (lake + unpublished spool tail) back to back; a frame is visible
+  ``live_edge.query_lake`` (lake + unpublished spool tail) back to back; a frame is visible
   at the end of the first query that returns its sequence or a later one.
 
 Same machine, same clock (``time.time_ns``). Printed as JSON: p50/p99/p999/max in ms.

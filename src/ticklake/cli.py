@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import signal
 import sys
@@ -25,6 +26,23 @@ from ticklake.errors import ConfigError, TicklakeError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 err = Console(stderr=True)
 out = Console(soft_wrap=True)
+
+
+class LogLevel(enum.StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+@app.callback()
+def _root(
+    log_level: Annotated[LogLevel, typer.Option(
+        "--log-level", case_sensitive=False,
+        help="Lifecycle logs shown on stderr: info adds subscribed, reconnecting and "
+             "publish lines")] = LogLevel.warning,
+) -> None:
+    logging.getLogger().setLevel(log_level.value.upper())
 
 
 def _overrides(section: str, **values: Any) -> dict[str, Any]:
@@ -549,16 +567,25 @@ def compact(
 def emulate(
     host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0 = any free port)")] = 8765,
-    symbols: Annotated[str, typer.Option(help="Comma-separated symbols")] = "BTCUSD",
+    symbols: Annotated[str, typer.Option(
+        help="Comma-separated symbols to trade; 'all' or 'all:coin-m', 'all:usdt-m', "
+             "'all:spot' = every listed symbol of the catalog (of one family)")] = "BTCUSD",
+    catalog: Annotated[str, typer.Option(
+        help="Products: basic (4 real ones), exchange (hundreds, today's payload) or "
+             "exchange-2021 (the 2021 payload: no USDⓈ-M, spot rows without priceScale, "
+             "1000-trade snapshots)")] = "basic",
     extra_symbols: Annotated[int, typer.Option(
-        help="Also trade N synthetic products (Z001USD, Z002USDT, sZ003USDT, ...)")] = 0,
+        help="Also trade N synthetic products (Z001USD, Z002USDT, sZ003USDT, ...); "
+             "basic catalog only")] = 0,
     max_connections: Annotated[int, typer.Option(
         help="Refuse upgrades beyond N open connections with HTTP 429 (0 = no limit)")] = 0,
     seed: Annotated[int, typer.Option(help="Market simulator seed")] = 7,
     rate: Annotated[float, typer.Option(help="Mean trades/s per symbol")] = 50.0,
     truth: Annotated[Path | None, typer.Option(help="Ground truth (JSONL or .parquet)")] = None,
     history: Annotated[int, typer.Option(help="Trades pre-generated before start")] = 500,
-    snapshot_size: Annotated[int, typer.Option(help="Trades per snapshot")] = 200,
+    snapshot_size: Annotated[int | None, typer.Option(
+        help="Trades per snapshot [default: 200; 1000 with --catalog exchange-2021]",
+        show_default=False)] = None,
     heartbeat_timeout: Annotated[float, typer.Option(help="Drop without heartbeat, s")] = 30.0,
     max_trades_per_message: Annotated[int, typer.Option(help="0 = no cap")] = 0,
     batch_ms: Annotated[float, typer.Option(help="Incremental batching period, ms")] = 20.0,
@@ -572,7 +599,7 @@ def emulate(
 
     try:
         config = EmulatorConfig(
-            host=host, port=port, max_connections=max_connections,
+            host=host, port=port, max_connections=max_connections, catalog=catalog,
             symbols=(*(s for s in symbols.split(",") if s), *synthetic_symbols(extra_symbols)),
             seed=seed, rate=rate, truth_path=str(truth) if truth else None, history=history,
             snapshot_size=snapshot_size, heartbeat_timeout=heartbeat_timeout,

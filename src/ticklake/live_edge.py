@@ -2,7 +2,8 @@
 
 A :class:`LiveEdge` keeps one :class:`~ticklake.lake.tail.SpoolTail` for its lifetime (the
 dashboard holds one per server), so each query decodes only the frames appended since the
-last one. The seam is the lake writer's cursor, read once per query: the tail holds the
+last one, and keeps its DuckDB connections while the lake's files stay the same (only the
+tails are swapped). The seam is the lake writer's cursor, read once per query: the tail holds the
 spool's rows from it on, and the lake's files of the local spool that start at or after it (a
 publish in progress) are left out of the views, so every row is seen exactly once without
 listing ``raw/``. Frames decode with the products the spool's control records name, so every
@@ -11,14 +12,21 @@ symbol the recorder subscribed is visible here within a second of its arrival.
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
 from ticklake.catalog import Lake, QueryResult, run_query
+from ticklake.catalog.connection import TableFiles, open_connection, replace_tails
 from ticklake.feed.phemex.products import ProductTable, default_products
 from ticklake.lake.tail import SpoolTail
 from ticklake.spool import CursorStore, SpoolReader
+
+# Connections kept between queries (one per query the dashboard runs at once).
+_IDLE_CONNECTIONS = 2
 
 
 class LiveEdge:
@@ -32,6 +40,8 @@ class LiveEdge:
         self.products = products or default_products()
         self._tail: SpoolTail | None = None
         self._lake: Lake | None = None
+        self._lock = threading.Lock()
+        self._idle: list[_Connection] = []
 
     def tails(self) -> tuple[dict[str, pa.Table], int | None]:
         """The unpublished rows per table and the seam; ({}, None) without a spool."""
@@ -44,11 +54,37 @@ class LiveEdge:
         tails, seam = self.tails()
         if self._lake is None:  # the writer creates the lake: open it once it exists
             self._lake = Lake(self.lake_root)
-        conn = self._lake.connect(tails or None, published_before=seam)
+        conn = self._connection(self._lake.table_files(seam), tails)
         try:
-            return run_query(conn, sql, max_rows=max_rows, timeout=timeout)
+            return run_query(conn.conn, sql, max_rows=max_rows, timeout=timeout)
         finally:
-            conn.close()
+            self._release(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.conn.close()
+
+    def _connection(self, files: dict[str, TableFiles],
+                    tails: dict[str, pa.Table]) -> _Connection:
+        """An idle connection over the same files with the tails swapped in, or a new one
+        (opening one binds every view and macro: most of a small query's time)."""
+        found: _Connection | None = None
+        with self._lock:
+            for i, idle in enumerate(self._idle):
+                if idle.files == files:
+                    found = self._idle.pop(i)
+                    break
+        if found is None:
+            return _Connection(files, open_connection(files, tails, tail_slots=True), tails)
+        try:
+            replace_tails(found.conn, tails, found.tails)
+        except BaseException:
+            found.conn.close()
+            raise
+        found.tails = tails
+        return found
 
     @property
     def decoded(self) -> int:
@@ -64,10 +100,31 @@ class LiveEdge:
                                    self.products)
         return self._tail
 
+    def _release(self, conn: _Connection) -> None:
+        with self._lock:
+            self._idle.append(conn)
+            stale = self._idle[:-_IDLE_CONNECTIONS]
+            del self._idle[:-_IDLE_CONNECTIONS]
+        for old in stale:
+            old.conn.close()
+
+
+@dataclass
+class _Connection:
+    """A sandboxed connection, the files its views read and the tails registered in it."""
+
+    files: dict[str, TableFiles]
+    conn: duckdb.DuckDBPyConnection
+    tails: dict[str, pa.Table]
+
 
 def query_lake(
     lake_root: str, spool_dir: Path | None, sql: str, *, max_rows: int = 1_000_000,
     timeout: float = 30.0,
 ) -> QueryResult:
     """One query at the live edge (``ticklake sql``): the tail decoded once."""
-    return LiveEdge(lake_root, spool_dir).query(sql, max_rows=max_rows, timeout=timeout)
+    edge = LiveEdge(lake_root, spool_dir)
+    try:
+        return edge.query(sql, max_rows=max_rows, timeout=timeout)
+    finally:
+        edge.close()

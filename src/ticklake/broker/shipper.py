@@ -37,6 +37,7 @@ from ticklake.broker.frames import (
     CONN,
     GEN,
     KIND,
+    NO_SYMBOL_KEY,
     OFF,
     PRODUCTS_KIND,
     REC,
@@ -49,6 +50,7 @@ from ticklake.broker.frames import (
     u64,
 )
 from ticklake.broker.uri import LogUri, parse_log_uri
+from ticklake.feed.phemex.control import CONTROL_CONN_ID
 from ticklake.spool import Spool
 
 logger = logging.getLogger(__name__)
@@ -234,9 +236,12 @@ class Shipper:
         headers = [(REC, self._rec), (GEN, self._gen), (OFF, u64(offset)),
                    (RECV, u64(recv_ns)), (CONN, u64(fold_conn_id(self._number, conn_id)))]
         callback = functools.partial(self._delivered, self._generation, offset)
+        # A control record names products, not one symbol (every partition gets the products
+        # in-band anyway: _new_producer).
+        key = NO_SYMBOL_KEY if conn_id == CONTROL_CONN_ID else symbol_key(payload)
         while True:
             try:
-                self._producer.produce(self.uri.topic, payload, symbol_key(payload),
+                self._producer.produce(self.uri.topic, payload, key,
                                        headers=headers, on_delivery=callback)
                 break
             except BufferError:  # librdkafka's queue is full: serve callbacks, then retry

@@ -70,14 +70,18 @@ TableFiles = LocalFiles | DatasetFiles
 
 
 def open_connection(
-    files: Mapping[str, TableFiles], tails: Mapping[str, pa.Table] | None = None
+    files: Mapping[str, TableFiles], tails: Mapping[str, pa.Table] | None = None,
+    *, tail_slots: bool = False,
 ) -> duckdb.DuckDBPyConnection:
-    """A locked-down in-memory DuckDB with one view per lake table and the macros."""
+    """A locked-down in-memory DuckDB with one view per lake table and the macros.
+
+    ``tail_slots``: every table gets a tail (empty if ``tails`` has none for it), so that
+    :func:`replace_tails` can swap in newer tails on the same connection later.
+    """
     tails = dict(tails or {})
-    unknown = sorted(set(tails) - set(TABLES))
-    if unknown:
-        msg = f"tails for unknown tables {unknown}; the lake has {list(TABLES)}"
-        raise QueryError(msg)
+    _check_tails(tails)
+    if tail_slots:
+        tails = {table: tails.get(table, _empty_tail(table)) for table in TABLES}
     conn = duckdb.connect(":memory:", config=dict(CONFIG))
     try:
         conn.execute("SET TimeZone = 'UTC'")
@@ -117,6 +121,28 @@ def open_connection(
         conn.close()
         raise
     return conn
+
+
+def replace_tails(conn: duckdb.DuckDBPyConnection, tails: Mapping[str, pa.Table],
+                  previous: Mapping[str, pa.Table]) -> None:
+    """Swap the tails of a connection opened with ``tail_slots`` (no view is rebuilt);
+    tables whose tail is the very object of ``previous`` are left as they are."""
+    _check_tails(tails)
+    for table in TABLES:
+        tail = tails.get(table)
+        if tail is None or tail is not previous.get(table):
+            conn.register(f"_tail_{table}", tail if tail is not None else _empty_tail(table))
+
+
+def _check_tails(tails: Mapping[str, pa.Table]) -> None:
+    unknown = sorted(set(tails) - set(TABLES))
+    if unknown:
+        msg = f"tails for unknown tables {unknown}; the lake has {list(TABLES)}"
+        raise QueryError(msg)
+
+
+def _empty_tail(table: str) -> pa.Table:
+    return view_schema(table).empty_table()
 
 
 def _register(conn: duckdb.DuckDBPyConnection, name: str, data: object) -> str:

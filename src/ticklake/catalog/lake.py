@@ -194,6 +194,11 @@ class Lake:
         configuration; run untrusted SQL through :meth:`query` or ``run_query``, which also
         refuse non-read-only statements and bound the time and rows.
         """
+        return open_connection(self.table_files(published_before), tails)
+
+    def table_files(self, published_before: int | None = None) -> dict[str, TableFiles]:
+        """The files each table's view reads (see :meth:`connect`); equal listings give
+        equal values, so a caller may keep a connection while they stay the same."""
         files: dict[str, TableFiles] = {}
         for table in TABLES:
             directory = f"{self.base}/{table}"
@@ -204,7 +209,7 @@ class Lake:
                 files[table] = LocalFiles(directory, paths)
             else:
                 files[table] = DatasetFiles(self.filesystem, directory, paths)
-        return open_connection(files, tails)
+        return files
 
     def query(
         self,

@@ -268,13 +268,39 @@ class Batch:
 
     # -- tables ----------------------------------------------------------------------------
 
-    def tables(self) -> dict[str, dict[Partition, pa.Table]]:
-        """Arrow tables (the lake schemas) per table and partition."""
+    def trades_with_partitions(self) -> pa.Table | None:
+        """Every symbol's trades in one table, the partition columns (exchange, symbol, date)
+        added as strings: the live tail's form, without a table per partition."""
+        self._seal_trades()
+        symbols: list[str] = []
+        chunks: list[dict[str, np.ndarray]] = []
+        for symbol, buf in self._trades.items():
+            symbols.extend(symbol for _ in buf.chunks)
+            chunks.extend(buf.chunks)
+        if not chunks:
+            return None
+        cols = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+        counts = np.fromiter((len(c["ts_ns"]) for c in chunks), np.int64, len(chunks))
+        names = list(dict.fromkeys(symbols))
+        index = {name: i for i, name in enumerate(names)}
+        rows = np.repeat(np.fromiter((index[s] for s in symbols), np.int64, len(symbols)),
+                         counts)
+        days, day_of_row = np.unique(cols["ts_ns"] // _DAY_NS, return_inverse=True)
+        dates = pa.array([utc_date(int(day) * _DAY_NS) for day in days], pa.string())
+        table = _trades_table(cols)
+        table = table.append_column("exchange", pa.array([EXCHANGE], pa.string()).take(
+            _int64(np.zeros(len(rows), np.int64))))
+        table = table.append_column("symbol", pa.array(names, pa.string()).take(_int64(rows)))
+        return table.append_column("date", dates.take(_int64(day_of_row)))
+
+    def tables(self, *, with_trades: bool = True) -> dict[str, dict[Partition, pa.Table]]:
+        """Arrow tables (the lake schemas) per table and partition (``trades`` left out
+        without ``with_trades``: see :meth:`trades_with_partitions`)."""
         self._seal_trades()
         self._seal_raw()
         out: dict[str, dict[Partition, pa.Table]] = {}
         trades: dict[Partition, pa.Table] = {}
-        for symbol, buf in self._trades.items():
+        for symbol, buf in self._trades.items() if with_trades else ():
             if not buf.chunks:
                 continue
             cols = {k: np.concatenate([c[k] for c in buf.chunks]) for k in buf.chunks[0]}

@@ -13,6 +13,7 @@ symbol decodes with the products the recorder had, whatever ``products`` this re
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 
@@ -26,22 +27,32 @@ from ticklake.lake.schema import PARTITIONS
 from ticklake.lake.writer import CURSOR, Cursors, RecordSource
 
 _READ = 10_000  # records per spool read
-_MAX_PIECES = 32  # pieces kept before they are combined (one Arrow chunk per piece and table)
+_FAN_IN = 8  # pieces of one level merged into one of the next (one Arrow chunk each)
 
 
 @dataclass
 class _Piece:
-    """Rows decoded from spool records ``[first, end)``, per table (partition columns on)."""
+    """Rows decoded from spool records ``[first, end)``, per table (partition columns on).
+    ``level``: about log8 of its records (pieces of one level are merged into the next)."""
 
     first: int
     end: int
     tables: dict[str, pa.Table]
+    level: int = 0
 
     def since(self, offset: int) -> _Piece:
         """The rows of spool records at ``offset`` and after."""
         kept = {name: table.filter(pc.greater_equal(table["spool_offset"], offset))
                 for name, table in self.tables.items()}
-        return _Piece(offset, self.end, {k: t for k, t in kept.items() if t.num_rows})
+        return _Piece(offset, self.end, {k: t for k, t in kept.items() if t.num_rows},
+                      self.level)
+
+
+def _merged(pieces: list[_Piece]) -> _Piece:
+    names = sorted({name for piece in pieces for name in piece.tables})
+    tables = {name: pa.concat_tables([p.tables[name] for p in pieces if name in p.tables])
+              .combine_chunks() for name in names}
+    return _Piece(pieces[0].first, pieces[-1].end, tables, pieces[0].level + 1)
 
 
 class SpoolTail:
@@ -59,6 +70,8 @@ class SpoolTail:
         self._seam = 0  # the lake cursor the pieces start at
         self._end = 0  # the next spool offset to decode
         self._pieces: list[_Piece] = []
+        self._built: dict[str, pa.Table] = {}  # the last tables handed out
+        self._changed: set[str] = set()  # tables with rows added or dropped since then
 
     def refresh(self) -> tuple[dict[str, pa.Table], int]:
         """Rows of every table beyond the lake cursor, and that cursor (the seam): files of
@@ -69,9 +82,10 @@ class SpoolTail:
                 # First refresh, or the writer moved past what was decoded (or the lake's
                 # cursor went back: another lake): start again from the cursor.
                 self._decoder = replay_decoder(state, self.products)
-                self._pieces, self._end = [], offset
+                self._pieces, self._end, self._built = [], offset, {}
             elif offset > self._seam:
                 self._drop_before(offset)
+                self._changed.update(self._built)
             self._seam = offset
             self._read(self._decoder)
             return self._tables(), offset
@@ -99,22 +113,39 @@ class SpoolTail:
         self._end = batch.end
         tables = _with_partition_columns(batch)
         if tables:
-            self._pieces.append(_Piece(batch.first, batch.end, tables))
-        if len(self._pieces) > _MAX_PIECES:
-            self._pieces = [_Piece(self._pieces[0].first, self._end, self._tables(combine=True))]
+            # A piece's level grows with its size, so that a big first read (the whole tail)
+            # is never merged again with the small pieces that follow it.
+            level = int(math.log(batch.records, _FAN_IN))
+            self._pieces.append(_Piece(batch.first, batch.end, tables, level))
+            self._changed.update(tables)
+        # Merge every run of _FAN_IN pieces of one level into one piece of the next: the
+        # tables keep a few dozen chunks at most, and a row is copied once per level.
+        pieces = self._pieces
+        while (len(pieces) >= _FAN_IN
+               and all(p.level == pieces[-1].level for p in pieces[-_FAN_IN:])):
+            pieces[-_FAN_IN:] = [_merged(pieces[-_FAN_IN:])]
 
-    def _tables(self, *, combine: bool = False) -> dict[str, pa.Table]:
+    def _tables(self) -> dict[str, pa.Table]:
+        """The tail per table; a table without new or dropped rows since the last call is
+        the same object (a connection keeps it registered)."""
         names = {name for piece in self._pieces for name in piece.tables}
-        out = {}
+        tables = {}
         for name in sorted(names):
-            table = pa.concat_tables([p.tables[name] for p in self._pieces if name in p.tables])
-            out[name] = table.combine_chunks() if combine else table
-        return out
+            table = self._built.get(name)
+            if table is None or name in self._changed:
+                table = pa.concat_tables([p.tables[name] for p in self._pieces
+                                          if name in p.tables])
+            tables[name] = table
+        self._built, self._changed = tables, set()
+        return tables
 
 
 def _with_partition_columns(batch: Batch) -> dict[str, pa.Table]:
     out: dict[str, pa.Table] = {}
-    for table, partitions in batch.tables().items():
+    trades = batch.trades_with_partitions()
+    if trades is not None:
+        out["trades"] = trades
+    for table, partitions in batch.tables(with_trades=False).items():
         pieces = []
         for partition, rows in partitions.items():
             with_keys = rows
