@@ -3,7 +3,10 @@
 A *witness* for the client: it imports nothing from ``ticklake`` outside this package and
 encodes its frames itself (shared/docs/phemex-protocol.md, §9 "Emulator must…").
 
-Modules: ``config`` (EmulatorConfig), ``products`` (product table, REST payload), ``market``
+Modules: ``config`` (EmulatorConfig), ``products`` (the basic product table and REST payload),
+``catalog``/``catalog_data``/``catalog_payload`` (the exchange-shaped catalogs: hundreds of
+symbols, ``exchange`` and ``exchange-2021`` payload shapes; ``catalog.symbol_specs`` and
+``catalog.listed_symbols`` are the truth client tests compare against), ``market``
 (seeded simulator), ``book`` (order book channel), ``truth`` (ground-truth log), ``frames``
 (server frames), ``dispatch`` (client requests), ``rest`` (HTTP: products, control),
 ``faults``/``injector`` (fault kinds, plans, application), ``connection`` (per-client state),
@@ -17,7 +20,8 @@ Choices where the reference is silent or uncertain:
 * more than ``max_subscriptions`` (channel, symbol) slots → close frame 1008, no reply;
   ``max_requests_per_second`` exceeded → 1008; ``max_connections`` reached → HTTP 429;
 * heartbeat timeout, ``close``, ``server_drop``, ``refuse`` → TCP abort (client sees 1006);
-* a listed but untraded symbol → ack + empty snapshot, then nothing;
+* a listed but untraded symbol → ack + empty snapshot, then nothing; so is a catalog row in
+  status ``BeingSettled``; a ``Delisted`` row is an unknown symbol (6001, reference §9.5);
 * incremental rows are in production order (ascending time); snapshot newest first;
 * ``dts``/``mts`` go on every ``_p`` message (trades and books) when ``extra_keys``;
 * ``orderbook(_p).unsubscribe []`` drops that channel's book slots, ``[sym]`` is a no-op.

@@ -5,25 +5,34 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ticklake.emulator.catalog import CATALOGS, resolve_symbols
 from ticklake.emulator.faults import FaultKind, parse_kind
-from ticklake.emulator.products import lookup
 
-__all__ = ["UNKNOWN_METHOD_CODE", "EmulatorConfig"]
+__all__ = ["SNAPSHOT_TRADES", "UNKNOWN_METHOD_CODE", "EmulatorConfig"]
 
 # The real code for an unknown method is not public (reference §2, §10); 6001 is the only
 # code seen live. We use a distinct value so clients must branch on ``error != null``.
 UNKNOWN_METHOD_CODE = 6002
+# Trades in the snapshot sent on every (re)subscribe, per catalog: 200 today, 1000 before
+# May 2022 (reference §4; phemex-api-docs d58c1eb), so the 2021-shaped exchange sends 1000.
+SNAPSHOT_TRADES = {"basic": 200, "exchange": 200, "exchange-2021": 1000}
 
 
 @dataclass(frozen=True)
 class EmulatorConfig:
     host: str = "127.0.0.1"
     port: int = 0  # 0 = pick a free port
+    # "basic": the 4 real products (+ synthetic Z… symbols); "exchange": hundreds of rows
+    # shaped like today's Phemex; "exchange-2021": the same in the 2021 payload shape
+    # (see catalog.py, catalog_payload.py).
+    catalog: str = "basic"
+    # Served (traded) symbols; "all" / "all:coin-m" / "all:usdt-m" / "all:spot" expand to the
+    # listed symbols of the catalog (of one family), in payload order.
     symbols: tuple[str, ...] = ("BTCUSD",)
     seed: int = 7
     rate: float = 50.0  # mean trades/s per symbol (Hawkes bursts around it)
     batch_ms: float = 20.0  # incremental batching period
-    snapshot_size: int = 200  # trades in the snapshot sent on every (re)subscribe
+    snapshot_size: int | None = None  # None: the catalog's (SNAPSHOT_TRADES); else this
     history: int = 0  # trades per symbol pre-generated before start (first snapshot)
     truth_path: str | None = None  # every produced trade appended here (JSONL or .parquet)
     heartbeat_timeout: float = 30.0  # drop a connection without server.ping/protocol ping
@@ -48,15 +57,22 @@ class EmulatorConfig:
     labels_path: str | None = None  # every injected swing's label appended here (JSONL)
 
     def __post_init__(self) -> None:
+        _require(self.catalog in CATALOGS, f"catalog must be one of {CATALOGS}", self.catalog)
         _require(bool(self.symbols), "symbols must not be empty", self.symbols)
-        for symbol in self.symbols:
-            _require(lookup(symbol) is not None, "unknown symbol", symbol)
+        try:
+            symbols = resolve_symbols(self.catalog, self.symbols)
+        except ValueError as exc:
+            msg = f"emulator config: {exc}"
+            raise ValueError(msg) from None
+        object.__setattr__(self, "symbols", symbols)  # frozen: expanded once, here
+        _require(bool(self.symbols), "symbols must not be empty", self.symbols)
         _require(len(set(self.symbols)) == len(self.symbols), "duplicate symbols", self.symbols)
         _require(0 <= self.port <= 65535, "port out of range", self.port)
         _require(_finite(self.rate) and self.rate >= 0, "rate must be >= 0", self.rate)
         _require(_finite(self.batch_ms) and self.batch_ms > 0, "batch_ms must be > 0",
                  self.batch_ms)
-        _require(self.snapshot_size >= 0, "snapshot_size must be >= 0", self.snapshot_size)
+        _require(self.snapshot_size is None or self.snapshot_size >= 0,
+                 "snapshot_size must be >= 0", self.snapshot_size)
         _require(self.history >= 0, "history must be >= 0", self.history)
         _require(self.heartbeat_timeout > 0, "heartbeat_timeout must be > 0",
                  self.heartbeat_timeout)
@@ -85,6 +101,13 @@ class EmulatorConfig:
             parse_kind(kind)
         for kind in self.fault_kinds:
             parse_kind(kind)
+
+    @property
+    def snapshot_trades(self) -> int:
+        """Trades per snapshot: ``snapshot_size`` if given, else the catalog's default."""
+        if self.snapshot_size is not None:
+            return self.snapshot_size
+        return SNAPSHOT_TRADES[self.catalog]
 
     def scheduled_kinds(self) -> tuple[FaultKind, ...]:
         return tuple(parse_kind(k) for k in self.fault_kinds)

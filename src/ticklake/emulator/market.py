@@ -38,7 +38,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -327,7 +327,9 @@ class Market:
         vol_reversion_s: float = 1800.0,
         rate_vol_power: float = 0.0,
         jumps: bool = True,
+        products: Mapping[str, Product] | None = None,
     ) -> None:
+        """``products`` resolves symbols (a catalog's products); default: ``lookup``."""
         if rate < 0 or not math.isfinite(rate):
             msg = f"rate must be a finite number >= 0, got {rate!r}"
             raise ValueError(msg)
@@ -342,7 +344,8 @@ class Market:
             raise ValueError(msg)
         self._sims: dict[str, _SymbolSim] = {}
         for symbol in symbols:
-            product = lookup(symbol)  # a real product or a synthetic one (--extra-symbols)
+            # a catalog product, or a real or synthetic (--extra-symbols) basic one
+            product = products.get(symbol) if products is not None else lookup(symbol)
             if product is None:
                 msg = f"unknown symbol {symbol!r}"
                 raise ValueError(msg)

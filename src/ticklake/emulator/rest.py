@@ -3,7 +3,8 @@ products and the control endpoint.
 
 * Upgrade on ``/`` and ``/ws`` (``/ws`` → 410 when ``legacy_410``); any other path or a query
   string → 404; ``refuse`` fault → 503; ``max_connections`` reached → 429.
-* ``GET /public/products`` and ``GET /exchange/public/cfg/v2/products`` → products JSON.
+* ``GET /public/products`` and ``GET /exchange/public/cfg/v2/products`` → the products JSON
+  of the configured catalog, in its shape (catalog_payload.py).
 * ``GET /control/state`` → state JSON; ``/control/fault?kind=&target=&seconds=&count=`` →
   ``{"ok":true,"affected":N}``; ``/control/halt``, ``/control/resume`` → ``{"ok":true}``;
   ``/control/swing?symbol=&k=&seconds=&direction=&shape=`` (a labelled price swing of ``k``
@@ -23,7 +24,7 @@ from urllib.parse import parse_qs
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from ticklake.emulator.products import products_payload
+from ticklake.emulator.catalog_payload import payload
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
@@ -37,9 +38,9 @@ WS_PATHS = frozenset({"/", "/ws"})
 
 
 @cache
-def _products_body(symbols: tuple[str, ...]) -> bytes:
-    """The payload lists the synthetic products among the traded ``symbols``, too."""
-    return json.dumps(products_payload(symbols), separators=(",", ":")).encode()
+def _products_body(catalog: str, symbols: tuple[str, ...]) -> bytes:
+    """The catalog's payload; basic lists the synthetic products among ``symbols``, too."""
+    return json.dumps(payload(catalog, symbols), separators=(",", ":")).encode()
 
 
 def respond(status: int, body: bytes, content_type: str = "application/json") -> Response:
@@ -71,7 +72,7 @@ def process_request(
     if path.startswith("/control/") and not upgrade:
         return _control(emu, path.removeprefix("/control/"), query)
     if path in PRODUCT_PATHS and not upgrade:
-        return respond(200, _products_body(emu.config.symbols))
+        return respond(200, _products_body(emu.config.catalog, emu.config.symbols))
     if path not in WS_PATHS or query:
         return _text(404, "Not Found\n")
     if path == "/ws" and emu.config.legacy_410:

@@ -18,7 +18,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from typing import Any, Self, TextIO
 
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
@@ -28,13 +28,14 @@ from websockets.protocol import State
 
 from ticklake.emulator import dispatch, rest
 from ticklake.emulator.book import BookSim, BookView
+from ticklake.emulator.catalog import subscribable_products
 from ticklake.emulator.config import EmulatorConfig
 from ticklake.emulator.connection import Client, EmuConnection
 from ticklake.emulator.faults import FaultKind
 from ticklake.emulator.frames import trade_row, trades_message
 from ticklake.emulator.injector import Injector
 from ticklake.emulator.market import Market, SwingLabel, Trade
-from ticklake.emulator.products import PRODUCTS, Product, lookup
+from ticklake.emulator.products import Product, lookup
 from ticklake.emulator.truth import TruthWriter
 
 __all__ = ["Emulator", "run_emulator"]
@@ -55,15 +56,20 @@ class Emulator:
         self.connections_total = 0
         self.heartbeat_drops = 0
         self.ticks = 0
-        # Listed products: the real ones, and the synthetic ones this emulator trades.
-        self.products: dict[str, Product] = {**PRODUCTS}
+        # Subscribable products: the catalog's (basic: the real ones, and the synthetic ones
+        # this emulator trades; exchange catalogs: every row but the delisted ones).
+        self.products: dict[str, Product] = subscribable_products(config.catalog)
         for symbol in config.symbols:
-            product = lookup(symbol)
+            product = lookup(symbol) if config.catalog == "basic" else self.products[symbol]
             if product is not None:  # always, once EmulatorConfig validated the symbols
                 self.products[symbol] = product
         self.rings: dict[str, deque[str]] = {
-            s: deque(maxlen=max(1, config.snapshot_size)) for s in config.symbols
+            s: deque(maxlen=max(1, config.snapshot_trades)) for s in config.symbols
         }
+        # Exchange catalogs serve hundreds of symbols: only books somebody watches move (a
+        # newly watched one catches up to the touch first). ``basic`` steps every book every
+        # period, as it always did, so its sequence numbers stay byte-for-byte the same.
+        self._lazy_books = config.catalog != "basic"
         self.injector = Injector(self)
         self._jitter = random.Random(f"ticklake-emulator-mts:{config.seed}")
         self._truth: TruthWriter | None = None
@@ -80,12 +86,12 @@ class Emulator:
             raise RuntimeError(msg)
         cfg = self.config
         market = Market(cfg.symbols, seed=cfg.seed, rate=cfg.rate, start_ns=time.time_ns(),
-                        vol_of_vol=cfg.vol_of_vol)
+                        vol_of_vol=cfg.vol_of_vol, products=self.products)
         history = market.prefill(cfg.history)
         self.market = market
         self.books = {s: BookSim(self.products[s], cfg.seed, market.touch(s)) for s in cfg.symbols}
         if cfg.truth_path is not None:
-            self._truth = TruthWriter(cfg.truth_path)
+            self._truth = TruthWriter(cfg.truth_path, self.products)
         if cfg.labels_path is not None:
             self._labels = open(cfg.labels_path, "a", encoding="utf-8")  # noqa: SIM115
         self._record(history)
@@ -274,7 +280,7 @@ class Emulator:
     def send_snapshot(self, client: Client, symbol: str) -> None:
         product = self.products[symbol]
         ring = self.rings.get(symbol)
-        n = self.config.snapshot_size
+        n = self.config.snapshot_trades
         rows = list(ring)[-n:][::-1] if ring is not None and n > 0 else []
         text = trades_message(product, "snapshot", self._sequence(symbol), rows,
                               self._extra(None))
@@ -283,6 +289,8 @@ class Emulator:
     def send_book_snapshot(self, client: Client, view: BookView) -> None:
         symbol = view.product.symbol
         book = self.books.get(symbol) or BookSim.empty(view.product)
+        if self._lazy_books and symbol in self.books:
+            self._step_book(symbol, book)
         text = view.snapshot(book, self._sequence(symbol), time.time_ns(), time.monotonic(),
                              self._extra(None))
         self.send(client, text, data=True)
@@ -371,10 +379,12 @@ class Emulator:
             return
         now, now_ns = time.monotonic(), time.time_ns()
         interval = self.config.book_snapshot_interval
-        for symbol, book in self.books.items():
-            changed = book.step(market.touch(symbol))
-            if changed:
-                market.jump_sequence(symbol, 1)  # a book update consumes a sequence number
+        books: Iterable[tuple[str, BookSim]] = self.books.items()
+        if self._lazy_books:
+            watched = {slot[1] for client in self.clients.values() for slot in client.books}
+            books = [(s, b) for s, b in self.books.items() if s in watched]
+        for symbol, book in books:
+            changed = self._step_book(symbol, book)
             sequence = market.sequence(symbol)
             for client in list(self.clients.values()):
                 view = client.books.get((self.products[symbol].book_channel, symbol))
@@ -387,6 +397,16 @@ class Emulator:
                     text = view.incremental(book, sequence, now_ns, self._extra(None))
                 if text is not None:
                     self.send(client, text, data=True)
+
+    def _step_book(self, symbol: str, book: BookSim) -> bool:
+        market = self.market
+        assert market is not None
+        if market.halted:
+            return False
+        changed = book.step(market.touch(symbol))
+        if changed:
+            market.jump_sequence(symbol, 1)  # a book update consumes a sequence number
+        return changed
 
     def _check_heartbeats(self) -> None:
         now = time.monotonic()

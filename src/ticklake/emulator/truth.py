@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO
 
 from ticklake.emulator.market import Trade
-from ticklake.emulator.products import lookup
+from ticklake.emulator.products import Product, lookup
 
 __all__ = ["TruthWriter", "truth_record"]
 
 
-def truth_record(trade: Trade) -> dict[str, str | int]:
-    product = lookup(trade.symbol)
+def truth_record(trade: Trade, product: Product | None = None) -> dict[str, str | int]:
+    """``product`` defaults to the basic catalog's (``lookup``)."""
+    product = product or lookup(trade.symbol)
     assert product is not None  # the market trades known symbols only
     return {
         "symbol": trade.symbol,
@@ -39,8 +40,10 @@ def truth_record(trade: Trade) -> dict[str, str | int]:
 class TruthWriter:
     """Appends trades to a JSONL file or collects them for one Parquet file."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, products: Mapping[str, Product] | None = None) -> None:
+        """``products`` resolves traded symbols (a catalog's); default: ``lookup``."""
         self.path = Path(path)
+        self._products = products
         self._parquet = self.path.suffix == ".parquet"
         self._rows: list[dict[str, str | int]] = []
         self._file: IO[str] | None = None
@@ -52,7 +55,9 @@ class TruthWriter:
     def write(self, trades: Iterable[Trade]) -> None:
         if self._closed:
             return
-        records = [truth_record(t) for t in trades]
+        products = self._products
+        records = [truth_record(t, products.get(t.symbol) if products is not None else None)
+                   for t in trades]
         if not records:
             return
         if self._file is not None:
