@@ -3,11 +3,13 @@
 A :class:`LiveEdge` keeps one :class:`~ticklake.lake.tail.SpoolTail` for its lifetime (the
 dashboard holds one per server), so each query decodes only the frames appended since the
 last one, and keeps its DuckDB connections while the lake's files stay the same (only the
-tails are swapped). The seam is the lake writer's cursor, read once per query: the tail holds the
-spool's rows from it on, and the lake's files of the local spool that start at or after it (a
-publish in progress) are left out of the views, so every row is seen exactly once without
-listing ``raw/``. Frames decode with the products the spool's control records name, so every
-symbol the recorder subscribed is visible here within a second of its arrival.
+tails are swapped). Frames decode with the products the spool's control records name, so
+every symbol the recorder subscribed is visible here within a second of its arrival.
+
+The seam, without listing ``raw/``: the tail holds the spool's rows from the lake writer's
+cursor on; the files of a publish begun from that cursor (its intent names the range) are
+left out of the views, and if the writer's cursors moved while the lake was listed, it is
+listed again. Files of the lake that this spool did not write are always in.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ import pyarrow as pa
 from ticklake.catalog import Lake, QueryResult, run_query
 from ticklake.catalog.connection import TableFiles, open_connection, replace_tails
 from ticklake.feed.phemex.products import ProductTable, default_products
-from ticklake.lake.tail import SpoolTail
+from ticklake.lake.tail import Seam, SpoolTail
 from ticklake.spool import CursorStore, SpoolReader
 
 # Connections kept between queries (one per query the dashboard runs at once).
 _IDLE_CONNECTIONS = 2
+_ATTEMPTS = 5  # listings per query while publishes keep moving the seam (they are seconds apart)
 
 
 class LiveEdge:
@@ -43,7 +46,7 @@ class LiveEdge:
         self._lock = threading.Lock()
         self._idle: list[_Connection] = []
 
-    def tails(self) -> tuple[dict[str, pa.Table], int | None]:
+    def tails(self) -> tuple[dict[str, pa.Table], Seam | None]:
         """The unpublished rows per table and the seam; ({}, None) without a spool."""
         tail = self._spool_tail()
         if tail is None:
@@ -51,10 +54,16 @@ class LiveEdge:
         return tail.refresh()
 
     def query(self, sql: str, *, max_rows: int = 1_000_000, timeout: float = 30.0) -> QueryResult:
-        tails, seam = self.tails()
         if self._lake is None:  # the writer creates the lake: open it once it exists
             self._lake = Lake(self.lake_root)
-        conn = self._connection(self._lake.table_files(seam), tails)
+        tail = self._spool_tail()
+        for _ in range(_ATTEMPTS):
+            tails, seam = self.tails()
+            files = self._lake.table_files(seam.in_progress if seam else None)
+            # A publish that began or ended while the files were listed: list them again.
+            if tail is None or tail.seam() == seam:
+                break
+        conn = self._connection(files, tails)
         try:
             return run_query(conn.conn, sql, max_rows=max_rows, timeout=timeout)
         finally:

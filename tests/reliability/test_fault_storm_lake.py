@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from ticklake.catalog import Lake
+from ticklake.feed.phemex.control import CONTROL_CONN_ID
+
 from .common import compare_lake, figure, lake_count, percentile
 from .stack import Stack, pipeline
 
@@ -89,8 +92,10 @@ async def storm(tmp_path: Path, per_kind: int, long_outages: int, seed: int,
         assert result.gaps == 0 and result.lost_in_reported_gaps == 0, result
     disconnects = sum(counts[k] for k in (*DISCONNECTING, "long_refuse"))
     assert reconnects >= disconnects
-    # Every frame once in raw; every bad frame in rejected, live and in the lake alike.
-    assert lake_count(root, "raw") == frames
+    # Every frame once in raw, beside the control record naming the products it decodes
+    # with; every bad frame in rejected, live and in the lake alike.
+    controls = Lake(root).query(f"SELECT count(*) FROM raw WHERE conn_id = {CONTROL_CONN_ID}")
+    assert lake_count(root, "raw") == frames + 1 and controls.rows() == [(1,)]
     assert rejected == session_rejected == GARBAGE_FRAMES * counts["garbage"]
     # Reconnect time (connection lost → resubscribed) of the faults a snapshot can cover.
     short = [ms for kind, values in reconnect_ms.items() if kind != "long_refuse"

@@ -183,28 +183,27 @@ class Lake:
     # -- SQL -------------------------------------------------------------------------------
 
     def connect(self, tails: Mapping[str, pa.Table] | None = None,
-                published_before: int | None = None) -> duckdb.DuckDBPyConnection:
+                in_progress: tuple[int, int] | None = None) -> duckdb.DuckDBPyConnection:
         """A sandboxed DuckDB connection with the views and macros (see ``connection.py``).
 
-        ``published_before``: the local spool's lake cursor when ``tails`` hold the spool's
-        rows from it on; files of the local spool starting there or later (a publish in
-        progress) are left out, so no row is seen twice.
+        ``in_progress``: the local spool range ``[first, end)`` of a publish in progress
+        whose rows ``tails`` hold; its files are left out, so no row is seen twice.
 
         DuckDB's settings keep it from reading anything outside the lake or changing its
         configuration; run untrusted SQL through :meth:`query` or ``run_query``, which also
         refuse non-read-only statements and bound the time and rows.
         """
-        return open_connection(self.table_files(published_before), tails)
+        return open_connection(self.table_files(in_progress), tails)
 
-    def table_files(self, published_before: int | None = None) -> dict[str, TableFiles]:
+    def table_files(self, in_progress: tuple[int, int] | None = None) -> dict[str, TableFiles]:
         """The files each table's view reads (see :meth:`connect`); equal listings give
         equal values, so a caller may keep a connection while they stay the same."""
         files: dict[str, TableFiles] = {}
         for table in TABLES:
             directory = f"{self.base}/{table}"
-            cursor = None if table == "anomalies" else published_before  # not spool ranges
+            hidden = None if table == "anomalies" else in_progress  # not spool ranges
             paths = tuple(info.path for info in self._list(table)
-                          if cursor is None or _published(info.base_name, cursor))
+                          if hidden is None or not _in_range(info.base_name, hidden))
             if self.local:
                 files[table] = LocalFiles(directory, paths)
             else:
@@ -292,10 +291,10 @@ class Lake:
             return list(pool.map(footer, infos))
 
 
-def _published(name: str, cursor: int) -> bool:
-    """Whether a file is covered by the local spool's cursor (other streams' always are)."""
+def _in_range(name: str, span: tuple[int, int]) -> bool:
+    """Whether a file holds exactly the local spool's records ``span`` (a batch's files)."""
     parsed = parse_stream_file_name(name)
-    return parsed is None or parsed[3] != "" or parsed[1] < cursor
+    return parsed is not None and parsed[3] == "" and (parsed[1], parsed[2]) == span
 
 
 def _resolve(root: str, filesystem: pafs.FileSystem | None) -> tuple[pafs.FileSystem, str, bool]:

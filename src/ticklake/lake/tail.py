@@ -13,6 +13,7 @@ symbol decodes with the products the recorder had, whatever ``products`` this re
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from dataclasses import dataclass
@@ -24,10 +25,26 @@ from ticklake.feed.phemex.products import ProductTable
 from ticklake.feed.phemex.trades import ReplayDecoder, replay_decoder
 from ticklake.lake.batch import Batch
 from ticklake.lake.schema import PARTITIONS
-from ticklake.lake.writer import CURSOR, Cursors, RecordSource
+from ticklake.lake.writer import CURSOR, INTENT, Cursors, RecordSource
 
 _READ = 10_000  # records per spool read
 _FAN_IN = 8  # pieces of one level merged into one of the next (one Arrow chunk each)
+
+
+@dataclass(frozen=True)
+class Seam:
+    """Where the lake ends and the tail begins: the writer's cursor, and the spool range
+    ``[cursor, end)`` of a publish begun from it (its files may be listed already, while
+    the tail holds its rows: a reader leaves those files out)."""
+
+    cursor: int
+    in_progress: tuple[int, int] | None
+
+
+def _in_progress(cursors: Cursors, cursor: int) -> tuple[int, int] | None:
+    end, intent = cursors.load(INTENT)
+    first = json.loads(intent)["first"] if intent else -1
+    return (cursor, end) if first == cursor and end > cursor else None
 
 
 @dataclass
@@ -73,11 +90,11 @@ class SpoolTail:
         self._built: dict[str, pa.Table] = {}  # the last tables handed out
         self._changed: set[str] = set()  # tables with rows added or dropped since then
 
-    def refresh(self) -> tuple[dict[str, pa.Table], int]:
-        """Rows of every table beyond the lake cursor, and that cursor (the seam): files of
-        the local spool that start at or after it are not yet part of the lake."""
+    def refresh(self) -> tuple[dict[str, pa.Table], Seam]:
+        """Rows of every table from the lake cursor on, and the seam they start at."""
         with self._lock:
             offset, state = self.cursors.load(CURSOR)
+            seam = Seam(offset, _in_progress(self.cursors, offset))
             if self._decoder is None or not self._seam <= offset <= self._end:
                 # First refresh, or the writer moved past what was decoded (or the lake's
                 # cursor went back: another lake): start again from the cursor.
@@ -88,7 +105,12 @@ class SpoolTail:
                 self._changed.update(self._built)
             self._seam = offset
             self._read(self._decoder)
-            return self._tables(), offset
+            return self._tables(), seam
+
+    def seam(self) -> Seam:
+        """The seam as the writer's cursors say now (a caller checks it did not move)."""
+        offset, _ = self.cursors.load(CURSOR)
+        return Seam(offset, _in_progress(self.cursors, offset))
 
     def _drop_before(self, offset: int) -> None:
         kept = [p if p.first >= offset else p.since(offset)
@@ -160,6 +182,6 @@ def _with_partition_columns(batch: Batch) -> dict[str, pa.Table]:
 
 
 def read_tail(source: RecordSource, cursors: Cursors, products: ProductTable,
-              max_records: int = 2_000_000) -> tuple[dict[str, pa.Table], int]:
+              max_records: int = 2_000_000) -> tuple[dict[str, pa.Table], Seam]:
     """The whole tail, decoded once (a one-off query: ``ticklake sql``)."""
     return SpoolTail(source, cursors, products, max_records).refresh()

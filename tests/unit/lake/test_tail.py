@@ -11,7 +11,7 @@ import pyarrow as pa
 from ticklake.feed.phemex import Family, Product, ProductTable, default_products
 from ticklake.feed.phemex.control import CONTROL_CONN_ID, DecodeParams, encode_control
 from ticklake.lake.storage import LakeStorage
-from ticklake.lake.tail import SpoolTail, read_tail
+from ticklake.lake.tail import Seam, SpoolTail, read_tail
 from ticklake.lake.writer import CURSOR, BufferingHints, LakeWriter
 from ticklake.live_edge import LiveEdge
 from ticklake.model import RawFrame
@@ -56,7 +56,7 @@ def test_a_spool_names_its_products_so_any_reader_decodes_every_symbol(tmp_path:
         writer.append(control(EXTRA))
         record(writer, 0, 30)
     tails, seam = read_tail(spool, spool.cursors, default_products())  # knows none of them
-    assert seam == 0
+    assert seam.cursor == 0 and seam.in_progress is None
     assert "rejected" not in tails
     symbols = Counter(tails["trades"]["symbol"].to_pylist())
     assert symbols == {"Z001USD": 10, "Z002USDT": 10, "sZ003USDT": 10}
@@ -129,7 +129,7 @@ def test_published_rows_leave_the_tail_and_the_edge_sees_each_trade_once(
         writer.sync()
         assert edge.query(sql).rows() == expected  # files + the tail past the cursor
         tails, seam = edge.tails()
-        assert seam == 31 and tails["trades"].num_rows == 30
+        assert seam.cursor == 31 and tails["trades"].num_rows == 30
         assert edge.query("SELECT count(*) FROM rejected").rows() == [(0,)]
         lake.poll()
         lake.publish()
@@ -138,8 +138,8 @@ def test_published_rows_leave_the_tail_and_the_edge_sees_each_trade_once(
 
 
 def test_a_publish_in_progress_is_not_seen_twice(tmp_path: Path) -> None:
-    """Files written for a batch whose cursor is not committed yet are left out: the tail
-    still holds those rows."""
+    """Files written for a batch whose cursor is not committed yet are left out (the tail
+    still holds those rows); files this spool did not write are always in."""
     spool_dir, lake_root = tmp_path / "spool", tmp_path / "lake"
     spool = Spool(spool_dir)
     storage = LakeStorage(str(lake_root))
@@ -153,6 +153,14 @@ def test_a_publish_in_progress_is_not_seen_twice(tmp_path: Path) -> None:
     cursor = spool.cursors.load(CURSOR)
     spool.cursors.commit(CURSOR, 0, b"")  # as if the crash came between files and cursor
     edge = LiveEdge(str(lake_root), spool_dir)
+    assert edge.tails()[1] == Seam(0, (0, 31))
     assert edge.query("SELECT count(*) FROM trades").rows() == [(30,)]
     spool.cursors.commit(CURSOR, *cursor)
     assert edge.query("SELECT count(*) FROM trades").rows() == [(30,)]
+    # Another spool (no cursor at all) beside the same lake: the lake's files all count.
+    other = tmp_path / "other-spool"
+    with Spool(other).writer() as writer:
+        writer.append(control(EXTRA))
+        record(writer, 100, 3)
+    assert LiveEdge(str(lake_root), other).query(
+        "SELECT count(*) FROM trades").rows() == [(33,)]
