@@ -120,6 +120,18 @@ def table(results: dict[str, Any]) -> str:
                   "| lake files + SQL | wall s | CPU s |", "|---|---:|---:|"]
         for name, r in candles["results"].items():
             lines.append(f"| {name} | {r['wall_s']} | {r['cpu_s']} |")
+    edge = results.get("live_edge", {})
+    if "count" in edge:
+        lines += ["", f"Queries at the live edge, {edge['tail_frames']:,}-frame tail "
+                  f"({edge['tail_seconds']:g} s at {edge['rate']:g} trades/s, "
+                  f"{edge['symbols']} symbols), ms:", "",
+                  "| query | incremental p50 | p99 | re-decode p50 | p99 | ratio p50 |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for name in ("count", "candles"):
+            r = edge[name]
+            lines.append(f"| {name} | {r['incremental']['p50_ms']} | "
+                         f"{r['incremental']['p99_ms']} | {r['redecode']['p50_ms']} | "
+                         f"{r['redecode']['p99_ms']} | {r['ratio_p50']} |")
     return "\n".join(lines)
 
 
@@ -127,7 +139,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--full", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--only", default="ingest,latency,memory,storage,query,candles")
+    parser.add_argument("--only",
+                        default="ingest,latency,memory,storage,query,candles,live_edge")
     args = parser.parse_args()
     only = args.only.split(",")
     results: dict[str, Any] = {"machine": machine(), "full": args.full}
@@ -167,6 +180,8 @@ def main() -> None:
     if "candles" in only:
         results["candles"] = run("candles.py", "--rate", "50",
                                  *(["--repeat", "7"] if args.full else ["--corners"]))
+    if "live_edge" in only:
+        results["live_edge"] = run("live_edge.py", "--queries", "200" if args.full else "60")
     text = json.dumps(results, indent=1)
     if args.out is not None:
         args.out.write_text(text)

@@ -29,6 +29,7 @@ from ticklake.lake.writer import CURSOR, INTENT, Cursors, RecordSource
 
 _READ = 10_000  # records per spool read
 _FAN_IN = 8  # pieces of one level merged into one of the next (one Arrow chunk each)
+_TOP_LEVEL = 4  # pieces of 8**4 records and more are not merged again
 
 
 @dataclass(frozen=True)
@@ -140,10 +141,11 @@ class SpoolTail:
             level = int(math.log(batch.records, _FAN_IN))
             self._pieces.append(_Piece(batch.first, batch.end, tables, level))
             self._changed.update(tables)
-        # Merge every run of _FAN_IN pieces of one level into one piece of the next: the
-        # tables keep a few dozen chunks at most, and a row is copied once per level.
+        # Merge every run of _FAN_IN small pieces of one level into one piece of the next:
+        # the tables keep a few chunks per 4,096 records, a row is copied at most _TOP_LEVEL
+        # times, and no merge copies more than 4,096 records (no latency spike).
         pieces = self._pieces
-        while (len(pieces) >= _FAN_IN
+        while (len(pieces) >= _FAN_IN and pieces[-1].level < _TOP_LEVEL
                and all(p.level == pieces[-1].level for p in pieces[-_FAN_IN:])):
             pieces[-_FAN_IN:] = [_merged(pieces[-_FAN_IN:])]
 
