@@ -8,11 +8,10 @@ import csv
 import os
 import signal
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
-from ..reliability.common import compare_lake, lake_trades, truth_trades
+from ..reliability.common import compare_lake, lake_trades, truth_trades, wait_for
 from ..reliability.procs import control, emulator_process, kill_group
 from ..support import scaled
 from .conftest import TICKLAKE, run_cli
@@ -26,13 +25,6 @@ def sql(lake: Path, spool: Path, statement: str) -> list[list[str]]:
                      statement)
     assert result.returncode == 0, result.stderr
     return list(csv.reader(result.stdout.strip().splitlines()[1:]))
-
-
-def eventually(check: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + scaled(timeout)
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def test_every_symbol_at_the_live_edge_with_nothing_rejected_across_kill_9(
@@ -50,7 +42,7 @@ def test_every_symbol_at_the_live_edge_with_nothing_rejected_across_kill_9(
                                         stderr=stderr, start_new_session=True)
         try:
             # The default 300 s publish interval: everything here is the spool's tail.
-            eventually(lambda: len(sql(lake, spool, COUNTS)) == len(SYMBOLS), 30,
+            wait_for(lambda: len(sql(lake, spool, COUNTS)) == len(SYMBOLS), 30,
                        "every symbol in SQL while recording")
             assert sql(lake, spool, "SELECT count(*) FROM rejected") == [["0"]]
             seen = lake_trades(str(lake), spool)
@@ -71,10 +63,10 @@ def test_every_symbol_at_the_live_edge_with_nothing_rejected_across_kill_9(
         restarted = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, start_new_session=True)
         try:
-            eventually(lambda: sum(int(n) for _, n in sql(lake, spool, COUNTS))
+            wait_for(lambda: sum(int(n) for _, n in sql(lake, spool, COUNTS))
                        > sum(int(n) for _, n in after_kill) + 20, 30, "more trades after restart")
             control(url, "halt")
-            eventually(lambda: compare_lake(str(lake), truth, spool=spool).lost_silently == 0,
+            wait_for(lambda: compare_lake(str(lake), truth, spool=spool).lost_silently == 0,
                        30, "every trade made before the halt")
             restarted.send_signal(signal.SIGTERM)
             _, errors = restarted.communicate(timeout=scaled(60))
