@@ -117,19 +117,22 @@ def open_lake(
         segment_bytes=int(lake.segment_mib * 2**20),
     )
     writer = spool.writer()
-    # Every reader of this spool decodes the frames that follow with these (feed.phemex.control).
-    params = encode_control(DecodeParams.of(products, snapshot_size))
-    writer.append_buffered(RawFrame(CONTROL_CONN_ID, time.time_ns(), params))
+    runner: LakeProcess | Shipper
     if lake.log is not None:
         from ticklake.broker.shipper import open_shipper  # confluent-kafka only when used
 
         products_json = msgspec.json.encode([products.require(s) for s in products.symbols()])
-        return spool, writer, open_shipper(spool, lake.log, products_json, lake.partitions)
-    runner = LakeProcess(writer, Path(lake.spool), lake.root, products,
-                         BufferingHints(lake.buffer_mib, lake.buffer_seconds), snapshot_size)
-    if FsyncPolicy(lake.fsync) is not FsyncPolicy.NEVER:  # read only what is acknowledged
-        runner.set_durable(writer.durable_offset)
-        writer.on_durable = runner.set_durable
+        runner = open_shipper(spool, lake.log, products_json, lake.partitions)
+    else:
+        # (Built before the control record below: that record is no backlog of a past run.)
+        runner = LakeProcess(writer, Path(lake.spool), lake.root, products,
+                             BufferingHints(lake.buffer_mib, lake.buffer_seconds), snapshot_size)
+        if FsyncPolicy(lake.fsync) is not FsyncPolicy.NEVER:  # read only what is acknowledged
+            runner.set_durable(writer.durable_offset)
+            writer.on_durable = runner.set_durable
+    # Every reader of this spool decodes the frames that follow with these (feed.phemex.control).
+    params = encode_control(DecodeParams.of(products, snapshot_size))
+    writer.append_buffered(RawFrame(CONTROL_CONN_ID, time.time_ns(), params))
     return spool, writer, runner
 
 
