@@ -75,7 +75,7 @@ class Run:
             raise AssertionError(msg) from None
 
     def compare(self) -> Comparison:
-        snapshot_size = self.emulator.config.snapshot_size  # the exchange's, not the client's
+        snapshot_size = self.emulator.config.snapshot_trades  # the exchange's, not the client's
         start = {  # a full first snapshot starts the recording at its oldest trade
             symbol: trades[0].ts_exchange_ns
             for symbol, trades in self.first_snapshot.items()
