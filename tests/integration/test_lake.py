@@ -112,6 +112,9 @@ def test_an_object_store_outage_loses_nothing(tmp_path: Path) -> None:
         async def outage(run: Run, lake: LakeWriter) -> None:
             await wait_until(lambda: lake.stats.batches > 0, 20, "a first publish")
             await asyncio.to_thread(server.stop)
+            # A failed publish: any publish that was in flight at the stop has ended (the
+            # writer publishes one batch at a time).
+            await wait_until(lambda: lake.stats.failures >= 1, 30, "a publish to fail")
             published = lake.stats.batches
             trades_before = len(run.trades)
             await wait_until(lambda: lake.stats.failures >= 2, 30, "publishes to fail")

@@ -70,30 +70,21 @@ def record_through(tmp_path: Path, writer: SpoolWriter, runner: LakeProcess,
 
 
 def test_the_writer_process_runs_only_around_publishes(tmp_path: Path) -> None:
+    """Three publishes, each by a writer process of its own: a process is only started when
+    none runs, so the third start means the first two exited by themselves in between."""
     writer, runner = lake_process(tmp_path, interval=1.5, linger=0.3)
-    alive: list[bool] = []
-    committed: list[int] = []
+    published: list[int] = []
 
-    async def sample_until_three_starts(run: Run, runner: LakeProcess) -> None:
-        async def sample() -> None:
-            while True:
-                alive.append(runner.alive)
-                committed.append(runner.writer.committed_offset)
-                await asyncio.sleep(0.05)
+    async def three_children_three_publishes(run: Run, runner: LakeProcess) -> None:
+        for start in (1, 2, 3):
+            last = published[-1] if published else 0
+            await wait_until(lambda s=start, n=last: runner.starts >= s
+                             and runner.writer.committed_offset > n, 60,
+                             f"writer process #{start} and a publish after #{start - 1}'s")
+            assert runner.error is None  # each one before exited cleanly (idle), none failed
+            published.append(runner.writer.committed_offset)
 
-        sampler = asyncio.create_task(sample())
-        try:
-            await wait_until(lambda: runner.starts >= 3 and not runner.alive, 60,
-                             "three writer processes, the last one gone")
-        finally:
-            sampler.cancel()
-
-    record_through(tmp_path, writer, runner, sample_until_three_starts)
-    # Published in steps, with no writer process between them (after the first publish).
-    steps = sorted(set(committed))
-    assert len(steps) >= 3, steps
-    first = committed.index(steps[1])
-    assert not all(alive[first:]), "the writer process never exited between publishes"
+    record_through(tmp_path, writer, runner, three_children_three_publishes)
     raw = ds.dataset(tmp_path / "lake" / "raw", format="parquet", partitioning="hive").to_table()
     assert sorted(raw.column("spool_offset").to_pylist()) == list(range(raw.num_rows))
 
@@ -116,9 +107,11 @@ def test_stop_drains_a_running_writer_process(tmp_path: Path) -> None:
     writer, runner = lake_process(tmp_path, interval=0.5)
 
     async def one_child(run: Run, runner: LakeProcess) -> None:
-        await wait_until(lambda: runner.writer.committed_offset > 0, 60, "a publish")
-        await asyncio.sleep(1)
-        assert runner.alive  # the interval is within its linger: it stays
+        for _ in range(3):  # three publishes by the same process: it stays between them
+            published = runner.writer.committed_offset
+            await wait_until(lambda n=published: runner.writer.committed_offset > n, 60,
+                             "a publish")
+        assert runner.starts == 1 and runner.alive  # the interval is within its linger
 
     record_through(tmp_path, writer, runner, one_child)
     assert runner.starts == 1

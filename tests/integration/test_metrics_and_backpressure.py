@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import urllib.request
 from pathlib import Path
 
@@ -13,14 +12,8 @@ from ticklake.bus import Bus
 from ticklake.feed.events import Event, TradesReceived
 from ticklake.metrics import serve_metrics
 
-from ..support import wait_until
+from ..support import scaled, wait_until
 from .harness import recording
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_metrics_endpoint_reports_the_session_counters(tmp_path: Path) -> None:
@@ -32,7 +25,7 @@ def test_metrics_endpoint_reports_the_session_counters(tmp_path: Path) -> None:
             await wait_until(lambda: run.session.stats.rejected == 2, 10, "2 rejections")
             run.emulator.halt()
             await run.caught_up()
-            server = serve_metrics(lambda: {"phemex": run.session.stats}, free_port())
+            server = serve_metrics(lambda: {"phemex": run.session.stats}, 0)  # a free port
             try:
                 url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
                 body = await asyncio.to_thread(
@@ -60,7 +53,9 @@ def test_a_consumer_that_never_reads_does_not_stall_the_socket(tmp_path: Path) -
     async def scenario() -> None:
         bus: Bus[Event] = Bus()
         stuck = bus.subscribe(maxsize=5)  # nobody ever reads it
-        async with recording(tmp_path, rate=400.0, heartbeat_timeout=1.0) as run:
+        # The server drops a client silent for its heartbeat timeout (scaled: a loaded machine
+        # must not trip it; a reader stalled behind the stuck consumer would, for good).
+        async with recording(tmp_path, rate=400.0, heartbeat_timeout=scaled(1.0)) as run:
             run.listeners.append(bus.publish)
             await run.streaming()
             await wait_until(lambda: stuck.dropped > 200, 20, "the stuck consumer to overflow")
