@@ -170,7 +170,8 @@ STEPS = {"1 second": 1, "1 minute": 60, "5 minutes": 300, "1 hour": 3600}
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25, deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
     trades=st.lists(

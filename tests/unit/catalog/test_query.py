@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,6 +13,8 @@ import pytest
 
 from ticklake.catalog import Lake, LakeNotFound, QueryError, format_result, run_query
 from ticklake.errors import TicklakeError
+
+from ...support import scaled
 
 
 @pytest.mark.parametrize(
@@ -76,13 +77,12 @@ def test_create_is_idempotent(tmp_path: Path) -> None:
 
 
 def test_slow_query_is_stopped_at_the_time_limit(lake: Lake) -> None:
-    started = time.monotonic()
+    # A join of 10**12 rows: it ends only by being stopped (else the test's own timeout).
     with pytest.raises(QueryError, match=r"time limit of 0\.3 s"):
         lake.query(
             "SELECT count(*) FROM range(1000000000) a, range(1000) b WHERE a.range % 7 = b.range",
             timeout=0.3,
         )
-    assert time.monotonic() - started < 5
     assert lake.query("SELECT 1", timeout=5).rows() == [(1,)]
 
 
@@ -108,10 +108,9 @@ def test_max_rows_truncates_and_says_so(lake: Lake) -> None:
 
 
 def test_huge_results_are_not_materialised_past_max_rows(lake: Lake) -> None:
-    started = time.monotonic()
-    result = lake.query("SELECT * FROM range(10000000000)", max_rows=5, timeout=10)
+    # 10**10 rows materialised would exceed the time limit (and the memory): a QueryError.
+    result = lake.query("SELECT * FROM range(10000000000)", max_rows=5, timeout=scaled(10))
     assert result.truncated and result.num_rows == 5
-    assert time.monotonic() - started < 5
 
 
 def test_bad_limits_are_refused(lake: Lake) -> None:

@@ -9,9 +9,14 @@ import pytest
 
 from ticklake.dashboard import DashboardConfig
 
+from ...support import scaled
 from ..catalog.helpers import write_lake
 from .lakes import lake_trades
 from .stack import LakeServer
+
+# The server's time limit per query: every query of these tests takes milliseconds, but a
+# loaded machine must not turn one into a refusal (test_sql stops a slow one at it).
+QUERY_TIMEOUT = scaled(1.0)
 
 
 @pytest.fixture(scope="package")
@@ -22,7 +27,7 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="package")
 def server(lake: Path) -> Iterator[LakeServer]:
     running = LakeServer(DashboardConfig(str(lake), None, port=0, max_rows=500,
-                                         query_timeout=1.0)).start()
+                                         query_timeout=QUERY_TIMEOUT)).start()
     try:
         yield running
     finally:

@@ -83,12 +83,13 @@ def seed_and_total(base: str, seam: int) -> tuple[int, Decimal, int, Decimal]:
 async def _scenario(stack: LiveStack) -> None:
     recording, emulator = stack.recording, stack.emulator
     assert recording is not None and emulator is not None
-    deadline = time.monotonic() + scaled(20)
-    # Some history for the seed to cover, and a lake (the writer process creates it: slow to
-    # spawn on a loaded machine).
-    while (recording.session.stats.trades < 50
-           or not (stack.lake_root / "_ticklake" / "lake.json").exists()):
-        assert time.monotonic() < deadline, "the recording got no trades or no lake"
+    deadline = time.monotonic() + scaled(30)
+    # Some history for the seed to cover: trades, and a first publish (the writer process is
+    # slow to spawn on a loaded machine), so that the seam of the hello is above them.
+    lake = recording.lake
+    assert lake is not None
+    while recording.session.stats.trades < 50 or lake.writer.committed_offset == 0:
+        assert time.monotonic() < deadline, "the recording got no trades or no publish"
         await asyncio.sleep(0.02)
     base = stack.url.rstrip("/")
     async with websockets.connect(base.replace("http://", "ws://") + "/api/live",
@@ -100,7 +101,7 @@ async def _scenario(stack: LiveStack) -> None:
         await socket.until(lambda: len(socket.trades) >= 150, "150 pushed trades")
         status = socket.messages[-1]["status"]
         assert status["state"] == "streaming" and status["trades"] >= len(socket.trades)
-        assert status["spool_backlog"] is not None and status["last_frame_age_s"] < 5
+        assert status["spool_backlog"] is not None and status["last_frame_age_s"] < scaled(5)
 
         stack.call(recording.anomalies.publish, anomaly(socket.trades[-1][1]))
         stack.call(emulator.halt)
