@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ticklake.catalog import Lake
+from ticklake.live_edge import query_lake
 
 from ..support import Key, read_truth, scaled
 
@@ -67,16 +68,22 @@ def _norm(value: Any) -> Decimal:
     return Decimal(str(value)).normalize()
 
 
-def lake_trades(root: str) -> Counter[Key]:
-    """Every trade of the lake as SQL sees it (the ``trades`` view), exact decimals."""
-    rows = Lake(root).query(
-        "SELECT symbol, ts_ns, side, price, qty FROM trades", max_rows=50_000_000
-    ).rows()
+def _query(root: str, sql: str, spool: Path | None = None) -> list[tuple[Any, ...]]:
+    """Rows of the lake, plus the spool's unpublished tail with ``spool``."""
+    if spool is None:
+        return Lake(root).query(sql, max_rows=50_000_000).rows()
+    return query_lake(root, spool, sql, max_rows=50_000_000).rows()
+
+
+def lake_trades(root: str, spool: Path | None = None) -> Counter[Key]:
+    """Every trade of the lake as SQL sees it (the ``trades`` view), exact decimals; with
+    ``spool``, the trades recorded but not yet published too."""
+    rows = _query(root, "SELECT symbol, ts_ns, side, price, qty FROM trades", spool)
     return Counter((s, int(t), str(side), _norm(p), _norm(q)) for s, t, side, p, q in rows)
 
 
-def lake_gaps(root: str) -> list[GapRow]:
-    rows = Lake(root).query("SELECT symbol, from_ns, to_ns, reason FROM gaps").rows()
+def lake_gaps(root: str, spool: Path | None = None) -> list[GapRow]:
+    rows = _query(root, "SELECT symbol, from_ns, to_ns, reason FROM gaps", spool)
     return [GapRow(str(s), int(f), int(t), str(r)) for s, f, t, r in rows]
 
 
@@ -105,19 +112,20 @@ class LakeVsTruth:
         return dict(self.__dict__)
 
 
-def compare_lake(root: str, truth_path: Path,
-                 start_ns: dict[str, int] | None = None) -> LakeVsTruth:
+def compare_lake(root: str, truth_path: Path, start_ns: dict[str, int] | None = None,
+                 spool: Path | None = None) -> LakeVsTruth:
     """Compare; trades before ``start_ns[symbol]`` (before recording began) are not owed.
 
     ``duplicated`` counts rows recorded more often than the exchange made them, ``invented``
     rows it never made; a missing trade is "in a reported gap" only when a ``gaps`` row of
-    its symbol covers its timestamp.
+    its symbol covers its timestamp. With ``spool``: what SQL sees at the live edge (the
+    lake plus the spool's unpublished tail), for a recording still running.
     """
     truth_all = truth_trades(truth_path)
     start = start_ns or {}
     truth = Counter({k: n for k, n in truth_all.items() if k[1] >= start.get(k[0], 0)})
-    recorded = lake_trades(root)
-    gaps = lake_gaps(root)
+    recorded = lake_trades(root, spool)
+    gaps = lake_gaps(root, spool)
     extra = recorded - truth_all
     duplicated = sum(n for k, n in extra.items() if k in truth_all)
     invented = sum(n for k, n in extra.items() if k not in truth_all)
@@ -130,6 +138,16 @@ def compare_lake(root: str, truth_path: Path,
             silent += n
     return LakeVsTruth(sum(truth.values()), sum(recorded.values()), duplicated, invented,
                        in_gaps, silent, len(gaps))
+
+
+def wait_recorded(root: str, spool: Path, truth_path: Path, timeout: float = 60) -> None:
+    """Wait until a running recorder holds every trade the exchange made (in its lake or
+    its spool) or a reported gap covers it: after a halt, before stopping the recorder."""
+    def recorded() -> bool:
+        return compare_lake(root, truth_path, spool=spool).lost_silently == 0
+
+    wait_for(recorded, timeout, "every trade made before the halt to be recorded",
+             interval=0.25)
 
 
 def rss_bytes(pid: int) -> int:

@@ -23,7 +23,7 @@ from ticklake.catalog import Lake
 from ticklake.lake.writer import CURSOR, INTENT
 from ticklake.spool import CursorStore, SpoolReader
 
-from .common import compare_lake, figure, wait_for
+from .common import compare_lake, figure, wait_for, wait_recorded
 from .procs import control, emulator_process, recorder, stop_recorder
 
 SIZE = "8m"
@@ -101,7 +101,7 @@ def test_a_full_spool_disk_stops_with_one_line_and_resumes_after(tmp_path: Path)
         second = recorder(url, str(lake), spool, log=tmp_path / "second.log")
         wait_for(lambda: spool_end(spool) > frames_before + 100, 60, "recording to resume")
         control(url, "halt")
-        time.sleep(1)
+        wait_recorded(str(lake), spool, truth)
         assert stop_recorder(second) == 0, (tmp_path / "second.log").read_text()[-2000:]
         frames = published_prefix(lake, spool)
         assert committed(spool) == frames  # drained: every frame published exactly once
@@ -130,11 +130,12 @@ def test_a_full_lake_disk_delays_publishing_and_loses_nothing(tmp_path: Path) ->
             wait_for(lambda: committed(spool) > 0, 60, "a first publish")
             control(url, "resume")
             ballast = fill(small)
-            wait_for(lambda: spool_end(spool) - committed(spool) > 1500, 60,
+            wait_for(lambda: spool_end(spool) - committed(spool) > 500, 60,
                      "publishing to stall and a backlog to build")
-            held = committed(spool)
-            time.sleep(1)
-            assert committed(spool) == held  # stalled, not slow
+            held, end = committed(spool), spool_end(spool)
+            # Stalled, not slow: while 300 more frames are recorded, nothing is published.
+            wait_for(lambda: spool_end(spool) > end + 300, 60, "300 more frames recorded")
+            assert committed(spool) == held
             assert process.poll() is None, "the recorder must keep recording"
             os.unlink(ballast)
             freed = time.monotonic()
@@ -142,7 +143,7 @@ def test_a_full_lake_disk_delays_publishing_and_loses_nothing(tmp_path: Path) ->
             wait_for(lambda: committed(spool) >= target, 120, "publishing to resume")
             resumed_s = time.monotonic() - freed
             control(url, "halt")
-            time.sleep(1)
+            wait_recorded(str(lake), spool, truth)
         finally:
             code = stop_recorder(process)
         output = (tmp_path / "recorder.log").read_text()

@@ -22,10 +22,12 @@ from ticklake.lake.writer import CURSOR
 from ticklake.spool import CursorStore, SpoolReader
 
 from ..seaweed import SeaweedFS
-from .common import compare_lake, figure, rss_bytes, wait_for
+from ..support import scaled
+from .common import compare_lake, figure, rss_bytes, wait_for, wait_recorded
 from .procs import control, emulator_process, recorder, stop_recorder
 
 RATE = "150"  # trades/s per symbol
+BACKLOG = 500  # frames held in the spool while the store is out, at least
 
 
 @pytest.fixture(scope="module")
@@ -54,13 +56,17 @@ def spool_end(spool: Path) -> int:
         return 0
 
 
-def sample_rss(process: subprocess.Popen[bytes], spool: Path,
-               seconds: float) -> tuple[list[int], list[int]]:
-    """RSS of the recorder's process tree and its lake cursor every 0.5 s for ``seconds``;
-    the recorder must stay alive."""
+def sample_rss(process: subprocess.Popen[bytes], spool: Path, seconds: float,
+               backlog: int) -> tuple[list[int], list[int]]:
+    """RSS of the recorder's process tree and its lake cursor every 0.5 s for ``seconds``
+    and until ``backlog`` frames wait in the spool (a loaded machine records fewer frames
+    in the same time); the recorder must stay alive."""
     samples, cursors = [], []
     started = time.monotonic()
-    while time.monotonic() - started < seconds:
+    deadline = started + seconds + scaled(60)
+    while (time.monotonic() - started < seconds
+           or spool_end(spool) - committed(spool) <= backlog):
+        assert time.monotonic() < deadline, f"no backlog of {backlog} frames"
         samples.append(rss_bytes(process.pid))
         cursors.append(committed(spool))
         assert process.poll() is None, "the recorder died"
@@ -77,13 +83,15 @@ def record_through(tmp_path: Path, store: SeaweedFS, name: str, seconds: float,
     root = f"s3://{store.bucket}/{name}"
     spool = tmp_path / "spool"
     samples: dict[str, list[int]] = {"before": [], "during": [], "after": []}
+    # Heartbeats both ways, far shorter than the fault (a reader blocked by the store would
+    # be dropped) and scaled (a loaded machine must not trip them).
     with emulator_process(tmp_path, "--symbols", "BTCUSD,BTCUSDT", "--rate", RATE,
-                          "--heartbeat-timeout", "3") as (url, truth):
+                          "--heartbeat-timeout", str(scaled(3))) as (url, truth):
         control(url, "halt")  # until the recorder streams: every trade is then owed
         process = recorder(url, root, spool, log=tmp_path / "recorder.log",
                            env={"TICKLAKE_FEED__PING_INTERVAL": "1",
-                                "TICKLAKE_FEED__PONG_TIMEOUT": "3",
-                                "TICKLAKE_FEED__SILENCE_TIMEOUT": "5"})
+                                "TICKLAKE_FEED__PONG_TIMEOUT": str(scaled(3)),
+                                "TICKLAKE_FEED__SILENCE_TIMEOUT": str(scaled(5))})
         try:
             wait_for(lambda: committed(spool) > 0, 60, "a first publish")
             control(url, "resume")
@@ -96,7 +104,7 @@ def record_through(tmp_path: Path, store: SeaweedFS, name: str, seconds: float,
                 # Counted from when the fault is in place (a graceful stop can take seconds
                 # under load and still answer); a publish already in flight may then land.
                 frozen_at = committed(spool)
-                samples["during"], cursors = sample_rss(process, spool, seconds)
+                samples["during"], cursors = sample_rss(process, spool, seconds, BACKLOG)
                 backlog = spool_end(spool) - committed(spool)
                 publishes_during = len({frozen_at, *cursors}) - 1
             finally:
@@ -110,13 +118,13 @@ def record_through(tmp_path: Path, store: SeaweedFS, name: str, seconds: float,
                 time.sleep(0.3)
             state = control(url, "state")
             control(url, "halt")
-            time.sleep(0.5)
+            wait_recorded(root, spool, truth)
         finally:
             code = stop_recorder(process, timeout=120)
     assert code == 0, (tmp_path / "recorder.log").read_text()[-3000:]
     # The socket kept being read: one connection all along, never dropped by the exchange.
     assert state["connections_total"] == 1 and state["heartbeat_drops"] == 0, state
-    assert publishes_during <= 1 and backlog > 500, (publishes_during, backlog, cursors)
+    assert publishes_during <= 1 and backlog > BACKLOG, (publishes_during, backlog, cursors)
     result = compare_lake(root, truth)
     assert result.duplicated == result.invented == 0, result
     assert result.lost_silently == result.lost_in_reported_gaps == 0, result
@@ -147,14 +155,14 @@ def outage(store: SeaweedFS) -> tuple[Callable[[], None], Callable[[], None]]:
 @pytest.mark.timeout(600)
 def test_a_frozen_object_store_keeps_memory_flat_and_the_socket_read(
         tmp_path: Path, store: SeaweedFS, monkeypatch: pytest.MonkeyPatch) -> None:
-    figure("slow_sink", **record_through(tmp_path, store, "frozen", 20, *freeze(store),
+    figure("slow_sink", **record_through(tmp_path, store, "frozen", 12, *freeze(store),
                                          monkeypatch=monkeypatch))
 
 
 @pytest.mark.timeout(600)
 def test_an_object_store_outage_loses_nothing(
         tmp_path: Path, store: SeaweedFS, monkeypatch: pytest.MonkeyPatch) -> None:
-    figure("store_outage", **record_through(tmp_path, store, "outage", 20, *outage(store),
+    figure("store_outage", **record_through(tmp_path, store, "outage", 12, *outage(store),
                                             monkeypatch=monkeypatch))
 
 

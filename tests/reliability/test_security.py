@@ -33,8 +33,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from ticklake.dashboard import DashboardConfig
+from ticklake.lake.hints import CURSOR
 from ticklake.model import RawFrame
-from ticklake.spool import SpoolWriter
+from ticklake.spool import CursorStore, SpoolWriter
 
 from ..seaweed import SeaweedFS
 from ..support import scaled
@@ -42,7 +43,7 @@ from ..unit.catalog.conftest import CANDLE_TRADES
 from ..unit.catalog.helpers import write_lake
 from ..unit.dashboard.client import request, sql
 from ..unit.dashboard.stack import LakeServer
-from .common import figure
+from .common import figure, wait_for
 from .procs import TICKLAKE, emulator_process, kill_group
 
 # (statement, a word the refusal names); {out} is a directory outside the lake.
@@ -206,11 +207,14 @@ def test_no_credential_ever_appears_in_output_or_logs(
                  f"s3://{seaweed.bucket}/secrets", "--spool", str(tmp_path / "spool"),
                  "--port", "0", "--host", "127.0.0.1", "--webhook", hook],
                 tmp_path / "run.log",
-                env={**s3, "TICKLAKE_DASHBOARD_TOKEN": secrets["dashboard token"]}) as base:
+                env={**s3, "TICKLAKE_DASHBOARD_TOKEN": secrets["dashboard token"],
+                     "TICKLAKE_LAKE__BUFFER_SECONDS": "0.5"}) as base:
             with contextlib.suppress(urllib.error.URLError):
                 request(f"{base}/?token={secrets['dashboard token']}")
             request(f"{base}/api/lake", headers={"Authorization": "Bearer wrong"})
-            time.sleep(3)
+            # Running until it has published to the object store (the credentials used).
+            cursors = CursorStore(tmp_path / "spool" / "cursors")
+            wait_for(lambda: cursors.load(CURSOR)[0] > 0, 60, "a publish to S3")
         outputs["run"] = (tmp_path / "run.log").read_text()
         # 2. The object store refusing the credentials: errors about S3, with no key in them.
         wrong = {**s3, "AWS_SECRET_ACCESS_KEY": secrets["wrong S3 secret"]}
