@@ -46,7 +46,21 @@ class Tansu:
         return f"kafka://{self.bootstrap}/{topic}"
 
     def start(self) -> None:
-        self.port = self.port or free_port()
+        """Start on ``port`` (a restart), or on a free one: one taken in between (the check
+        and the bind are apart) makes the broker exit, and another port is tried."""
+        if self.port:
+            self._start()
+            return
+        for attempt in range(3):
+            self.port = free_port()
+            try:
+                self._start()
+                return
+            except RuntimeError:
+                if attempt == 2:
+                    raise
+
+    def _start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         url = f"tcp://127.0.0.1:{self.port}"
         with (self.directory / "tansu.log").open("ab") as log:

@@ -12,7 +12,7 @@ import pytest
 
 from ticklake.spool import SpoolReader
 
-from ..reliability.common import compare_lake, figure, wait_for
+from ..reliability.common import compare_lake, figure, wait_for, wait_recorded
 from ..reliability.procs import control, emulator_process
 from ..seaweed import SeaweedFS
 from .procs import deliver, lake_frames, shipped, shipping_recorder, spooled_frames, stop, trades_in
@@ -57,6 +57,7 @@ def restart_broker_midrun(tmp_path: Path, broker: Tansu, store: SeaweedFS, name:
             wait_for(lambda: shipped(spool) >= down_at + held, 120,
                      "the backlog shipped after the broker came back")
             control(url, "halt")
+            wait_recorded(root, spool, truth)  # (its spool: the recorder writes no lake)
         finally:  # (with the broker still down it tries to ship for 60 s, then keeps it)
             code = stop(process, timeout=120)
         assert code == 0, (tmp_path / "recorder.log").read_text()[-2000:]

@@ -7,6 +7,7 @@ last frames behind (found by the scale-out end-to-end test: one frame short, now
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
@@ -17,22 +18,32 @@ from ticklake.model import RawFrame
 from ticklake.spool import Spool, SpoolReader
 
 from ..reliability.common import wait_for
+from ..support import scaled
 from .tansu import Tansu
 
 PARTITIONS = 2
 
 
 def frames_on_topic(broker: Tansu, topic: str) -> int:
+    """Frames on the topic: every partition read to its end (its high watermark, the
+    producer having been stopped), so a slow broker cannot cut the count short."""
     consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "count",
                          "enable.auto.commit": False, "fetch.wait.max.ms": 100})
-    consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
-    count = idle = 0
+    partitions = [TopicPartition(topic, p, 0) for p in range(PARTITIONS)]
+    ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=scaled(10))[1]
+            for tp in partitions}
+    read = dict.fromkeys(ends, 0)
+    consumer.assign(partitions)
+    count = 0
+    deadline = time.monotonic() + scaled(30)
     try:
-        while idle < 10:
-            messages = consumer.consume(1000, 0.2)
-            idle = 0 if messages else idle + 1
-            headers = [dict(m.headers() or ()) for m in messages if m.error() is None]
-            count += sum(1 for h in headers if REC in h and KIND not in h)  # frames only
+        while any(read[p] < end for p, end in ends.items()):
+            assert time.monotonic() < deadline, (read, ends)
+            for message in consumer.consume(1000, 0.2):
+                assert message.error() is None, message.error()
+                read[message.partition()] = message.offset() + 1
+                headers = dict(message.headers() or ())
+                count += REC in headers and KIND not in headers  # frames only
     finally:
         consumer.close()
     return count
