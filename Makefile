@@ -29,8 +29,13 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Two workers (pytest-xdist): most of the suite waits on sockets and processes, not the CPU.
+# worksteal: a worker that ran out of tests takes some of the other's (tests/conftest.py
+# puts the long suites first).
+TEST_WORKERS ?= 2
+
 test: lint system-deps
-	$(BIN)/pytest -m "not long and not compat"
+	$(BIN)/pytest -m "not long and not compat" -n $(TEST_WORKERS) --dist worksteal
 
 test-long: $(STAMP) system-deps
 	$(BIN)/pytest -m long
