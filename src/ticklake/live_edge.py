@@ -95,11 +95,6 @@ class LiveEdge:
         found.tails = tails
         return found
 
-    @property
-    def decoded(self) -> int:
-        """Spool records decoded so far by this edge's tail."""
-        return 0 if self._tail is None else self._tail.decoded
-
     def _spool_tail(self) -> SpoolTail | None:
         if self._tail is None:
             spool = self.spool_dir

@@ -121,7 +121,7 @@ def open_lake(
     if lake.log is not None:
         from ticklake.broker.shipper import open_shipper  # confluent-kafka only when used
 
-        products_json = msgspec.json.encode([products.require(s) for s in products.symbols()])
+        products_json = msgspec.json.encode(products.listing())
         runner = open_shipper(spool, lake.log, products_json, lake.partitions)
     else:
         # (Built before the control record below: that record is no backlog of a past run.)

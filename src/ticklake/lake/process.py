@@ -133,7 +133,7 @@ class LakeProcess:
         self.writer = WriterView(self._shared)
         self._config = ChildConfig(
             os.getpid(), str(spool_dir), lake_root,
-            [products.require(s) for s in products.symbols()], hints.size_mib, hints.interval,
+            products.listing(), hints.size_mib, hints.interval,
             snapshot_size, poll_interval, linger, self._shared.fd)
         self._drain_timeout = drain_timeout
         self._tick = tick

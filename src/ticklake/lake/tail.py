@@ -13,7 +13,6 @@ symbol decodes with the products the recorder had, whatever ``products`` this re
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from ticklake.feed.phemex.products import ProductTable
 from ticklake.feed.phemex.trades import ReplayDecoder, replay_decoder
 from ticklake.lake.batch import Batch
 from ticklake.lake.schema import PARTITIONS
-from ticklake.lake.writer import CURSOR, INTENT, Cursors, RecordSource
+from ticklake.lake.writer import CURSOR, Cursors, RecordSource, unfinished_publish
 
 _READ = 10_000  # records per spool read
 _FAN_IN = 8  # pieces of one level merged into one of the next (one Arrow chunk each)
@@ -43,9 +42,8 @@ class Seam:
 
 
 def _in_progress(cursors: Cursors, cursor: int) -> tuple[int, int] | None:
-    end, intent = cursors.load(INTENT)
-    first = json.loads(intent)["first"] if intent else -1
-    return (cursor, end) if first == cursor and end > cursor else None
+    end = unfinished_publish(cursors, cursor)
+    return None if end is None else (cursor, end)
 
 
 @dataclass

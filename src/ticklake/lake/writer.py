@@ -71,6 +71,14 @@ class WriterStats:
     publish_seconds: list[float] = field(default_factory=list)
 
 
+def unfinished_publish(cursors: Cursors, committed: int) -> int | None:
+    """End of the batch a publish began from the ``committed`` cursor and did not finish
+    (its intent is there, the cursor not yet past it), or None."""
+    intent_end, intent = cursors.load(INTENT)
+    first = json.loads(intent)["first"] if intent else -1
+    return intent_end if first == committed and intent_end > committed else None
+
+
 class LakeWriter:
     """Turns spool records into lake files; call ``poll`` repeatedly (one thread)."""
 
@@ -111,9 +119,7 @@ class LakeWriter:
         self._decoder = replay_decoder(state, self.products, self.snapshot_size)
         self._batch = Batch(offset, offset)
         self._started = 0.0
-        intent_end, intent = self.cursors.load(INTENT)
-        first = json.loads(intent)["first"] if intent else -1
-        self._redo_end = intent_end if first == offset and intent_end > offset else None
+        self._redo_end = unfinished_publish(self.cursors, offset)
         if self._redo_end is not None:
             logger.info("= redoing batch [%d, %d) after a restart", offset, self._redo_end)
 
