@@ -31,6 +31,7 @@ from ticklake.errors import ConfigError
 from ticklake.feed.events import Event, TradesReceived
 from ticklake.lake.anomalies import AnomalyWriter, anomaly_tables
 from ticklake.lake.storage import LakeStorage
+from ticklake.manifest import DETECT_LOG
 from ticklake.model import Anomaly
 from ticklake.pipeline import Recording
 from ticklake.tables import MARKER, SCHEMAS
@@ -182,7 +183,7 @@ def detect_offline(source: str, output: Path, detector: SwingDetector) -> Offlin
         output.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(anomalies_file_table(ended), output, compression="zstd")
     else:
-        AnomalyWriter(LakeStorage(str(output))).write(ended)
+        AnomalyWriter(LakeStorage(str(output)), log=DETECT_LOG).write(ended)
     return report
 
 

@@ -88,7 +88,8 @@ class DetectPartition:
         self.decoder = replay_decoder(state.decoder, self.products)
         self.high_water = HighWater(state.high_water, state.generations)
         self.inbound = Inbound(self.high_water, self.products)
-        self.writer = AnomalyWriter(storage)
+        # one manifest log per partition: its owner is the only writer (S3 has no locks)
+        self.writer = AnomalyWriter(storage, log=f"anomalies-{cursor_name(group)}-{self.stream}")
         self.episodes = 0
         self._snapshot_s = snapshot_s
         self._clock = clock

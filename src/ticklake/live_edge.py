@@ -2,33 +2,31 @@
 
 A :class:`LiveEdge` keeps one :class:`~ticklake.lake.tail.SpoolTail` for its lifetime (the
 dashboard holds one per server), so each query decodes only the frames appended since the
-last one, and keeps its DuckDB connections while the lake's files stay the same (only the
-tails are swapped). Frames decode with the products the spool's control records name, so
-every symbol the recorder subscribed is visible here within a second of its arrival.
+last one, and keeps its DuckDB database while the lake's manifest says no file changed (a
+query asks the manifest for the next version of each log: no listing, and a database lives
+across queries with its Parquet footers cached). Frames decode with the products the
+spool's control records name, so every symbol the recorder subscribed is visible here
+within a second of its arrival.
 
 The seam, without listing ``raw/``: the tail holds the spool's rows from the lake writer's
 cursor on; the files of a publish begun from that cursor (its intent names the range) are
-left out of the views, and if the writer's cursors moved while the lake was listed, it is
-listed again. Files of the lake that this spool did not write are always in.
+left out of the views, and if the writer's cursors moved while the manifest was read, it is
+read again. Files of the lake that this spool did not write are always in.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
-from ticklake.catalog import Lake, QueryResult, run_query
-from ticklake.catalog.connection import TableFiles, open_connection, replace_tails
+from ticklake.catalog import Lake, QueryResult
+from ticklake.catalog.connection import LakeDatabase
 from ticklake.feed.phemex.products import ProductTable, default_products
 from ticklake.lake.tail import Seam, SpoolTail
 from ticklake.spool import CursorStore, SpoolReader
 
-# Connections kept between queries (one per query the dashboard runs at once).
-_IDLE_CONNECTIONS = 2
 _ATTEMPTS = 5  # listings per query while publishes keep moving the seam (they are seconds apart)
 
 
@@ -44,7 +42,8 @@ class LiveEdge:
         self._tail: SpoolTail | None = None
         self._lake: Lake | None = None
         self._lock = threading.Lock()
-        self._idle: list[_Connection] = []
+        self._database_kept: LakeDatabase | None = None
+        self._kept_for: tuple[int, int] | None = None
 
     def tails(self) -> tuple[dict[str, pa.Table], Seam | None]:
         """The unpublished rows per table and the seam; ({}, None) without a spool."""
@@ -54,46 +53,34 @@ class LiveEdge:
         return tail.refresh()
 
     def query(self, sql: str, *, max_rows: int = 1_000_000, timeout: float = 30.0) -> QueryResult:
-        if self._lake is None:  # the writer creates the lake: open it once it exists
-            self._lake = Lake(self.lake_root)
         tail = self._spool_tail()
         for _ in range(_ATTEMPTS):
             tails, seam = self.tails()
-            files = self._lake.table_files(seam.in_progress if seam else None)
-            # A publish that began or ended while the files were listed: list them again.
+            database = self._database(seam.in_progress if seam else None)
+            # A publish that began or ended meanwhile: take the seam and the files again.
             if tail is None or tail.seam() == seam:
                 break
-        conn = self._connection(files, tails)
-        try:
-            return run_query(conn.conn, sql, max_rows=max_rows, timeout=timeout)
-        finally:
-            self._release(conn)
+        return database.query(sql, tails, max_rows=max_rows, timeout=timeout)
 
     def close(self) -> None:
         with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.conn.close()
+            database, self._database_kept = self._database_kept, None
+        if database is not None:
+            database.close()
 
-    def _connection(self, files: dict[str, TableFiles],
-                    tails: dict[str, pa.Table]) -> _Connection:
-        """An idle connection over the same files with the tails swapped in, or a new one
-        (opening one binds every view and macro: most of a small query's time)."""
-        found: _Connection | None = None
+    def _database(self, in_progress: tuple[int, int] | None) -> LakeDatabase:
+        """The database over the lake's current files: kept while the manifest says no file
+        changed and the seam hides the same publish (opening one costs the file lists)."""
         with self._lock:
-            for i, idle in enumerate(self._idle):
-                if idle.files == files:
-                    found = self._idle.pop(i)
-                    break
-        if found is None:
-            return _Connection(files, open_connection(files, tails, tail_slots=True), tails)
-        try:
-            replace_tails(found.conn, tails, found.tails)
-        except BaseException:
-            found.conn.close()
-            raise
-        found.tails = tails
-        return found
+            if self._lake is None:  # the writer creates the lake: open it once it exists
+                self._lake = Lake(self.lake_root)
+            changed = self._lake.refresh()
+            kept = self._database_kept
+            if kept is None or changed or self._kept_for != in_progress:
+                # A statement still running on the old one keeps it alive until it ends.
+                kept = self._database_kept = self._lake.database(in_progress)
+                self._kept_for = in_progress
+            return kept
 
     def _spool_tail(self) -> SpoolTail | None:
         if self._tail is None:
@@ -103,23 +90,6 @@ class LiveEdge:
             self._tail = SpoolTail(SpoolReader(spool), CursorStore(spool / "cursors"),
                                    self.products)
         return self._tail
-
-    def _release(self, conn: _Connection) -> None:
-        with self._lock:
-            self._idle.append(conn)
-            stale = self._idle[:-_IDLE_CONNECTIONS]
-            del self._idle[:-_IDLE_CONNECTIONS]
-        for old in stale:
-            old.conn.close()
-
-
-@dataclass
-class _Connection:
-    """A sandboxed connection, the files its views read and the tails registered in it."""
-
-    files: dict[str, TableFiles]
-    conn: duckdb.DuckDBPyConnection
-    tails: dict[str, pa.Table]
 
 
 def query_lake(

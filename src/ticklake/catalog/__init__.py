@@ -1,8 +1,9 @@
 """Catalog and SQL over the lake: the Glue and Athena replacement, embedded.
 
 ``Lake(root)`` opens a lake (local directory or ``s3://bucket/prefix``); ``tables()`` and
-``partitions()`` are the catalog (from Parquet footers); ``query(sql)`` runs one read-only
-statement in a sandboxed DuckDB where ``trades``, ``raw``, ``gaps`` and ``rejected`` are views,
+``partitions()`` are the catalog (from the manifest, ``ticklake.manifest``); ``query(sql)``
+runs one read-only statement in a sandboxed DuckDB where ``trades``, ``raw``, ``gaps`` and
+``rejected`` are views (reading only the files the statement's filters can need),
 optionally with the not-yet-published tail unioned in; ``format_result`` renders the result.
 
 Table macros in every connection (details in ``macros.py``)::

@@ -1,45 +1,52 @@
-"""Sandboxed DuckDB connections with the lake's tables as views (the Athena replacement).
+"""Sandboxed DuckDB over the lake: one database per file list, one cursor per statement.
 
-Each table becomes a view, the union (``UNION ALL BY NAME``) of:
+A :class:`LakeDatabase` holds, for each table, its file list (``_files_<table>``: path,
+partition values, min/max of the time columns, from the manifest) and a guard view under the
+table's name that raises if read. Each statement runs on its own cursor: the scan planner
+(``planner.py``) reads the statement's filters, the file list answers which files can hold
+matching rows, and the cursor gets a temporary view per table the statement reads, the union
+(``UNION ALL BY NAME``) of
 
-1. an empty Arrow table with the documented columns, so a table without files is an empty view
-   with the right types instead of an error, and every view has its columns in the documented
-   order followed by the partition columns ``exchange``, [``symbol``,] ``date``;
-2. the published files: on a local lake ``read_parquet`` over a Hive glob (re-evaluated by each
-   query, so new files show up), on any other filesystem (S3) a ``pyarrow.dataset`` of the files
-   listed when the connection was opened, registered in DuckDB (httpfs cannot be installed
-   offline). Partition and column filters reach both (DuckDB prunes files by path; the Arrow
-   scan receives the filters);
+1. an empty table with the documented columns, so a table without files is an empty view with
+   the right types and every view has its columns in the documented order followed by the
+   partition columns ``exchange``, [``symbol``,] ``date``;
+2. the files it needs: on a local lake ``read_parquet`` over exactly those paths (no listing,
+   no footer read until the scan; ``union_by_name`` only across schema versions), on any
+   other filesystem (S3) a ``pyarrow.dataset`` of those files, registered in DuckDB (httpfs
+   cannot be installed offline);
 3. the caller's not-yet-published tail, if any.
 
-Then the sandbox is closed, in this order: only the table directories are allowed
-(``allowed_directories``; none for S3, where DuckDB touches no file), external access off
-(``enable_external_access=false``: no other file, URL, ATTACH, INSTALL or LOAD), and
-``lock_configuration=true`` so no SET/RESET/PRAGMA can undo it. Extension auto-install and
-auto-load are off from the start (there is no network), as are Python replacement scans (a query
-cannot read the caller's variables). Statement-level checks are in ``sandbox.py``.
+So a query's cost follows the files it reads, not the files the lake holds. Parquet footers
+are cached in the database (``parquet_metadata_cache``) for as long as it lives.
+
+The sandbox is closed before any statement runs, in this order: only the table directories
+are allowed (``allowed_directories``; none for S3, where DuckDB touches no file), external
+access off (``enable_external_access=false``: no other file, URL, ATTACH, INSTALL or LOAD),
+and ``lock_configuration=true`` so no SET/RESET/PRAGMA can undo it. Extension auto-install and
+auto-load are off from the start (there is no network), as are Python replacement scans (a
+query cannot read the caller's variables). Statement-level checks are in ``sandbox.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as ds
-import pyarrow.fs as pafs
+import pyarrow.compute as pc
 
 from ticklake.catalog.errors import QueryError
 from ticklake.catalog.macros import MACROS
-from ticklake.catalog.sandbox import one_line
-from ticklake.catalog.schema import (
-    HIVE_TYPES,
-    PARTITIONS,
-    TABLES,
-    partition_schema,
-    view_schema,
-)
+from ticklake.catalog.planner import EVERYTHING, file_columns, plan_scans
+from ticklake.catalog.query import QueryResult, run_query
+from ticklake.catalog.sandbox import check_sql, one_line
+from ticklake.catalog.schema import HIVE_TYPES, PARTITIONS, TABLES, partition_schema, view_schema
+from ticklake.manifest import RANGE_COLUMNS, TIMESTAMP_TWINS, FileEntry
+
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
 
 CONFIG = {
     "autoinstall_known_extensions": False,
@@ -51,10 +58,15 @@ CONFIG = {
 
 @dataclass(frozen=True)
 class LocalFiles:
-    """A table on the local disk, read by DuckDB's Parquet reader through a Hive glob."""
+    """A table on the local disk, read by DuckDB's Parquet reader."""
 
-    directory: str  # absolute, no glob metacharacters
-    paths: tuple[str, ...]  # the live files (superseded compaction inputs left out)
+    directory: str  # absolute
+    entries: tuple[FileEntry, ...]  # the live files, paths relative to the lake root
+    root: str = ""  # the lake root the entries' paths are relative to
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(f"{self.root}/{e.path}" for e in self.entries)
 
 
 @dataclass(frozen=True)
@@ -63,51 +75,136 @@ class DatasetFiles:
 
     filesystem: pafs.FileSystem
     directory: str  # the table's directory on that filesystem
-    paths: tuple[str, ...]
+    entries: tuple[FileEntry, ...]
+    root: str = ""
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(f"{self.root}/{e.path}" for e in self.entries)
 
 
 TableFiles = LocalFiles | DatasetFiles
 
 
-def open_connection(
-    files: Mapping[str, TableFiles], tails: Mapping[str, pa.Table] | None = None,
-    *, tail_slots: bool = False,
-) -> duckdb.DuckDBPyConnection:
-    """A locked-down in-memory DuckDB with one view per lake table and the macros.
+@dataclass
+class LakeDatabase:
+    """A locked-down in-memory DuckDB over fixed file lists; :meth:`query` plans each
+    statement's scans. Thread-safe: every statement has its own cursor."""
 
-    ``tail_slots``: every table gets a tail (empty if ``tails`` has none for it), so that
-    :func:`replace_tails` can swap in newer tails on the same connection later.
-    """
-    tails = dict(tails or {})
-    _check_tails(tails)
-    if tail_slots:
-        tails = {table: tails.get(table, _empty_tail(table)) for table in TABLES}
+    files: Mapping[str, TableFiles]
+    conn: duckdb.DuckDBPyConnection = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.conn = _open(self.files)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def query(self, sql: str, tails: Mapping[str, pa.Table] | None = None, *,
+              max_rows: int = 1_000_000, timeout: float = 30.0) -> QueryResult:
+        """Run one read-only statement (``run_query``'s checks and limits)."""
+        tails = dict(tails or {})
+        _check_tails(tails)
+        cursor = self.conn.cursor()
+        try:
+            statement = check_sql(cursor, sql)
+            plan = plan_scans(cursor, statement)
+            self._views(cursor, plan.tables, tails)
+            return run_query(cursor, statement, max_rows=max_rows, timeout=timeout)
+        finally:
+            cursor.close()
+
+    def cursor(self, tails: Mapping[str, pa.Table] | None = None) -> duckdb.DuckDBPyConnection:
+        """A cursor whose views read every file of every table (no planning: for callers
+        that run their own SQL on it; each statement binds every file)."""
+        tails = dict(tails or {})
+        _check_tails(tails)
+        cursor = self.conn.cursor()
+        try:
+            self._views(cursor, dict.fromkeys(TABLES, EVERYTHING), tails)
+        except BaseException:
+            cursor.close()
+            raise
+        return cursor
+
+    def _views(self, cursor: duckdb.DuckDBPyConnection, plan: Mapping[str, str | None],
+               tails: Mapping[str, pa.Table]) -> None:
+        for table, condition in plan.items():
+            source = self.files[table]
+            entries = _select(cursor, table, source.entries, condition)
+            parts = [f"SELECT * FROM _empty_{table}"]
+            if entries:
+                parts += _file_scans(cursor, table, source, entries)
+            tail = tails.get(table)
+            if tail is not None:
+                cursor.register(f"_tail_{table}", tail)
+                parts.append(f"SELECT * REPLACE (CAST(date AS DATE) AS date) FROM _tail_{table}")
+            try:
+                cursor.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS "
+                               + "\nUNION ALL BY NAME\n".join(parts))
+            except duckdb.Error as exc:
+                msg = f"cannot open the lake's {table}: {one_line(exc)}"
+                raise QueryError(msg) from None
+
+
+def _select(cursor: duckdb.DuckDBPyConnection, table: str, entries: Sequence[FileEntry],
+            condition: str | None) -> list[FileEntry]:
+    """The entries ``condition`` keeps (evaluated on the file list); all if it cannot be."""
+    if condition is EVERYTHING or not entries:
+        return list(entries)
+    try:
+        rows = cursor.execute(f"SELECT row FROM _files_{table} WHERE {condition}").fetchall()
+    except duckdb.Error:
+        return list(entries)  # the statement itself will name what is wrong
+    return [entries[row] for (row,) in rows]
+
+
+def _file_scans(cursor: duckdb.DuckDBPyConnection, table: str, source: TableFiles,
+                entries: list[FileEntry]) -> list[str]:
+    by_schema: dict[int, list[FileEntry]] = {}
+    for entry in entries:
+        by_schema.setdefault(entry.schema, []).append(entry)
+    if isinstance(source, LocalFiles):
+        return [_read_parquet(table, [f"{source.root}/{e.path}" for e in group])
+                for _, group in sorted(by_schema.items())]
+    import pyarrow.dataset as ds
+
+    dataset = ds.dataset(
+        [f"{source.root}/{e.path}" for e in entries],
+        filesystem=source.filesystem,
+        format="parquet",
+        partitioning=ds.partitioning(partition_schema(table), flavor="hive"),
+        partition_base_dir=source.directory,
+        schema=view_schema(table),
+    )
+    cursor.register(f"_dataset_{table}", dataset)
+    return [f"SELECT * FROM _dataset_{table}"]
+
+
+def _open(files: Mapping[str, TableFiles]) -> duckdb.DuckDBPyConnection:
     conn = duckdb.connect(":memory:", config=dict(CONFIG))
     try:
-        conn.execute("SET TimeZone = 'UTC'")
+        conn.execute("SET GLOBAL TimeZone = 'UTC'")
+        conn.execute("SET GLOBAL parquet_metadata_cache = true")
         allowed = []
         for table in TABLES:
-            empty = _register(conn, f"_empty_{table}", view_schema(table).empty_table())
-            parts = [f"SELECT * FROM {empty}"]
             source = files[table]
+            empty = view_schema(table).empty_table()
+            conn.register("_arrow", empty)
+            conn.execute(f"CREATE TABLE _empty_{table} AS SELECT * FROM _arrow")
+            conn.execute(f"CREATE TABLE _guard_{table} AS SELECT * FROM _arrow "
+                         f"UNION ALL BY NAME SELECT 1 AS _guard")
+            conn.unregister("_arrow")
+            # Read only through a statement's plan: a reference the planner missed fails
+            # loudly instead of answering from no files.
+            conn.execute(
+                f"CREATE VIEW {table} AS SELECT * EXCLUDE (_guard) FROM _guard_{table} "
+                f"WHERE error('internal: {table} was read without a scan plan') IS NULL")
+            conn.register("_arrow", _file_table(table, source.entries))
+            conn.execute(f"CREATE TABLE _files_{table} AS SELECT * FROM _arrow")
+            conn.unregister("_arrow")
             if isinstance(source, LocalFiles):
                 allowed.append(source.directory.rstrip("/") + "/")
-                if source.paths:
-                    parts.append(_read_parquet(table, source.paths))
-            elif source.paths:
-                dataset = ds.dataset(
-                    list(source.paths),
-                    filesystem=source.filesystem,
-                    format="parquet",
-                    partitioning=ds.partitioning(partition_schema(table), flavor="hive"),
-                    partition_base_dir=source.directory,
-                    schema=view_schema(table),
-                )
-                parts.append(f"SELECT * FROM {_register(conn, f'_files_{table}', dataset)}")
-            if table in tails:
-                name = _register(conn, f"_tail_{table}", tails[table])
-                parts.append(f"SELECT * REPLACE (CAST(date AS DATE) AS date) FROM {name}")
-            conn.execute(f"CREATE VIEW {table} AS " + "\nUNION ALL BY NAME\n".join(parts))
         for macro in MACROS:
             conn.execute(macro)
         conn.execute(f"SET allowed_directories = [{', '.join(map(_literal, allowed))}]")
@@ -123,15 +220,26 @@ def open_connection(
     return conn
 
 
-def replace_tails(conn: duckdb.DuckDBPyConnection, tails: Mapping[str, pa.Table],
-                  previous: Mapping[str, pa.Table]) -> None:
-    """Swap the tails of a connection opened with ``tail_slots`` (no view is rebuilt);
-    tables whose tail is the very object of ``previous`` are left as they are."""
-    _check_tails(tails)
-    for table in TABLES:
-        tail = tails.get(table)
-        if tail is None or tail is not previous.get(table):
-            conn.register(f"_tail_{table}", tail if tail is not None else _empty_tail(table))
+def _file_table(table: str, entries: Sequence[FileEntry]) -> pa.Table:
+    """The file list the plans' conditions run on (columns: ``planner.file_columns``)."""
+    keys = PARTITIONS[table]
+    columns: dict[str, Any] = {"row": pa.array(range(len(entries)), pa.int64()),
+                               "path": pa.array([e.path for e in entries], pa.string())}
+    for i, key in enumerate(keys):
+        values = pa.array([e.partition[i] if len(e.partition) > i else None for e in entries],
+                          pa.string())
+        columns[key] = values.cast(pa.date32(), safe=False) if key == "date" else values
+    for ns in RANGE_COLUMNS[table]:
+        lo = pa.array([e.ranges[ns][0] if ns in e.ranges else None for e in entries], pa.int64())
+        hi = pa.array([e.ranges[ns][1] if ns in e.ranges else None for e in entries], pa.int64())
+        columns[f"{ns}_lo"], columns[f"{ns}_hi"] = lo, hi
+        twin = TIMESTAMP_TWINS.get(ns)
+        if twin:
+            utc = pa.timestamp("us", tz="UTC")
+            columns[f"{twin}_lo"] = pc.divide(lo, 1000).cast(utc)
+            columns[f"{twin}_hi"] = pc.divide(hi, 1000).cast(utc)
+    names = ["row"] + [name for name, _ in file_columns(table)]
+    return pa.table({name: columns[name] for name in names})
 
 
 def _check_tails(tails: Mapping[str, pa.Table]) -> None:
@@ -141,23 +249,14 @@ def _check_tails(tails: Mapping[str, pa.Table]) -> None:
         raise QueryError(msg)
 
 
-def _empty_tail(table: str) -> pa.Table:
-    return view_schema(table).empty_table()
-
-
-def _register(conn: duckdb.DuckDBPyConnection, name: str, data: object) -> str:
-    conn.register(name, data)
-    return name
-
-
-def _read_parquet(table: str, paths: tuple[str, ...]) -> str:
+def _read_parquet(table: str, paths: Sequence[str]) -> str:
     files = "[" + ", ".join(map(_literal, paths)) + "]"
     hive_types = ", ".join(
         f"{_literal(key)}: {_literal(HIVE_TYPES[key])}" for key in PARTITIONS[table]
     )
     return (
         f"SELECT * FROM read_parquet({files}, hive_partitioning = true, "
-        f"union_by_name = true, hive_types = {{{hive_types}}})"
+        f"hive_types = {{{hive_types}}})"
     )
 
 

@@ -20,12 +20,19 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
-from ticklake.catalog.connection import DatasetFiles, LocalFiles, TableFiles, open_connection
+from ticklake.catalog.connection import DatasetFiles, LakeDatabase, LocalFiles, TableFiles
 from ticklake.catalog.errors import LakeNotFound, QueryError
-from ticklake.catalog.query import QueryResult, run_query
+from ticklake.catalog.query import QueryResult
 from ticklake.catalog.schema import FORMAT_VERSION, MARKER, PARTITIONS, TABLES, TIME_COLUMNS
+from ticklake.manifest import (
+    FileEntry,
+    Manifest,
+    ManifestError,
+    ManifestStore,
+    entry_from_footer,
+    iter_data_files,
+)
 from ticklake.objectstore import s3_from_environment as _s3_from_environment
 from ticklake.tables import parse_stream_file_name, superseded
 
@@ -73,16 +80,6 @@ class TableInfo:
         return _from_ns(self.max_time_ns)
 
 
-@dataclass(frozen=True)
-class _FileStats:
-    path: str
-    values: tuple[tuple[str, str], ...]
-    size: int
-    mtime_ns: int | None
-    rows: int | None  # None: the footer could not be read
-    max_time_ns: int | None
-
-
 class Lake:
     """A ticklake lake at ``root``: a local directory or ``s3://bucket/prefix``.
 
@@ -110,6 +107,9 @@ class Lake:
         if version != FORMAT_VERSION:
             msg = f"unsupported lake format {version!r} at {self.root} (this ticklake reads 1)"
             raise LakeNotFound(msg)
+        self._store = ManifestStore(self.base, None if self.local else self.filesystem)
+        self._manifest: Manifest | None = None
+        self._manifest_checked = False
 
     @classmethod
     def create(cls, root: str | Path, filesystem: pafs.FileSystem | None = None) -> Lake:
@@ -129,6 +129,45 @@ class Lake:
     def __repr__(self) -> str:
         return f"Lake({self.root!r})"
 
+    # -- files ---------------------------------------------------------------------------
+
+    @property
+    def manifest(self) -> Manifest | None:
+        """The lake's manifest, current as of the last :meth:`refresh` (None: the lake has
+        none yet, and its files are listed; ``ticklake manifest`` builds it)."""
+        if not self._manifest_checked:
+            self._manifest_checked = True
+            try:
+                self._manifest = Manifest.open(self._store)
+            except ManifestError as exc:
+                raise QueryError(str(exc)) from None
+        return self._manifest
+
+    def refresh(self) -> bool:
+        """Read what the writers committed since the last call; whether files changed."""
+        manifest = self.manifest
+        if manifest is None:
+            return True  # no manifest: every listing may differ
+        try:
+            return manifest.refresh()
+        except ManifestError as exc:
+            raise QueryError(str(exc)) from None
+
+    def entries(self, table: str) -> list[FileEntry]:
+        """The live files of ``table`` (superseded ones left out), sorted by path."""
+        manifest = self.manifest
+        if manifest is not None:
+            return manifest.files(table)
+        prefix = len(self.base) + 1
+        return [FileEntry(info.path[prefix:], table, values, -1, int(info.size or 0),
+                          published_ns=int(info.mtime_ns or 0))
+                for info in self._list(table)
+                for _, _, values, _ in iter_data_files([(info.path[prefix:], 0)])]
+
+    def files(self, table: str) -> list[str]:
+        """Paths (on ``self.filesystem``) of the published Parquet files of ``table``."""
+        return [f"{self.base}/{entry.path}" for entry in self.entries(table)]
+
     # -- catalog ---------------------------------------------------------------------------
 
     def tables(self) -> list[TableInfo]:
@@ -137,18 +176,18 @@ class Lake:
         out = []
         for table in TABLES:
             stats = self._stats(table)
-            parts = {s.values for s in stats}
+            parts = {s.partition for s in stats}
             out.append(
                 TableInfo(
                     name=table,
                     columns=columns[table],
                     partitions=len(parts),
                     files=len(stats),
-                    rows=sum(s.rows or 0 for s in stats),
-                    bytes=sum(s.size for s in stats),
-                    max_time_ns=_max(s.max_time_ns for s in stats),
-                    last_modified=_from_ns(_max(s.mtime_ns for s in stats)),
-                    unreadable_files=sum(s.rows is None for s in stats),
+                    rows=sum(max(s.rows, 0) for s in stats),
+                    bytes=sum(s.bytes for s in stats),
+                    max_time_ns=_max(_time_max(table, s) for s in stats),
+                    last_modified=_from_ns(_max(s.published_ns or None for s in stats)),
+                    unreadable_files=sum(s.rows < 0 for s in stats),
                     partition_keys=PARTITIONS[table],
                 )
             )
@@ -159,55 +198,57 @@ class Lake:
         if table not in TABLES:
             msg = f"no table {table!r} in the lake (tables: {', '.join(TABLES)})"
             raise QueryError(msg)
-        groups: dict[tuple[tuple[str, str], ...], list[_FileStats]] = {}
+        groups: dict[tuple[str, ...], list[FileEntry]] = {}
         for stat in self._stats(table):
-            groups.setdefault(stat.values, []).append(stat)
+            groups.setdefault(stat.partition, []).append(stat)
+        keys = PARTITIONS[table]
         return [
             PartitionInfo(
                 table=table,
-                values=dict(values),
+                values=dict(zip(keys, values, strict=True)),
                 files=len(stats),
-                rows=sum(s.rows or 0 for s in stats),
-                bytes=sum(s.size for s in stats),
-                max_time_ns=_max(s.max_time_ns for s in stats),
-                last_modified=_from_ns(_max(s.mtime_ns for s in stats)),
-                unreadable_files=sum(s.rows is None for s in stats),
+                rows=sum(max(s.rows, 0) for s in stats),
+                bytes=sum(s.bytes for s in stats),
+                max_time_ns=_max(_time_max(table, s) for s in stats),
+                last_modified=_from_ns(_max(s.published_ns or None for s in stats)),
+                unreadable_files=sum(s.rows < 0 for s in stats),
             )
             for values, stats in sorted(groups.items())
         ]
 
-    def files(self, table: str) -> list[str]:
-        """Paths (on ``self.filesystem``) of the published Parquet files of ``table``."""
-        return [info.path for info in self._list(table)]
-
     # -- SQL -------------------------------------------------------------------------------
+
+    def database(self, in_progress: tuple[int, int] | None = None) -> LakeDatabase:
+        """A sandboxed DuckDB over the lake's current files (see ``connection.py``); keep it
+        while :meth:`refresh` says nothing changed. ``in_progress``: the local spool range
+        ``[first, end)`` of a publish in progress whose rows the caller's tails hold; its
+        files are left out, so no row is seen twice."""
+        return LakeDatabase(self.table_files(in_progress))
 
     def connect(self, tails: Mapping[str, pa.Table] | None = None,
                 in_progress: tuple[int, int] | None = None) -> duckdb.DuckDBPyConnection:
-        """A sandboxed DuckDB connection with the views and macros (see ``connection.py``).
-
-        ``in_progress``: the local spool range ``[first, end)`` of a publish in progress
-        whose rows ``tails`` hold; its files are left out, so no row is seen twice.
+        """A sandboxed DuckDB connection whose views read every file (see ``connection.py``)
+        — for running SQL of one's own on it. :meth:`query` reads only the files a statement
+        needs.
 
         DuckDB's settings keep it from reading anything outside the lake or changing its
         configuration; run untrusted SQL through :meth:`query` or ``run_query``, which also
         refuse non-read-only statements and bound the time and rows.
         """
-        return open_connection(self.table_files(in_progress), tails)
+        return self.database(in_progress).cursor(tails)
 
     def table_files(self, in_progress: tuple[int, int] | None = None) -> dict[str, TableFiles]:
-        """The files each table's view reads (see :meth:`connect`); equal listings give
-        equal values, so a caller may keep a connection while they stay the same."""
+        """The files each table's views read; equal listings give equal values."""
         files: dict[str, TableFiles] = {}
         for table in TABLES:
             directory = f"{self.base}/{table}"
             hidden = None if table == "anomalies" else in_progress  # not spool ranges
-            paths = tuple(info.path for info in self._list(table)
-                          if hidden is None or not _in_range(info.base_name, hidden))
+            entries = tuple(entry for entry in self.entries(table)
+                            if hidden is None or not _in_range(entry.name, hidden))
             if self.local:
-                files[table] = LocalFiles(directory, paths)
+                files[table] = LocalFiles(directory, entries, self.base)
             else:
-                files[table] = DatasetFiles(self.filesystem, directory, paths)
+                files[table] = DatasetFiles(self.filesystem, directory, entries, self.base)
         return files
 
     def query(
@@ -218,29 +259,27 @@ class Lake:
         max_rows: int = 1_000_000,
         timeout: float = 30.0,
     ) -> QueryResult:
-        """Run one read-only statement on a fresh sandboxed connection."""
-        conn = self.connect(tails)
+        """Run one read-only statement, reading only the files it needs."""
+        database = self.database()
         try:
-            return run_query(conn, sql, max_rows=max_rows, timeout=timeout)
+            return database.query(sql, tails, max_rows=max_rows, timeout=timeout)
         finally:
-            conn.close()
+            database.close()
 
     # -- internals -------------------------------------------------------------------------
 
     def _columns(self) -> dict[str, list[tuple[str, str]]]:
-        """Columns as SQL sees them; the documented ones if a file cannot be read."""
-        try:
-            conn = self.connect()
-        except QueryError:
-            nothing = {t: DatasetFiles(self.filesystem, f"{self.base}/{t}", ()) for t in TABLES}
-            conn = open_connection(nothing)
+        """Columns as SQL sees them (the documented ones)."""
+        nothing = {t: DatasetFiles(self.filesystem, f"{self.base}/{t}", ()) for t in TABLES}
+        database = LakeDatabase(nothing)
         try:
             return {
-                table: [(str(r[0]), str(r[1])) for r in conn.sql(f"DESCRIBE {table}").fetchall()]
+                table: [(str(r[0]), str(r[1]))
+                        for r in database.conn.sql(f"DESCRIBE {table}").fetchall()]
                 for table in TABLES
             }
         finally:
-            conn.close()
+            database.close()
 
     def _list(self, table: str) -> list[pafs.FileInfo]:
         directory = f"{self.base}/{table}"
@@ -264,31 +303,27 @@ class Lake:
             out.extend(info for info in files if info.base_name not in hidden)
         return sorted(out, key=lambda info: str(info.path))
 
-    def _stats(self, table: str) -> list[_FileStats]:
-        infos = self._list(table)
-        directory = f"{self.base}/{table}"
-        column = TIME_COLUMNS[table]
+    def _stats(self, table: str) -> list[FileEntry]:
+        """Entries with rows and time ranges: the manifest's, or read from the footers of a
+        lake without one (rows -1: unreadable)."""
+        entries = self.entries(table)
+        if self.manifest is not None:
+            return entries
 
-        def footer(info: pafs.FileInfo) -> _FileStats:
-            dirs = info.path[len(directory) + 1 :].split("/")[:-1]
-            values = tuple(tuple(d.split("=", 1)) for d in dirs)
-            try:
-                meta = pq.read_metadata(info.path, filesystem=self.filesystem)
-            except (OSError, pa.ArrowException):
-                return _FileStats(info.path, values, int(info.size or 0), info.mtime_ns, None, None)
-            return _FileStats(
-                info.path,
-                values,
-                int(info.size or 0),
-                info.mtime_ns,
-                int(meta.num_rows),
-                _column_max(meta, column),
-            )
+        def footer(entry: FileEntry) -> FileEntry:
+            found = entry_from_footer(self._store, entry.path, table, entry.partition,
+                                      entry.bytes, entry.published_ns)
+            return found if found is not None else entry
 
-        if len(infos) <= 1:
-            return [footer(info) for info in infos]
-        with ThreadPoolExecutor(min(_FOOTER_THREADS, len(infos))) as pool:
-            return list(pool.map(footer, infos))
+        if len(entries) <= 1:
+            return [footer(entry) for entry in entries]
+        with ThreadPoolExecutor(min(_FOOTER_THREADS, len(entries))) as pool:
+            return list(pool.map(footer, entries))
+
+
+def _time_max(table: str, entry: FileEntry) -> int | None:
+    found = entry.ranges.get(TIME_COLUMNS[table])
+    return None if found is None else found[1]
 
 
 def _in_range(name: str, span: tuple[int, int]) -> bool:
@@ -315,20 +350,6 @@ def _is_data_file(parts: list[str], keys: tuple[str, ...]) -> bool:
     if not name.endswith(".parquet") or name.startswith((".", "_")):
         return False
     return all(d.startswith(f"{k}=") for d, k in zip(dirs, keys, strict=True))
-
-
-def _column_max(meta: pq.FileMetaData, column: str) -> int | None:
-    names = meta.schema.names
-    if column not in names:
-        return None
-    index = names.index(column)
-    best: int | None = None
-    for group in range(meta.num_row_groups):
-        stats = meta.row_group(group).column(index).statistics
-        if stats is not None and stats.has_min_max:
-            value = int(stats.max)
-            best = value if best is None else max(best, value)
-    return best
 
 
 def _max(values: Iterable[int | None]) -> int | None:

@@ -16,7 +16,8 @@ import pyarrow as pa
 
 from ticklake.lake.batch import utc_date
 from ticklake.lake.layout import Partition, file_path
-from ticklake.lake.storage import LakeStorage
+from ticklake.lake.storage import LakeStorage, StorageError
+from ticklake.manifest import ANOMALIES_LOG, ManifestError, entry_for, table_ranges
 from ticklake.model import Anomaly
 from ticklake.tables import SCHEMAS
 
@@ -49,18 +50,30 @@ def _table(rows: list[Anomaly]) -> pa.Table:
 class AnomalyWriter:
     """Publishes ended episodes, one file per call and partition (episodes are rare)."""
 
-    def __init__(self, storage: LakeStorage) -> None:
+    def __init__(self, storage: LakeStorage, log: str = ANOMALIES_LOG) -> None:
+        """``log``: the manifest log these files are committed to (``detect`` offline, so a
+        re-run beside a recorder on S3 never shares a log with it)."""
         self.storage = storage
         storage.ensure_marker()
+        self.manifest = storage.open_manifest_log(log)
         self.written = 0
 
     def write(self, anomalies: Iterable[Anomaly]) -> int:
         """Publish the ``end`` records among ``anomalies``; returns how many rows."""
         rows = 0
+        entries = []
         for partition, table in anomaly_tables(anomalies).items():
             first = int(pa.compute.min(table["ts_start_ns"]).as_py())
             end = int(pa.compute.max(table["ts_end_ns"]).as_py()) + 1
-            self.storage.publish(file_path("anomalies", partition, first, end), table)
+            path = file_path("anomalies", partition, first, end)
+            size = self.storage.publish(path, table)
+            entries.append(entry_for(path, "anomalies", partition, table.num_rows, size,
+                                     table_ranges("anomalies", table)))
             rows += table.num_rows
+        if entries:
+            try:
+                self.manifest.commit(entries)
+            except ManifestError as exc:
+                raise StorageError(str(exc)) from None
         self.written += rows
         return rows

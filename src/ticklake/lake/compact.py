@@ -27,8 +27,9 @@ import pyarrow.compute as pc
 
 from ticklake.lake.cursors import LakeCursorStore
 from ticklake.lake.layout import file_path
-from ticklake.lake.storage import LakeStorage
+from ticklake.lake.storage import LakeStorage, StorageError
 from ticklake.lake.writer import CURSOR, Cursors
+from ticklake.manifest import COMPACT_LOG, FileEntry, ManifestError, entry_for, table_ranges
 from ticklake.tables import PARTITIONS, SCHEMAS, parse_stream_file_name, superseded
 
 
@@ -59,13 +60,19 @@ def _merge(storage: LakeStorage, table: str, paths: list[str]) -> pa.Table:
 
 def compact(
     storage: LakeStorage, cursors: Cursors, today: dt.date | None = None, min_files: int = 2,
-    before_delete: Callable[[], None] | None = None,
+    before_delete: Callable[[], None] | None = None, log: str = COMPACT_LOG,
 ) -> CompactionStats:
-    """Compact every closed partition with at least ``min_files`` live files per stream."""
+    """Compact every closed partition with at least ``min_files`` live files per stream.
+
+    The merged files and the inputs they replace are committed to the manifest's ``log`` in
+    one commit, before any input is deleted: readers of the manifest switch at that moment.
+    """
     today = today or dt.datetime.now(dt.UTC).date()
+    manifest = storage.open_manifest_log(log)
     committed = {"": cursors.load(CURSOR)[0]}
     stats = CompactionStats()
     doomed: list[str] = []  # superseded files: deleted once every merge is published
+    added: list[FileEntry] = []
     for table in SCHEMAS:
         keys = PARTITIONS[table]
         partitions: dict[tuple[str, ...], dict[str, int]] = {}
@@ -94,7 +101,13 @@ def compact(
             for stream, live in sorted(streams.items()):
                 if len(live) >= min_files:
                     doomed += _merge_stream(storage, table, values, directory, stream, live,
-                                            stats)
+                                            stats, added)
+    if added:
+        try:
+            manifest.commit(added, [path for path in doomed if path not in
+                                    {entry.path for entry in added}])
+        except ManifestError as exc:
+            raise StorageError(str(exc)) from None
     if before_delete is not None:
         before_delete()
     for path in doomed:
@@ -105,14 +118,16 @@ def compact(
 
 def _merge_stream(storage: LakeStorage, table: str, values: tuple[str, ...], directory: str,
                   stream: str, live: dict[str, tuple[tuple[int, int], int]],
-                  stats: CompactionStats) -> list[str]:
+                  stats: CompactionStats, added: list[FileEntry]) -> list[str]:
     first = min(rng[0] for rng, _ in live.values())
     end = max(rng[1] for rng, _ in live.values())
     inputs = sorted(live)
     merged = _merge(storage, table, [f"{directory}/{n}" for n in inputs])
-    stats.bytes_after += storage.publish(
-        file_path(table, values, first, end, kind="compact", stream=stream), merged
-    )
+    path = file_path(table, values, first, end, kind="compact", stream=stream)
+    size = storage.publish(path, merged)
+    added.append(entry_for(path, table, values, merged.num_rows, size,
+                           table_ranges(table, merged)))
+    stats.bytes_after += size
     stats.partitions += 1
     stats.files_merged += len(inputs)
     stats.bytes_before += sum(size for _, size in live.values())

@@ -9,6 +9,7 @@ are swept when the next writer starts.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import uuid
 from collections.abc import Iterable
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ticklake.errors import TicklakeError
+from ticklake.manifest import ManifestError, ManifestLog, ManifestStore, build, is_complete
 from ticklake.tables import FORMAT_VERSION, MARKER
 
 # pyarrow is imported where it is used: the recorder's process opens a LakeStorage only to
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.fs as pafs
 
+logger = logging.getLogger(__name__)
 TEMP_DIR = "_ticklake/tmp"
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "write_statistics": True}
 # decimal128(18, 8) as INT64 (the Parquet spec's choice up to 18 digits, Iceberg's too) rather
@@ -93,6 +96,23 @@ class LakeStorage:
 
                 self._filesystem = pafs.LocalFileSystem()
         return self._filesystem
+
+    def manifest_store(self) -> ManifestStore:
+        """The lake's manifest (``ticklake.manifest``) on the same store."""
+        return ManifestStore(self.base, None if self.local else self.filesystem)
+
+    def open_manifest_log(self, log: str) -> ManifestLog:
+        """The writing end of one manifest log; builds the lake's manifest from its files
+        first if it has none (a lake written before manifests: once, by its first writer)."""
+        store = self.manifest_store()
+        try:
+            if not is_complete(store):
+                stats = build(store)
+                if stats.files:
+                    logger.info("= manifest built from the lake's %d files", stats.files)
+            return ManifestLog(store, log)
+        except ManifestError as exc:
+            raise StorageError(str(exc)) from None
 
     def _full(self, relpath: str) -> str:
         return f"{self.base}/{relpath}"

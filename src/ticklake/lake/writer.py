@@ -5,10 +5,13 @@ its age reaches ``interval`` seconds, whichever comes first. Exactly-once, acros
 
 1. before publishing ``[first, end)`` the writer commits an *intent* naming that range;
 2. it publishes every file of the batch, each named by the range (``layout.file_path``);
-3. it commits its cursor (``end`` and the de-duplication state at ``end``).
+3. it commits the files to its log of the lake's manifest (``ticklake.manifest``): readers
+   see the batch from this moment, all of it at once;
+4. it commits its cursor (``end`` and the de-duplication state at ``end``).
 
 After a crash, a pending intent that starts at the committed cursor is redone over exactly
-the same range, so the same files are rewritten under the same names: never a second copy.
+the same range, so the same files are rewritten under the same names and committed to the
+manifest again (a commit is a set: the same files once): never a second copy.
 While the store fails, the batch is kept and retried with backoff; the writer stops reading
 the spool once a batch is full, so memory stays bounded and the spool absorbs the backlog.
 """
@@ -30,6 +33,7 @@ from ticklake.lake.hints import INTENT as INTENT  # noqa: PLC0414
 from ticklake.lake.hints import BufferingHints as BufferingHints  # noqa: PLC0414
 from ticklake.lake.layout import file_path
 from ticklake.lake.storage import LakeStorage, StorageError
+from ticklake.manifest import ManifestError, entry_for, log_for_stream, table_ranges
 from ticklake.spool import SpoolError
 
 logger = logging.getLogger(__name__)
@@ -111,6 +115,7 @@ class LakeWriter:
         self._last_rate = 0.0  # payload bytes/s of the last batch published
         storage.ensure_marker()
         storage.sweep_temporary()
+        self.manifest = storage.open_manifest_log(log_for_stream(stream))
         self._restore()
 
     def _restore(self) -> None:
@@ -214,16 +219,21 @@ class LakeWriter:
         try:
             self.cursors.commit(INTENT, batch.end, json.dumps({"first": batch.first}).encode())
             written = 0
+            entries = []
             tables = batch.tables()
             for table, partitions in sorted(tables.items()):
                 for partition, rows in sorted(partitions.items()):
-                    written += self.storage.publish(
-                        file_path(table, partition, batch.first, batch.end,
-                                  stream=self.stream), rows
-                    )
+                    path = file_path(table, partition, batch.first, batch.end,
+                                     stream=self.stream)
+                    size = self.storage.publish(path, rows)
+                    entries.append(entry_for(path, table, partition, rows.num_rows, size,
+                                             table_ranges(table, rows)))
+                    written += size
                     self.stats.files += 1
+            self.manifest.commit(entries)
             self.cursors.commit(CURSOR, batch.end, self._decoder.trades.state())
-        except (StorageError, SpoolError, OSError) as exc:  # SpoolError: a cursor commit
+        except (StorageError, SpoolError, ManifestError, OSError) as exc:
+            # SpoolError: a cursor commit
             self._failed(exc)
             return False
         self.stats.batches += 1
