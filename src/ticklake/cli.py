@@ -564,6 +564,27 @@ def compact(
 
 
 @app.command()
+def manifest(
+    lake: LakeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Build the lake's manifest from its files (once, for a lake written before manifests,
+    or after copying in files another tool wrote in the layout); safe while recording."""
+    from ticklake.catalog import Lake
+    from ticklake.lake.storage import LakeStorage
+    from ticklake.manifest import build
+
+    settings = load_settings(config, **_overrides("lake", root=lake))
+    Lake(settings.lake.root)  # refuse a directory that is not a lake (one line)
+    stats = build(LakeStorage(settings.lake.root).manifest_store())  # errors: one line
+    out.print(f"manifest: {stats.files:,} data files, {stats.added:,} added, "
+              f"{stats.removed:,} removed, {len(stats.unreadable):,} unreadable",
+              markup=False, highlight=False)
+    for path in stats.unreadable[:20]:
+        out.print(f"  unreadable (left out): {path}", markup=False, highlight=False)
+
+
+@app.command()
 def emulate(
     host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0 = any free port)")] = 8765,

@@ -373,7 +373,10 @@ class ManifestLog:
 
 def _drop_superseded(files: Mapping[str, FileEntry]) -> dict[str, FileEntry]:
     hidden: set[str] = set()
-    for directory, names in _by_directory(files.values()).items():
+    compacted = {entry.directory for entry in files.values()
+                 if entry.name.startswith("compact-")}
+    for directory, names in _by_directory(e for e in files.values()
+                                          if e.directory in compacted).items():
         hidden.update(f"{directory}/{name}" for name in superseded(names))
     return {path: entry for path, entry in files.items() if path not in hidden}
 

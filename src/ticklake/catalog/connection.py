@@ -29,6 +29,7 @@ query cannot read the caller's variables). Statement-level checks are in ``sandb
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -96,6 +97,22 @@ class LakeDatabase:
 
     def __post_init__(self) -> None:
         self.conn = _open(self.files)
+        self._file_lists: set[str] = set()
+        self._lock = threading.Lock()
+
+    def _file_list(self, table: str) -> None:
+        """Load ``table``'s file list into ``_files_<table>`` on first use (a statement that
+        reads no table, or reads one without a filter, never pays for it)."""
+        with self._lock:
+            if table in self._file_lists:
+                return
+            cursor = self.conn.cursor()
+            try:
+                cursor.register("_arrow", _file_table(table, self.files[table].entries))
+                cursor.execute(f"CREATE TABLE _files_{table} AS SELECT * FROM _arrow")
+            finally:
+                cursor.close()
+            self._file_lists.add(table)
 
     def close(self) -> None:
         self.conn.close()
@@ -111,6 +128,20 @@ class LakeDatabase:
             plan = plan_scans(cursor, statement)
             self._views(cursor, plan.tables, tails)
             return run_query(cursor, statement, max_rows=max_rows, timeout=timeout)
+        finally:
+            cursor.close()
+
+    def scan_files(self, sql: str) -> dict[str, list[str]]:
+        """The files each table's view would read for ``sql`` (paths relative to the root)."""
+        cursor = self.conn.cursor()
+        try:
+            out = {}
+            for table, condition in plan_scans(cursor, sql).tables.items():
+                if condition is not EVERYTHING and self.files[table].entries:
+                    self._file_list(table)
+                entries = _select(cursor, table, self.files[table].entries, condition)
+                out[table] = [entry.path for entry in entries]
+            return out
         finally:
             cursor.close()
 
@@ -131,6 +162,8 @@ class LakeDatabase:
                tails: Mapping[str, pa.Table]) -> None:
         for table, condition in plan.items():
             source = self.files[table]
+            if condition is not EVERYTHING and source.entries:
+                self._file_list(table)
             entries = _select(cursor, table, source.entries, condition)
             parts = [f"SELECT * FROM _empty_{table}"]
             if entries:
@@ -200,9 +233,6 @@ def _open(files: Mapping[str, TableFiles]) -> duckdb.DuckDBPyConnection:
             conn.execute(
                 f"CREATE VIEW {table} AS SELECT * EXCLUDE (_guard) FROM _guard_{table} "
                 f"WHERE error('internal: {table} was read without a scan plan') IS NULL")
-            conn.register("_arrow", _file_table(table, source.entries))
-            conn.execute(f"CREATE TABLE _files_{table} AS SELECT * FROM _arrow")
-            conn.unregister("_arrow")
             if isinstance(source, LocalFiles):
                 allowed.append(source.directory.rstrip("/") + "/")
         for macro in MACROS:

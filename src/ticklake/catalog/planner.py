@@ -42,7 +42,10 @@ _FLIP = {"COMPARE_EQUAL": "=", "COMPARE_GREATERTHAN": "<", "COMPARE_GREATERTHANO
          "COMPARE_LESSTHAN": ">", "COMPARE_LESSTHANOREQUALTO": ">="}
 _OPS = {"COMPARE_EQUAL": "=", "COMPARE_GREATERTHAN": ">", "COMPARE_GREATERTHANOREQUALTO": ">=",
         "COMPARE_LESSTHAN": "<", "COMPARE_LESSTHANOREQUALTO": "<="}
-_ARITHMETIC = frozenset({"+", "-"})
+# Deterministic functions a constant may use: + and -, and what INTERVAL n UNIT parses into.
+_ARITHMETIC = frozenset({"+", "-", "trunc", "to_years", "to_months", "to_weeks", "to_days",
+                         "to_hours", "to_minutes", "to_seconds", "to_milliseconds",
+                         "to_microseconds"})
 
 
 @dataclass(frozen=True)
@@ -205,7 +208,7 @@ class _Planner:
         return None
 
     def _constant(self, expr: dict[str, Any] | None) -> str | None:
-        """SQL text of ``expr`` if it is a constant (literals, casts, + and -), else None."""
+        """SQL text of ``expr`` if it is a constant (literals, casts, intervals, + and -)."""
         if not _is_constant(expr):
             return None
         return _to_sql(self.conn, expr)  # type: ignore[arg-type]
