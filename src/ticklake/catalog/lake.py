@@ -154,7 +154,8 @@ class Lake:
             raise QueryError(str(exc)) from None
 
     def entries(self, table: str) -> list[FileEntry]:
-        """The live files of ``table`` (superseded ones left out), sorted by path."""
+        """The live files of ``table`` (superseded ones left out), sorted by path, as of the
+        last :meth:`refresh`."""
         manifest = self.manifest
         if manifest is not None:
             return manifest.files(table)
@@ -166,12 +167,14 @@ class Lake:
 
     def files(self, table: str) -> list[str]:
         """Paths (on ``self.filesystem``) of the published Parquet files of ``table``."""
+        self.refresh()
         return [f"{self.base}/{entry.path}" for entry in self.entries(table)]
 
     # -- catalog ---------------------------------------------------------------------------
 
     def tables(self) -> list[TableInfo]:
         """Every table, files or not, with its SQL columns and totals."""
+        self.refresh()
         columns = self._columns()
         out = []
         for table in TABLES:
@@ -198,6 +201,7 @@ class Lake:
         if table not in TABLES:
             msg = f"no table {table!r} in the lake (tables: {', '.join(TABLES)})"
             raise QueryError(msg)
+        self.refresh()
         groups: dict[tuple[str, ...], list[FileEntry]] = {}
         for stat in self._stats(table):
             groups.setdefault(stat.partition, []).append(stat)
@@ -238,7 +242,8 @@ class Lake:
         return self.database(in_progress).cursor(tails)
 
     def table_files(self, in_progress: tuple[int, int] | None = None) -> dict[str, TableFiles]:
-        """The files each table's views read; equal listings give equal values."""
+        """The files each table's views read (as of now: the manifest is refreshed)."""
+        self.refresh()
         files: dict[str, TableFiles] = {}
         for table in TABLES:
             directory = f"{self.base}/{table}"
