@@ -94,6 +94,8 @@ class LakeSettings(BaseModel):
     buffer_mib: float = Field(64.0, gt=0, le=1024)
     buffer_seconds: float = Field(300.0, gt=0, le=86_400)
     segment_mib: float = Field(64.0, gt=0, le=4096)
+    # The writer merges its closed hours and days into files of about this size (0: never).
+    compact_mib: float = Field(128.0, ge=0, le=65_536)
     # kafka://host:port[,host:port]/topic: ship the spool there (``ticklake deliver`` writes
     # the lake) instead of writing the lake; partitions of the topic if it is created.
     log: str | None = Field(None, description="kafka://host:port/topic")

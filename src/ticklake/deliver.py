@@ -253,7 +253,7 @@ def run_deliver(uri: LogUri, settings: LakeSettings, group: str,
         ensure_topic(uri, settings.partitions)
     except BrokerError as exc:  # the consumer keeps trying: recorders may create it later
         report(f"warning: {exc}")
-    hints = BufferingHints(settings.buffer_mib, settings.buffer_seconds)
+    hints = BufferingHints(settings.buffer_mib, settings.buffer_seconds, settings.compact_mib)
     partitions: dict[int, LakePartition] = {}
 
     def factory(topic: str, partition: int) -> LakePartition:

@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from ticklake.catalog import Lake, QueryResult
 from ticklake.catalog.connection import LakeDatabase
+from ticklake.catalog.errors import FilesGone
 from ticklake.feed.phemex.products import ProductTable, default_products
 from ticklake.lake.tail import Seam, SpoolTail
 from ticklake.spool import CursorStore, SpoolReader
@@ -54,12 +55,17 @@ class LiveEdge:
 
     def query(self, sql: str, *, max_rows: int = 1_000_000, timeout: float = 30.0) -> QueryResult:
         tail = self._spool_tail()
-        for _ in range(_ATTEMPTS):
+        for attempt in range(_ATTEMPTS):
             tails, seam = self.tails()
             database = self._database(seam.in_progress if seam else None)
             # A publish that began or ended meanwhile: take the seam and the files again.
-            if tail is None or tail.seam() == seam:
-                break
+            if tail is not None and tail.seam() != seam:
+                continue
+            try:
+                return database.query(sql, tails, max_rows=max_rows, timeout=timeout)
+            except FilesGone:  # a compaction replaced files since the manifest was read
+                if attempt == _ATTEMPTS - 1:
+                    raise
         return database.query(sql, tails, max_rows=max_rows, timeout=timeout)
 
     def close(self) -> None:

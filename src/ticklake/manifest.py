@@ -106,6 +106,9 @@ class Checkpoint(msgspec.Struct, frozen=True):
     version: int
     files: tuple[FileEntry, ...]  # the log's own additions still live
     removed: tuple[str, ...]  # removals of files other logs added
+    # Files removed but maybe not yet deleted (a writer killed between a compaction's
+    # commit and its deletes): (removed at ns, path).
+    pending: tuple[tuple[int, str], ...] = ()
 
 
 class _Pointer(msgspec.Struct, frozen=True):
@@ -261,14 +264,17 @@ class _LogState:
     version: int = 0
     files: dict[str, FileEntry] = field(default_factory=dict)
     removed: set[str] = field(default_factory=set)
+    pending: dict[str, int] = field(default_factory=dict)  # removed, to delete: path -> ns
 
     def apply(self, commit: Commit) -> None:
         for path in commit.remove:
             if self.files.pop(path, None) is None:
                 self.removed.add(path)
+            self.pending[path] = commit.created_ns
         for entry in commit.add:
             self.files[entry.path] = entry
             self.removed.discard(entry.path)
+            self.pending.pop(entry.path, None)
         self.version = commit.version
 
 
@@ -297,6 +303,7 @@ def _load_log(store: ManifestStore, log: str) -> _LogState:
         state.version = checkpoint.version
         state.files = {entry.path: entry for entry in checkpoint.files}
         state.removed = set(checkpoint.removed)
+        state.pending = {path: ns for ns, path in checkpoint.pending}
     _catch_up(store, log, state)
     return state
 
@@ -337,6 +344,16 @@ class ManifestLog:
         """This log's live additions."""
         return dict(self._state.files)
 
+    def pending_deletes(self) -> list[str]:
+        """Files this log removed that may still be stored."""
+        return list(self._state.pending)
+
+    def forget_deleted(self, paths: Iterable[str]) -> None:
+        """``paths`` are deleted: drop them from the pending deletes (from the next
+        checkpoint on; until then a restarted writer may try them again, harmlessly)."""
+        for path in paths:
+            self._state.pending.pop(path, None)
+
     def commit(self, add: Iterable[FileEntry] = (), remove: Iterable[str] = ()) -> int:
         """Commit files added and removed as the next version; returns it.
 
@@ -366,7 +383,9 @@ class ManifestLog:
         state = self._state
         live = _drop_superseded(state.files)
         state.files = live
-        body = Checkpoint(state.version, tuple(live.values()), tuple(sorted(state.removed)))
+        pending = tuple(sorted((ns, path) for path, ns in state.pending.items()))
+        body = Checkpoint(state.version, tuple(live.values()), tuple(sorted(state.removed)),
+                          pending)
         self.store.write(_checkpoint_path(self.log, state.version), _encoder.encode(body))
         self.store.write(_pointer_path(self.log), _encoder.encode(_Pointer(state.version)))
 

@@ -126,7 +126,8 @@ def open_lake(
     else:
         # (Built before the control record below: that record is no backlog of a past run.)
         runner = LakeProcess(writer, Path(lake.spool), lake.root, products,
-                             BufferingHints(lake.buffer_mib, lake.buffer_seconds), snapshot_size)
+                             BufferingHints(lake.buffer_mib, lake.buffer_seconds,
+                                            lake.compact_mib), snapshot_size)
         if FsyncPolicy(lake.fsync) is not FsyncPolicy.NEVER:  # read only what is acknowledged
             runner.set_durable(writer.durable_offset)
             writer.on_durable = runner.set_durable

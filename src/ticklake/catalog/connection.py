@@ -38,7 +38,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ticklake.catalog.errors import QueryError
+from ticklake.catalog.errors import FilesGone, QueryError, is_file_gone
 from ticklake.catalog.macros import MACROS
 from ticklake.catalog.planner import EVERYTHING, file_columns, plan_scans
 from ticklake.catalog.query import QueryResult, run_query
@@ -175,9 +175,9 @@ class LakeDatabase:
             try:
                 cursor.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS "
                                + "\nUNION ALL BY NAME\n".join(parts))
-            except duckdb.Error as exc:
+            except (duckdb.Error, pa.ArrowException, OSError) as exc:
                 msg = f"cannot open the lake's {table}: {one_line(exc)}"
-                raise QueryError(msg) from None
+                raise (FilesGone if is_file_gone(msg) else QueryError)(msg) from None
 
 
 def _select(cursor: duckdb.DuckDBPyConnection, table: str, entries: Sequence[FileEntry],

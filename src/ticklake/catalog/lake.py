@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from ticklake.catalog.connection import DatasetFiles, LakeDatabase, LocalFiles, TableFiles
-from ticklake.catalog.errors import LakeNotFound, QueryError
+from ticklake.catalog.errors import FilesGone, LakeNotFound, QueryError
 from ticklake.catalog.query import QueryResult
 from ticklake.catalog.schema import FORMAT_VERSION, MARKER, PARTITIONS, TABLES, TIME_COLUMNS
 from ticklake.manifest import (
@@ -38,6 +38,7 @@ from ticklake.tables import parse_stream_file_name, superseded
 
 _GLOB_CHARS = frozenset("*?[]{}")
 _FOOTER_THREADS = 8
+_PLAN_ATTEMPTS = 3  # a statement planned over files a compaction deleted is planned again
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -265,11 +266,17 @@ class Lake:
         timeout: float = 30.0,
     ) -> QueryResult:
         """Run one read-only statement, reading only the files it needs."""
-        database = self.database()
-        try:
-            return database.query(sql, tails, max_rows=max_rows, timeout=timeout)
-        finally:
-            database.close()
+        for attempt in range(_PLAN_ATTEMPTS):
+            database = self.database()
+            try:
+                return database.query(sql, tails, max_rows=max_rows, timeout=timeout)
+            except FilesGone:
+                if attempt == _PLAN_ATTEMPTS - 1:
+                    raise
+                self.refresh()  # a compaction replaced files: plan from the new ones
+            finally:
+                database.close()
+        raise AssertionError  # pragma: no cover - the loop returns or raises
 
     # -- internals -------------------------------------------------------------------------
 

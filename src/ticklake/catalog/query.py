@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from ticklake.catalog.errors import QueryError
+from ticklake.catalog.errors import FilesGone, QueryError, is_file_gone
 from ticklake.catalog.sandbox import check_sql, one_line
 
 
@@ -74,11 +74,13 @@ def run_query(
     except duckdb.PermissionException as exc:
         msg = f"refused, only the lake's tables can be read: {one_line(exc)}"
         raise QueryError(msg) from None
+    except duckdb.IOException as exc:
+        raise _error(one_line(exc)) from None
     except duckdb.Error as exc:
         raise QueryError(one_line(exc)) from None
     except (pa.ArrowException, OSError) as exc:
         msg = f"cannot read the lake: {one_line(exc)}"
-        raise QueryError(msg) from None
+        raise _error(msg) from None
     finally:
         timer.cancel()
         timer.join()
@@ -86,3 +88,7 @@ def run_query(
     if truncated:
         table = table.slice(0, max_rows)
     return QueryResult(columns, types, table, truncated, time.perf_counter() - started)
+
+
+def _error(message: str) -> QueryError:
+    return FilesGone(message) if is_file_gone(message) else QueryError(message)

@@ -103,8 +103,8 @@ def run(config: ChildConfig, commands: _Commands) -> None:
     since = config.pending_since_ns / _NS if config.pending_since_ns else None
     writer = LakeWriter(_DurableSource(spool.reader(), shared), spool.cursors,
                         LakeStorage(config.lake), ProductTable(config.products),
-                        BufferingHints(config.size_mib, config.interval), config.snapshot_size,
-                        pending_since=since)
+                        BufferingHints(config.size_mib, config.interval, config.compact_mib),
+                        config.snapshot_size, pending_since=since)
     shared[SharedOffsets.COMMITTED] = writer.committed_offset
     wait = 0.0
     while True:

@@ -22,11 +22,9 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from ticklake.lake.cursors import LakeCursorStore
 from ticklake.lake.layout import file_path
+from ticklake.lake.merge import merge_files
 from ticklake.lake.storage import LakeStorage, StorageError
 from ticklake.lake.writer import CURSOR, Cursors
 from ticklake.manifest import COMPACT_LOG, FileEntry, ManifestError, entry_for, table_ranges
@@ -40,22 +38,6 @@ class CompactionStats:
     files_deleted: int = 0
     bytes_before: int = 0
     bytes_after: int = 0
-
-
-def _merge(storage: LakeStorage, table: str, paths: list[str]) -> pa.Table:
-    schema = SCHEMAS[table]
-    plain = pa.schema([
-        pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f
-        for f in schema
-    ])
-    pieces = [storage.read(path).select(schema.names).cast(plain) for path in paths]
-    merged = pa.concat_tables(pieces).sort_by([("spool_offset", "ascending")])
-    columns = [
-        pc.dictionary_encode(merged[f.name]).cast(f.type)
-        if pa.types.is_dictionary(f.type) else merged[f.name]
-        for f in schema
-    ]
-    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def compact(
@@ -122,7 +104,7 @@ def _merge_stream(storage: LakeStorage, table: str, values: tuple[str, ...], dir
     first = min(rng[0] for rng, _ in live.values())
     end = max(rng[1] for rng, _ in live.values())
     inputs = sorted(live)
-    merged = _merge(storage, table, [f"{directory}/{n}" for n in inputs])
+    merged = merge_files(storage, table, [f"{directory}/{n}" for n in inputs])
     path = file_path(table, values, first, end, kind="compact", stream=stream)
     size = storage.publish(path, merged)
     added.append(entry_for(path, table, values, merged.num_rows, size,

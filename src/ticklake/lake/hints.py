@@ -12,7 +12,10 @@ INTENT = "lake.intent"  # the batch being published (see ``LakeWriter``)
 
 @dataclass(frozen=True)
 class BufferingHints:
-    """A batch is published when its raw bytes reach ``size_mib`` or its age ``interval`` s."""
+    """A batch is published when its raw bytes reach ``size_mib`` or its age ``interval`` s.
+    After a publish the writer merges its closed hours and days into files of about
+    ``compact_mib`` (0: never; ``lake/autocompact.py``)."""
 
     size_mib: float = 64.0
     interval: float = 300.0
+    compact_mib: float = 128.0

@@ -71,6 +71,7 @@ class ChildConfig(msgspec.Struct):
     linger: float
     shared_fd: int
     pending_since_ns: int = 0  # monotonic; 0: nothing older than the child's first read
+    compact_mib: float = 128.0
 
 
 class WriterView:
@@ -134,7 +135,8 @@ class LakeProcess:
         self._config = ChildConfig(
             os.getpid(), str(spool_dir), lake_root,
             products.listing(), hints.size_mib, hints.interval,
-            snapshot_size, poll_interval, linger, self._shared.fd)
+            snapshot_size, poll_interval, linger, self._shared.fd,
+            compact_mib=hints.compact_mib)
         self._drain_timeout = drain_timeout
         self._tick = tick
         self._child: subprocess.Popen[bytes] | None = None

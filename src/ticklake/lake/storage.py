@@ -234,6 +234,16 @@ class LakeStorage:
             msg = f"cannot delete {relpath} from {self.root}: {exc}"
             raise StorageError(msg) from exc
 
+    def exists(self, relpath: str) -> bool:
+        import pyarrow as pa
+        import pyarrow.fs as pafs
+
+        try:
+            info = self.filesystem.get_file_info(self._full(relpath))
+        except (OSError, pa.ArrowException):
+            return True  # cannot tell: report it as there
+        return bool(info.type != pafs.FileType.NotFound)
+
     def read(self, relpath: str) -> pa.Table:
         import pyarrow.parquet as pq
 

@@ -27,6 +27,7 @@ from typing import Protocol
 
 from ticklake.feed.phemex.products import ProductTable
 from ticklake.feed.phemex.trades import replay_decoder
+from ticklake.lake.autocompact import compact_runs, delete_removed, plan_runs
 from ticklake.lake.batch import Batch
 from ticklake.lake.hints import CURSOR as CURSOR  # noqa: PLC0414 (re-exported)
 from ticklake.lake.hints import INTENT as INTENT  # noqa: PLC0414
@@ -72,6 +73,7 @@ class WriterStats:
     failures: int = 0
     last_error: str = ""
     committed_offset: int = 0
+    files_compacted: int = 0
     publish_seconds: list[float] = field(default_factory=list)
 
 
@@ -97,6 +99,7 @@ class LakeWriter:
         clock: Callable[[], float] = time.monotonic,
         stream: str = "",
         pending_since: float | None = None,
+        wall_clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self.source = source
         self.stream = stream  # "" = the local spool; else a Kafka partition (layout.stream_id)
@@ -106,6 +109,7 @@ class LakeWriter:
         self.hints = hints or BufferingHints()
         self.snapshot_size = snapshot_size
         self.clock = clock
+        self.wall_clock = wall_clock
         self.stats = WriterStats()
         self._retry_at = 0.0
         self._failures_in_row = 0
@@ -245,7 +249,21 @@ class LakeWriter:
         self._failures_in_row = 0
         self._redo_end = None
         self._batch = Batch(batch.end, batch.end)
+        self._compact()
         return True
+
+    def _compact(self) -> None:
+        """Merge this writer's closed hours and days (``autocompact``); a failure is only
+        logged: the batch is published, and the next publish tries again."""
+        if self.hints.compact_mib <= 0:
+            return
+        try:
+            runs = plan_runs(self.manifest.files().values(), self.stream, self.wall_clock(),
+                             int(self.hints.compact_mib * 2**20))
+            self.stats.files_compacted += compact_runs(self.storage, self.manifest, runs)
+            delete_removed(self.storage, self.manifest)
+        except (StorageError, ManifestError, OSError) as exc:
+            logger.warning("= compaction failed (%s); retried after the next publish", exc)
 
     def _failed(self, exc: Exception) -> None:
         # Freeze the range: the intent (and maybe some files) name it, so it must not grow.

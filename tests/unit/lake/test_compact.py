@@ -30,7 +30,7 @@ def build_lake(tmp_path: Path) -> tuple[LakeStorage, Spool, int]:
     market = Market(("BTCUSD",), seed=3, rate=1.0, start_ns=start)
     storage = LakeStorage(str(tmp_path / "lake"))
     lake = LakeWriter(spool, spool.cursors, storage, default_products(),
-                      BufferingHints(size_mib=0.002, interval=3600))
+                      BufferingHints(size_mib=0.002, interval=3600, compact_mib=0))
     sequence, now, produced = 0, start, 0
     while now < start + 2 * 3600 * 10**9:
         now += 60 * 10**9

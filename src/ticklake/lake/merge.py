@@ -1,0 +1,26 @@
+"""Merging files of one table into one, in spool order (compaction's core)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ticklake.lake.storage import LakeStorage
+from ticklake.tables import SCHEMAS
+
+
+def merge_files(storage: LakeStorage, table: str, paths: list[str]) -> pa.Table:
+    """The rows of ``paths`` (one table) as one table in spool order, dictionaries rebuilt."""
+    schema = SCHEMAS[table]
+    plain = pa.schema([
+        pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f
+        for f in schema
+    ])
+    pieces = [storage.read(path).select(schema.names).cast(plain) for path in paths]
+    merged = pa.concat_tables(pieces).sort_by([("spool_offset", "ascending")])
+    columns = [
+        pc.dictionary_encode(merged[f.name]).cast(f.type)
+        if pa.types.is_dictionary(f.type) else merged[f.name]
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
