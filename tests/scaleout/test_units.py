@@ -179,7 +179,8 @@ def test_a_partition_reaches_the_lake_once_across_a_crash_and_a_new_owner(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     feed = build_feed()
     storage = LakeStorage(str(tmp_path / "lake"))
-    hints = BufferingHints(size_mib=0.001, interval=3600)  # a batch every ~1 KiB
+    # A batch every ~1 KiB, kept as published (no compaction: the test counts files).
+    hints = BufferingHints(size_mib=0.001, interval=3600, compact_mib=0)
     first = LakePartition(TOPIC, PARTITION, storage, hints)
     assert first.start_offset() == 0
     half = len(feed.records) // 2
@@ -226,7 +227,8 @@ def test_a_partition_reaches_the_lake_once_across_a_crash_and_a_new_owner(
 def test_compaction_merges_a_kafka_streams_files_by_its_lake_cursor(tmp_path: Path) -> None:
     feed = build_feed()
     storage = LakeStorage(str(tmp_path / "lake"))
-    partition = LakePartition(TOPIC, PARTITION, storage, BufferingHints(0.001, 3600))
+    partition = LakePartition(TOPIC, PARTITION, storage,
+                              BufferingHints(0.001, 3600, compact_mib=0))  # compacted below
     partition.handle(feed.records)
     partition.close(revoked=False)
     before = lake_frames(storage.root)
