@@ -36,14 +36,20 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ticklake.catalog.errors import FilesGone, QueryError, is_file_gone
 from ticklake.catalog.macros import MACROS
 from ticklake.catalog.planner import EVERYTHING, file_columns, plan_scans
 from ticklake.catalog.query import QueryResult, run_query
 from ticklake.catalog.sandbox import check_sql, one_line
-from ticklake.catalog.schema import HIVE_TYPES, PARTITIONS, TABLES, partition_schema, view_schema
+from ticklake.catalog.schema import (
+    HIVE_TYPES,
+    PARTITIONS,
+    TABLES,
+    partition_schema,
+    sql_type,
+    view_schema,
+)
 from ticklake.manifest import RANGE_COLUMNS, TIMESTAMP_TWINS, FileEntry
 
 if TYPE_CHECKING:
@@ -106,10 +112,10 @@ class LakeDatabase:
         with self._lock:
             if table in self._file_lists:
                 return
+            select, columns = _file_list(table, self.files[table].entries)
             cursor = self.conn.cursor()
             try:
-                cursor.register("_arrow", _file_table(table, self.files[table].entries))
-                cursor.execute(f"CREATE TABLE _files_{table} AS SELECT * FROM _arrow")
+                cursor.execute(f"CREATE TABLE _files_{table} AS {select}", columns)
             finally:
                 cursor.close()
             self._file_lists.add(table)
@@ -222,12 +228,10 @@ def _open(files: Mapping[str, TableFiles]) -> duckdb.DuckDBPyConnection:
         allowed = []
         for table in TABLES:
             source = files[table]
-            empty = view_schema(table).empty_table()
-            conn.register("_arrow", empty)
-            conn.execute(f"CREATE TABLE _empty_{table} AS SELECT * FROM _arrow")
-            conn.execute(f"CREATE TABLE _guard_{table} AS SELECT * FROM _arrow "
-                         f"UNION ALL BY NAME SELECT 1 AS _guard")
-            conn.unregister("_arrow")
+            columns = ", ".join(f"{f.name} {sql_type(f.type)}" for f in view_schema(table))
+            conn.execute(f"CREATE TABLE _empty_{table} ({columns})")
+            conn.execute(f"CREATE TABLE _guard_{table} ({columns}, _guard INTEGER)")
+            conn.execute(f"INSERT INTO _guard_{table} (_guard) VALUES (1)")
             # Read only through a statement's plan: a reference the planner missed fails
             # loudly instead of answering from no files.
             conn.execute(
@@ -250,26 +254,28 @@ def _open(files: Mapping[str, TableFiles]) -> duckdb.DuckDBPyConnection:
     return conn
 
 
-def _file_table(table: str, entries: Sequence[FileEntry]) -> pa.Table:
-    """The file list the plans' conditions run on (columns: ``planner.file_columns``)."""
-    keys = PARTITIONS[table]
-    columns: dict[str, Any] = {"row": pa.array(range(len(entries)), pa.int64()),
-                               "path": pa.array([e.path for e in entries], pa.string())}
-    for i, key in enumerate(keys):
-        values = pa.array([e.partition[i] if len(e.partition) > i else None for e in entries],
-                          pa.string())
-        columns[key] = values.cast(pa.date32(), safe=False) if key == "date" else values
+def _file_list(table: str, entries: Sequence[FileEntry]) -> tuple[str, list[list[Any]]]:
+    """The statement and its parameters that make the file list the plans' conditions run
+    on (``planner.file_columns``). Columns travel as list parameters, not as a registered
+    Arrow table: DuckDB imports pandas for any registered Python object, a quarter of a
+    second of every ``ticklake sql``."""
+    columns: dict[str, list[Any]] = {"row": list(range(len(entries))),
+                                     "path": [e.path for e in entries]}
+    for i, key in enumerate(PARTITIONS[table]):
+        columns[key] = [e.partition[i] if len(e.partition) > i else None for e in entries]
+    twins: dict[str, str] = {}  # a timestamp column -> the ns column it is made of
     for ns in RANGE_COLUMNS[table]:
-        lo = pa.array([e.ranges[ns][0] if ns in e.ranges else None for e in entries], pa.int64())
-        hi = pa.array([e.ranges[ns][1] if ns in e.ranges else None for e in entries], pa.int64())
-        columns[f"{ns}_lo"], columns[f"{ns}_hi"] = lo, hi
-        twin = TIMESTAMP_TWINS.get(ns)
-        if twin:
-            utc = pa.timestamp("us", tz="UTC")
-            columns[f"{twin}_lo"] = pc.divide(lo, 1000).cast(utc)
-            columns[f"{twin}_hi"] = pc.divide(hi, 1000).cast(utc)
-    names = ["row"] + [name for name, _ in file_columns(table)]
-    return pa.table({name: columns[name] for name in names})
+        for end, index in (("lo", 0), ("hi", 1)):
+            columns[f"{ns}_{end}"] = [e.ranges[ns][index] if ns in e.ranges else None
+                                      for e in entries]
+            if ns in TIMESTAMP_TWINS:
+                twins[f"{TIMESTAMP_TWINS[ns]}_{end}"] = f"{ns}_{end}"
+    unnested = ", ".join(f"unnest(${i + 1}) AS {name}" for i, name in enumerate(columns))
+    select = ", ".join(
+        f"CAST(make_timestamp({twins[name]} // 1000) AS {kind}) AS {name}" if name in twins
+        else f"CAST({name} AS {kind}) AS {name}"
+        for name, kind in [("row", "BIGINT"), *file_columns(table)])
+    return f"SELECT {select} FROM (SELECT {unnested})", list(columns.values())
 
 
 def _check_tails(tails: Mapping[str, pa.Table]) -> None:

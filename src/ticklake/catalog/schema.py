@@ -41,5 +41,22 @@ def view_schema(table: str) -> pa.Schema:
     return pa.schema(fields)
 
 
+def sql_type(kind: pa.DataType) -> str:
+    """The DuckDB type a view column of Arrow type ``kind`` reads as."""
+    if pa.types.is_decimal(kind):
+        return f"DECIMAL({kind.precision},{kind.scale})"
+    if pa.types.is_timestamp(kind):
+        return "TIMESTAMPTZ" if kind.tz else "TIMESTAMP"
+    try:
+        return _SQL_TYPES[str(kind)]
+    except KeyError:
+        msg = f"no DuckDB type for {kind}"
+        raise TypeError(msg) from None
+
+
+_SQL_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER", "double": "DOUBLE",
+              "bool": "BOOLEAN", "date32[day]": "DATE", "binary": "BLOB"}
+
+
 def partition_schema(table: str) -> pa.Schema:
     return pa.schema([(key, PARTITION_TYPES[key]) for key in PARTITIONS[table]])

@@ -6,6 +6,7 @@ refusing) are done by the next writer."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from ticklake.lake.autocompact import HOUR_NS, plan_runs
 from ticklake.lake.layout import file_path
 from ticklake.lake.storage import LakeStorage, StorageError
 from ticklake.lake.writer import BufferingHints, LakeWriter
-from ticklake.manifest import FileEntry
+from ticklake.manifest import FileEntry, ManifestError, ManifestLog
 from ticklake.model import RawFrame
 from ticklake.spool import Spool
 
@@ -195,3 +196,32 @@ def test_a_statement_planned_before_a_compaction_is_planned_again(tmp_path: Path
     finally:
         stale.close()
     assert lake.query(SQL).table.num_rows == recorder.produced
+
+
+def test_a_compaction_cut_before_its_commit_is_done_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder = Recorder(tmp_path)
+    recorder.run_until(MIDNIGHT - 5 * MINUTE)
+    real_commit = ManifestLog.commit
+
+    def cut(self: ManifestLog, add: Iterable[FileEntry] = (), remove: Iterable[str] = ()) -> int:
+        remove = tuple(remove)
+        if remove:  # a compaction's commit: its merged files are published, then it stops
+            msg = "killed before the compaction's commit"
+            raise ManifestError(msg)
+        return real_commit(self, add, remove)
+
+    compacted = recorder.writer.stats.files_compacted
+    with monkeypatch.context() as patch:
+        patch.setattr(ManifestLog, "commit", cut)
+        recorder.run_until(MIDNIGHT + HOUR_NS + 20 * MINUTE)
+        assert recorder.writer.stats.files_compacted == compacted
+    orphans = recorder.stored("trades") - recorder.live("trades")
+    assert orphans and all(p.rsplit("/", 1)[1].startswith("compact-") for p in orphans)
+    assert recorder.rows().total() == recorder.produced  # the manifest never listed them
+    recorder.restart()
+    recorder.run_until(recorder.now + 10 * MINUTE)
+    assert recorder.writer.stats.files_compacted > 0  # the new writer's own count
+    assert recorder.stored("trades") == recorder.live("trades")
+    assert recorder.stored("raw") == recorder.live("raw")
+    assert recorder.rows().total() == recorder.produced
