@@ -391,20 +391,16 @@ class ManifestLog:
 
 
 def _drop_superseded(files: Mapping[str, FileEntry]) -> dict[str, FileEntry]:
-    hidden: set[str] = set()
-    compacted = {entry.directory for entry in files.values()
-                 if entry.name.startswith("compact-")}
-    for directory, names in _by_directory(e for e in files.values()
-                                          if e.directory in compacted).items():
-        hidden.update(f"{directory}/{name}" for name in superseded(names))
+    names: dict[str, list[str]] = {}
+    compacted: set[str] = set()
+    for path in files:
+        directory, _, name = path.rpartition("/")
+        names.setdefault(directory, []).append(name)
+        if name.startswith("compact-"):
+            compacted.add(directory)
+    hidden = {f"{directory}/{name}" for directory in compacted
+              if len(names[directory]) > 1 for name in superseded(names[directory])}
     return {path: entry for path, entry in files.items() if path not in hidden}
-
-
-def _by_directory(entries: Iterable[FileEntry]) -> dict[str, list[str]]:
-    groups: dict[str, list[str]] = {}
-    for entry in entries:
-        groups.setdefault(entry.directory, []).append(entry.name)
-    return groups
 
 
 # -- the reading end --------------------------------------------------------------------------
