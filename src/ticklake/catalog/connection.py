@@ -1,11 +1,12 @@
 """Sandboxed DuckDB over the lake: one database per file list, one cursor per statement.
 
-A :class:`LakeDatabase` holds, for each table, its file list (``_files_<table>``: path,
-partition values, min/max of the time columns, from the manifest) and a guard view under the
-table's name that raises if read. Each statement runs on its own cursor: the scan planner
-(``planner.py``) reads the statement's filters, the file list answers which files can hold
-matching rows, and the cursor gets a temporary view per table the statement reads, the union
-(``UNION ALL BY NAME``) of
+A :class:`LakeDatabase` holds, for each table, its partition list (``_partitions_<table>``:
+partition values, min/max of the time columns over the partition's files, from the manifest)
+and a guard view under the table's name that raises if read. Each statement runs on its own
+cursor: the scan planner (``planner.py``) reads the statement's filters, the partition list
+answers which partitions can hold matching rows, the files of those (``_files_<table>``, on
+the cursor) which files, and the cursor gets a temporary view per table the statement reads,
+the union (``UNION ALL BY NAME``; just the files when there is nothing else) of
 
 1. an empty table with the documented columns, so a table without files is an empty view with
    the right types and every view has its columns in the documented order followed by the
@@ -103,22 +104,30 @@ class LakeDatabase:
 
     def __post_init__(self) -> None:
         self.conn = _open(self.files)
-        self._file_lists: set[str] = set()
+        self._partitions: dict[str, list[list[FileEntry]]] = {}
         self._lock = threading.Lock()
 
-    def _file_list(self, table: str) -> None:
-        """Load ``table``'s file list into ``_files_<table>`` on first use (a statement that
-        reads no table, or reads one without a filter, never pays for it)."""
+    def _partition_list(self, table: str) -> list[list[FileEntry]]:
+        """``table``'s files by partition, the partitions loaded into ``_partitions_<table>``
+        (one row each, the union of their files' ranges) on first use: a plan is tested on
+        the partitions first, then on the files of the partitions it keeps, so a statement
+        costs what its partitions hold, not what the lake holds."""
         with self._lock:
-            if table in self._file_lists:
-                return
-            select, columns = _file_list(table, self.files[table].entries)
+            found = self._partitions.get(table)
+            if found is not None:
+                return found
+            groups: dict[tuple[str, ...], list[FileEntry]] = {}
+            for entry in self.files[table].entries:
+                groups.setdefault(entry.partition, []).append(entry)
+            members = list(groups.values())
+            select, columns = _file_list(table, [_summary(table, m) for m in members])
             cursor = self.conn.cursor()
             try:
-                cursor.execute(f"CREATE TABLE _files_{table} AS {select}", columns)
+                cursor.execute(f"CREATE TABLE _partitions_{table} AS {select}", columns)
             finally:
                 cursor.close()
-            self._file_lists.add(table)
+            self._partitions[table] = members
+            return members
 
     def close(self) -> None:
         self.conn.close()
@@ -143,9 +152,7 @@ class LakeDatabase:
         try:
             out = {}
             for table, condition in plan_scans(cursor, sql).tables.items():
-                if condition is not EVERYTHING and self.files[table].entries:
-                    self._file_list(table)
-                entries = _select(cursor, table, self.files[table].entries, condition)
+                entries = self._select(cursor, table, condition)
                 out[table] = [entry.path for entry in entries]
             return out
         finally:
@@ -168,9 +175,7 @@ class LakeDatabase:
                tails: Mapping[str, pa.Table]) -> None:
         for table, condition in plan.items():
             source = self.files[table]
-            if condition is not EVERYTHING and source.entries:
-                self._file_list(table)
-            entries = _select(cursor, table, source.entries, condition)
+            entries = self._select(cursor, table, condition)
             parts = [f"SELECT * FROM _empty_{table}"]
             if entries:
                 parts += _file_scans(cursor, table, source, entries)
@@ -192,16 +197,26 @@ class LakeDatabase:
                 raise (FilesGone if is_file_gone(msg) else QueryError)(msg) from None
 
 
-def _select(cursor: duckdb.DuckDBPyConnection, table: str, entries: Sequence[FileEntry],
-            condition: str | None) -> list[FileEntry]:
-    """The entries ``condition`` keeps (evaluated on the file list); all if it cannot be."""
-    if condition is EVERYTHING or not entries:
-        return list(entries)
-    try:
-        rows = cursor.execute(f"SELECT row FROM _files_{table} WHERE {condition}").fetchall()
-    except duckdb.Error:
-        return list(entries)  # the statement itself will name what is wrong
-    return [entries[row] for (row,) in rows]
+    def _select(self, cursor: duckdb.DuckDBPyConnection, table: str,
+                condition: str | None) -> list[FileEntry]:
+        """The files ``condition`` keeps (tested on the partitions, then on the files of
+        the partitions kept); all if it cannot be evaluated."""
+        entries = self.files[table].entries
+        if condition is EVERYTHING or not entries:
+            return list(entries)
+        partitions = self._partition_list(table)
+        try:
+            rows = cursor.execute(
+                f"SELECT row FROM _partitions_{table} WHERE {condition}").fetchall()
+            candidates = [entry for (row,) in rows for entry in partitions[row]]
+            if not candidates:
+                return []
+            select, columns = _file_list(table, candidates)
+            cursor.execute(f"CREATE OR REPLACE TEMP TABLE _files_{table} AS {select}", columns)
+            rows = cursor.execute(f"SELECT row FROM _files_{table} WHERE {condition}").fetchall()
+        except duckdb.Error:
+            return list(entries)  # the statement itself will name what is wrong
+        return [candidates[row] for (row,) in rows]
 
 
 def _file_scans(cursor: duckdb.DuckDBPyConnection, table: str, source: TableFiles,
@@ -265,6 +280,18 @@ def _open(files: Mapping[str, TableFiles]) -> duckdb.DuckDBPyConnection:
         conn.close()
         raise
     return conn
+
+
+def _summary(table: str, files: Sequence[FileEntry]) -> FileEntry:
+    """A partition as one entry: the union of its files' ranges (none if a file has none:
+    a plan keeps what it cannot tell)."""
+    ranges = {}
+    for ns in RANGE_COLUMNS[table]:
+        found = [f.ranges.get(ns) for f in files]
+        if all(found):
+            ranges[ns] = (min(r[0] for r in found if r), max(r[1] for r in found if r))
+    first = files[0]
+    return FileEntry(first.directory, table, first.partition, 0, 0, ranges)
 
 
 def _file_list(table: str, entries: Sequence[FileEntry]) -> tuple[str, list[list[Any]]]:
