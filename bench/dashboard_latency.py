@@ -48,8 +48,8 @@ from ticklake.dashboard import DashboardConfig, DashboardServer
 from ticklake.emulator import Emulator, EmulatorConfig
 from ticklake.lake.storage import parquet_options
 from ticklake.live_edge import query_lake
-from ticklake.pipeline import Recording, build_recording, run_recording
-from ticklake.tables import SCHEMAS
+from ticklake.pipeline import Recording, build_recording
+from ticklake.schemas import SCHEMAS
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -93,7 +93,7 @@ class Stack:
                       "buffer_seconds": 2.0})
             recording = await build_recording(settings.feed, None, settings.lake)
             self.recording = recording
-            task = asyncio.create_task(run_recording(recording))
+            task = asyncio.create_task(recording.run())
             try:
                 await self._serve(recording)
             finally:

@@ -2,7 +2,7 @@
 
 Usage: python bench/ingest.py [--quick] [--repeat 3] [--clients a,b] [--configs 1x1,10x1,...]
 
-One blast emulator (``ticklake.emulator.blast``: the emulator's market model, pre-encoded,
+One blast emulator (``bench/blast_server.py``: the emulator's market model, pre-encoded,
 written as fast as the socket takes, still speaking the protocol) per stream configuration
 (trades per message x symbols). Every client runs in its own subprocess against the same
 stream, in ``--repeat`` rounds of every client in turn; the median run (by trades/s) is
@@ -16,7 +16,7 @@ are the subprocess's own. Clients:
   monkeypatched to the emulator; it uses the legacy ``/ws`` path, served too);
 * ``ccxt``: ccxt pro ``watch_trades`` in a loop per symbol (``trades_delivered`` says how
   many trades the loop actually got back; ccxt keeps a bounded cache and skips under bursts);
-* ``ticklake``: ``build_recording`` + ``run_recording`` into a spool and a lake, as
+* ``ticklake``: ``build_recording`` + ``Recording.run`` into a spool and a lake, as
   ``ticklake record`` does; its clock stops when every trade is in the spool
   (``lake_done_s``: when the lake holds every trade too, after the drain on stop, and the
   row count of the lake is checked against the stream).
@@ -208,25 +208,25 @@ async def run_ticklake(url: str, info: dict[str, Any], clock: Clock) -> dict[str
     import pyarrow.dataset as ds
 
     from ticklake.config import FeedSettings, LakeSettings
-    from ticklake.pipeline import build_recording, run_recording
+    from ticklake.pipeline import build_recording
 
     tmp = Path(tempfile.mkdtemp(prefix="tl-ingest-"))
     feed = FeedSettings(url=url, symbols=tuple(info["symbols"]), products_url="auto")
     lake = LakeSettings(root=str(tmp / "lake"), spool=str(tmp / "spool"))
     recording = await build_recording(feed, None, lake)
-    stats = recording.session.stats
+    status = recording.status
     snap = sum(info["snapshot_trades"].values())
     want = info["trades"] + snap
-    task = asyncio.create_task(run_recording(recording))
-    while stats.trades < want:
-        if stats.trades > snap:
+    task = asyncio.create_task(recording.run())
+    while (trades := status().totals.trades) < want:
+        if trades > snap:
             clock.tick(0)
         if task.done():
             task.result()
             break
         await asyncio.sleep(0.002)
     clock.tick(0)
-    clock.trades = stats.trades - snap
+    clock.trades = status().totals.trades - snap
     stop_at = time.perf_counter()
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
@@ -273,7 +273,7 @@ def client_main(name: str, url: str) -> None:
 def start_blast(symbols: list[str], trades: int, per_message: int) -> tuple[subprocess.Popen[str],
                                                                              dict[str, Any]]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ticklake.emulator.blast", "--symbols", ",".join(symbols),
+        [sys.executable, str(HERE / "blast_server.py"), "--symbols", ",".join(symbols),
          "--trades", str(trades), "--per-message", str(per_message)],
         stdout=subprocess.PIPE, text=True,
     )

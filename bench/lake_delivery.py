@@ -48,6 +48,7 @@ def fill(spool: Spool, trades: int, per_message: int) -> tuple[int, int, list[in
             frames += 1
             raw_bytes += len(text)
             ts_column.extend(t.ts_ns for t in chunk)
+        writer.flush()  # one write per market step, as the session flushes once per loop turn
         made += len(batch)
     writer.close()
     return frames, raw_bytes, ts_column

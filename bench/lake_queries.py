@@ -47,9 +47,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lake_shape import META, plain_duckdb_candles, plain_duckdb_count  # noqa: E402
+from lake_shape import META, plain_duckdb_candles, plain_duckdb_count
 
-from ticklake.catalog import Lake  # noqa: E402
+from ticklake.catalog import Lake
 
 TICKLAKE = str(Path(sys.executable).with_name("ticklake"))
 

@@ -90,7 +90,8 @@ import pyarrow.parquet as pq
 
 from ticklake.lake.layout import file_path
 from ticklake.lake.storage import LakeStorage, parquet_options
-from ticklake.tables import DECIMAL, GAPS, RAW, TRADES, UTC_US, parse_file_name, superseded
+from ticklake.schemas import DECIMAL, GAPS, RAW, TRADES, UTC_US
+from ticklake.tables import parse_file_name, superseded
 
 LAST_DAY = dt.date(2026, 11, 30)  # "today"
 EXCHANGE = "phemex"

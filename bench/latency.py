@@ -5,9 +5,10 @@ Usage: python bench/latency.py [--seconds 20] [--rates 50,500]
 The regular emulator (one process, BTCUSDT: its ``trades_p`` messages carry ``dts``, the
 emulator's wall clock when it encoded the frame, right before writing it) streams at each
 rate; ticklake records in this process exactly as ``ticklake record`` composes it
-(``build_recording`` + ``run_recording``, default lake settings). Instrumentation only wraps:
+(``build_recording`` + ``Recording.run``, default lake settings). Instrumentation only wraps:
 
-* ``spool``: when ``SpoolWriter.append`` returned (the frame survives kill -9 from then on);
+* ``spool``: when ``SpoolWriter.append`` returned (queued; the session's flush at the end of
+  that event-loop turn writes it, and it survives kill -9 from then on);
 * ``fsync``: when the group commit advanced ``durable_offset`` past the frame (power loss);
 * ``bus``: when a subscriber of ``Recording.bus`` (what the dashboard reads) got the trades;
 * ``sql``: a separate process runs ``SELECT max(sequence) FROM trades`` through
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import re
 import subprocess
@@ -77,15 +79,16 @@ def summary(values: list[float]) -> dict[str, Any]:
 async def record(url: str, seconds: float, tmp: Path) -> dict[str, Any]:  # noqa: PLR0915
     from ticklake.config import FeedSettings, LakeSettings
     from ticklake.feed.events import TradesReceived
-    from ticklake.pipeline import build_recording, run_recording
+    from ticklake.pipeline import build_recording
 
     feed = FeedSettings(url=url, symbols=("BTCUSDT",), products_url="auto")
     lake = LakeSettings(root=str(tmp / "lake"), spool=str(tmp / "spool"))
     recording = await build_recording(feed, None, lake)
     writer = recording.spool_writer
     assert writer is not None
-    session = recording.session.sessions[0]  # one symbol: one connection
-    append = session._on_frame
+    session = recording.sessions.sessions[0]  # one symbol: one connection
+    sinks = session._sinks  # instrumentation wraps the frame sink, nothing else
+    append = sinks.frame
     assert append is not None
     sent: dict[int, int] = {}  # spool offset -> dts
     by_seq: dict[int, int] = {}  # sequence -> dts
@@ -104,7 +107,7 @@ async def record(url: str, seconds: float, tmp: Path) -> dict[str, Any]:  # noqa
             spool_lat.append((done - sent_ns) / 1e6)
         return offset
 
-    session._on_frame = on_frame
+    session._sinks = dataclasses.replace(sinks, frame=on_frame)
     advances: list[tuple[int, int]] = []  # (durable offset, time)
     original_advance = writer._advance
 
@@ -128,7 +131,7 @@ async def record(url: str, seconds: float, tmp: Path) -> dict[str, Any]:  # noqa
     consumer = asyncio.create_task(consume())
     poller = subprocess.Popen([sys.executable, "-c", SQL_POLLER, lake.root, lake.spool,
                                str(seconds)], stdout=subprocess.PIPE, text=True)
-    await run_recording(recording, duration=seconds)
+    await recording.run(duration=seconds)
     await asyncio.gather(consumer, return_exceptions=True)
     out, _ = poller.communicate(timeout=120)
     fsync_lat = []

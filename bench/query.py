@@ -38,7 +38,7 @@ from ticklake.emulator import Market
 from ticklake.emulator.products import PRODUCTS
 from ticklake.lake.layout import file_path
 from ticklake.lake.storage import LakeStorage, parquet_options
-from ticklake.tables import DECIMAL, TRADES
+from ticklake.schemas import DECIMAL, TRADES
 
 SINGLE = TRADES.append(pa.field("symbol", pa.string()))  # one file: the partition as a column
 

@@ -1,13 +1,14 @@
 """Spool append throughput per fsync policy, against plain ``f.write()`` of the same bytes.
 
 Usage: python bench/spool_append.py [--frames 200000] [--always-frames 10000] [--size 150]
-                                    [--dir DIR]
+                                    [--burst 1] [--dir DIR]
 
 For each policy a fresh spool gets N frames of ~``size`` bytes; the rates are for the append
-loop (what the recorder's hot path pays); ``close_seconds`` is the final fsync after it, shown
-apart. The baseline, run in the same process and directory, writes the very bytes the spool
-wrote (framed records) with a buffered ``f.write()`` per frame and closes the file, no fsync.
-ALWAYS pays one fdatasync per frame, so it runs ``--always-frames`` frames (default 10k) and is
+loop with a ``flush`` after every ``burst`` frames (what the recorder's hot path pays: it
+flushes once per event-loop turn); ``close_seconds`` is the final fsync after it, shown apart.
+The baseline, run in the same process and directory, writes the very bytes the spool wrote
+(framed records) with a buffered ``f.write()`` per frame and closes the file, no fsync.
+ALWAYS pays one fdatasync per flush, so it runs ``--always-frames`` frames (default 10k) and is
 also compared with a bare ``os.write`` + ``fdatasync`` loop. Printed as JSON: frames/s, MB/s,
 ratios.
 """
@@ -48,14 +49,18 @@ def rates(n: int, seconds: float, payload_bytes: int, disk_bytes: int) -> dict[s
     }
 
 
-def bench_spool(root: Path, frames: list[RawFrame], policy: FsyncPolicy) -> tuple[float, float]:
+def bench_spool(root: Path, frames: list[RawFrame], policy: FsyncPolicy,
+                burst: int) -> tuple[float, float]:
     """Seconds for the append loop, and for the ``close()`` after it (final fsync)."""
     directory = root / f"spool-{policy.value}"
     writer = SpoolWriter(directory, fsync=policy)
-    append = writer.append
+    append, flush = writer.append, writer.flush
     start = time.perf_counter()
-    for frame in frames:
+    for i, frame in enumerate(frames, 1):
         append(frame)
+        if i % burst == 0:
+            flush()
+    flush()
     appended = time.perf_counter()
     writer.close()
     closed = time.perf_counter()
@@ -93,6 +98,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=200_000)
     parser.add_argument("--always-frames", type=int, default=10_000)
     parser.add_argument("--size", type=int, default=150)
+    parser.add_argument("--burst", type=int, default=1, help="frames per flush")
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
     args = parser.parse_args()
     frames = make_frames(args.frames, args.size)
@@ -104,12 +110,13 @@ def main() -> None:
         baseline = bench_f_write(root, records)
         report: dict[str, Any] = {
             "frame_bytes": args.size,
+            "burst": args.burst,
             "baseline_f_write": rates(args.frames, baseline, payload_bytes, disk_bytes),
         }
         for policy in (FsyncPolicy.NEVER, FsyncPolicy.INTERVAL, FsyncPolicy.ALWAYS):
             n = args.always_frames if policy is FsyncPolicy.ALWAYS else args.frames
             scale = n / args.frames
-            seconds, close_seconds = bench_spool(root, frames[:n], policy)
+            seconds, close_seconds = bench_spool(root, frames[:n], policy, args.burst)
             result = rates(n, seconds, int(payload_bytes * scale), int(disk_bytes * scale))
             result["close_seconds"] = round(close_seconds, 4)
             result["vs_f_write"] = round(result["frames_per_s"] / (args.frames / baseline), 3)

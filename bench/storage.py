@@ -58,7 +58,7 @@ def main() -> None:
                             BufferingHints(size_mib=64, interval=300), clock=clock)
         start = time.time_ns() - 86_400 * 10**9
         market = Market((args.symbol,), seed=7, rate=args.rate, start_ns=start)
-        append = spool.writer().append
+        append, flush = spool.writer().append, spool.writer().flush
         made, json_bytes, now = 0, 0, start
         step = 20_000_000
         while made < args.trades:
@@ -71,6 +71,7 @@ def main() -> None:
                                       [trade_row(product, t) for t in chunk]).encode()
                 append(RawFrame(1, now, text))
                 json_bytes += len(text)
+            flush()  # one write per market step, as the session flushes once per loop turn
             made += len(batch)
             if now // 10**9 != (now - step) // 10**9:
                 clock.now = (now - start) / 1e9  # the writer's clock follows stream time

@@ -20,11 +20,11 @@ from pydantic_settings import (
 )
 
 from ticklake.errors import ConfigError
-
-DEFAULT_URL = "wss://ws.phemex.com"
-MAX_SUBSCRIPTIONS = 20  # per connection; DataGW drops a connection over it (§1.2)
-MAX_CONNECTIONS = 5  # concurrent connections per client (§1.2); more symbols need --shard
-_HEARTBEAT_LIMIT = 30.0  # DataGW drops a connection without a heartbeat for 30 s (§3)
+from ticklake.feed.phemex.limits import (
+    DEFAULT_URL,
+    HEARTBEAT_LIMIT_S,
+    MAX_CONNECTIONS,
+)
 
 
 class FeedSettings(BaseModel):
@@ -36,7 +36,7 @@ class FeedSettings(BaseModel):
     symbols: tuple[str, ...] = ("BTCUSD",)
     shard: tuple[int, int] | None = Field(None, description="'i/n': record only shard i of n")
     connections: int = Field(MAX_CONNECTIONS, ge=1, le=MAX_CONNECTIONS)
-    ping_interval: float = Field(5.0, gt=0, lt=_HEARTBEAT_LIMIT)
+    ping_interval: float = Field(5.0, gt=0, lt=HEARTBEAT_LIMIT_S)
     pong_timeout: float = Field(10.0, gt=0)
     silence_timeout: float = Field(15.0, gt=0)
     request_timeout: float = Field(10.0, gt=0)

@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from rich.text import Text
 
 from ticklake.feed.events import TradesReceived
 from ticklake.model import Anomaly
-from ticklake.session.stats import SessionStats
+from ticklake.status import RecordingStatus
 
 
 class ProgressLine:
     """``state | trades N (r/s) | reconnects | gaps | rejected | rtt`` — rate over the last tick."""
 
-    def __init__(self, stats: SessionStats, symbols: list[str]) -> None:
-        self._stats = stats
-        self._symbols = ",".join(symbols)
+    def __init__(self, status: Callable[[], RecordingStatus]) -> None:
+        self._status = status
+        self._symbols = _label(status())
         self._last_trades = 0
         self._last_time = time.monotonic()
         self.rate = 0.0
 
     def render(self) -> Text:
-        stats = self._stats
+        stats = self._status().totals
         now = time.monotonic()
         elapsed = max(now - self._last_time, 1e-9)
         self.rate = (stats.trades - self._last_trades) / elapsed
@@ -38,6 +39,14 @@ class ProgressLine:
         line.append(f" | rejected {stats.rejected}", style="red" if stats.rejected else "")
         line.append(f" | rtt {stats.last_rtt_ns / 1e6:.1f} ms | last frame {age:.1f}s ago")
         return line
+
+
+def _label(status: RecordingStatus) -> str:
+    """The symbols, or how many on how many connections when that would be a long line."""
+    symbols, count = status.symbols, len(status.connections)
+    if len(symbols) <= 4:
+        return ",".join(symbols)
+    return f"{len(symbols)} symbols on {count} connection{'s' if count > 1 else ''}"
 
 
 def tape_lines(event: TradesReceived) -> list[Text]:

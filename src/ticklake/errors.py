@@ -4,10 +4,27 @@
 
     TicklakeError                  user-facing; the CLI prints str(exc) on one line, exit 2
     ├── ConfigError                a setting is wrong; names the field and the value
+    │   └── SnapshotMismatch       detector state that this detector cannot continue from
     ├── UnknownSymbolError         a symbol not in the product table
     ├── ProtocolError              the exchange broke the protocol in a way we cannot absorb
     │   └── SubscriptionRejected   the exchange refused a subscribe (error reply, e.g. 6001)
-    └── SessionError               the session cannot go on (connect budget, fatal handshake)
+    ├── SessionError               the session cannot go on (refused URL, never connected)
+    ├── SpoolError                 a spool operation failed (I/O error, closed writer, offset)
+    │   └── SpoolCorrupt           damage on disk; names the file and byte position
+    ├── StorageError               the lake's store failed (unreachable, permissions, full)
+    │   └── TakenOver              another deliver worker published this partition first
+    ├── LakeWriterFailed           the lake writer process failed or could not be stopped
+    ├── ManifestError              the manifest cannot be read or written
+    │   └── VersionTaken           another writer committed this manifest version first
+    ├── LakeNotFound               the root holds no ticklake lake
+    ├── QueryError                 SQL refused or failed: bad SQL, sandbox, time/size limit
+    │   └── FilesGone              a planned file was compacted away: plan again
+    ├── IcebergError               the Iceberg commit failed
+    ├── BrokerError                the log URI is wrong, or the broker refused for good
+    └── BadRequest                 a dashboard API request without a required parameter
+
+Each class is defined here and imported where it is raised, so this drawing is the whole
+tree.
 
 Malformed frames are *not* exceptions: the sans-I/O core turns them into ``FrameRejected``
 events so that nothing crashes and nothing is lost (the raw frame is kept with its reason).
@@ -58,3 +75,63 @@ class SubscriptionRejected(ProtocolError):
 
 class SessionError(TicklakeError):
     """The session cannot continue (e.g. the URL is refused permanently)."""
+
+
+class StorageError(TicklakeError):
+    """The lake's storage failed (unreachable store, permissions, disk full)."""
+
+
+class SnapshotMismatch(ConfigError):
+    """The bytes are not a snapshot this detector can continue from."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__("detector snapshot", None, problem)
+
+
+class SpoolError(TicklakeError):
+    """An operation on the spool failed; the message is one line and names the problem."""
+
+
+class SpoolCorrupt(SpoolError):
+    """Damaged data where a torn tail is impossible (e.g. inside an older segment)."""
+
+
+class TakenOver(StorageError):
+    """Another worker published this partition since we loaded its cursor."""
+
+
+class LakeWriterFailed(TicklakeError):
+    """The lake writer process failed or could not be stopped."""
+
+
+class ManifestError(TicklakeError):
+    """The manifest cannot be read or written."""
+
+
+class VersionTaken(ManifestError):
+    """Another writer committed this version of the log first."""
+
+
+class LakeNotFound(TicklakeError):
+    """The root holds no ticklake lake (``_ticklake/lake.json`` is missing or unreadable)."""
+
+
+class QueryError(TicklakeError):
+    """A query was refused or failed: bad SQL, a sandbox violation, a time or size limit."""
+
+
+class FilesGone(QueryError):
+    """A file the statement planned to read was deleted meanwhile (compacted away): plan it
+    again from a refreshed manifest."""
+
+
+class IcebergError(TicklakeError):
+    """The Iceberg commit failed: bad catalog URI, unreachable catalog, rejected commit."""
+
+
+class BrokerError(TicklakeError):
+    """The log URI is wrong, or the broker refused something we cannot retry."""
+
+
+class BadRequest(TicklakeError):
+    """A request the API cannot make sense of (missing or malformed parameter)."""

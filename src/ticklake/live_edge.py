@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from ticklake.catalog import Lake, QueryResult
 from ticklake.catalog.connection import LakeDatabase
-from ticklake.catalog.errors import FilesGone
+from ticklake.errors import FilesGone
 from ticklake.feed.phemex.products import ProductTable, default_products
 from ticklake.lake.tail import Seam, SpoolTail
 from ticklake.spool import CursorStore, SpoolReader

@@ -1,18 +1,19 @@
-"""Prometheus exposition of session counters, read from ``SessionStats`` at scrape time.
+"""Prometheus exposition of each connection's counters, read from the recording's status
+(``ticklake.status``) at scrape time.
 
 The hot path bumps plain integers; nothing here runs per frame.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ticklake.session.stats import SessionStats
+from ticklake.status import RecordingStatus
 
 _COUNTERS = {
     "frames": "WebSocket frames received",
@@ -31,13 +32,13 @@ _COUNTERS = {
 
 
 class SessionCollector(Collector):
-    """Collects every session returned by ``sessions`` (name → stats) at scrape time."""
+    """Collects every connection of the recording's status at scrape time."""
 
-    def __init__(self, sessions: Callable[[], Mapping[str, SessionStats]]) -> None:
-        self._sessions = sessions
+    def __init__(self, status: Callable[[], RecordingStatus]) -> None:
+        self._status = status
 
     def collect(self) -> Iterator[Metric]:
-        sessions = self._sessions()
+        sessions = {conn.name: conn.stats for conn in self._status().connections}
         for field, help_text in _COUNTERS.items():
             family = CounterMetricFamily(f"ticklake_session_{field}", help_text,
                                          labels=["session"])
@@ -56,10 +57,10 @@ class SessionCollector(Collector):
 
 
 def serve_metrics(
-    sessions: Callable[[], Mapping[str, SessionStats]], port: int, host: str = "127.0.0.1"
+    status: Callable[[], RecordingStatus], port: int, host: str = "127.0.0.1"
 ) -> WSGIServer:
     """Start the /metrics HTTP endpoint in a daemon thread; ``shutdown()`` stops it."""
     registry = CollectorRegistry()
-    registry.register(SessionCollector(sessions))
+    registry.register(SessionCollector(status))
     server, _thread = start_http_server(port, addr=host, registry=registry)
     return server

@@ -1,120 +1,20 @@
-"""The lake's data contract: table schemas and partitions (docs/lake-layout.md, format 1).
+"""The lake's data contract without Arrow: table names, partitions and file-name rules
+(docs/lake-layout.md, format 1). The Arrow schemas are in ``ticklake.schemas``.
 
-Both the writer (``ticklake.lake``) and the reader (``ticklake.catalog``) use these; a test
-pins them against the document.
+Both the writer (``ticklake.lake``) and the reader (``ticklake.catalog``) use these; the
+recorder's process uses them too, so nothing here imports pyarrow.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable
-from typing import Any
 
 FORMAT_VERSION = 1
 MARKER = "_ticklake/lake.json"
 _STREAM = re.compile(r"[A-Za-z0-9._\-]{1,249}\.[0-9]{1,9}")
 TABLES = ("trades", "raw", "gaps", "rejected", "anomalies")
 DECIMAL_SCALE = 8
-# The Arrow schemas are built on first use (module ``__getattr__``): the recorder's process
-# needs only the names and file-name rules here, and importing pyarrow would cost it ~40 MB.
-_ARROW_NAMES = frozenset(
-    ("DECIMAL", "UTC_US", "TRADES", "RAW", "GAPS", "REJECTED", "ANOMALIES", "SCHEMAS"))
-
-
-def __getattr__(name: str) -> Any:
-    if name in _ARROW_NAMES:
-        return _arrow_schemas()[name]
-    msg = f"module {__name__!r} has no attribute {name!r}"
-    raise AttributeError(msg)
-
-
-@functools.cache
-def _arrow_schemas() -> dict[str, Any]:
-    import pyarrow as pa
-
-    DECIMAL = pa.decimal128(18, DECIMAL_SCALE)
-    UTC_US = pa.timestamp("us", tz="UTC")
-
-    TRADES = pa.schema(
-        [
-            ("ts", UTC_US),
-            ("ts_ns", pa.int64()),
-            ("recv_ns", pa.int64()),
-            ("side", pa.dictionary(pa.int8(), pa.string())),
-            ("price", DECIMAL),
-            ("qty", DECIMAL),
-            ("sequence", pa.int64()),
-            ("from_snapshot", pa.bool_()),
-            ("spool_offset", pa.int64()),
-        ]
-    )
-    RAW = pa.schema(
-        [
-            ("recv_ts", UTC_US),
-            ("recv_ns", pa.int64()),
-            ("conn_id", pa.int64()),
-            ("spool_offset", pa.int64()),
-            ("payload", pa.string()),
-        ]
-    )
-    GAPS = pa.schema(
-        [
-            ("symbol", pa.string()),
-            ("from_ns", pa.int64()),
-            ("to_ns", pa.int64()),
-            ("from_ts", UTC_US),
-            ("to_ts", UTC_US),
-            ("reason", pa.string()),
-            ("detected_ns", pa.int64()),
-            ("spool_offset", pa.int64()),
-        ]
-    )
-    REJECTED = pa.schema(
-        [
-            ("recv_ts", UTC_US),
-            ("recv_ns", pa.int64()),
-            ("conn_id", pa.int64()),
-            ("spool_offset", pa.int64()),
-            ("reason", pa.string()),
-            ("payload", pa.string()),
-        ]
-    )
-    # One row per ended price-swing episode (ticklake.model.Anomaly); not derived from the spool,
-    # so files are named by the episodes' start times: part-<first start ns>-<last start ns + 1>.
-    ANOMALIES = pa.schema(
-        [
-            ("anomaly_id", pa.string()),
-            ("kind", pa.string()),
-            ("ts_start", UTC_US),
-            ("ts_detect", UTC_US),
-            ("ts_end", UTC_US),
-            ("ts_start_ns", pa.int64()),
-            ("ts_detect_ns", pa.int64()),
-            ("ts_end_ns", pa.int64()),
-            ("direction", pa.string()),
-            ("horizon_s", pa.float64()),
-            ("move_bp", pa.float64()),
-            ("move_price", pa.float64()),
-            ("price_before", pa.float64()),
-            ("price_after", pa.float64()),
-            ("score", pa.float64()),
-            ("trades", pa.int64()),
-            ("intensity_z", pa.float64()),
-            ("imbalance", pa.float64()),
-            ("largest_qty", pa.float64()),
-            ("rcf_score", pa.float64()),
-            ("detector_version", pa.string()),
-            ("params_hash", pa.string()),
-        ]
-    )
-    SCHEMAS = {
-        "trades": TRADES, "raw": RAW, "gaps": GAPS, "rejected": REJECTED, "anomalies": ANOMALIES,
-    }
-    return {"DECIMAL": DECIMAL, "UTC_US": UTC_US, "TRADES": TRADES, "RAW": RAW, "GAPS": GAPS,
-            "REJECTED": REJECTED, "ANOMALIES": ANOMALIES, "SCHEMAS": SCHEMAS}
-
-
 # Hive partition keys of each table, outermost first.
 PARTITIONS = {
     "trades": ("exchange", "symbol", "date"),

@@ -26,7 +26,7 @@ import pytest
 from ticklake.catalog import Lake
 from ticklake.lake.layout import file_path
 from ticklake.lake.storage import PARQUET_OPTIONS, LakeStorage
-from ticklake.tables import TRADES
+from ticklake.schemas import TRADES
 
 from ..integration.test_lake import record_into_lake
 

@@ -13,9 +13,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ticklake.alerts import anomalies_file_table
 from ticklake.catalog import Lake
 from ticklake.detect import detect_table
+from ticklake.detect.recorded import anomalies_file_table
 from ticklake.spool import SpoolReader
 
 from ..support import scaled

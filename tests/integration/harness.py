@@ -89,7 +89,8 @@ async def recording(
     tmp_path: Path,
     symbols: tuple[str, ...] = ("BTCUSD",),
     protocol_config: ProtocolConfig = FAST_HEARTBEAT,
-    on_frame: Callable[[RawFrame], None] | None = None,
+    on_frame: Callable[[RawFrame], object] | None = None,
+    flush_frames: Callable[[], object] | None = None,
     **emulator_options: object,
 ) -> AsyncIterator[Run]:
     truth = tmp_path / "truth.jsonl"
@@ -105,7 +106,7 @@ async def recording(
                                        connect_budget=(10_000, 300.0))  # no per-IP limit here
         run = Run(emulator, truth)
         run.session = PhemexSession(protocol, session_config, on_frame=on_frame,
-                                    on_event=run.on_event)
+                                    on_event=run.on_event, flush_frames=flush_frames)
         run.task = asyncio.create_task(run.session.run())
         try:
             yield run

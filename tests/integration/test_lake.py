@@ -13,7 +13,6 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from ticklake.feed.phemex import default_products
-from ticklake.lake.runner import LakeRunner
 from ticklake.lake.storage import LakeStorage
 from ticklake.lake.writer import BufferingHints, LakeWriter
 from ticklake.spool import Spool
@@ -21,6 +20,7 @@ from ticklake.spool import Spool
 from ..seaweed import SeaweedFS
 from ..support import Key, wait_until
 from .harness import Run, recording
+from .lake_runner import LakeRunner
 
 SYMBOLS = ("BTCUSD", "BTCUSDT", "sBTCUSDT")
 
@@ -36,7 +36,8 @@ async def record_into_lake(
     runner = LakeRunner(lake, retain=spool.retain, poll_interval=0.02)
     runner.start()
     try:
-        async with recording(tmp_path, SYMBOLS, on_frame=writer.append, rate=50.0) as run:
+        async with recording(tmp_path, SYMBOLS, on_frame=writer.append,
+                             flush_frames=writer.flush, rate=50.0) as run:
             await run.streaming()
             await wait_until(lambda: len(run.trades) > 300, 20, "300 trades")
             if faults:

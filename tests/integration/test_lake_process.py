@@ -51,7 +51,8 @@ def record_through(tmp_path: Path, writer: SpoolWriter, runner: LakeProcess,
     async def record() -> Run:
         runner.start()
         try:
-            async with recording(tmp_path, SYMBOLS, on_frame=writer.append, rate=40.0) as run:
+            async with recording(tmp_path, SYMBOLS, on_frame=writer.append,
+                                 flush_frames=writer.flush, rate=40.0) as run:
                 await run.streaming()
                 await during(run, runner)
                 await run.caught_up()
@@ -65,7 +66,7 @@ def record_through(tmp_path: Path, writer: SpoolWriter, runner: LakeProcess,
                         partitioning="hive").to_table()
     assert lake_keys(trades) == truth_keys(run)
     assert sum(lake_keys(trades).values()) == len(run.trades)
-    assert runner.writer.committed_offset == run.session.stats.frames
+    assert runner.committed_offset == run.session.stats.frames
     return run
 
 
@@ -79,10 +80,10 @@ def test_the_writer_process_runs_only_around_publishes(tmp_path: Path) -> None:
         for start in (1, 2, 3):
             last = published[-1] if published else 0
             await wait_until(lambda s=start, n=last: runner.starts >= s
-                             and runner.writer.committed_offset > n, 60,
+                             and runner.committed_offset > n, 60,
                              f"writer process #{start} and a publish after #{start - 1}'s")
             assert runner.error is None  # each one before exited cleanly (idle), none failed
-            published.append(runner.writer.committed_offset)
+            published.append(runner.committed_offset)
 
     record_through(tmp_path, writer, runner, three_children_three_publishes)
     raw = ds.dataset(tmp_path / "lake" / "raw", format="parquet", partitioning="hive").to_table()
@@ -108,8 +109,8 @@ def test_stop_drains_a_running_writer_process(tmp_path: Path) -> None:
 
     async def one_child(run: Run, runner: LakeProcess) -> None:
         for _ in range(3):  # three publishes by the same process: it stays between them
-            published = runner.writer.committed_offset
-            await wait_until(lambda n=published: runner.writer.committed_offset > n, 60,
+            published = runner.committed_offset
+            await wait_until(lambda n=published: runner.committed_offset > n, 60,
                              "a publish")
         assert runner.starts == 1 and runner.alive  # the interval is within its linger
 
@@ -123,13 +124,13 @@ def test_a_killed_writer_process_is_started_again(tmp_path: Path) -> None:
     writer, runner = lake_process(tmp_path, interval=0.5)
 
     async def kill_the_child(run: Run, runner: LakeProcess) -> None:
-        await wait_until(lambda: runner.writer.committed_offset > 0, 60, "a publish")
+        await wait_until(lambda: runner.committed_offset > 0, 60, "a publish")
         child = runner._child
         assert child is not None
         os.kill(child.pid, signal.SIGKILL)
         await wait_until(lambda: runner.starts >= 2 and runner.alive, 30, "a new child")
-        published = runner.writer.committed_offset
-        await wait_until(lambda: runner.writer.committed_offset > published, 30,
+        published = runner.committed_offset
+        await wait_until(lambda: runner.committed_offset > published, 30,
                          "a publish by the new child")
 
     record_through(tmp_path, writer, runner, kill_the_child)
@@ -142,7 +143,8 @@ def spool_some_frames(tmp_path: Path) -> int:
     writer = spool.writer()
 
     async def record() -> None:
-        async with recording(tmp_path, SYMBOLS, on_frame=writer.append, rate=40.0) as run:
+        async with recording(tmp_path, SYMBOLS, on_frame=writer.append,
+                             flush_frames=writer.flush, rate=40.0) as run:
             await run.streaming()
             await wait_until(lambda: len(run.trades) > 50, 30, "50 trades")
 
@@ -160,7 +162,7 @@ def publish_at_start(tmp_path: Path, end: int, what: str, size_mib: float = 64.0
     try:
         assert runner.starts == 1
         deadline = time.monotonic() + scaled(60)
-        while runner.writer.committed_offset < end:
+        while runner.committed_offset < end:
             assert time.monotonic() < deadline, what
             time.sleep(0.05)
     finally:

@@ -22,11 +22,10 @@ def test_an_episode_ends_on_time_after_the_market_halts(tmp_path: Path) -> None:
             live.emulator.inject_swing("BTCUSD", 40.0, 0.0, "up", "step")
             await wait_until(lambda: any(a.phase == "start" for a in live.seen), 30, "the alert")
             live.emulator.halt()  # no trade from now on: only the clock can end the episode
-            stats = live.recording.session.stats
-            halted_trades = stats.trades
+            halted_trades = live.recording.status().totals.trades
             await wait_until(lambda: any(a.phase == "end" for a in live.seen), 30,
                              "the episode to end with the market halted")
-            trades_after_halt = stats.trades - halted_trades
+            trades_after_halt = live.recording.status().totals.trades - halted_trades
         return live.seen, trades_after_halt
 
     seen, trades_after_halt = asyncio.run(scenario())

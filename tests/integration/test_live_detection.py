@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ticklake.alerts import LiveDetector
 from ticklake.catalog import Lake
 from ticklake.config import load_settings
 from ticklake.detect import DetectorParams, SwingDetector
+from ticklake.detect.live import LiveDetector
 from ticklake.emulator import Emulator, EmulatorConfig
 from ticklake.lake.anomalies import AnomalyWriter
 from ticklake.lake.storage import LakeStorage
 from ticklake.model import Anomaly
-from ticklake.pipeline import Recording, build_recording, run_recording
+from ticklake.pipeline import Recording, build_recording
 
 from ..support import wait_until
 
@@ -53,10 +53,10 @@ async def live_detection(tmp_path: Path, seed: int, labels_path: Path | None = N
                 seen.extend(batch)
 
         tasks = [asyncio.create_task(live.run()), asyncio.create_task(collect())]
-        runner = asyncio.create_task(run_recording(recording))
+        runner = asyncio.create_task(recording.run())
         try:
             # Past the warm-up: the snapshot holds only the last 200 trades (~1 s).
-            await wait_until(lambda: recording.session.stats.trades > 200 * 12, 40, "warm-up")
+            await wait_until(lambda: recording.status().totals.trades > 200 * 12, 40, "warm-up")
             yield Live(emulator, recording, seen)
         finally:
             runner.cancel()
@@ -78,7 +78,7 @@ def test_injected_swings_are_caught_live_and_land_in_the_lake(tmp_path: Path) ->
 
     async def scenario() -> list[Anomaly]:
         async with live_detection(tmp_path, 11, labels_path, write=True) as live:
-            stats = live.recording.session.stats
+            status = live.recording.status
             for direction, shape, seconds in SWINGS:
                 before = sum(a.phase == "end" for a in live.seen)
                 live.emulator.inject_swing("BTCUSD", 40.0, seconds, direction, shape)
@@ -86,8 +86,8 @@ def test_injected_swings_are_caught_live_and_land_in_the_lake(tmp_path: Path) ->
                                  60, f"the {shape} swing's episode to end")
                 # The detector re-arms on moves measured from an episode's end: give it a
                 # reference bar (it misses a swing that starts within ~0.5 s of an end).
-                trades_at_end = stats.trades
-                await wait_until(lambda t=trades_at_end: stats.trades > t + 200,
+                trades_at_end = status().totals.trades
+                await wait_until(lambda t=trades_at_end: status().totals.trades > t + 200,
                                  20, "a second of trades after the end")
         return live.seen  # complete: collected until the recording stopped
 

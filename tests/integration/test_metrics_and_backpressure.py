@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ticklake.bus import Bus
 from ticklake.feed.events import Event, TradesReceived
 from ticklake.metrics import serve_metrics
+from ticklake.status import ConnectionStatus, RecordingStatus
 
 from ..support import scaled, wait_until
 from .harness import recording
@@ -25,7 +26,9 @@ def test_metrics_endpoint_reports_the_session_counters(tmp_path: Path) -> None:
             await wait_until(lambda: run.session.stats.rejected == 2, 10, "2 rejections")
             run.emulator.halt()
             await run.caught_up()
-            server = serve_metrics(lambda: {"phemex": run.session.stats}, 0)  # a free port
+            status = RecordingStatus(
+                (ConnectionStatus("phemex", ("BTCUSD",), run.session.stats),), None, None)
+            server = serve_metrics(lambda: status, 0)  # a free port
             try:
                 url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
                 body = await asyncio.to_thread(

@@ -23,7 +23,7 @@ from ticklake.feed.phemex import default_products
 from ticklake.lake.storage import LakeStorage
 from ticklake.lake.writer import BufferingHints, LakeWriter
 from ticklake.live_edge import query_lake
-from ticklake.pipeline import Recording, build_recording, run_recording
+from ticklake.pipeline import Recording, build_recording
 from ticklake.spool import Spool
 
 from ..reliability.common import compare_lake, lake_trades, truth_trades
@@ -52,9 +52,9 @@ async def shards(tmp_path: Path, emulator: Emulator,
                 lake={"root": lake, "spool": str(spool), "buffer_seconds": 300.0})
             recording = await build_recording(settings.feed, None, settings.lake)
             runs.append((recording, spool, lake,
-                         asyncio.create_task(run_recording(recording))))
+                         asyncio.create_task(recording.run())))
         for recording, *_ in runs:
-            await wait_until(lambda r=recording: r.session.stats.state == "streaming", 30,
+            await wait_until(lambda r=recording: r.status().totals.state == "streaming", 30,
                              "every shard streaming")
         yield [(recording, spool, lake) for recording, spool, lake, _ in runs]
     finally:
@@ -102,7 +102,7 @@ def test_a_whole_family_is_recorded_exactly_at_the_live_edge_and_in_the_lake(
             emulator.halt()
             async with shards(tmp_path, emulator, family) as runs:
                 subscribed = sorted(sub.symbol for recording, *_ in runs
-                                    for session in recording.session.sessions
+                                    for session in recording.sessions.sessions
                                     for sub in session.protocol.subscriptions())
                 assert subscribed == sorted(symbols)  # exactly the payload's family
                 emulator.resume()
@@ -141,11 +141,11 @@ def test_a_spool_copied_to_a_clean_machine_decodes_as_recorded(tmp_path: Path) -
                 lake={"root": str(tmp_path / "lake"), "spool": str(tmp_path / "spool"),
                       "buffer_seconds": 300.0})
             recording = await build_recording(settings.feed, None, settings.lake)
-            task = asyncio.create_task(run_recording(recording))
+            task = asyncio.create_task(recording.run())
             await eventually(lambda: len({k[0] for k in truth_trades(truth)}) == len(symbols)
-                             and recording.session.stats.trades >= 60, 30, "trades of all")
+                             and recording.status().totals.trades >= 60, 30, "trades of all")
             emulator.halt()
-            await eventually(lambda: recording.session.stats.trades
+            await eventually(lambda: recording.status().totals.trades
                              >= sum(truth_trades(truth).values()), 20, "all delivered")
             shutil.copytree(tmp_path / "spool", tmp_path / "copied")  # nothing published yet
             task.cancel()

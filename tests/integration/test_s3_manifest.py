@@ -123,7 +123,8 @@ class Recorder:
         self.frames = 0
         self._sequence: Counter[str] = Counter()
         params = DecodeParams.of(ProductTable(PRODUCTS, source="test"), None)
-        self.spool.append(RawFrame(CONTROL_CONN_ID, ns(START) - SECOND, encode_control(params)))
+        self.spool.writer().append(
+            RawFrame(CONTROL_CONN_ID, ns(START) - SECOND, encode_control(params)))
         self.frames += 1
         self.writer = LakeWriter(
             self.spool, self.spool.cursors, LakeStorage(root, filesystem=filesystem),
@@ -134,7 +135,7 @@ class Recorder:
         batch = max((t.batch for t in self.trades), default=-1) + 1
         trades = batch_trades(batch, self._sequence)
         for trade in trades:
-            self.spool.append(frame(trade, 1_000 + len(self.trades)))
+            self.spool.writer().append(frame(trade, 1_000 + len(self.trades)))
             self.trades.append(trade)
             self.frames += 1
         self.spool.writer().sync()

@@ -83,6 +83,26 @@ def test_a_framing_error_from_the_server_is_a_lost_connection_not_a_crash() -> N
     assert asyncio.run(scenario()) >= 3
 
 
+def test_a_503_on_the_upgrade_is_retried_and_a_403_stops_the_session() -> None:
+    async def scenario() -> PhemexSession:
+        answers = iter([b"503 Service Unavailable", b"403 Forbidden"])
+
+        async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 " + next(answers) + b"\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+
+        async with raw_server(refuse) as url:
+            session = make_session(url)
+            with pytest.raises(SessionError, match=r"refused the WebSocket upgrade: HTTP 403"):
+                await asyncio.wait_for(session.run(), scaled(10))
+            return session
+
+    session = asyncio.run(scenario())
+    assert (session.stats.reconnects, session.stats.connects) == (1, 0)
+    assert session.stats.state == "failed"
+
+
 def test_stop_interrupts_a_connect_the_server_never_answers() -> None:
     async def scenario() -> None:
         async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

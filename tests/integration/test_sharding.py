@@ -40,25 +40,24 @@ def test_44_symbols_on_3_connections_one_killed_every_trade_once(tmp_path: Path)
 async def _record_with_one_connection_killed(tmp_path: Path) -> None:
     async with pipeline(tmp_path, SYMBOLS, rate=5.0, max_subscriptions=20, max_connections=5,
                         connect_budget=(10_000, 300.0)) as stack:
-        group = stack.recording.session
-        sessions = group.sessions
+        sessions = stack.recording.sessions.sessions
         assert [len(s.protocol.subscriptions()) for s in sessions] == [15, 15, 14]
         emulator = stack.emulator
         clients = {frozenset(sym for _, sym in c.subscriptions): c.id
                    for c in emulator.clients.values() if not c.closing}
         assert len(clients) == 3 and set().union(*clients) == set(SYMBOLS)
-        await wait_until(lambda: group.stats.trades > 150, 30, "150 trades")
+        await wait_until(lambda: stack.stats.trades > 150, 30, "150 trades")
         victim = sessions[1]
         first_ids = [s.conn_id for s in sessions]
         assert len(set(first_ids)) == 3
         target = clients[frozenset(s.symbol for s in victim.protocol.subscriptions())]
         assert emulator.inject("close", str(target)) == 1
-        await wait_until(lambda: victim.stats.connects == 2 and group.stats.state == "streaming",
+        await wait_until(lambda: victim.stats.connects == 2 and stack.stats.state == "streaming",
                          15, "the killed connection back")
-        trades_then = group.stats.trades
+        trades_then = stack.stats.trades
         market = emulator.market
         assert market is not None
-        await wait_until(lambda: group.stats.trades > trades_then + 100
+        await wait_until(lambda: stack.stats.trades > trades_then + 100
                          and min(market.produced(s) for s in SYMBOLS) >= 1, 30,
                          "100 more trades, one of every symbol")
         await stack.settle()

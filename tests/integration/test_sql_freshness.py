@@ -71,7 +71,8 @@ def test_queries_see_fresh_trades_once_across_the_publish_seam(tmp_path: Path) -
         spool.retain()
 
     async def scenario() -> Counter[tuple[object, ...]]:
-        async with recording(tmp_path, ("BTCUSD",), on_frame=writer.append, rate=50.0) as run:
+        async with recording(tmp_path, ("BTCUSD",), on_frame=writer.append,
+                             flush_frames=writer.flush, rate=50.0) as run:
             await run.streaming()
             arrivals: list[int] = []
 

@@ -1,4 +1,4 @@
-"""The real pipeline (``build_recording``/``run_recording``: session → spool → lake writer
+"""The real pipeline (``build_recording``/``Recording.run``: session → spool → lake writer
 process) against an in-process emulator on a loopback socket, in the test's event loop."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from ticklake.config import load_settings
 from ticklake.emulator import Emulator, EmulatorConfig
-from ticklake.pipeline import Recording, build_recording, run_recording
+from ticklake.pipeline import Recording, build_recording
 
 from ..support import wait_until
 
@@ -35,14 +35,14 @@ class Stack:
 
     @property
     def stats(self) -> Any:
-        return self.recording.session.stats
+        """The recording's totals now (a snapshot: read it again to see later counts)."""
+        return self.recording.status().totals
 
     async def streaming(self, timeout: float = 15) -> None:
         await wait_until(lambda: self.stats.state == "streaming", timeout, "streaming")
 
     async def reconnected(self, before: int, timeout: float = 15) -> None:
-        stats = self.stats
-        await wait_until(lambda: stats.connects > before and stats.state == "streaming",
+        await wait_until(lambda: self.stats.connects > before and self.stats.state == "streaming",
                          timeout, f"a reconnect after connect #{before}")
 
     async def settle(self, timeout: float = 20) -> None:
@@ -50,10 +50,10 @@ class Stack:
         self.emulator.halt()
         await self.streaming(timeout)
         produced = self.emulator.trades_produced
-        stats = self.stats
         with contextlib.suppress(AssertionError):
-            await wait_until(lambda: stats.trades >= produced, timeout,
+            await wait_until(lambda: self.stats.trades >= produced, timeout,
                              f"all {produced} trades delivered")
+        stats = self.stats
         if stats.gaps == 0:
             assert stats.trades >= produced, f"{stats.trades} of {produced} trades delivered"
 
@@ -93,9 +93,9 @@ async def pipeline(
         )
         recording = await build_recording(settings.feed, None, settings.lake)
         if connect_budget is not None:
-            session = recording.session
-            session.config = dataclasses.replace(session.config, connect_budget=connect_budget)
-        task = asyncio.create_task(run_recording(recording))
+            for session in recording.sessions.sessions:
+                session.config = dataclasses.replace(session.config, connect_budget=connect_budget)
+        task = asyncio.create_task(recording.run())
         stack = Stack(emulator, recording, task, root, spool, truth, symbols)
         try:
             await stack.streaming()

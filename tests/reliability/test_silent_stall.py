@@ -36,26 +36,25 @@ def test_a_silent_stall_is_detected_by_the_heartbeat_timers(tmp_path: Path, case
         recovered: list[float] = []
         async with pipeline(tmp_path, ("BTCUSD", "BTCUSDT"), rate=30.0,
                             feed=feed) as stack:
-            stats = stack.stats
             emulator = stack.emulator
             for _ in range(3):
-                frames = stats.frames
-                await wait_until(lambda f=frames: stats.frames > f + 10, 15,
+                frames = stack.stats.frames
+                await wait_until(lambda f=frames: stack.stats.frames > f + 10, 15,
                                  "frames streaming on the connection")
-                before, stale_before = stats.connects, sum(stats.stale_reasons.values())
+                before, stale_before = stack.stats.connects, sum(stack.stats.stale_reasons.values())
                 (client,) = [c for c in emulator.clients.values() if not c.closing]
                 started = time.monotonic()
                 assert emulator.inject("stall", "all") == 1  # until the client leaves
                 sent = client.frames_sent
-                await wait_until(lambda: sum(stats.stale_reasons.values()) > stale_before,  # noqa: B023
+                await wait_until(lambda: sum(stack.stats.stale_reasons.values()) > stale_before,  # noqa: B023
                                  timeout + 5, "the stall to be noticed")
                 detected.append(time.monotonic() - started)
                 # The server sent nothing during the stall: no data, no pong.
                 assert client.frames_sent == sent
                 await stack.reconnected(before)
                 recovered.append(time.monotonic() - started)
-            assert sum(stats.stale_reasons.values()) == 3, stats.stale_reasons
-            assert set(stats.stale_reasons) <= reasons, stats.stale_reasons
+            assert sum(stack.stats.stale_reasons.values()) == 3, stack.stats.stale_reasons
+            assert set(stack.stats.stale_reasons) <= reasons, stack.stats.stale_reasons
             await stack.settle()
             await stack.stop()
         result = compare_lake(stack.lake_root, stack.truth)

@@ -14,12 +14,13 @@ from typing import Any
 import pyarrow.fs as pafs
 from confluent_kafka import Consumer, TopicPartition
 
-from ticklake.alerts_group import load_state
-from ticklake.broker.frames import fold_conn_id, recorder_number
-from ticklake.broker.shipper import CURSOR as SHIPPED
-from ticklake.catalog import Lake, LakeNotFound
-from ticklake.deliver import delivered_position
+from ticklake.catalog import Lake
+from ticklake.errors import LakeNotFound
 from ticklake.lake.storage import LakeStorage
+from ticklake.scaleout.deliver import delivered_position
+from ticklake.scaleout.detect_group import load_state
+from ticklake.scaleout.log.frames import fold_conn_id, recorder_number
+from ticklake.scaleout.log.shipper import CURSOR as SHIPPED
 from ticklake.spool import CursorStore, SpoolReader
 from ticklake.tables import TABLES, parse_stream_file_name
 

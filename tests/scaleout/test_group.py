@@ -8,9 +8,9 @@ from collections import Counter
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from ticklake.broker import LogRecord, parse_log_uri
-from ticklake.broker.client import ensure_topic
-from ticklake.broker.group import GroupWorker, PartitionHandler
+from ticklake.scaleout.log import LogRecord, parse_log_uri
+from ticklake.scaleout.log.client import ensure_topic
+from ticklake.scaleout.log.group import GroupWorker, PartitionHandler
 
 from ..reliability.common import wait_for
 from .tansu import Tansu

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
-from ticklake.broker.frames import KIND, REC
-from ticklake.broker.shipper import open_shipper
 from ticklake.model import RawFrame
+from ticklake.scaleout.log.frames import KIND, REC
+from ticklake.scaleout.log.shipper import open_shipper
 from ticklake.spool import Spool, SpoolReader
 
 from ..reliability.common import wait_for
@@ -58,15 +58,15 @@ def test_a_graceful_stop_ships_the_frames_appended_just_before_it(
         shipper.start()
         for i in range(50):
             writer.append(RawFrame(1, i, b'{"trades_p":[],"symbol":"BTCUSD"}'))
-        shipped = shipper.writer
-        wait_for(lambda: shipped.committed_offset == 50, 30,  # noqa: B023 (waited on here)
+        writer.flush()
+        wait_for(lambda: shipper.committed_offset == 50, 30,  # noqa: B023 (waited on here)
                  "the first frames shipped")
         # What a recording does at its end: buffered appends, close (flush), stop.
         for i in range(3):
-            writer.append_buffered(RawFrame(1, 100 + i, b'{"result":"pong"}'))
+            writer.append(RawFrame(1, 100 + i, b'{"result":"pong"}'))
         writer.close()
         shipper.stop(drain=True, timeout=30)
         end = SpoolReader(spool.directory).end_offset()
-        assert (end, shipper.writer.committed_offset) == (53, 53), f"run {run}"
+        assert (end, shipper.committed_offset) == (53, 53), f"run {run}"
         spool.close()
         assert frames_on_topic(tansu, f"t{run}") == 53

@@ -11,9 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from ticklake.broker import BrokerError, LogRecord, parse_log_uri
-from ticklake.broker.dedup import HighWater
-from ticklake.broker.frames import (
+from ticklake.catalog import Lake
+from ticklake.emulator import Market
+from ticklake.emulator.frames import trade_row, trades_message
+from ticklake.emulator.products import PRODUCTS
+from ticklake.errors import BrokerError, StorageError
+from ticklake.feed.phemex import default_products
+from ticklake.lake.compact import compact
+from ticklake.lake.layout import file_path, stream_id
+from ticklake.lake.storage import LakeStorage
+from ticklake.lake.writer import CURSOR, INTENT, BufferingHints
+from ticklake.scaleout.deliver import LakePartition, delivered_position
+from ticklake.scaleout.log import LogRecord, parse_log_uri
+from ticklake.scaleout.log.dedup import HighWater
+from ticklake.scaleout.log.frames import (
     CONN,
     GEN,
     KIND,
@@ -26,16 +37,6 @@ from ticklake.broker.frames import (
     symbol_key,
     u64,
 )
-from ticklake.catalog import Lake
-from ticklake.deliver import LakePartition, delivered_position
-from ticklake.emulator import Market
-from ticklake.emulator.frames import trade_row, trades_message
-from ticklake.emulator.products import PRODUCTS
-from ticklake.feed.phemex import default_products
-from ticklake.lake.compact import compact
-from ticklake.lake.layout import file_path, stream_id
-from ticklake.lake.storage import LakeStorage, StorageError
-from ticklake.lake.writer import CURSOR, INTENT, BufferingHints
 from ticklake.spool import CursorStore
 from ticklake.tables import parse_file_name, parse_stream_file_name, superseded
 

@@ -9,13 +9,13 @@ import pyarrow as pa
 import pytest
 
 from ticklake.catalog import Lake
+from ticklake.errors import ManifestError
 from ticklake.feed.phemex import default_products
 from ticklake.lake.storage import LakeStorage
 from ticklake.lake.writer import CURSOR, INTENT, BufferingHints, LakeWriter
 from ticklake.manifest import (
     CHECKPOINT_EVERY,
     Manifest,
-    ManifestError,
     ManifestLog,
     ManifestStore,
     build,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ticklake.tables import SCHEMAS
+from ticklake.schemas import SCHEMAS
 
 DOC = Path(__file__).parents[2] / "docs" / "lake-layout.md"
 

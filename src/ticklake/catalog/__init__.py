@@ -23,12 +23,12 @@ state-changing functions), plus a time limit and a row limit (``query.py``).
 
 from __future__ import annotations
 
-from ticklake.catalog.errors import LakeNotFound, QueryError
 from ticklake.catalog.lake import Lake, PartitionInfo, TableInfo
 from ticklake.catalog.output import FORMATS, format_result
 from ticklake.catalog.query import QueryResult, run_query
 from ticklake.catalog.sandbox import check_sql
 from ticklake.catalog.schema import TABLES
+from ticklake.errors import LakeNotFound, QueryError
 
 __all__ = [
     "FORMATS",

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
-from ticklake.catalog.errors import FilesGone, QueryError, is_file_gone
+from ticklake.catalog.errors import is_file_gone
 from ticklake.catalog.macros import MACROS
 from ticklake.catalog.planner import EVERYTHING, file_columns, plan_scans
 from ticklake.catalog.query import QueryResult, run_query
@@ -51,6 +51,7 @@ from ticklake.catalog.schema import (
     sql_type,
     view_schema,
 )
+from ticklake.errors import FilesGone, QueryError
 from ticklake.manifest import RANGE_COLUMNS, TIMESTAMP_TWINS, FileEntry
 
 if TYPE_CHECKING:

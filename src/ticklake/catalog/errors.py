@@ -1,17 +1,7 @@
-"""Errors of the catalog and SQL layer; both are user-facing and print as one line."""
+"""Recognising DuckDB's messages for a file that is gone (compacted away while a statement
+was planned): the catalog then raises ``errors.FilesGone`` and plans the statement again."""
 
 from __future__ import annotations
-
-from ticklake.errors import TicklakeError
-
-
-class QueryError(TicklakeError):
-    """A query was refused or failed: bad SQL, a sandbox violation, a time or size limit."""
-
-
-class FilesGone(QueryError):
-    """A file the statement planned to read was deleted meanwhile (compacted away): plan it
-    again from a refreshed manifest."""
 
 
 def is_file_gone(message: str) -> bool:
@@ -20,7 +10,3 @@ def is_file_gone(message: str) -> bool:
 
 _GONE = ("No files found that match the pattern", "No such file or directory",
          "Path does not exist")
-
-
-class LakeNotFound(TicklakeError):
-    """The root holds no ticklake lake (``_ticklake/lake.json`` is missing or unreadable)."""

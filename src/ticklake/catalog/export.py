@@ -22,11 +22,11 @@ from pathlib import Path
 
 import duckdb
 
-from ticklake.catalog.errors import QueryError
 from ticklake.catalog.lake import Lake
 from ticklake.catalog.macros import MACROS
 from ticklake.catalog.sandbox import one_line
 from ticklake.catalog.schema import HIVE_TYPES, PARTITIONS, TABLES, view_schema
+from ticklake.errors import QueryError
 
 _FILE_NAME = r"^(part|compact)-([0-9]+)-([0-9]+)\.parquet$"
 

@@ -74,7 +74,7 @@ from pyiceberg.types import (
 
 from ticklake.catalog.lake import Lake
 from ticklake.catalog.schema import PARTITIONS, TABLES, view_schema
-from ticklake.errors import TicklakeError
+from ticklake.errors import IcebergError
 
 DEFAULT_NAMESPACE = "ticklake"
 CATALOG_NAME = "ticklake"  # pyiceberg reads PYICEBERG_CATALOG__TICKLAKE__* for it
@@ -83,10 +83,6 @@ _FOOTER_THREADS = 8
 _PARTITION_FIELD_IDS = 1000  # Iceberg's convention: partition field ids start at 1000
 _EPOCH = dt.date(1970, 1, 1)
 _SECRET_WORDS = ("secret", "token", "password", "credential", "key")
-
-
-class IcebergError(TicklakeError):
-    """The Iceberg commit failed: bad catalog URI, unreachable catalog, rejected commit."""
 
 
 @dataclass(frozen=True)

@@ -22,17 +22,10 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from ticklake.catalog.connection import DatasetFiles, LakeDatabase, LocalFiles, TableFiles
-from ticklake.catalog.errors import FilesGone, LakeNotFound, QueryError
 from ticklake.catalog.query import QueryResult
 from ticklake.catalog.schema import FORMAT_VERSION, MARKER, PARTITIONS, TABLES, TIME_COLUMNS
-from ticklake.manifest import (
-    FileEntry,
-    Manifest,
-    ManifestError,
-    ManifestStore,
-    entry_from_footer,
-    iter_data_files,
-)
+from ticklake.errors import FilesGone, LakeNotFound, ManifestError, QueryError
+from ticklake.manifest import FileEntry, Manifest, ManifestStore, entry_from_footer, iter_data_files
 from ticklake.objectstore import s3_from_environment as _s3_from_environment
 from ticklake.tables import parse_stream_file_name, superseded
 

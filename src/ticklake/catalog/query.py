@@ -10,8 +10,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from ticklake.catalog.errors import FilesGone, QueryError, is_file_gone
+from ticklake.catalog.errors import is_file_gone
 from ticklake.catalog.sandbox import check_sql, one_line
+from ticklake.errors import FilesGone, QueryError
 
 
 @dataclass(frozen=True)

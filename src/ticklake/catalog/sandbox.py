@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import duckdb
 
-from ticklake.catalog.errors import QueryError
+from ticklake.errors import QueryError
 
 ALLOWED_KINDS = "SELECT, WITH, FROM, VALUES, DESCRIBE, SHOW, SUMMARIZE, PIVOT, EXPLAIN"
 

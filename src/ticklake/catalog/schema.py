@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from ticklake.tables import FORMAT_VERSION, MARKER, PARTITIONS, SCHEMAS, TABLES
+from ticklake.schemas import SCHEMAS
+from ticklake.tables import FORMAT_VERSION, MARKER, PARTITIONS, TABLES
 
 __all__ = ["FORMAT_VERSION", "MARKER", "PARTITIONS", "TABLES"]
 

@@ -5,14 +5,14 @@ episode overlaps ``[since, until)`` (latest detection first), through the same s
 path as everything else, in the shape the live socket pushes (``msgspec.to_builtins`` of a
 ``ticklake.model.Anomaly`` with ``phase`` "end"), so the page merges both by ``anomaly_id``.
 
-The live detector publishes every phase on ``Recording.anomalies`` *before* it writes an ended
-episode to the lake (off the event loop), so an episode that ended just before a page opened
-may be in neither the page's subscription nor the lake yet. ``recent.RecentAnomalies`` closes
-that window: one bounded subscription per dashboard that nobody waits on; each page's hello
-drains it (synchronously, right after the page subscribed) and carries a snapshot of the
-latest episodes, open or ended. Anything in both the snapshot and the page's own queue is
-the same episode in the same or a later phase, and the page keeps the latest phase per id.
-"""
+The live detector publishes every phase on the recording's ``anomalies`` bus *before* it
+writes an ended episode to the lake (off the event loop), so an episode that ended just
+before a page opened may be in neither the page's subscription nor the lake yet.
+``recent.RecentAnomalies`` closes that window: one bounded subscription per dashboard that
+nobody waits on; each page's hello drains it (synchronously, right after the page
+subscribed) and carries a snapshot of the latest episodes, open or ended. Anything in both
+the snapshot and the page's own queue is the same episode in the same or a later phase, and
+the page keeps the latest phase per id."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ from starlette.responses import Response
 
 from ticklake.dashboard.candles import parse_symbol, parse_time
 from ticklake.dashboard.context import context
-from ticklake.dashboard.responses import JSON, BadRequest
+from ticklake.dashboard.responses import JSON
+from ticklake.errors import BadRequest
 
 _S = 1_000_000_000
 _DAY = 86_400 * _S

@@ -24,7 +24,7 @@ from ticklake.dashboard.config import DashboardConfig, check_config
 from ticklake.dashboard.context import Context, context
 from ticklake.dashboard.responses import JSON, internal_error, user_error
 from ticklake.errors import TicklakeError
-from ticklake.pipeline import Recording
+from ticklake.status import LiveRecording
 
 STATIC = Path(__file__).parent / "static"
 # No inline script, no eval, nothing from elsewhere; plotly sets inline styles on its SVG.
@@ -43,7 +43,7 @@ def plotly_js() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
 
 
-def create_app(config: DashboardConfig, live: Recording | None = None) -> Starlette:
+def create_app(config: DashboardConfig, live: LiveRecording | None = None) -> Starlette:
     """The ASGI app; ``live`` adds the Live page's feed (None: the page says so)."""
     check_config(config)
     plotly = plotly_js()
@@ -84,7 +84,7 @@ def create_app(config: DashboardConfig, live: Recording | None = None) -> Starle
 async def info(request: Request) -> Response:
     """``GET /api/info``: what this dashboard serves (the page's first call)."""
     ctx = context(request)
-    symbols = ([s.symbol for s in ctx.live.session.protocol.subscriptions()]
+    symbols = (ctx.live.status().symbols
                if ctx.live is not None else [])
     return JSON({
         "recording": ctx.live is not None,

@@ -20,7 +20,8 @@ from starlette.responses import Response
 
 from ticklake.catalog import Lake
 from ticklake.dashboard.context import context
-from ticklake.dashboard.responses import JSON, BadRequest
+from ticklake.dashboard.responses import JSON
+from ticklake.errors import BadRequest
 
 _MS = 1_000_000
 _S = 1_000 * _MS
@@ -135,7 +136,7 @@ async def symbols(request: Request) -> Response:
             end = max_ns + 1 if max_ns is not None else start + _DAY
             have = ranges.setdefault(values["symbol"], [start, end])
             have[0], have[1] = min(have[0], start), max(have[1], end)
-    live = [s.symbol for s in ctx.live.session.protocol.subscriptions()] if ctx.live else []
+    live = ctx.live.status().symbols if ctx.live else []
     if ctx.live is not None:
         for symbol in live:  # the unpublished tail reaches up to now
             ranges.setdefault(symbol, [_now_ns() - 3_600 * _S, 0])[1] = _now_ns()
@@ -148,7 +149,7 @@ async def symbols(request: Request) -> Response:
 
 
 def _trade_partitions(root: str) -> list[tuple[dict[str, str], int | None]]:
-    from ticklake.catalog import LakeNotFound
+    from ticklake.errors import LakeNotFound
 
     try:
         return [(p.values, p.max_time_ns) for p in Lake(root).partitions("trades")]

@@ -19,7 +19,7 @@ from ticklake.catalog import QueryResult
 from ticklake.dashboard.config import DashboardConfig
 from ticklake.dashboard.recent import RecentAnomalies
 from ticklake.live_edge import LiveEdge
-from ticklake.pipeline import Recording
+from ticklake.status import LiveRecording
 
 T = TypeVar("T")
 _QUERY_THREADS = 2
@@ -28,7 +28,7 @@ _QUERY_THREADS = 2
 @dataclass
 class Context:
     config: DashboardConfig
-    live: Recording | None = None
+    live: LiveRecording | None = None
     limiter: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(_QUERY_THREADS))
     recent: RecentAnomalies | None = None  # set with ``live``

@@ -32,7 +32,7 @@ from ticklake.bus import Subscriber
 from ticklake.dashboard.context import context
 from ticklake.feed.events import Event, GapDetected, TradesReceived
 from ticklake.model import Anomaly
-from ticklake.pipeline import Recording
+from ticklake.status import LiveRecording
 
 HEARTBEAT_SECONDS = 1.0  # status refresh while no trade arrives
 RATE_WINDOW_SECONDS = 3.0
@@ -73,13 +73,12 @@ async def _until_disconnect(websocket: WebSocket) -> None:
 class LiveFeed:
     """One page's view of a recording: its subscriptions, seam and status numbers."""
 
-    def __init__(self, recording: Recording) -> None:
+    def __init__(self, recording: LiveRecording) -> None:
         self.recording = recording
         # No await between subscribing and reading the seam (see the module docstring).
         self.events = recording.bus.subscribe(maxsize=50_000)
         self.anomalies = recording.anomalies.subscribe(maxsize=2_000)
-        writer = recording.spool_writer
-        self.seam = writer.end_offset if writer is not None else None
+        self.seam = recording.status().spool_end
         self._samples: deque[tuple[float, int]] = deque()
         self._ended = False
 
@@ -90,32 +89,29 @@ class LiveFeed:
             self.recording.anomalies.unsubscribe(self.anomalies)
 
     def hello(self, anomalies: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        protocol = self.recording.session.protocol
         return {
             "type": "hello", "recording": True,
-            "symbols": [s.symbol for s in protocol.subscriptions()],
+            "symbols": self.recording.status().symbols,
             "seam": self.seam, "server_ms": time.time_ns() / 1e6,
             "anomalies": anomalies or [],
             "status": self.status(),
         }
 
     def status(self) -> dict[str, Any]:
-        stats = self.recording.session.stats
+        status = self.recording.status()
+        stats = status.totals
         now = time.monotonic()
         self._samples.append((now, stats.trades))
         while len(self._samples) > 2 and now - self._samples[1][0] >= RATE_WINDOW_SECONDS:
             self._samples.popleft()
         then, count = self._samples[0]
         rate = (stats.trades - count) / (now - then) if now - then > 0.2 else None
-        writer, lake = self.recording.spool_writer, self.recording.lake
-        backlog = (writer.end_offset - lake.writer.committed_offset
-                   if writer is not None and lake is not None else None)
         last = stats.last_frame_wall_ns
         return {
             "state": "stopped" if self._ended else stats.state,
             "connects": stats.connects, "reconnects": stats.reconnects,
             "trades": stats.trades, "trades_per_s": rate, "gaps": stats.gaps,
-            "rejected": stats.rejected, "spool_backlog": backlog,
+            "rejected": stats.rejected, "spool_backlog": status.backlog,
             "last_frame_age_s": (time.time_ns() - last) / 1e9 if last else None,
             "rtt_ms": stats.last_rtt_ns / 1e6 if stats.last_rtt_ns else None,
             "dropped": self.events.dropped + self.anomalies.dropped,

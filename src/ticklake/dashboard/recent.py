@@ -8,7 +8,7 @@ import msgspec
 
 from ticklake.bus import Subscriber
 from ticklake.model import Anomaly
-from ticklake.pipeline import Recording
+from ticklake.status import LiveRecording
 
 _RANK = {"start": 0, "update": 1, "end": 2}
 
@@ -21,7 +21,7 @@ def newer(item: Anomaly, have: Anomaly | None) -> bool:
 class RecentAnomalies:
     """The latest episodes (open or ended) published since the dashboard started."""
 
-    def __init__(self, recording: Recording, keep: int = 300, backlog: int = 5_000) -> None:
+    def __init__(self, recording: LiveRecording, keep: int = 300, backlog: int = 5_000) -> None:
         self.keep = keep
         # Never awaited between hellos: it just holds what was published since the last one
         # (oldest dropped first: superseded phases, or episodes far older than what is kept).

@@ -17,7 +17,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ticklake.errors import TicklakeError
+from ticklake.errors import BadRequest
 
 _MAX_SAFE_INT = 2**53 - 1
 _encoder = msgspec.json.Encoder()
@@ -89,5 +89,3 @@ async def json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-class BadRequest(TicklakeError):
-    """A request the API cannot make sense of (missing or malformed parameter)."""

@@ -19,7 +19,7 @@ import uvicorn
 from ticklake.dashboard.app import create_app
 from ticklake.dashboard.config import DashboardConfig, check_config
 from ticklake.errors import ConfigError
-from ticklake.pipeline import Recording
+from ticklake.status import LiveRecording
 
 logger = logging.getLogger(__name__)
 GRACEFUL_SECONDS = 2
@@ -44,7 +44,7 @@ class _Server(uvicorn.Server):
 class DashboardServer:
     """One dashboard on one socket; ``port`` and ``url`` are known once ``started`` is set."""
 
-    def __init__(self, config: DashboardConfig, live: Recording | None = None) -> None:
+    def __init__(self, config: DashboardConfig, live: LiveRecording | None = None) -> None:
         check_config(config)
         self.config = config
         self.app = create_app(config, live)
@@ -99,7 +99,7 @@ class DashboardServer:
 
 
 async def serve_dashboard(
-    config: DashboardConfig, live: Recording | None = None,
+    config: DashboardConfig, live: LiveRecording | None = None,
     started: asyncio.Event | None = None,
 ) -> None:
     """Serve the dashboard in the current loop until cancelled (see DashboardServer)."""

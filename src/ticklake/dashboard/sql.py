@@ -13,7 +13,8 @@ from starlette.responses import Response
 
 from ticklake.catalog import format_result
 from ticklake.dashboard.context import context
-from ticklake.dashboard.responses import JSON, BadRequest, cell, json_body
+from ticklake.dashboard.responses import JSON, cell, json_body
+from ticklake.errors import BadRequest
 
 MAX_SQL_CHARS = 100_000
 

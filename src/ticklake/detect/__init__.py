@@ -8,7 +8,7 @@ become lake rows in ``ticklake.lake.anomalies``.
 from ticklake.detect.detector import SwingDetector
 from ticklake.detect.offline import detect_table, feed_table
 from ticklake.detect.params import DETECTOR_VERSION, DetectorParams, parse_params
-from ticklake.detect.snapshot import SnapshotMismatch
+from ticklake.errors import SnapshotMismatch
 
 __all__ = ["DETECTOR_VERSION", "DetectorParams", "SnapshotMismatch", "SwingDetector",
            "detect_table", "feed_table", "parse_params"]

@@ -25,7 +25,7 @@ import pyarrow as pa
 from ticklake.detect.episodes import Episode
 from ticklake.detect.params import DETECTOR_VERSION
 from ticklake.detect.state import Plan, SymbolState
-from ticklake.errors import ConfigError
+from ticklake.errors import SnapshotMismatch
 
 if TYPE_CHECKING:
     from ticklake.detect.detector import SwingDetector
@@ -42,13 +42,6 @@ _FLOAT_RINGS = ("ring_lp", "ring_qmax", "ring_sv", "ring_vol")
 _NOT_STATE = ("plan", "episode", "vol_snap", *_SHORT_LISTS, *_INT_RINGS, *_FLOAT_RINGS)
 _SCALARS = tuple(s for s in SymbolState.__slots__ if s not in _NOT_STATE)
 _SNAP_WIDTH = 12  # (vol bar, 11 floats) per volatility snapshot; see SymbolState.roll_vol
-
-
-class SnapshotMismatch(ConfigError):
-    """The bytes are not a snapshot this detector can continue from."""
-
-    def __init__(self, problem: str) -> None:
-        super().__init__("detector snapshot", None, problem)
 
 
 class _Symbol(msgspec.Struct, array_like=True):

@@ -2,7 +2,8 @@
 
 Everything here runs once per bar (``bar_s``) or once per volatility bar, never per trade:
 the per-trade path (``detector.SwingDetector.on_trade``) only compares the price with the
-band this module precomputes.
+band this module precomputes. The volatility estimate's methods are written out in
+``volatility``, the params turned into integers in ``plan``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from ticklake.detect.params import DetectorParams
+from ticklake.detect import volatility
+from ticklake.detect.plan import Plan
 
 if TYPE_CHECKING:
     from ticklake.detect.episodes import Episode
@@ -19,45 +21,6 @@ __all__ = ["Plan", "SymbolState"]
 
 _INF = math.inf
 _LOG = math.log
-
-
-class Plan:
-    """DetectorParams turned into integers and precomputed factors (built once)."""
-
-    def __init__(self, params: DetectorParams) -> None:
-        p = params
-        self.params = p
-        self.bar_ns = round(p.bar_s * 1e9)
-        self.vol_bar_ns = round(p.vol_bar_s * 1e9)
-        self.horizon_bars = tuple(max(1, round(h / p.bar_s)) for h in p.horizons_s)
-        # Shortest span measured from an episode's end price (see refs).
-        self.rearm_floor_ns = max(self.horizon_bars[0] * self.bar_ns,
-                                  round(p.rearm_floor_s * 1e9))
-        self.thresholds = tuple(p.threshold * s for s in p.scales())
-        # Horizons from coarse_from_s on take their reference on the volatility-bar grid
-        # (it moves once per vol bar, not per bar): their band part is computed once per vol
-        # bar, which keeps the per-bar work to the few short horizons.
-        self.per_vol_bar = round(p.vol_bar_s / p.bar_s)
-        self.n_fine = sum(1 for h in p.horizons_s if h < p.coarse_from_s)
-        self.fine_bars = self.horizon_bars[: self.n_fine]
-        self.coarse_bars = self.horizon_bars[self.n_fine:]
-        self.ring_n = max(self.horizon_bars) + round(p.vol_bar_s / p.bar_s) + 2
-        self.vol_decay = 0.5 ** (p.vol_bar_s / p.vol_half_life_s)
-        self.fast_decay = (0.5 ** (p.vol_bar_s / p.vol_fast_half_life_s)
-                           if p.vol_fast_half_life_s > 0 else 0.0)
-        self.rate_decay = 0.5 ** (p.vol_bar_s / p.intensity_slow_half_life_s)
-        self.short_decay = (0.5 ** (p.vol_bar_s / p.vol_short_half_life_s)
-                            if p.vol_short_half_life_s > 0 else 0.0)
-        self.short_lag = max(1, round(p.vol_short_lag_s / p.vol_bar_s))
-        # Volatility snapshots, one per vol bar, as far back as the longest horizon.
-        self.snap_n = math.ceil(max(p.horizons_s) / p.vol_bar_s) + 2
-        self.winsor = p.winsor_sigma
-        self.demean = p.vol_demean
-        self.floor2 = p.vol_floor**2
-        self.warmup_ns = round(p.warmup_s * 1e9)
-        self.silence_ns = round(p.max_silence_s * 1e9)
-        self.stale_ns = round(p.mid_stale_s * 1e9)
-        self.intensity_bars = max(1, round(p.intensity_fast_s / p.bar_s))
 
 
 class SymbolState:
@@ -163,8 +126,7 @@ class SymbolState:
         self.coarse_k: list[float] = []
         self.short_s = self.short_m = self.short_w = 0.0
         self.hz_sig: list[float] = []  # scale of each horizon, per sqrt(ns)
-        self.vol_snap: list[tuple[int, float, float, float, float, float, float, float, float,
-                                  float, float, float] | None] = [None] * plan.snap_n
+        self.vol_snap: list[volatility.VolSnap | None] = [None] * plan.snap_n
         self.gap_end_ns = 0  # the end of the last gap (explicit, or a long silence)
         self.ended_ns = 0  # the end of the last episode (volatility stays frozen up to it)
         # Right after an episode's end, the shortest horizon measures from the range between
@@ -203,101 +165,12 @@ class SymbolState:
         self.bar = bar
         self.next_bar_ns = self.due_ns = (bar + 1) * self.plan.bar_ns
 
-    def roll_vol(self, ts_ns: int, frozen: bool) -> None:
-        """Close volatility bars up to ``ts_ns``; the estimate is frozen during an alert."""
-        plan = self.plan
-        vb = ts_ns // plan.vol_bar_ns
-        elapsed = vb - self.vbar
-        if elapsed <= 0:
-            return
-        self.vbar = vb
-        lp = _LOG(self.price)
-        r = lp - self.vol_lp  # NaN after a gap: this bar only sets the new baseline
-        self.vol_lp = lp
-        d = plan.rate_decay**elapsed
-        self.rate_s = self.rate_s * d + (self.count - self.vol_count)
-        self.rate_w = self.rate_w * d + elapsed
-        self.vol_count = self.count
-        if frozen or math.isnan(r):
-            return
-        if self.vol_w > 0:
-            # Winsorise at winsor_sigma local sigmas over the span: a jump cannot blow up
-            # the scale that is supposed to reveal it.
-            cap = plan.winsor * self.sigma * math.sqrt(elapsed)
-            r = max(-cap, min(cap, r))
-        r2 = r * r
-        span = elapsed * plan.params.vol_bar_s
-        d = plan.vol_decay**elapsed
-        self.vol_m = self.vol_m * d + r
-        self.vol_s = self.vol_s * d + r2
-        self.vol_w = self.vol_w * d + span
-        var = _variance(self.vol_s, self.vol_m, self.vol_w, plan.demean)
-        if plan.fast_decay:
-            d = plan.fast_decay**elapsed
-            self.fast_m = self.fast_m * d + r
-            self.fast_s = self.fast_s * d + r2
-            self.fast_w = self.fast_w * d + span
-            var = max(var, _variance(self.fast_s, self.fast_m, self.fast_w, plan.demean))
-        short_sigma = 0.0
-        if plan.short_decay:
-            d = plan.short_decay**elapsed
-            self.short_m = self.short_m * d + r
-            self.short_s = self.short_s * d + r2
-            self.short_w = self.short_w * d + span
-            short_sigma = math.sqrt(_variance(self.short_s, self.short_m, self.short_w,
-                                              plan.demean))
-        sigma = math.sqrt(max(var, plan.floor2))
-        self.vol_snap[vb % plan.snap_n] = (
-            vb, self.vol_s, self.vol_m, self.vol_w, self.fast_s, self.fast_m, self.fast_w,
-            self.short_s, self.short_m, self.short_w, sigma, short_sigma)
-        self.set_sigma(sigma, self._lagged_short(vb))
+    # ------------------------------------------------------------------ volatility
 
-    def _lagged_short(self, vb: int) -> float:
-        """The short-horizon estimate as of short_lag vol bars ago (0 if none)."""
-        plan = self.plan
-        if not plan.short_decay:
-            return 0.0
-        snap = self.vol_snap[(vb - plan.short_lag) % plan.snap_n]
-        return snap[11] if snap is not None and snap[0] == vb - plan.short_lag else 0.0
-
-    def rewind_vol(self, to_ns: int) -> None:
-        """Restore the volatility estimate of the last vol bar before ``to_ns``.
-
-        Called when an episode starts: the bars of the move before it was detected must not
-        inflate the scale that measures it (nor the next swing's).
-        """
-        plan = self.plan
-        vb = to_ns // plan.vol_bar_ns
-        for back in range(plan.snap_n):
-            snap = self.vol_snap[(vb - back) % plan.snap_n]
-            if snap is not None and snap[0] == vb - back:
-                (_, self.vol_s, self.vol_m, self.vol_w, self.fast_s, self.fast_m, self.fast_w,
-                 self.short_s, self.short_m, self.short_w, sigma, _) = snap
-                self.set_sigma(sigma, self._lagged_short(snap[0]))
-                return
-            if snap is not None and snap[0] < vb - back:
-                return  # no snapshot that old is kept (or a frozen stretch): keep as is
-
-    def set_sigma(self, sigma: float, short_sigma: float = 0.0) -> None:
-        """New scales (per sqrt(ns), one per horizon) and band factors, computed once here.
-
-        Short horizons use max(sigma, the lagged short-window estimate): it catches a
-        volatility rise within seconds, and being lagged it never contains the short swing
-        it is measuring.
-        """
-        self.sigma = sigma
-        plan = self.plan
-        per_ns = sigma * 3.1622776601683795e-05
-        fine_ns = max(sigma, short_sigma) * 3.1622776601683795e-05
-        self.hz_sig = [fine_ns] * plan.n_fine + [per_ns] * (len(plan.thresholds) - plan.n_fine)
-        k = [t * q for t, q in zip(plan.thresholds, self.hz_sig, strict=True)]
-        self.fine_k = k[: plan.n_fine]
-        self.coarse_k = k[plan.n_fine:]
-        self.coarse_at = -1
-
-    def restart_vol_baseline(self) -> None:
-        """The next volatility bar only sets a baseline (a return across a gap is no return)."""
-        self.vol_lp = math.nan
+    roll_vol = volatility.roll_vol
+    rewind_vol = volatility.rewind_vol
+    set_sigma = volatility.set_sigma
+    restart_vol_baseline = volatility.restart_vol_baseline
 
     # ------------------------------------------------------------------ horizons
 
@@ -436,15 +309,3 @@ class SymbolState:
         recent = self.count - self.ring_cnt[(self.bar - nb) % plan.ring_n]
         expected = self.rate_s / self.rate_w / plan.params.vol_bar_s * nb * plan.params.bar_s
         return (recent - expected) / math.sqrt(max(expected, 1.0))
-
-
-def _variance(s2: float, s1: float, w: float, demean: bool) -> float:
-    """Per-second variance from EW sums of r² and r over w seconds (bias-corrected).
-
-    Demeaned, a steady drift (a ramp, a grind) does not inflate the scale that measures it;
-    on quiet data the mean is ~0 and this changes nothing.
-    """
-    if not demean:
-        return s2 / w
-    mean = s1 / w
-    return max(s2 / w - mean * mean, 0.0)

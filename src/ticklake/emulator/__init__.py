@@ -7,10 +7,11 @@ Modules: ``config`` (EmulatorConfig), ``products`` (the basic product table and 
 ``catalog``/``catalog_data``/``catalog_payload`` (the exchange-shaped catalogs: hundreds of
 symbols, ``exchange`` and ``exchange-2021`` payload shapes; ``catalog.symbol_specs`` and
 ``catalog.listed_symbols`` are the truth client tests compare against), ``market``
-(seeded simulator), ``book`` (order book channel), ``truth`` (ground-truth log), ``frames``
-(server frames), ``dispatch`` (client requests), ``rest`` (HTTP: products, control),
-``faults``/``injector`` (fault kinds, plans, application), ``connection`` (per-client state),
-``server`` (Emulator, run_emulator).
+(seeded simulator over all symbols; ``simulator``: one symbol's price and arrivals;
+``swings``: labelled swings), ``book`` (order book channel), ``truth`` (ground-truth log),
+``frames`` (server frames), ``fanout`` (trades and books to subscribers), ``dispatch`` (client
+requests), ``rest`` (HTTP: products, control), ``faults``/``injector`` (fault kinds, plans,
+application), ``connection`` (per-client state), ``server`` (Emulator, run_emulator).
 
 Choices where the reference is silent or uncertain:
 

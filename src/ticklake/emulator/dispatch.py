@@ -168,9 +168,9 @@ def _subscribe(emu: Emulator, client: Client, rid: int, channel: str, params: ob
     if parsed is not None:
         view = BookView(emu.products[symbol], parsed[1])
         client.books[slot] = view
-        emu.send_book_snapshot(client, view)
+        emu.fanout.send_book_snapshot(client, view)
     else:
-        emu.send_snapshot(client, symbol)
+        emu.fanout.send_snapshot(client, symbol)
 
 
 def _unsubscribe(emu: Emulator, client: Client, rid: int, channel: str, params: object) -> None:

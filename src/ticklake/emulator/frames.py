@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from ticklake.emulator.market import Trade
 from ticklake.emulator.products import Product
+from ticklake.emulator.simulator import Trade
 
 __all__ = [
     "INVALID_ARGUMENT",

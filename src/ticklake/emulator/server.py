@@ -3,8 +3,10 @@
 One asyncio event loop runs everything. Frames are written synchronously (websockets'
 ``broadcast`` path), so per-connection order is the call order: a subscribe's ack always
 precedes its snapshot, which precedes every incremental. A market task advances the
-simulated market every ``batch_ms``, fans the new trades out as ``incremental`` messages,
-moves the order books, and enforces heartbeats.
+simulated market every ``batch_ms`` (:mod:`~ticklake.emulator.fanout` fans the new trades out
+as ``incremental`` messages and moves the order books) and enforces heartbeats. Requests go
+to :mod:`~ticklake.emulator.dispatch`, HTTP to :mod:`~ticklake.emulator.rest`, faults to
+:mod:`~ticklake.emulator.injector`.
 
 Every method of :class:`Emulator` must be called from the event loop's thread.
 """
@@ -17,8 +19,7 @@ import json
 import logging
 import random
 import time
-from collections import deque
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine
 from typing import Any, Self, TextIO
 
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
@@ -27,16 +28,15 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from ticklake.emulator import dispatch, rest
-from ticklake.emulator.book import BookSim, BookView
 from ticklake.emulator.catalog import subscribable_products
 from ticklake.emulator.config import EmulatorConfig
 from ticklake.emulator.connection import Client, EmuConnection
+from ticklake.emulator.fanout import Fanout
 from ticklake.emulator.faults import FaultKind
-from ticklake.emulator.frames import trade_row, trades_message
 from ticklake.emulator.injector import Injector
-from ticklake.emulator.market import Market, SwingLabel, Trade
+from ticklake.emulator.market import Market
 from ticklake.emulator.products import Product, lookup
-from ticklake.emulator.truth import TruthWriter
+from ticklake.emulator.swings import SwingLabel
 
 __all__ = ["Emulator", "run_emulator"]
 
@@ -51,7 +51,6 @@ class Emulator:
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
         self.market: Market | None = None
-        self.books: dict[str, BookSim] = {}
         self.clients: dict[int, Client] = {}
         self.connections_total = 0
         self.heartbeat_drops = 0
@@ -63,16 +62,8 @@ class Emulator:
             product = lookup(symbol) if config.catalog == "basic" else self.products[symbol]
             if product is not None:  # always, once EmulatorConfig validated the symbols
                 self.products[symbol] = product
-        self.rings: dict[str, deque[str]] = {
-            s: deque(maxlen=max(1, config.snapshot_trades)) for s in config.symbols
-        }
-        # Exchange catalogs serve hundreds of symbols: only books somebody watches move (a
-        # newly watched one catches up to the touch first). ``basic`` steps every book every
-        # period, as it always did, so its sequence numbers stay byte-for-byte the same.
-        self._lazy_books = config.catalog != "basic"
+        self.fanout = Fanout(self)
         self.injector = Injector(self)
-        self._jitter = random.Random(f"ticklake-emulator-mts:{config.seed}")
-        self._truth: TruthWriter | None = None
         self._labels: TextIO | None = None
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -89,12 +80,9 @@ class Emulator:
                         vol_of_vol=cfg.vol_of_vol, products=self.products)
         history = market.prefill(cfg.history)
         self.market = market
-        self.books = {s: BookSim(self.products[s], cfg.seed, market.touch(s)) for s in cfg.symbols}
-        if cfg.truth_path is not None:
-            self._truth = TruthWriter(cfg.truth_path, self.products)
+        self.fanout.open(market, history)
         if cfg.labels_path is not None:
             self._labels = open(cfg.labels_path, "a", encoding="utf-8")  # noqa: SIM115
-        self._record(history)
         self._server = await serve(
             self._handle,
             cfg.host,
@@ -127,9 +115,7 @@ class Emulator:
             self._server.close(close_connections=False)
             await self._server.wait_closed()
             self._server = None
-        if self._truth is not None:
-            self._truth.close()
-            self._truth = None
+        self.fanout.close()
         if self._labels is not None:
             self._labels.close()
             self._labels = None
@@ -162,7 +148,7 @@ class Emulator:
         """Stop producing trades (heartbeats and requests are still served)."""
         if self.market is not None and not self.market.halted:
             now_ns = time.time_ns()
-            self._produce(now_ns)  # trades up to now still go out; none after
+            self.fanout.produce(now_ns)  # trades up to now still go out; none after
             self.market.halt(now_ns)
 
     def resume(self) -> None:
@@ -201,7 +187,7 @@ class Emulator:
             raise RuntimeError(msg)
         symbol = symbol or self.config.symbols[0]
         now_ns = time.time_ns()
-        self._produce(now_ns)  # the market clock must be at "now" before the swing starts
+        self.fanout.produce(now_ns)  # the market clock must be at "now" before the swing starts
         label = market.inject_swing(
             symbol, start_ns=now_ns, size_sigma=size_sigma,
             duration_s=0.0 if shape == "step" else seconds,
@@ -277,44 +263,12 @@ class Emulator:
             self.injector.apply(client, kind, seconds, 1)
         client.plan.on_first_ack.clear()
 
-    def send_snapshot(self, client: Client, symbol: str) -> None:
-        product = self.products[symbol]
-        ring = self.rings.get(symbol)
-        n = self.config.snapshot_trades
-        rows = list(ring)[-n:][::-1] if ring is not None and n > 0 else []
-        text = trades_message(product, "snapshot", self._sequence(symbol), rows,
-                              self._extra(None))
-        self.send(client, text, data=True)
-
-    def send_book_snapshot(self, client: Client, view: BookView) -> None:
-        symbol = view.product.symbol
-        book = self.books.get(symbol) or BookSim.empty(view.product)
-        if self._lazy_books and symbol in self.books:
-            self._step_book(symbol, book)
-        text = view.snapshot(book, self._sequence(symbol), time.time_ns(), time.monotonic(),
-                             self._extra(None))
-        self.send(client, text, data=True)
-
     def close_policy(self, client: Client, reason: str) -> None:
         """Close with 1008 (policy violation) and a close frame."""
         client.closing = True
         client.subscriptions.clear()
         client.books.clear()
         self._spawn(client.ws.close(1008, reason))
-
-    def _sequence(self, symbol: str) -> int:
-        if self.market is not None and symbol in self.rings:
-            return self.market.sequence(symbol)
-        return self.products[symbol].sequence_base  # listed but not traded: a constant counter
-
-    def _extra(self, last_ts: int | None) -> tuple[int, int] | None:
-        if not self.config.extra_keys:
-            return None
-        dts = time.time_ns()
-        mts = dts - 700_000 - self._jitter.randrange(300_000)
-        if last_ts is not None:
-            mts = max(mts, last_ts)
-        return dts, max(mts, 0)
 
     # ---------------------------------------------------------------- market loop
 
@@ -333,80 +287,9 @@ class Emulator:
     def tick(self) -> None:
         """One batch period: advance the market, fan out incrementals, housekeeping."""
         self.ticks += 1
-        self._produce(time.time_ns())
-        self._step_books()
+        self.fanout.produce(time.time_ns())
+        self.fanout.step_books()
         self._check_heartbeats()
-
-    def _produce(self, now_ns: int) -> None:
-        assert self.market is not None
-        trades = self.market.advance(now_ns)
-        if trades:
-            self._record(trades)
-            self._fan_out(trades)
-
-    def _record(self, trades: list[Trade]) -> None:
-        if self._truth is not None:
-            self._truth.write(trades)
-        for trade in trades:
-            self.rings[trade.symbol].append(trade_row(self.products[trade.symbol], trade))
-
-    def _fan_out(self, trades: list[Trade]) -> None:
-        by_symbol: dict[str, list[Trade]] = {}
-        for trade in trades:
-            by_symbol.setdefault(trade.symbol, []).append(trade)
-        cap = self.config.max_trades_per_message
-        for symbol, batch in by_symbol.items():
-            product = self.products[symbol]
-            slot = (product.channel, symbol)
-            listeners = [c for c in self.clients.values() if slot in c.subscriptions]
-            if not listeners:
-                continue
-            step = cap if cap > 0 else len(batch)
-            for i in range(0, len(batch), step):
-                chunk = batch[i : i + step]
-                rows = [trade_row(product, t) for t in chunk]
-                text = trades_message(
-                    product, "incremental", chunk[-1].seq, rows, self._extra(chunk[-1].ts_ns)
-                )
-                for client in listeners:
-                    if slot in client.subscriptions:
-                        self.send(client, text, data=True)
-
-    def _step_books(self) -> None:
-        market = self.market
-        assert market is not None
-        if market.halted:
-            return
-        now, now_ns = time.monotonic(), time.time_ns()
-        interval = self.config.book_snapshot_interval
-        books: Iterable[tuple[str, BookSim]] = self.books.items()
-        if self._lazy_books:
-            watched = {slot[1] for client in self.clients.values() for slot in client.books}
-            books = [(s, b) for s, b in self.books.items() if s in watched]
-        for symbol, book in books:
-            changed = self._step_book(symbol, book)
-            sequence = market.sequence(symbol)
-            for client in list(self.clients.values()):
-                view = client.books.get((self.products[symbol].book_channel, symbol))
-                if view is None:
-                    continue
-                text: str | None = None
-                if now - view.last_snapshot >= interval:
-                    text = view.snapshot(book, sequence, now_ns, now, self._extra(None))
-                elif changed:
-                    text = view.incremental(book, sequence, now_ns, self._extra(None))
-                if text is not None:
-                    self.send(client, text, data=True)
-
-    def _step_book(self, symbol: str, book: BookSim) -> bool:
-        market = self.market
-        assert market is not None
-        if market.halted:
-            return False
-        changed = book.step(market.touch(symbol))
-        if changed:
-            market.jump_sequence(symbol, 1)  # a book update consumes a sequence number
-        return changed
 
     def _check_heartbeats(self) -> None:
         now = time.monotonic()

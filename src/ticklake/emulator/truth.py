@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO
 
-from ticklake.emulator.market import Trade
 from ticklake.emulator.products import Product, lookup
+from ticklake.emulator.simulator import Trade
 
 __all__ = ["TruthWriter", "truth_record"]
 

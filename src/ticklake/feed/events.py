@@ -115,3 +115,6 @@ class ConnectionStale(Event, frozen=True):
     """The connection must be abandoned (no pong, silence, unanswered request)."""
 
     reason: str
+    # What went missing, without how long: "no frame", "no pong", "no reply to <request>".
+    # A key for counters (session stats, /metrics), so nothing has to parse ``reason``.
+    kind: str = ""

@@ -14,12 +14,13 @@ from collections.abc import Iterable
 import numpy as np
 import pyarrow as pa
 
+from ticklake.errors import ManifestError, StorageError
 from ticklake.lake.batch import utc_date
 from ticklake.lake.layout import Partition, file_path
-from ticklake.lake.storage import LakeStorage, StorageError
-from ticklake.manifest import ANOMALIES_LOG, ManifestError, entry_for, table_ranges
+from ticklake.lake.storage import LakeStorage
+from ticklake.manifest import ANOMALIES_LOG, entry_for, table_ranges
 from ticklake.model import Anomaly
-from ticklake.tables import SCHEMAS
+from ticklake.schemas import SCHEMAS
 
 _SCHEMA = SCHEMAS["anomalies"]
 _NS_COLUMNS = {"ts_start": "ts_start_ns", "ts_detect": "ts_detect_ns", "ts_end": "ts_end_ns"}

@@ -19,7 +19,7 @@ inputs: ``tables.superseded`` hides them). The merged file is published, then th
 commits it with its inputs removed (ticklake's readers switch at that moment), then the inputs
 are deleted at once, so engines that read the Hive tree see each row once again within the
 publish. A ticklake statement planned over an input just deleted is planned again from the
-refreshed manifest (``catalog.errors.FilesGone``). The manifest keeps the removed files until
+refreshed manifest (``errors.FilesGone``). The manifest keeps the removed files until
 they are deleted, across checkpoints, so a writer killed before its deletes does them when it
 runs again.
 """
@@ -31,9 +31,10 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ticklake.errors import StorageError
 from ticklake.lake.layout import file_path
 from ticklake.lake.merge import merge_files
-from ticklake.lake.storage import LakeStorage, StorageError
+from ticklake.lake.storage import LakeStorage
 from ticklake.manifest import FileEntry, ManifestLog, entry_for, table_ranges
 from ticklake.tables import parse_stream_file_name
 

@@ -26,7 +26,8 @@ import pyarrow as pa
 from ticklake.feed.events import FrameRejected, GapDetected, TradesReceived
 from ticklake.feed.phemex.normalize import Row
 from ticklake.feed.phemex.trades import EXCHANGE, ReplayDecoder
-from ticklake.lake.schema import DECIMAL, DECIMAL_SCALE, SCHEMAS, UTC_US
+from ticklake.schemas import DECIMAL, SCHEMAS, UTC_US
+from ticklake.tables import DECIMAL_SCALE
 
 Partition = tuple[str, ...]
 _NS_PER_US = 1000

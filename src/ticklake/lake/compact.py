@@ -22,13 +22,15 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ticklake.errors import ManifestError, StorageError
 from ticklake.lake.cursors import LakeCursorStore
 from ticklake.lake.layout import file_path
 from ticklake.lake.merge import merge_files
-from ticklake.lake.storage import LakeStorage, StorageError
+from ticklake.lake.storage import LakeStorage
 from ticklake.lake.writer import CURSOR, Cursors
-from ticklake.manifest import COMPACT_LOG, FileEntry, ManifestError, entry_for, table_ranges
-from ticklake.tables import PARTITIONS, SCHEMAS, parse_stream_file_name, superseded
+from ticklake.manifest import COMPACT_LOG, FileEntry, entry_for, table_ranges
+from ticklake.schemas import SCHEMAS
+from ticklake.tables import PARTITIONS, parse_stream_file_name, superseded
 
 
 @dataclass

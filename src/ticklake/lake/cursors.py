@@ -23,7 +23,8 @@ from typing import Final
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from ticklake.lake.storage import LakeStorage, StorageError
+from ticklake.errors import StorageError
+from ticklake.lake.storage import LakeStorage
 from ticklake.spool.segment import replace_file
 from ticklake.tables import is_stream_id
 

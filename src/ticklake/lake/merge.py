@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ticklake.lake.storage import LakeStorage
-from ticklake.tables import SCHEMAS
+from ticklake.schemas import SCHEMAS
 
 
 def merge_files(storage: LakeStorage, table: str, paths: list[str]) -> pa.Table:

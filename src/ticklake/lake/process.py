@@ -21,7 +21,7 @@ from pathlib import Path
 
 import msgspec
 
-from ticklake.errors import TicklakeError
+from ticklake.errors import LakeWriterFailed
 from ticklake.feed.phemex.products import Product, ProductTable
 from ticklake.lake.hints import CURSOR, INTENT, BufferingHints
 from ticklake.spool import CursorStore, SpoolWriter
@@ -74,27 +74,12 @@ class ChildConfig(msgspec.Struct):
     compact_mib: float = 128.0
 
 
-class WriterView:
-    """What the recorder sees of a writer that runs in another process."""
-
-    def __init__(self, shared: SharedOffsets) -> None:
-        self._shared = shared
-
-    @property
-    def committed_offset(self) -> int:
-        return self._shared[SharedOffsets.COMMITTED]
-
-
-class LakeWriterFailed(TicklakeError):
-    """The lake writer process failed or could not be stopped."""
-
-
 class LakeProcess:
     """A :class:`LakeWriter` in a child process (its own core and GIL), over the spool files,
     started when a publish is due and gone while none is near.
 
-    Same contract as the thread's ``LakeRunner``: ``start``, ``stop(drain)``,
-    ``writer.committed_offset``.
+    A ``SpoolConsumer`` (``ticklake.pipeline``): ``start``, ``stop(drain)``,
+    ``committed_offset``.
     A supervisor thread starts the child once unpublished frames are ``hints.interval`` old or
     ``hints.size_mib`` large; the child publishes, goes on while more is due within ``linger``
     seconds, and exits otherwise, leaving what it did not publish in the spool (its age and
@@ -131,7 +116,6 @@ class LakeProcess:
         committed = self._shared[SharedOffsets.COMMITTED] = cursors.load(CURSOR)[0]
         self._urgent = ("://" in lake_root or cursors.load(INTENT)[0] > committed
                         or spool_writer.end_offset > committed)
-        self.writer = WriterView(self._shared)
         self._config = ChildConfig(
             os.getpid(), str(spool_dir), lake_root,
             products.listing(), hints.size_mib, hints.interval,
@@ -150,6 +134,11 @@ class LakeProcess:
         self._failures = 0  # children in a row that failed
         self._retry_at = 0.0
         self.error: BaseException | None = None
+
+    @property
+    def committed_offset(self) -> int:
+        """Every spool offset below it is published (the child's cursor, shared memory)."""
+        return self._shared[SharedOffsets.COMMITTED]
 
     def set_durable(self, offset: int) -> None:
         """The spool's acknowledged offset (called by the spool writer's fsync thread)."""
@@ -192,7 +181,7 @@ class LakeProcess:
             return
         if self.error is not None and time.monotonic() < self._retry_at:
             return
-        if self._spool.end_offset <= self.writer.committed_offset:
+        if self._spool.end_offset <= self.committed_offset:
             self._pending_since = None
             self._bytes_base = self._spool.appended_bytes
             return
@@ -255,7 +244,7 @@ class LakeProcess:
                 if self.error is not None:
                     break
                 if self._child is None:
-                    if not drain or self._spool.end_offset <= self.writer.committed_offset:
+                    if not drain or self._spool.end_offset <= self.committed_offset:
                         break
                     self._spawn()
                 if self._command(b"drain" if drain else b"stop", timeout):

@@ -8,17 +8,23 @@ are swept when the next writer starts.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ticklake.errors import TicklakeError
-from ticklake.manifest import ManifestError, ManifestLog, ManifestStore, build, is_complete
-from ticklake.tables import FORMAT_VERSION, MARKER
+from ticklake.errors import ManifestError, StorageError
+from ticklake.lake.marker import (
+    MARKER_BODY,
+    cannot_write,
+    ensure_local_marker,
+    foreign_entries,
+    not_a_directory,
+    not_a_lake,
+)
+from ticklake.manifest import ManifestLog, ManifestStore, build, is_complete
+from ticklake.tables import MARKER
 
 # pyarrow is imported where it is used: the recorder's process opens a LakeStorage only to
 # check the marker of a local lake, and importing pyarrow would cost it ~40 MB of RSS.
@@ -59,10 +65,6 @@ def parquet_options(schema: pa.Schema) -> dict[str, object]:
             dictionary.append(field.name)
     return {**PARQUET_OPTIONS, **_DECIMALS_AS_INTEGERS, "use_dictionary": dictionary,
             "column_encoding": delta}
-
-
-class StorageError(TicklakeError):
-    """The lake's storage failed (unreachable store, permissions, disk full)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -120,9 +122,8 @@ class LakeStorage:
     def ensure_marker(self) -> None:
         """Mark the root as a ticklake lake (idempotent); a root that holds something else is
         refused rather than turned into a lake (a mistyped ``--lake`` must not litter it)."""
-        body = json.dumps({"format": FORMAT_VERSION}).encode()
         if self.local:
-            self._ensure_local_marker(body)
+            ensure_local_marker(self.base)
             return
         import pyarrow as pa
         import pyarrow.fs as pafs
@@ -133,39 +134,16 @@ class LakeStorage:
                 return
             root = self.filesystem.get_file_info(self.base)
             if root.type == pafs.FileType.File:
-                msg = f"the lake root {self.root} is a file, not a directory"
-                raise StorageError(msg)
-            if root.type == pafs.FileType.Directory and _foreign_entries(
+                raise StorageError(not_a_directory(self.root))
+            if root.type == pafs.FileType.Directory and foreign_entries(
                     info.base_name for info in self.filesystem.get_file_info(
                         pafs.FileSelector(self.base, recursive=False))):
-                msg = (f"{self.root} is not empty and not a ticklake lake (no {MARKER});"
-                       " choose an empty or new directory")
-                raise StorageError(msg)
+                raise StorageError(not_a_lake(self.root))
             self.filesystem.create_dir(self._full("_ticklake"), recursive=True)
             with self.filesystem.open_output_stream(self._full(MARKER)) as out:
-                out.write(body)
+                out.write(MARKER_BODY)
         except (OSError, pa.ArrowException) as exc:
-            msg = f"cannot write to the lake at {self.root}: {exc}"
-            raise StorageError(msg) from exc
-
-    def _ensure_local_marker(self, body: bytes) -> None:
-        """``ensure_marker`` on a local disk, with ``os`` alone (the same rules)."""
-        try:
-            if os.path.isfile(self._full(MARKER)):
-                return
-            if os.path.isfile(self.base):
-                msg = f"the lake root {self.root} is a file, not a directory"
-                raise StorageError(msg)
-            if os.path.isdir(self.base) and _foreign_entries(os.listdir(self.base)):
-                msg = (f"{self.root} is not empty and not a ticklake lake (no {MARKER});"
-                       " choose an empty or new directory")
-                raise StorageError(msg)
-            os.makedirs(self._full("_ticklake"), exist_ok=True)
-            with open(self._full(MARKER), "wb") as out:
-                out.write(body)
-        except OSError as exc:
-            msg = f"cannot write to the lake at {self.root}: {exc}"
-            raise StorageError(msg) from exc
+            raise StorageError(cannot_write(self.root, exc)) from exc
 
     def sweep_temporary(self) -> int:
         """Delete temporary files left by a writer that died mid-publish (local lakes)."""
@@ -254,12 +232,6 @@ def _is_local(filesystem: pafs.FileSystem) -> bool:
     import pyarrow.fs as pafs  # loaded already: the caller made ``filesystem`` with it
 
     return isinstance(filesystem, pafs.LocalFileSystem)
-
-
-def _foreign_entries(names: Iterable[str]) -> bool:
-    """Whether a would-be lake root holds anything but ``_ticklake/`` (which another writer
-    creating the same new lake at this moment may have made just before its marker)."""
-    return any(name != MARKER.split("/", 1)[0] for name in names)
 
 
 def _fsync_path(path: str) -> None:

@@ -23,8 +23,8 @@ import pyarrow.compute as pc
 from ticklake.feed.phemex.products import ProductTable
 from ticklake.feed.phemex.trades import ReplayDecoder, replay_decoder
 from ticklake.lake.batch import Batch
-from ticklake.lake.schema import PARTITIONS
 from ticklake.lake.writer import CURSOR, Cursors, RecordSource, unfinished_publish
+from ticklake.tables import PARTITIONS
 
 _READ = 10_000  # records per spool read
 _FAN_IN = 8  # pieces of one level merged into one of the next (one Arrow chunk each)

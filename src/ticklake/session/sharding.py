@@ -22,8 +22,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 
-from ticklake.config import MAX_CONNECTIONS, MAX_SUBSCRIPTIONS
 from ticklake.errors import ConfigError
+from ticklake.feed.phemex.limits import MAX_CONNECTIONS, MAX_SUBSCRIPTIONS
 from ticklake.feed.phemex.products import ProductTable, parse_family
 
 FAMILY_PREFIX = "all:"

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
+
+
+class SessionState(enum.StrEnum):
+    """Where a session is in its life. A ``str``: views, /metrics and tests that compare or
+    print the old strings keep working."""
+
+    IDLE = "idle"  # built, ``run`` not called yet
+    CONNECTING = "connecting"  # waiting for TCP, TLS and the HTTP upgrade
+    SUBSCRIBING = "subscribing"  # connected, no subscription acknowledged yet
+    STREAMING = "streaming"
+    RECONNECTING = "reconnecting"  # between a lost connection and the next attempt
+    FAILED = "failed"  # ``run`` raised: a fatal failure, or never connected in time
+    STOPPED = "stopped"  # ``run`` returned after ``stop()``
 
 
 @dataclass
 class SessionStats:
-    state: str = "idle"
+    state: SessionState = SessionState.IDLE
     connects: int = 0
     reconnects: int = 0
     frames: int = 0

@@ -2,7 +2,7 @@
 
 Where it sits: session -> **spool** -> lake writer / detector / replay. The spool knows bytes,
 offsets and cursors, not Phemex. Consumers read by offset and commit their own cursor, so each
-resumes where it stopped after kill -9 (the narrow, Kafka-shaped seam is :class:`DurableLog`).
+resumes where it stopped after kill -9.
 
 Layout of a spool directory::
 
@@ -18,9 +18,9 @@ Segment format, version 1, little-endian::
 
 Offsets are dense and never reused: record ``k`` of segment ``base`` has offset ``base + k``
 and the next segment's base is the offset after this one's last record. The writer rotates
-before the first append that finds the active segment at or past ``segment_bytes`` (so a
-segment ends with the record that crossed it). Payloads over 64 MiB are refused; such a length
-on disk is damage.
+before the first append that finds the active segment (with its queue) at or past
+``segment_bytes`` (so a segment ends with the record that crossed it). Payloads over 64 MiB
+are refused; such a length on disk is damage.
 
 Recovery (on every SpoolWriter open): the newest segment is scanned; the first incomplete or
 checksum-invalid record and everything after it is a torn tail: truncated and fsynced (logged
@@ -28,16 +28,18 @@ as a warning). Damage in any older segment is never skipped: the reader raises
 :class:`SpoolCorrupt` naming the file and byte position. New segments appear atomically
 (written as ``.tmp``, fsynced, renamed, directory fsynced); deletions fsync the directory.
 
-What an acknowledged frame (``offset < durable_offset``) survives, per :class:`FsyncPolicy`:
+``SpoolWriter.append`` queues a frame in this process (kill -9 loses it) and returns its
+offset; ``flush`` writes the queue with one ``os.write``. What an acknowledged frame
+(``offset < durable_offset``) survives, per :class:`FsyncPolicy`:
 
-- ``ALWAYS``: fdatasync after every append; each acknowledged record survives kill -9 and
-  power loss. Costs one disk flush per frame (~0.3 ms here).
-- ``INTERVAL`` (default): ``append`` returns once the bytes are in the kernel's page cache, so
-  every appended record survives kill -9 of the process. A background thread fsyncs at most
+- ``ALWAYS``: fdatasync in every ``flush``; each acknowledged record survives kill -9 and
+  power loss. Costs one disk flush (~0.3 ms here) per burst of frames.
+- ``INTERVAL`` (default): ``flush`` returns once the bytes are in the kernel's page cache, so
+  every flushed record survives kill -9 of the process. A background thread fsyncs at most
   every ``fsync_interval`` s (group commit) and then advances ``durable_offset``; on power loss
-  only records appended in the last interval (not yet durable) can be lost.
-- ``NEVER``: no fsync (``durable_offset == end_offset``): survives kill -9, not power loss;
-  after a power cut an older segment may be damaged and reading it raises SpoolCorrupt.
+  only records flushed in the last interval (not yet durable) can be lost.
+- ``NEVER``: no fsync (``durable_offset`` is the flushed end): survives kill -9, not power
+  loss; after a power cut an older segment may be damaged and reading it raises SpoolCorrupt.
 
 Rotation fsyncs the finished segment (except under ``NEVER``), so with ``ALWAYS``/``INTERVAL``
 a power cut can only tear the newest segment. ``close()`` fsyncs under every policy, so a clean
@@ -48,15 +50,15 @@ recover. Errors are :class:`SpoolError` with a one-line message.
 
 from __future__ import annotations
 
+from ticklake.errors import SpoolCorrupt, SpoolError
+
 from .cursor import CursorStore
-from .errors import SpoolCorrupt, SpoolError
-from .log import DurableLog, Spool
+from .log import Spool
 from .reader import SpoolReader, SpoolRecord
 from .writer import FsyncPolicy, SpoolWriter
 
 __all__ = [
     "CursorStore",
-    "DurableLog",
     "FsyncPolicy",
     "Spool",
     "SpoolCorrupt",

@@ -25,7 +25,8 @@ import zlib
 from pathlib import Path
 from typing import Final
 
-from .errors import SpoolCorrupt, SpoolError
+from ticklake.errors import SpoolCorrupt, SpoolError
+
 from .segment import replace_file
 
 MAGIC: Final = b"TLCURSR\0"

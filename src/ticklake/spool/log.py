@@ -1,8 +1,9 @@
-"""The narrow seam (:class:`DurableLog`) and :class:`Spool`, the local implementation of it.
+""":class:`Spool`: one spool directory, its writer, its readers and its consumers' cursors.
 
-Where it sits: the pipeline builds one :class:`Spool`; the session appends to it, consumers
-read from it and commit their cursors to it. Code that depends only on :class:`DurableLog`
-keeps working when a Kafka topic takes the spool's place.
+Where it sits: the pipeline builds one :class:`Spool`; the session appends to its writer,
+consumers read from it and commit their cursors to it. Offsets are dense (0, 1, 2, ...) and
+never reused, like a single-partition Kafka topic's: :meth:`Spool.end_offset` is the high
+watermark and :meth:`Spool.commit`/:meth:`Spool.committed` a consumer group's offsets.
 """
 
 from __future__ import annotations
@@ -10,9 +11,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, runtime_checkable
-
-from ticklake.model import RawFrame
 
 from .cursor import CursorStore
 from .reader import SpoolReader, SpoolRecord
@@ -20,43 +18,12 @@ from .segment import delete_segments_before
 from .writer import FsyncPolicy, SpoolWriter
 
 
-@runtime_checkable
-class DurableLog(Protocol):
-    """Append frames, read them back by offset, keep one committed cursor per consumer.
-
-    Offsets are dense (0, 1, 2, ...) and never reused. How it maps onto a single-partition
-    Kafka topic:
-
-    - ``append`` -> produce; the returned offset is the record's offset in the partition.
-    - ``wait_durable(offset)`` -> the producer's acknowledgement (``acks=all``): True once
-      ``offset`` will survive a crash; only then may the frame count as recorded.
-    - ``end_offset()`` -> the high watermark; ``read`` -> fetch (at most ``max_records``
-      records / ``max_bytes`` payload bytes, at least one record if any is available).
-    - ``commit``/``committed`` -> consumer-group offset commit/fetch, with ``state`` as the
-      commit metadata. Commit the offset *after* the last record fully handled.
-    """
-
-    def append(self, frame: RawFrame) -> int: ...
-
-    def wait_durable(self, offset: int, timeout: float | None = None) -> bool: ...
-
-    def end_offset(self) -> int: ...
-
-    def read(
-        self, offset: int, max_records: int = 10_000, max_bytes: int = 16 * 2**20
-    ) -> list[SpoolRecord]: ...
-
-    def commit(self, consumer: str, offset: int, state: bytes = b"") -> None: ...
-
-    def committed(self, consumer: str) -> tuple[int, bytes]: ...
-
-
 class Spool:
     """A spool directory: ``<directory>/segments/`` (the log) and ``<directory>/cursors/``.
 
-    The writer is opened on first use (:meth:`writer` or :meth:`append`) and owned by this
-    object; :meth:`reader` returns a new independent reader. :meth:`read` shares one internal
-    reader behind a lock, so it may be called from any thread.
+    The writer is opened on first use (:meth:`writer`) and owned by this object;
+    :meth:`reader` returns a new independent reader. :meth:`read` shares one internal reader
+    behind a lock, so it may be called from any thread.
     """
 
     def __init__(
@@ -99,13 +66,7 @@ class Spool:
             return self._writer.delete_before(low)
         return delete_segments_before(self.directory / "segments", low)
 
-    # -- DurableLog --------------------------------------------------------------------------
-
-    def append(self, frame: RawFrame) -> int:
-        return self.writer().append(frame)
-
-    def wait_durable(self, offset: int, timeout: float | None = None) -> bool:
-        return self.writer().wait_durable(offset, timeout)
+    # -- the consumers' side -------------------------------------------------------------
 
     def end_offset(self) -> int:
         """The high watermark: with this spool's writer open, its ``durable_offset``."""
@@ -151,7 +112,3 @@ class Spool:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _conforms(spool: Spool) -> DurableLog:  # mypy checks that Spool satisfies the seam
-    return spool

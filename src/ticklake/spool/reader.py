@@ -21,7 +21,8 @@ from typing import Final
 
 import msgspec
 
-from .errors import SpoolCorrupt, SpoolError
+from ticklake.errors import SpoolCorrupt, SpoolError
+
 from .segment import (
     HEADER_SIZE,
     RecordScanner,

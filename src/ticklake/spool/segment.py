@@ -30,7 +30,7 @@ import zlib
 from pathlib import Path
 from typing import Final
 
-from .errors import SpoolCorrupt, SpoolError
+from ticklake.errors import SpoolCorrupt, SpoolError
 
 MAGIC: Final = b"TLSPOOL\0"
 VERSION: Final = 1

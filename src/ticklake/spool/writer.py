@@ -1,13 +1,14 @@
 """SpoolWriter: append raw frames, rotate segments, fsync per policy, acknowledge by offset.
 
 Where it sits: the session hands every received frame to :meth:`SpoolWriter.append` before
-anything else sees it; the returned offset is the frame's identity from then on. Consumers
-(``reader.py``) read the same files by offset, in this process or another.
+anything else sees it (the returned offset is the frame's identity from then on) and calls
+:meth:`SpoolWriter.flush` at the end of each burst, so a burst costs one ``os.write``.
+Consumers (``reader.py``) read the same files by offset, in this process or another.
 
 Threads: ``append`` is called from one thread (the asyncio loop). ``FsyncPolicy.INTERVAL``
 adds one background thread that group-commits (one fsync for everything written since the
-last one) every ``fsync_interval`` seconds and wakes :meth:`SpoolWriter.wait_durable`. The
-file descriptor is swapped (rotation, close) only under ``_fd_lock``, which that thread holds
+last one) every ``fsync_interval`` seconds and reports it through ``on_durable``. The file
+descriptor is swapped (rotation, close) only under ``_fd_lock``, which that thread holds
 while it fsyncs, so it never fsyncs a closed or reused descriptor.
 """
 
@@ -24,24 +25,19 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+from ticklake.errors import SpoolError
 from ticklake.model import RawFrame
 
-from .errors import SpoolError
+from .recovery import open_newest
 from .segment import (
     HEADER_SIZE,
     MAX_PAYLOAD,
     PREFIX,
     TAIL,
-    TMP_SUFFIX,
-    RecordScanner,
-    check_header,
     create_segment,
     delete_segments_before,
-    encode_header,
     encode_record,
     fdatasync,
-    list_segments,
-    segment_name,
 )
 
 logger = logging.getLogger(__name__)
@@ -65,8 +61,8 @@ class SpoolWriter:
     """The single writer of a spool directory (segments in ``<directory>/segments/``).
 
     Opening takes an exclusive ``flock`` on ``segments/.lock`` (released by the kernel if the
-    process dies) and recovers the last segment: a torn or checksum-invalid tail is truncated
-    away and fsynced before the first append.
+    process dies) and recovers the last segment (``recovery.py``): a torn or checksum-invalid
+    tail is truncated away and fsynced before the first append.
     """
 
     def __init__(
@@ -97,8 +93,7 @@ class SpoolWriter:
         self._failure: str | None = None
         self._fd_lock = threading.Lock()
         self._queue_lock = threading.Lock()
-        self._cond = threading.Condition(threading.Lock())
-        self._waiters = 0
+        self._durable_lock = threading.Lock()  # the fsync thread and rotation both advance it
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # Called with the new durable offset whenever it advances (from the fsync thread);
@@ -132,46 +127,12 @@ class SpoolWriter:
             raise SpoolError(msg) from None
 
     def _recover(self) -> None:
-        for name in os.listdir(self._seg_dir):
-            if name.endswith(TMP_SUFFIX):  # a rotation that died before its rename
-                os.unlink(self._seg_dir / name)
-        bases = list_segments(self._seg_dir)
-        base = bases[-1] if bases else 0
-        path = self._seg_dir / segment_name(base)
-        if not bases:
-            create_segment(self._seg_dir, base)
-        fd = os.open(path, os.O_RDWR | os.O_APPEND)
-        self._fd = fd
-        size = os.fstat(fd).st_size
-        head = os.pread(fd, HEADER_SIZE, 0)
-        expected = encode_header(base)
-        if head != expected and size <= HEADER_SIZE and (
-            expected.startswith(head) or not any(head)
-        ):  # a header torn or zeroed by a power cut, before any record
-            logger.warning("spool: rewriting the empty header of %s", path)
-            os.ftruncate(fd, 0)
-            os.write(fd, encode_header(base))
-            size = HEADER_SIZE
-        else:
-            check_header(head, base, path)
-        scan = RecordScanner(fd, size, HEADER_SIZE, base)
-        while scan.next() is not None:
-            pass
-        if scan.stop != "end":
-            logger.warning(
-                "spool: truncating the torn tail of %s at byte %d (%d bytes, %s)",
-                path, scan.pos, size - scan.pos, scan.problem or "incomplete record",
-            )
-            os.ftruncate(fd, scan.pos)
-        if scan.stop != "end" or self._policy is not FsyncPolicy.NEVER:
-            fdatasync(fd)  # the repair, and what recovery kept, are durable from now on
-        self._path = path
-        self._base = base
-        self._pos = scan.pos
-        self._end = scan.offset
-        self._written = scan.offset  # offsets below this are in the file (not just queued)
-        self._queue = bytearray()  # records queued by append_buffered, not yet written
-        self._durable = scan.offset
+        newest = open_newest(self._seg_dir, sync=self._policy is not FsyncPolicy.NEVER)
+        self._fd, self._path, self._base = newest.fd, newest.path, newest.base
+        self._pos = newest.pos
+        self._end = self._durable = newest.end
+        self._written = newest.end  # offsets below this are in the file (not just queued)
+        self._queue = bytearray()  # records queued by append, not yet written
         self._appended_bytes = 0  # written by this writer: a publisher's size trigger
         logger.info("spool: opened %s at offset %d (%s)", self._directory, self._end,
                     self._policy.value)
@@ -207,21 +168,6 @@ class SpoolWriter:
         return self._appended_bytes
 
     def append(self, frame: RawFrame) -> int:
-        """Write one frame (one ``os.write``, no user-space buffer); return its offset."""
-        if self._closed or self._failure is not None:
-            raise SpoolError(self._failure or f"spool writer for {self._directory} is closed")
-        data = encode_record(frame.recv_ns, frame.conn_id, frame.payload)
-        if self._queue:
-            self.flush()
-        if self._pos >= self._segment_bytes:
-            self._rotate()
-        self._write(data)
-        offset = self._end
-        self._end = self._written = offset + 1
-        self._written_now()
-        return offset
-
-    def append_buffered(self, frame: RawFrame) -> int:
         """Queue one frame and return its offset; :meth:`flush` writes every queued frame
         with one ``os.write``. Until then the frame is in this process only (kill -9 loses
         it), so the caller flushes at the end of each burst of frames (the session does it
@@ -249,7 +195,7 @@ class SpoolWriter:
         return offset
 
     def flush(self) -> None:
-        """Write the frames queued by :meth:`append_buffered` (one ``os.write``).
+        """Write the frames queued by :meth:`append` (one ``os.write``).
 
         Safe to call from another thread than the appender's (``close`` flushes too)."""
         if not self._queue:
@@ -266,14 +212,8 @@ class SpoolWriter:
             finally:
                 queue.clear()
             self._written = self._end
-        self._written_now()
-
-    def _written_now(self) -> None:
         if self._policy is FsyncPolicy.ALWAYS:
             self._sync_active()
-        elif self._waiters:
-            with self._cond:
-                self._cond.notify_all()
 
     def _write(self, data: bytes | bytearray) -> None:
         start = self._pos
@@ -316,9 +256,8 @@ class SpoolWriter:
     # -- durability ----------------------------------------------------------------------
 
     def _advance(self, target: int) -> None:
-        with self._cond:
+        with self._durable_lock:
             self._durable = max(self._durable, target)
-            self._cond.notify_all()
         hook = self.on_durable
         if hook is not None:
             hook(self._durable)
@@ -327,8 +266,6 @@ class SpoolWriter:
         # After a failed fsync the kernel may have dropped the dirty pages: retrying could
         # report success for lost data, so the writer stops here ("fsyncgate").
         self._failure = f"fsync of spool segment {self._path} failed: {_why(exc)}"
-        with self._cond:
-            self._cond.notify_all()
         return SpoolError(self._failure)
 
     def _sync_active(self) -> None:
@@ -343,9 +280,10 @@ class SpoolWriter:
         self._advance(target)
 
     def sync(self) -> None:
-        """fsync now (whatever the policy) and advance ``durable_offset``."""
+        """Flush, fsync now (whatever the policy) and advance ``durable_offset``."""
         if self._closed or self._failure is not None:
             raise SpoolError(self._failure or f"spool writer for {self._directory} is closed")
+        self.flush()
         self._sync_active()
 
     def _group_commit_loop(self) -> None:
@@ -356,23 +294,6 @@ class SpoolWriter:
                 except SpoolError as exc:
                     logger.error("spool: %s; appends will fail from now on", exc)
                     return
-
-    def wait_durable(self, offset: int, timeout: float | None = None) -> bool:
-        """Block until ``durable_offset > offset``; False on timeout, close or failure.
-
-        This blocks the calling thread: from asyncio, ``await asyncio.to_thread(...)``.
-        """
-        with self._cond:
-            self._waiters += 1
-            try:
-                self._cond.wait_for(
-                    lambda: self.durable_offset > offset or self._closed
-                    or self._failure is not None,
-                    timeout,
-                )
-            finally:
-                self._waiters -= 1
-            return self.durable_offset > offset
 
     # -- retention and lifecycle -----------------------------------------------------------
 

@@ -13,7 +13,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from ticklake.tables import PARTITIONS, SCHEMAS
+from ticklake.schemas import SCHEMAS
+from ticklake.tables import PARTITIONS
 
 # The time that decides a row's `date` partition.
 DATE_OF = {"trades": "ts_ns", "raw": "recv_ns", "gaps": "detected_ns", "rejected": "recv_ns",

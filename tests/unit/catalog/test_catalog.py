@@ -10,9 +10,10 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from ticklake.catalog import TABLES, Lake, QueryError
+from ticklake.catalog import TABLES, Lake
 from ticklake.catalog.schema import PARTITIONS as CATALOG_PARTITIONS
-from ticklake.tables import SCHEMAS as FILE_SCHEMAS
+from ticklake.errors import QueryError
+from ticklake.schemas import SCHEMAS as FILE_SCHEMAS
 
 from .conftest import CANDLE_TRADES, NEXT_DAY
 from .helpers import PARTITIONS, SCHEMAS, SECOND, T0, trade, write_lake, write_table
@@ -115,11 +116,12 @@ def test_the_dataset_view_is_what_pyarrow_reads(tmp_path: Path) -> None:
 
 
 def test_the_catalog_layout_matches_the_lake_writer() -> None:
-    """The catalog's copy of docs/lake-layout.md agrees with ticklake.lake.schema."""
-    from ticklake.lake import schema as writer
+    """The catalog's copy of docs/lake-layout.md agrees with ticklake.schemas."""
+    from ticklake import schemas as writer
+    from ticklake import tables
 
     assert {t: s for t, s in FILE_SCHEMAS.items()} == writer.SCHEMAS
-    assert CATALOG_PARTITIONS == writer.PARTITIONS
+    assert CATALOG_PARTITIONS == tables.PARTITIONS
     assert {t: s for t, s in SCHEMAS.items()} == writer.SCHEMAS  # the tests' own copy, too
 
 

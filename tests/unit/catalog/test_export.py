@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ticklake.catalog import Lake, QueryError
+from ticklake.catalog import Lake
 from ticklake.catalog.export import export_duckdb, lockdown
+from ticklake.errors import QueryError
 
 from .conftest import CANDLE_TRADES, NEXT_DAY
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from ticklake.catalog import Lake, LakeNotFound, QueryError, format_result, run_query
-from ticklake.errors import TicklakeError
+from ticklake.catalog import Lake, format_result, run_query
+from ticklake.errors import LakeNotFound, QueryError, TicklakeError
 
 from ...support import scaled
 

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ticklake.catalog import Lake, QueryError, check_sql
+from ticklake.catalog import Lake, check_sql
+from ticklake.errors import QueryError
 
 from .conftest import CANDLE_TRADES, GAPS, NEXT_DAY, RAW, REJECTED
 from .helpers import write_lake

@@ -15,7 +15,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from ticklake.catalog import TABLES, Lake, QueryError
+from ticklake.catalog import TABLES, Lake
+from ticklake.errors import QueryError
 
 from .conftest import ANOMALIES, CANDLE_TRADES, GAPS, NEXT_DAY, RAW, REJECTED
 from .helpers import (

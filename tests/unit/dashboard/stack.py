@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from ticklake.config import load_settings
 from ticklake.dashboard import DashboardConfig, DashboardServer
 from ticklake.emulator import Emulator, EmulatorConfig
-from ticklake.pipeline import Recording, build_recording, run_recording
+from ticklake.pipeline import Recording, build_recording
 
 from ...support import scaled
 
@@ -84,7 +84,7 @@ class LiveStack:
             )
             recording = await build_recording(settings.feed, None, settings.lake)
             self.recording = recording
-            rec_task = asyncio.create_task(run_recording(recording))
+            rec_task = asyncio.create_task(recording.run())
             server = DashboardServer(
                 DashboardConfig(str(self.lake_root), self.spool_dir, port=0), recording)
             web_task = asyncio.create_task(server.serve())

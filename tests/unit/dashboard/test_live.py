@@ -88,7 +88,7 @@ async def _scenario(stack: LiveStack) -> None:
     # slow to spawn on a loaded machine), so that the seam of the hello is above them.
     lake = recording.lake
     assert lake is not None
-    while recording.session.stats.trades < 50 or lake.writer.committed_offset == 0:
+    while recording.status().totals.trades < 50 or lake.committed_offset == 0:
         assert time.monotonic() < deadline, "the recording got no trades or no publish"
         await asyncio.sleep(0.02)
     base = stack.url.rstrip("/")

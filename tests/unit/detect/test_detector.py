@@ -8,7 +8,6 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from ticklake.alerts import anomalies_file_table
 from ticklake.detect import (
     DETECTOR_VERSION,
     DetectorParams,
@@ -16,10 +15,11 @@ from ticklake.detect import (
     detect_table,
     parse_params,
 )
+from ticklake.detect.recorded import anomalies_file_table
 from ticklake.errors import ConfigError
 from ticklake.lake.anomalies import anomaly_tables
 from ticklake.model import Anomaly
-from ticklake.tables import SCHEMAS
+from ticklake.schemas import SCHEMAS
 
 from .streams import LARGE_SWINGS, SEC, T0, Row, stream, window_end
 

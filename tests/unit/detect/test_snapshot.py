@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ticklake.detect import DetectorParams, SnapshotMismatch, SwingDetector
-from ticklake.errors import ConfigError
+from ticklake.detect import DetectorParams, SwingDetector
+from ticklake.errors import ConfigError, SnapshotMismatch
 from ticklake.model import Anomaly
 
 from .streams import LARGE_SWINGS, SEC, T0, stream

@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 
 from ticklake.catalog import Lake
-from ticklake.catalog.errors import FilesGone
 from ticklake.emulator import Market
 from ticklake.emulator.frames import trade_row, trades_message
 from ticklake.emulator.products import PRODUCTS
+from ticklake.errors import FilesGone, ManifestError, StorageError
 from ticklake.feed.phemex import default_products
 from ticklake.lake.autocompact import HOUR_NS, plan_runs
 from ticklake.lake.layout import file_path
-from ticklake.lake.storage import LakeStorage, StorageError
+from ticklake.lake.storage import LakeStorage
 from ticklake.lake.writer import BufferingHints, LakeWriter
-from ticklake.manifest import FileEntry, ManifestError, ManifestLog
+from ticklake.manifest import FileEntry, ManifestLog
 from ticklake.model import RawFrame
 from ticklake.spool import Spool
 

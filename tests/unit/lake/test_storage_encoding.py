@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from ticklake.catalog import Lake
 from ticklake.lake.layout import file_path
 from ticklake.lake.storage import PARQUET_OPTIONS, LakeStorage
-from ticklake.tables import TRADES
+from ticklake.schemas import TRADES
 
 START_NS = 1_795_564_800 * 10**9  # 2026-11-25 00:00 UTC
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ticklake.lake.storage import LakeStorage, StorageError
+from ticklake.errors import StorageError
+from ticklake.lake.storage import LakeStorage
 from ticklake.tables import MARKER
 
 

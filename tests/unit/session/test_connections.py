@@ -1,5 +1,5 @@
-"""The pieces that let several connections share one recorder: connection ids, live totals,
-and a replay of their interleaved frames."""
+"""The pieces that let several connections share one recorder: connection ids and a replay
+of their interleaved frames (their totals: tests/unit/test_status.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ import socket
 import time
 from typing import Any
 
-import pytest
-
 from ticklake.feed.events import DuplicateMessage, Event, TradesReceived
 from ticklake.feed.phemex import PhemexProtocol, Subscription, default_products
 from ticklake.feed.phemex.trades import MAX_FUTURE_NS, ReplayDecoder, TradeDecoder
-from ticklake.session import ConnIds, PhemexSession, SessionConfig, SessionGroup, SessionStats
+from ticklake.session import ConnIds, PhemexSession, SessionConfig, SessionGroup
 
 from ...support import scaled, wait_until
 
@@ -38,29 +36,6 @@ def _group(*symbol_sets: tuple[str, ...]) -> SessionGroup:
                                      products))
         for syms in symbol_sets
     ])
-
-
-def test_group_totals_are_live_sums_with_the_worst_state() -> None:
-    group = _group(("BTCUSD",), ("BTCUSDT", "sBTCUSDT"))
-    totals = group.stats  # kept by a view (progress line, dashboard): must stay current
-    first, second = (s.stats for s in group.sessions)
-    first.state, second.state = "streaming", "streaming"
-    first.trades, second.trades = 5, 7
-    first.last_frame_wall_ns, second.last_frame_wall_ns = 10, 30
-    first.stale_reasons["silence"] = 1
-    second.stale_reasons["silence"] = 2
-    assert (totals.trades, totals.last_frame_wall_ns, totals.state) == (12, 30, "streaming")
-    assert totals.stale_reasons == {"silence": 3}
-    second.state = "reconnecting"
-    second.trades += 1
-    assert (totals.state, totals.trades) == ("reconnecting", 13)
-    assert isinstance(totals, SessionStats)
-    with pytest.raises(AttributeError, match="read-only"):
-        totals.trades = 0
-    assert [s.symbol for s in group.protocol.subscriptions()] == ["BTCUSD", "BTCUSDT",
-                                                                  "sBTCUSDT"]
-    assert list(group.per_connection()) == ["phemex-0", "phemex-1"]
-    assert list(_group(("BTCUSD",)).per_connection()) == ["phemex"]
 
 
 def _message(symbol: str, kind: str, sequence: int, rows: list[list[Any]]) -> bytes:
@@ -111,8 +86,10 @@ async def _refused_group() -> None:
         closed.bind(("127.0.0.1", 0))
         url = f"ws://127.0.0.1:{closed.getsockname()[1]}/"
     group = _group(("BTCUSD",), ("ETHUSD",), ("BTCUSDT",))
-    group.config = SessionConfig(url=url, backoff_initial=0.0, backoff_cap=0.001,
-                                 first_connect_timeout=60, connect_budget=(21, 3000.0))
+    config = SessionConfig(url=url, backoff_initial=0.0, backoff_cap=0.001,
+                           first_connect_timeout=60, connect_budget=(21, 3000.0))
+    for session in group.sessions:
+        session.config = config
     task = asyncio.create_task(group.run())
     try:
         def spent() -> bool:

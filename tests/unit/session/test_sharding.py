@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from ticklake.config import MAX_CONNECTIONS, MAX_SUBSCRIPTIONS, load_settings
+from ticklake.config import load_settings
 from ticklake.emulator.products import products_payload, synthetic_symbols
 from ticklake.errors import ConfigError, UnknownSymbolError
+from ticklake.feed.phemex.limits import MAX_CONNECTIONS, MAX_SUBSCRIPTIONS
 from ticklake.feed.phemex.products import (
     Family,
     ProductTable,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ticklake.model import RawFrame
-from ticklake.spool import SpoolReader, SpoolRecord
+from ticklake.spool import SpoolReader, SpoolRecord, SpoolWriter
 
 FACTOR = float(os.environ.get("TICKLAKE_TEST_TIMEOUT_FACTOR", "1"))
 
@@ -26,6 +26,17 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
             msg = f"timed out after {scaled(timeout):.1f}s waiting for {what}"
             raise AssertionError(msg)
         time.sleep(0.005)
+
+
+def wait_durable(writer: SpoolWriter, offset: int, timeout: float) -> bool:
+    """Poll until ``offset`` is acknowledged (``durable_offset > offset``); False after
+    ``timeout`` seconds, so a test can also show that something stays unacknowledged."""
+    deadline = time.monotonic() + timeout
+    while writer.durable_offset <= offset:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.002)
+    return True
 
 
 def payload_for(seed: int, offset: int) -> bytes:

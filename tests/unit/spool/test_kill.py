@@ -29,10 +29,15 @@ CHILD = textwrap.dedent(
     writer = SpoolWriter(directory, fsync=policy, fsync_interval=0.002, segment_bytes=16384)
     out = sys.stdout
     while True:
-        # ALWAYS: append returns after fdatasync. INTERVAL/NEVER: after write(), which is
-        # what survives kill -9 (the page cache outlives the process).
-        offset = writer.append(frame_for(seed, writer.end_offset))
-        out.write(f"{offset}\\n")
+        # A burst, flushed as the session does once per event-loop turn: until then the
+        # frames are in this process only. ALWAYS: flush returns after fdatasync.
+        # INTERVAL/NEVER: after write(), which is what survives kill -9 (the page cache
+        # outlives the process).
+        first = writer.end_offset
+        for _ in range(1 + first % 5):
+            writer.append(frame_for(seed, writer.end_offset))
+        writer.flush()
+        out.write("".join(f"{offset}\\n" for offset in range(first, writer.end_offset)))
         out.flush()
     """
 )

@@ -1,4 +1,4 @@
-"""Spool and the DurableLog seam: retention by cursors, high watermark, exports."""
+"""Spool: retention by cursors, high watermark, exports."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 import ticklake.spool
 from ticklake.model import RawFrame
-from ticklake.spool import DurableLog, FsyncPolicy, Spool, SpoolError, SpoolReader, SpoolWriter
+from ticklake.spool import FsyncPolicy, Spool, SpoolError, SpoolReader, SpoolWriter
 
 from .helpers import frame_for, read_all, segment_files
 
@@ -16,19 +16,14 @@ from .helpers import frame_for, read_all, segment_files
 def test_exports() -> None:
     assert sorted(ticklake.spool.__all__) == sorted([
         "Spool", "SpoolWriter", "SpoolReader", "SpoolRecord", "FsyncPolicy", "CursorStore",
-        "SpoolError", "SpoolCorrupt", "DurableLog",
+        "SpoolError", "SpoolCorrupt",
     ])
-
-
-def test_spool_is_a_durable_log(tmp_path: Path) -> None:
-    with Spool(tmp_path) as spool:
-        assert isinstance(spool, DurableLog)
 
 
 def test_layout_and_round_trip(tmp_path: Path) -> None:
     with Spool(tmp_path, fsync=FsyncPolicy.ALWAYS) as spool:
-        assert spool.append(RawFrame(1, 2, b"a")) == 0
-        assert spool.wait_durable(0, timeout=0)
+        assert spool.writer().append(RawFrame(1, 2, b"a")) == 0
+        spool.writer().flush()
         assert spool.end_offset() == 1
         assert [r.payload for r in spool.read(0)] == [b"a"]
         spool.commit("lake", 1, b"s")
@@ -40,20 +35,25 @@ def test_layout_and_round_trip(tmp_path: Path) -> None:
 
 def test_read_stops_at_the_durable_offset(tmp_path: Path) -> None:
     with Spool(tmp_path, fsync=FsyncPolicy.INTERVAL, fsync_interval=3600) as spool:
+        writer = spool.writer()
         for i in range(3):
-            spool.append(frame_for(0, i))
+            writer.append(frame_for(0, i))
+        writer.flush()
         assert spool.end_offset() == 0
         assert spool.read(0) == []
         assert len(spool.reader().read(0)) == 3  # a raw reader sees the page cache
-        spool.writer().sync()
+        writer.sync()
         assert [r.offset for r in spool.read(1)] == [1, 2]
-        spool.append(frame_for(0, 3))
+        writer.append(frame_for(0, 3))
+        writer.flush()
         assert [r.offset for r in spool.read(0, max_records=10)] == [0, 1, 2]
 
 
 def fill(spool: Spool, n: int) -> None:
+    writer = spool.writer()
     for i in range(n):
-        spool.append(frame_for(6, i))
+        writer.append(frame_for(6, i))
+    writer.flush()
 
 
 def test_delete_before_removes_only_whole_old_segments(tmp_path: Path) -> None:

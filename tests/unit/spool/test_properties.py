@@ -27,16 +27,20 @@ SEGMENT_BYTES = 400
 class SpoolMachine(RuleBasedStateMachine):
     """A model (list of payloads) against the real spool, with simulated crashes.
 
-    A crash damages only what is not acknowledged: bytes of the newest segment at or after the
-    first record >= durable_offset (the INTERVAL thread never fires on its own here, so
-    durability advances only by sync, rotation and reopen). After reopening, the spool must
-    hold exactly the model prefix that precedes the damage -- at least every acknowledged one.
+    Appends queue in the writer until a flush (or a rotation) writes them, so readers see a
+    prefix of the model: at least what the machine flushed. A kill -9 loses exactly the queue.
+    A crash (power loss) damages only what is not acknowledged: bytes of the newest segment at
+    or after the first record >= durable_offset (the INTERVAL thread never fires on its own
+    here, so durability advances only by sync, rotation and reopen). After reopening, the
+    spool must hold exactly the model prefix that precedes the damage -- at least every
+    acknowledged one.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="spool-prop-"))
         self.model: list[bytes] = []
+        self.flushed = 0  # the model prefix known to be written
         self.writer = self._open()
         self.reader = SpoolReader(self.dir)
 
@@ -48,21 +52,41 @@ class SpoolMachine(RuleBasedStateMachine):
     def start(self) -> None:
         assert self.writer.end_offset == 0
 
-    @rule(payload=st.binary(max_size=150))
-    def append(self, payload: bytes) -> None:
-        assert self.writer.append(RawFrame(len(self.model), 5, payload)) == len(self.model)
-        self.model.append(payload)
+    @rule(burst=st.lists(st.binary(max_size=150), min_size=1, max_size=6))
+    def append(self, burst: list[bytes]) -> None:
+        for payload in burst:  # a burst often crosses SEGMENT_BYTES with frames queued
+            assert self.writer.append(RawFrame(len(self.model), 5, payload)) == len(self.model)
+            self.model.append(payload)
+
+    @rule()
+    def flush(self) -> None:
+        self.writer.flush()
+        self.flushed = len(self.model)
 
     @rule()
     def sync(self) -> None:
         self.writer.sync()
+        self.flushed = len(self.model)
         assert self.writer.durable_offset == len(self.model)
 
     @rule()
     def reopen(self) -> None:
         self.writer.close()
         self.writer = self._open()
+        self.flushed = len(self.model)
         assert self.writer.end_offset == len(self.model)
+
+    @rule()
+    def kill(self) -> None:
+        written = len(self._read_all())
+        self.writer.close()  # stands in for the kill: what it flushes is cut off below
+        path, base, bounds = self._newest()
+        assert written >= base  # a rotation writes the queue first
+        path.write_bytes(path.read_bytes()[: bounds[written - base]])
+        self.writer = self._open()
+        assert self.writer.end_offset == written
+        del self.model[written:]
+        self.flushed = written
 
     def _newest(self) -> tuple[Path, int, list[int]]:
         newest = sorted((self.dir / "segments").glob("*.seg"))[-1]
@@ -94,16 +118,24 @@ class SpoolMachine(RuleBasedStateMachine):
         self.writer = self._open()
         assert durable <= base + survivors == self.writer.end_offset
         del self.model[base + survivors :]
+        self.flushed = len(self.model)
         self.reader = SpoolReader(self.dir)  # readers die with the machine, too
 
-    @invariant()
-    def reader_returns_exactly_the_model(self) -> None:
+    def _read_all(self) -> list[SpoolRecord]:
         got: list[SpoolRecord] = []
         while batch := self.reader.read(len(got), max_records=7, max_bytes=300):
             got.extend(batch)
-        assert [r.payload for r in got] == self.model
-        assert [r.offset for r in got] == list(range(len(self.model)))
-        assert self.reader.end_offset() == len(self.model)
+        return got
+
+    @invariant()
+    def reader_returns_a_prefix_of_the_model(self) -> None:
+        got = self._read_all()
+        written = len(got)
+        assert self.flushed <= written <= len(self.model)  # the rest is queued
+        assert [r.payload for r in got] == self.model[:written]
+        assert [r.offset for r in got] == list(range(written))
+        assert self.reader.end_offset() == written
+        assert self.writer.durable_offset <= written
 
     def teardown(self) -> None:
         self.writer.close()

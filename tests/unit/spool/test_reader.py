@@ -91,6 +91,8 @@ def test_concurrent_reader_never_sees_a_partial_record(tmp_path: Path) -> None:
             with SpoolWriter(tmp_path, fsync=FsyncPolicy.NEVER, segment_bytes=200_000) as w:
                 for i, payload in enumerate(payloads):
                     w.append(RawFrame(1, i, payload))
+                    if i % 5 == 4:  # one os.write of several records, for the reader to race
+                        w.flush()
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
@@ -122,6 +124,7 @@ def test_reader_sees_new_segments_and_tail(tmp_path: Path) -> None:
         seen = 0
         for i in range(100):
             writer.append(frame_for(4, i))
+            writer.flush()
             batch = reader.read(seen)
             assert [r.offset for r in batch] == list(range(seen, i + 1))
             seen = i + 1

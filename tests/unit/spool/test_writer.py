@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from ticklake.model import RawFrame
 from ticklake.spool import FsyncPolicy, SpoolError, SpoolReader, SpoolWriter
 from ticklake.spool import writer as writer_module
 
-from .helpers import frame_for, read_all, scaled, segment_files
+from .helpers import frame_for, read_all, scaled, segment_files, wait_durable, wait_for
 
 BIG = bytes(range(256)) * 4096  # 1 MiB, not valid UTF-8
 SPECIAL = [b"", b"\xff\xfe\x00\x80invalid utf-8 \xc3\x28", BIG, b"x"]
@@ -32,7 +33,11 @@ def frames(n: int, seed: int = 1) -> list[RawFrame]:
 def test_round_trip_across_rotations(tmp_path: Path, policy: FsyncPolicy) -> None:
     sent = frames(400)
     with SpoolWriter(tmp_path, fsync=policy, segment_bytes=8192) as writer:
-        offsets = [writer.append(frame) for frame in sent]
+        offsets = []
+        for i, frame in enumerate(sent):
+            offsets.append(writer.append(frame))
+            if i % 10 == 9:  # in bursts, as the session flushes once per event-loop turn
+                writer.flush()
         assert writer.end_offset == 400
     assert offsets == list(range(400))
     assert len(segment_files(tmp_path)) > 5
@@ -65,33 +70,37 @@ def test_reopen_continues_offsets(tmp_path: Path) -> None:
     ]
 
 
-def test_always_acknowledges_each_append(tmp_path: Path) -> None:
+def test_always_acknowledges_each_flush(tmp_path: Path) -> None:
     with SpoolWriter(tmp_path, fsync=FsyncPolicy.ALWAYS) as writer:
         for i in range(5):
             assert writer.append(frame_for(0, i)) == i
+            assert writer.durable_offset == i  # queued in this process: kill -9 loses it
+            writer.flush()
             assert writer.durable_offset == i + 1
-            assert writer.wait_durable(i, timeout=0)
 
 
 def test_never_acknowledges_on_write(tmp_path: Path) -> None:
     with SpoolWriter(tmp_path, fsync=FsyncPolicy.NEVER) as writer:
         writer.append(frame_for(0, 0))
+        assert (writer.durable_offset, writer.end_offset) == (0, 1)  # queued, not written
+        writer.flush()
         assert writer.durable_offset == writer.end_offset == 1
-        assert writer.wait_durable(0, timeout=0)
-        assert not writer.wait_durable(1, timeout=0.01)
 
 
 def test_interval_group_commits_in_background(tmp_path: Path) -> None:
     with SpoolWriter(tmp_path, fsync=FsyncPolicy.INTERVAL, fsync_interval=0.01) as writer:
         last = [writer.append(frame_for(0, i)) for i in range(100)][-1]
-        assert writer.wait_durable(last, timeout=scaled(5))
+        assert not wait_durable(writer, 0, 0.05)  # the group commit never writes the queue
+        writer.flush()
+        assert wait_durable(writer, last, scaled(5))
         assert writer.durable_offset == 100
-        assert not writer.wait_durable(100, timeout=0.02)
+        assert not wait_durable(writer, 100, 0.02)
 
 
 def test_interval_does_not_acknowledge_before_fsync(tmp_path: Path) -> None:
     with SpoolWriter(tmp_path, fsync=FsyncPolicy.INTERVAL, fsync_interval=3600) as writer:
         writer.append(frame_for(0, 0))
+        writer.flush()
         assert writer.durable_offset == 0
         writer.sync()
         assert writer.durable_offset == 1
@@ -102,8 +111,7 @@ def test_close_is_final_and_idempotent(tmp_path: Path) -> None:
     writer.append(frame_for(0, 0))
     writer.close()
     writer.close()
-    assert writer.durable_offset == 1
-    assert not writer.wait_durable(1)  # closed: returns at once instead of blocking
+    assert writer.durable_offset == 1  # close flushed and fsynced the queue
     with pytest.raises(SpoolError, match="closed"):
         writer.append(frame_for(0, 1))
 
@@ -138,31 +146,40 @@ def test_enospc_leaves_no_partial_record(tmp_path: Path, monkeypatch: pytest.Mon
     real_write = os.write
     with SpoolWriter(tmp_path, fsync=FsyncPolicy.NEVER) as writer:
         writer.append(frame_for(0, 0))
+        writer.flush()
 
         def full_disk(fd: int, data: bytes) -> int:
+            # A copy: the error's traceback keeps this frame, and a view of the writer's
+            # queue kept alive in it would pin the queue (the real os.write keeps none).
+            data = bytes(data)
             if len(data) > 10:
-                return real_write(fd, bytes(data)[:10])  # a short write, then nothing
+                return real_write(fd, data[:10])  # a short write, then nothing
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
         monkeypatch.setattr(os, "write", full_disk)
+        writer.append(RawFrame(1, 1, b"y" * 100))
         with pytest.raises(SpoolError) as caught:
-            writer.append(RawFrame(1, 1, b"y" * 100))
+            writer.flush()
         message = str(caught.value)
         assert "No space left on device" in message
         assert "\n" not in message
         monkeypatch.undo()
-        assert writer.append(frame_for(0, 1)) == 1
+        assert writer.append(frame_for(0, 1)) == 1  # the lost frame was never acknowledged
     assert [r.payload for r in read_all(tmp_path)] == [frame_for(0, i).payload for i in (0, 1)]
 
 
-def test_fsync_failure_stops_the_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fsync_failure_stops_the_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        caplog: pytest.LogCaptureFixture) -> None:
     def broken(fd: int) -> None:
         raise OSError(errno.EIO, os.strerror(errno.EIO))
 
+    caplog.set_level(logging.ERROR, logger=writer_module.__name__)
     writer = SpoolWriter(tmp_path, fsync=FsyncPolicy.INTERVAL, fsync_interval=0.01)
     monkeypatch.setattr(writer_module, "fdatasync", broken)
     writer.append(frame_for(0, 0))
-    assert not writer.wait_durable(0, timeout=scaled(5))  # woken by the failure
+    writer.flush()
+    wait_for(lambda: "appends will fail" in caplog.text, 5, "the group commit to fail")
+    assert writer.durable_offset == 0
     with pytest.raises(SpoolError, match=r"fsync of spool segment .* failed: Input/output error"):
         writer.append(frame_for(0, 1))
     writer.close()
@@ -205,12 +222,15 @@ CHILD = textwrap.dedent(
     try:
         for i in range(10_000):
             writer.append(RawFrame(7, i, bytes([i % 256]) * 333))
+            writer.flush()
             print(i, flush=True)
     except SpoolError as exc:
         print("ERROR", exc, flush=True)
         # the writer stays usable once the condition clears
         resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
-        print("AFTER", writer.append(RawFrame(7, 0, b"after")), flush=True)
+        offset = writer.append(RawFrame(7, 0, b"after"))
+        writer.flush()
+        print("AFTER", offset, flush=True)
     """
 )
 

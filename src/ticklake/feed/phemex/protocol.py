@@ -193,17 +193,17 @@ class PhemexProtocol:
             return
         cfg = self.config
         if now_ns - self._last_rx_ns >= cfg.silence_timeout_ns:
-            self._go_stale(f"no frame for {_seconds(now_ns - self._last_rx_ns)}")
+            self._go_stale("no frame", now_ns - self._last_rx_ns)
             return
         for pending in self._pending.values():
             waited = now_ns - pending.sent_ns
             if pending.kind is _Kind.PING and waited >= cfg.pong_timeout_ns:
-                self._go_stale(f"no pong for {_seconds(waited)}")
+                self._go_stale("no pong", waited)
                 return
             if pending.kind is not _Kind.PING and waited >= cfg.request_timeout_ns:
                 sub = pending.subscription
                 what = f"{sub.channel}.{pending.kind.value} {sub.symbol}" if sub else "request"
-                self._go_stale(f"no reply to {what} for {_seconds(waited)}")
+                self._go_stale(f"no reply to {what}", waited)
                 return
         for sub, state in self._subs.items():
             if state.retry_at_ns is not None and now_ns >= state.retry_at_ns:
@@ -246,9 +246,9 @@ class PhemexProtocol:
         self._pending[request_id] = _Pending(kind, now_ns, sub)
         self._outgoing.append(request_encoder.encode(request).decode())
 
-    def _go_stale(self, reason: str) -> None:
+    def _go_stale(self, kind: str, waited_ns: int) -> None:
         self._stale = True
-        self._events.append(ConnectionStale(reason))
+        self._events.append(ConnectionStale(f"{kind} for {_seconds(waited_ns)}", kind))
 
     def _reject(self, reason: str, data: str | bytes) -> None:
         self._events.append(rejection(reason, data))

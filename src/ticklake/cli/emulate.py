@@ -1,0 +1,73 @@
+"""``emulate``: the Phemex-compatible exchange emulator as a server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ticklake.cli.app import app, err
+from ticklake.errors import ConfigError
+
+
+@app.command()
+def emulate(
+    host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 = any free port)")] = 8765,
+    symbols: Annotated[str, typer.Option(
+        help="Comma-separated symbols to trade; 'all' or 'all:coin-m', 'all:usdt-m', "
+             "'all:spot' = every listed symbol of the catalog (of one family)")] = "BTCUSD",
+    catalog: Annotated[str, typer.Option(
+        help="Products: basic (4 real ones), exchange (hundreds, today's payload) or "
+             "exchange-2021 (the 2021 payload: no USDⓈ-M, spot rows without priceScale, "
+             "1000-trade snapshots)")] = "basic",
+    extra_symbols: Annotated[int, typer.Option(
+        help="Also trade N synthetic products (Z001USD, Z002USDT, sZ003USDT, ...); "
+             "basic catalog only")] = 0,
+    max_connections: Annotated[int, typer.Option(
+        help="Refuse upgrades beyond N open connections with HTTP 429 (0 = no limit)")] = 0,
+    seed: Annotated[int, typer.Option(help="Market simulator seed")] = 7,
+    rate: Annotated[float, typer.Option(help="Mean trades/s per symbol")] = 50.0,
+    truth: Annotated[Path | None, typer.Option(help="Ground truth (JSONL or .parquet)")] = None,
+    history: Annotated[int, typer.Option(help="Trades pre-generated before start")] = 500,
+    snapshot_size: Annotated[int | None, typer.Option(
+        help="Trades per snapshot [default: 200; 1000 with --catalog exchange-2021]",
+        show_default=False)] = None,
+    heartbeat_timeout: Annotated[float, typer.Option(help="Drop without heartbeat, s")] = 30.0,
+    max_trades_per_message: Annotated[int, typer.Option(help="0 = no cap")] = 0,
+    batch_ms: Annotated[float, typer.Option(help="Incremental batching period, ms")] = 20.0,
+    faults: Annotated[str, typer.Option(help="Fault kinds for --fault-every, comma list")] = "",
+    fault_every: Annotated[float, typer.Option(help="Inject a random fault every N s")] = 0.0,
+    legacy_410: Annotated[bool, typer.Option(help="Answer HTTP 410 on /ws")] = False,
+) -> None:
+    """Serve a Phemex-compatible exchange (WebSocket + REST products + control endpoint)."""
+    from ticklake.emulator import Emulator, EmulatorConfig
+    from ticklake.emulator.products import synthetic_symbols
+
+    try:
+        config = EmulatorConfig(
+            host=host, port=port, max_connections=max_connections, catalog=catalog,
+            symbols=(*(s for s in symbols.split(",") if s), *synthetic_symbols(extra_symbols)),
+            seed=seed, rate=rate, truth_path=str(truth) if truth else None, history=history,
+            snapshot_size=snapshot_size, heartbeat_timeout=heartbeat_timeout,
+            max_trades_per_message=max_trades_per_message, batch_ms=batch_ms,
+            fault_every=fault_every, fault_kinds=tuple(k for k in faults.split(",") if k),
+            legacy_410=legacy_410,
+        )
+    except ValueError as exc:
+        field = "emulator option"
+        raise ConfigError(field, symbols, str(exc)) from None
+
+    async def serve() -> None:
+        async with Emulator(config) as emulator:
+            shown = (", ".join(config.symbols) if len(config.symbols) <= 8  # a short line
+                     else f"{len(config.symbols)} symbols")
+            err.print(f"emulating Phemex on {emulator.url} ({shown})",
+                      markup=False, highlight=False)
+            await asyncio.Event().wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())

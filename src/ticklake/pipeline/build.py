@@ -1,0 +1,125 @@
+"""Building a recording: settings → products → protocol → sessions → spool → lake.
+
+Every frame a session receives is appended to the spool (the durable tee, synchronously on
+the read path: one ``write`` per frame, group-committed fsync); the lake writer, a child
+process, turns spool records into Parquet; live views read a lossy bounded bus that never
+blocks ingest. ``Recording.run`` (``pipeline.recording``) runs it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import msgspec
+
+from ticklake.bus import Bus
+from ticklake.config import FeedSettings, LakeSettings
+from ticklake.feed.events import Event
+from ticklake.feed.phemex import PhemexProtocol, ProductTable, ProtocolConfig, Subscription
+from ticklake.feed.phemex.control import CONTROL_CONN_ID, DecodeParams, encode_control
+from ticklake.jsonl import JsonlRecorder
+from ticklake.lake.hints import BufferingHints
+from ticklake.lake.marker import ensure_local_marker
+from ticklake.lake.process import LakeProcess
+from ticklake.model import RawFrame
+from ticklake.pipeline.recording import Recording, SpoolConsumer
+from ticklake.session import ConnIds, PhemexSession, SessionConfig, SessionGroup
+from ticklake.session.products import load_products, products_url_for
+from ticklake.session.sharding import check_families, families_requested, plan_connections
+from ticklake.spool import FsyncPolicy, Spool, SpoolWriter
+
+_S = 1_000_000_000
+
+
+def open_lake(
+    lake: LakeSettings, products: ProductTable, snapshot_size: int | None = None
+) -> tuple[Spool, SpoolWriter, SpoolConsumer]:
+    """The spool (opened for appending, recovered, its decode parameters appended as a
+    control record before any frame) and a lake writer over it, in a child process (its own
+    core: Parquet encoding never competes with the socket reader); with ``lake.log``, a
+    shipper thread to that topic instead (``ticklake deliver`` writes)."""
+    if lake.log is None and "://" not in lake.root:
+        # A wrong --lake fails now, in one line (an S3 one: in the writer's first start).
+        ensure_local_marker(lake.root)
+    spool = Spool(
+        Path(lake.spool), fsync=FsyncPolicy(lake.fsync), fsync_interval=lake.fsync_interval,
+        segment_bytes=int(lake.segment_mib * 2**20),
+    )
+    writer = spool.writer()
+    runner: SpoolConsumer
+    if lake.log is not None:
+        from ticklake.scaleout.log.shipper import open_shipper  # confluent-kafka only when used
+
+        products_json = msgspec.json.encode(products.listing())
+        runner = open_shipper(spool, lake.log, products_json, lake.partitions)
+    else:
+        # (Built before the control record below: that record is no backlog of a past run.)
+        runner = LakeProcess(writer, Path(lake.spool), lake.root, products,
+                             BufferingHints(lake.buffer_mib, lake.buffer_seconds,
+                                            lake.compact_mib), snapshot_size)
+        if FsyncPolicy(lake.fsync) is not FsyncPolicy.NEVER:  # read only what is acknowledged
+            runner.set_durable(writer.durable_offset)
+            writer.on_durable = runner.set_durable
+    # Every reader of this spool decodes the frames that follow with these (feed.phemex.control).
+    params = encode_control(DecodeParams.of(products, snapshot_size))
+    writer.append(RawFrame(CONTROL_CONN_ID, time.time_ns(), params))
+    return spool, writer, runner
+
+
+async def build_recording(
+    feed: FeedSettings, out: Path | None = None, lake: LakeSettings | None = None,
+    metrics_port: int | None = None,
+) -> Recording:
+    """The recording's parts, wired; ``metrics_port``: serve its ``/metrics`` there."""
+    products_url = products_url_for(feed.url) if feed.products_url == "auto" else feed.products_url
+    check_families(feed.symbols)
+    # A family is listed from the exchange's payload; shipped defaults would silently shrink it.
+    products = await load_products(products_url, required=families_requested(feed.symbols))
+    # One connection per group of <= 20 symbols, at most feed.connections (session.sharding).
+    groups = plan_connections(feed.symbols, products, feed.shard, feed.connections)
+    protocol_config = ProtocolConfig(
+        ping_interval_ns=int(feed.ping_interval * _S),
+        pong_timeout_ns=int(feed.pong_timeout * _S),
+        silence_timeout_ns=int(feed.silence_timeout * _S),
+        request_timeout_ns=int(feed.request_timeout * _S),
+        snapshot_size=feed.snapshot_size,
+    )
+    bus: Bus[Event] = Bus()
+    jsonl = JsonlRecorder(out) if out is not None else None
+
+    def on_event(event: Event) -> None:
+        if jsonl is not None:
+            jsonl.on_event(event)
+        bus.publish(event)
+
+    spool = spool_writer = runner = None
+    if lake is not None:
+        spool, spool_writer, runner = open_lake(lake, products, feed.snapshot_size)
+    session_config = SessionConfig(
+        url=feed.url,
+        backoff_initial=feed.backoff_initial,
+        backoff_cap=feed.backoff_cap,
+        first_connect_timeout=feed.first_connect_timeout,
+    )
+    conn_ids = ConnIds(feed.shard)  # unique across this recorder's connections and shards
+    session = SessionGroup([
+        PhemexSession(
+            PhemexProtocol([Subscription.trades(products.require(s)) for s in symbols],
+                           products, protocol_config),
+            session_config,
+            on_frame=spool_writer.append if spool_writer is not None else None,
+            on_event=on_event,
+            flush_frames=spool_writer.flush if spool_writer is not None else None,
+            conn_ids=conn_ids,
+        )
+        for symbols in groups
+    ])
+    recording = Recording(session, bus, jsonl=jsonl, spool=spool, spool_writer=spool_writer,
+                          lake=runner)
+    if metrics_port is not None:  # one series per connection: phemex, or phemex-0..4
+        from ticklake.metrics import serve_metrics  # prometheus_client: ~6 MB, when asked
+
+        server = serve_metrics(recording.status, metrics_port)
+        recording.stop_metrics = server.shutdown
+    return recording

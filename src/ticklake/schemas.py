@@ -1,0 +1,93 @@
+"""Arrow schemas of the lake's tables (docs/lake-layout.md, format 1): the writer
+(``ticklake.lake``) writes them and the reader (``ticklake.catalog``) binds them; a test pins
+them against the document.
+
+Kept apart from ``ticklake.tables`` (names, partitions, file-name rules) because importing
+pyarrow costs ~40 MB: the recorder's process needs the names only, and an import-linter
+contract keeps this module out of it.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from ticklake.tables import DECIMAL_SCALE
+
+DECIMAL = pa.decimal128(18, DECIMAL_SCALE)
+UTC_US = pa.timestamp("us", tz="UTC")
+
+TRADES = pa.schema(
+    [
+        ("ts", UTC_US),
+        ("ts_ns", pa.int64()),
+        ("recv_ns", pa.int64()),
+        ("side", pa.dictionary(pa.int8(), pa.string())),
+        ("price", DECIMAL),
+        ("qty", DECIMAL),
+        ("sequence", pa.int64()),
+        ("from_snapshot", pa.bool_()),
+        ("spool_offset", pa.int64()),
+    ]
+)
+RAW = pa.schema(
+    [
+        ("recv_ts", UTC_US),
+        ("recv_ns", pa.int64()),
+        ("conn_id", pa.int64()),
+        ("spool_offset", pa.int64()),
+        ("payload", pa.string()),
+    ]
+)
+GAPS = pa.schema(
+    [
+        ("symbol", pa.string()),
+        ("from_ns", pa.int64()),
+        ("to_ns", pa.int64()),
+        ("from_ts", UTC_US),
+        ("to_ts", UTC_US),
+        ("reason", pa.string()),
+        ("detected_ns", pa.int64()),
+        ("spool_offset", pa.int64()),
+    ]
+)
+REJECTED = pa.schema(
+    [
+        ("recv_ts", UTC_US),
+        ("recv_ns", pa.int64()),
+        ("conn_id", pa.int64()),
+        ("spool_offset", pa.int64()),
+        ("reason", pa.string()),
+        ("payload", pa.string()),
+    ]
+)
+# One row per ended price-swing episode (ticklake.model.Anomaly); not derived from the spool,
+# so files are named by the episodes' start times: part-<first start ns>-<last start ns + 1>.
+ANOMALIES = pa.schema(
+    [
+        ("anomaly_id", pa.string()),
+        ("kind", pa.string()),
+        ("ts_start", UTC_US),
+        ("ts_detect", UTC_US),
+        ("ts_end", UTC_US),
+        ("ts_start_ns", pa.int64()),
+        ("ts_detect_ns", pa.int64()),
+        ("ts_end_ns", pa.int64()),
+        ("direction", pa.string()),
+        ("horizon_s", pa.float64()),
+        ("move_bp", pa.float64()),
+        ("move_price", pa.float64()),
+        ("price_before", pa.float64()),
+        ("price_after", pa.float64()),
+        ("score", pa.float64()),
+        ("trades", pa.int64()),
+        ("intensity_z", pa.float64()),
+        ("imbalance", pa.float64()),
+        ("largest_qty", pa.float64()),
+        ("rcf_score", pa.float64()),
+        ("detector_version", pa.string()),
+        ("params_hash", pa.string()),
+    ]
+)
+SCHEMAS = {
+    "trades": TRADES, "raw": RAW, "gaps": GAPS, "rejected": REJECTED, "anomalies": ANOMALIES,
+}
