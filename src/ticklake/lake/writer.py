@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ticklake.errors import ManifestError, StorageError
 from ticklake.feed.phemex.products import ProductTable
 from ticklake.feed.phemex.trades import replay_decoder
 from ticklake.lake.autocompact import compact_runs, delete_removed, plan_runs
@@ -33,8 +34,8 @@ from ticklake.lake.hints import CURSOR as CURSOR  # noqa: PLC0414 (re-exported)
 from ticklake.lake.hints import INTENT as INTENT  # noqa: PLC0414
 from ticklake.lake.hints import BufferingHints as BufferingHints  # noqa: PLC0414
 from ticklake.lake.layout import file_path
-from ticklake.lake.storage import LakeStorage, StorageError
-from ticklake.manifest import ManifestError, entry_for, log_for_stream, table_ranges
+from ticklake.lake.storage import LakeStorage
+from ticklake.manifest import entry_for, log_for_stream, table_ranges
 from ticklake.spool import SpoolError
 
 logger = logging.getLogger(__name__)
@@ -152,10 +153,12 @@ class LakeWriter:
         max_bytes = int(self.hints.size_mib * 2**20)
         limit = self._redo_end
         added = 0
-        while batch.payload_bytes < max_bytes and (limit is None or batch.end < limit):
+        # A redo reads to the intent's end whatever the size hint is now (it may have been
+        # lowered since the crash): stopping short would publish other ranges over its files.
+        while (batch.end < limit) if limit is not None else (batch.payload_bytes < max_bytes):
             want = 10_000 if limit is None else min(10_000, limit - batch.end)
-            records = self.source.read(batch.end, max_records=want,
-                                       max_bytes=max(1, max_bytes - batch.payload_bytes))
+            room = max_bytes if limit is not None else max_bytes - batch.payload_bytes
+            records = self.source.read(batch.end, max_records=want, max_bytes=max(1, room))
             if not records:
                 break
             if batch.records == 0:

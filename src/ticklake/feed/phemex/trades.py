@@ -36,14 +36,18 @@ _REMEMBERED_CONNECTIONS = 32
 
 
 class _DecoderState(msgspec.Struct):
-    """What a reader persists beside its offset (version 2; version 1 was the cursors alone)."""
+    """What a reader persists beside its offset (version 3; version 2 had no ``connections``,
+    version 1 was the cursors alone)."""
 
     version: int
     cursors: dict[str, TradeCursor]
     params: DecodeParams | None = None  # the spool's last control record, merged
+    # Each connection's last message sequence per symbol (a replay's ``use_connection``): a
+    # message the exchange sends again after a restart of the reader is still a duplicate.
+    connections: dict[int, dict[str, int]] = msgspec.field(default_factory=dict)
 
 
-_STATE_VERSION = 2
+_STATE_VERSION = 3
 _state_encoder = msgspec.json.Encoder()
 _state_decoder = msgspec.json.Decoder(_DecoderState)
 _cursor_decoder = msgspec.json.Decoder(dict[str, TradeCursor])  # version 1
@@ -111,7 +115,8 @@ class TradeDecoder:
     def state(self) -> bytes:
         """The de-duplication state and decode parameters as bytes, to persist beside a
         consumer's offset (a restart then needs no control record from before it)."""
-        return _state_encoder.encode(_DecoderState(_STATE_VERSION, self.cursors(), self.params))
+        return _state_encoder.encode(_DecoderState(_STATE_VERSION, self.cursors(), self.params,
+                                                   self._conn_seqs))
 
     @classmethod
     def from_state(
@@ -123,7 +128,9 @@ class TradeDecoder:
             saved = _state_decoder.decode(state)
         except msgspec.DecodeError:  # version 1: the cursors alone
             return cls(products, snapshot_size, max_future_ns, _cursor_decoder.decode(state))
-        return cls(products, snapshot_size, max_future_ns, saved.cursors, saved.params)
+        decoder = cls(products, snapshot_size, max_future_ns, saved.cursors, saved.params)
+        decoder._conn_seqs = saved.connections  # in order: most recently used last
+        return decoder
 
     def product(self, symbol: str) -> Product | None:
         product = self._products.get(symbol)

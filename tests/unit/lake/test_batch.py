@@ -1,0 +1,270 @@
+"""Batch on its own: spool records ``[first, end)`` → Arrow tables per lake table and
+partition, exact, and deterministic (the same records and decoder state give the same rows,
+which is what makes the writer's redo after a crash write the same files)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from ticklake.feed.phemex import default_products
+from ticklake.feed.phemex.control import CONTROL_CONN_ID, DecodeParams, encode_control
+from ticklake.feed.phemex.trades import ReplayDecoder, replay_decoder
+from ticklake.lake import batch as batch_module
+from ticklake.lake.batch import Batch, Partition
+from ticklake.model import RawFrame
+
+MIDNIGHT = 1_795_564_800 * 10**9  # 2026-11-25 00:00 UTC
+SECOND = 10**9
+MS = 10**6
+DAY_BEFORE, DAY = "2026-11-24", "2026-11-25"
+TRADE_COLUMNS = ["ts", "ts_ns", "recv_ns", "side", "price", "qty", "sequence", "from_snapshot",
+                 "spool_offset"]  # docs/lake-layout.md; the partition columns are in the path
+BEYOND = "price or quantity beyond decimal(18, 8)"
+
+
+def message(symbol: str, sequence: int, rows: Sequence[Sequence[object]],
+            kind: str = "incremental") -> bytes:
+    """A Phemex trade message as on the wire (``trades_p`` for USDⓈ-M: decimal strings)."""
+    key = "trades_p" if symbol == "BTCUSDT" else "trades"
+    body = {"sequence": sequence, "symbol": symbol, "type": kind, key: [list(r) for r in rows]}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def control() -> bytes:
+    return encode_control(DecodeParams.of(default_products(), None))
+
+
+def decoder(state: bytes = b"", snapshot_size: int | None = None) -> ReplayDecoder:
+    return replay_decoder(state, default_products(), snapshot_size)
+
+
+def build(frames: Iterable[RawFrame], first: int = 0,
+          using: ReplayDecoder | None = None) -> Batch:
+    batch = Batch(first, first)
+    using = using or decoder()
+    for frame in frames:
+        batch.add_record(using, batch.end, frame.conn_id, frame.recv_ns, frame.payload)
+    return batch
+
+
+def utc(ns: int) -> dt.datetime:
+    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=ns // 1000)
+
+
+def rows(tables: dict[str, dict[Partition, pa.Table]], table: str) -> dict[Partition, list[
+        dict[str, Any]]]:
+    return {key: part.to_pylist() for key, part in tables.get(table, {}).items()}
+
+
+def by_offset(tables: dict[str, dict[Partition, pa.Table]], table: str) -> list[
+        tuple[Partition, dict[str, Any]]]:
+    """Every row of ``table`` with its partition, in spool order (then time)."""
+    out = [(key, row) for key, part in rows(tables, table).items() for row in part]
+    return sorted(out, key=lambda kr: (kr[1]["spool_offset"], kr[1].get("ts_ns", 0),
+                                       kr[1].get("reason", "")))
+
+
+def mixed_frames(messages: int = 30) -> list[RawFrame]:
+    """Trades of three symbols across midnight, with a control record, garbage, a trade the
+    lake cannot hold and a snapshot: every path of a batch."""
+    frames = [RawFrame(CONTROL_CONN_ID, MIDNIGHT - 10 * SECOND, control())]
+    ts = MIDNIGHT - messages // 2 * SECOND
+    for i in range(messages):
+        ts += SECOND
+        symbol = ("BTCUSD", "ETHUSD", "BTCUSDT")[i % 3]
+        if symbol == "BTCUSDT":
+            body = message(symbol, 100 + i, [[ts, "Sell", f"873{i}.5", "0.001"],
+                                             [ts, "Sell", f"873{i}.5", "0.001"]])
+        elif i == 7:  # one row the lake cannot hold: quarantined, its neighbour kept
+            body = message(symbol, 100 + i, [[ts, "Buy", 10**15, 1], [ts, "Sell", 8700000, 2]])
+        else:
+            body = message(symbol, 100 + i, [[ts, "Buy", 8700000 + i, i + 1]])
+        frames.append(RawFrame(1, ts + 3 * MS, body))
+        if i == 11:
+            frames.append(RawFrame(1, ts + 4 * MS, b"\xff not json"))
+    # A new connection's snapshot: the newest row is new, the older one was seen.
+    frames.append(RawFrame(2, ts + 5 * MS, message(
+        "BTCUSD", 900, [[ts + 1, "Sell", 8800000, 4], [ts - 2 * SECOND, "Buy", 8700027, 28]],
+        kind="snapshot")))
+    return frames
+
+
+# -- rows ----------------------------------------------------------------------------------------
+
+
+def test_trade_rows_are_exact_and_carry_their_provenance() -> None:
+    ts = MIDNIGHT + 5 * SECOND
+    batch = build([
+        RawFrame(CONTROL_CONN_ID, ts - SECOND, control()),
+        RawFrame(3, ts + 7 * MS, message("BTCUSD", 41, [[ts, "Buy", 873455000, 12],
+                                                        [ts + 1, "Sell", 873450000, 3]])),
+        RawFrame(3, ts + 9 * MS, message("BTCUSDT", 42, [[ts + 2, "Sell", "87345.1", "0.012"]])),
+    ], first=500)
+    tables = batch.tables()
+    assert set(tables) == {"trades", "raw"}
+    btc = tables["trades"][("phemex", "BTCUSD", DAY)]
+    assert btc.schema.names == TRADE_COLUMNS
+    assert btc.to_pylist() == [
+        {"ts": utc(ts), "ts_ns": ts, "recv_ns": ts + 7 * MS, "side": "buy",
+         "price": Decimal("87345.5"), "qty": Decimal(12), "sequence": 41,
+         "from_snapshot": False, "spool_offset": 501},
+        {"ts": utc(ts + 1), "ts_ns": ts + 1, "recv_ns": ts + 7 * MS, "side": "sell",
+         "price": Decimal("87345.0"), "qty": Decimal(3), "sequence": 41,
+         "from_snapshot": False, "spool_offset": 501},
+    ]
+    usdt = tables["trades"][("phemex", "BTCUSDT", DAY)].to_pylist()
+    assert [(r["price"], r["qty"], r["side"], r["spool_offset"]) for r in usdt] == [
+        (Decimal("87345.1"), Decimal("0.012"), "sell", 502)]
+    assert (batch.first, batch.end, batch.records) == (500, 503, 3)
+    assert batch.payload_bytes == sum(len(p) for p in tables["raw"][("phemex", DAY)]
+                                      .column("payload").to_pylist())
+
+
+def test_raw_holds_every_record_with_its_connection_offset_and_receive_time() -> None:
+    frames = [RawFrame(CONTROL_CONN_ID, MIDNIGHT + 1, control()),
+              RawFrame(1, MIDNIGHT + 2, message("BTCUSD", 1, [[MIDNIGHT, "Buy", 8700000, 1]])),
+              RawFrame(1, MIDNIGHT + 3, b'{"error":null,"id":1,"result":{"status":"success"}}'),
+              RawFrame(2, MIDNIGHT + 4, b"caf\xe9 \xff"),  # not UTF-8: replaced in raw
+              RawFrame(1, MIDNIGHT + 5, message("ETHUSD", 2, [[MIDNIGHT, "Sell", 300000, 1]]))]
+    tables = build(frames, first=70).tables()
+    raw = tables["raw"][("phemex", DAY)].to_pylist()
+    assert [(r["spool_offset"], r["conn_id"], r["recv_ns"], r["recv_ts"]) for r in raw] == [
+        (70 + i, f.conn_id, f.recv_ns, utc(f.recv_ns)) for i, f in enumerate(frames)]
+    assert [r["payload"] for r in raw] == [
+        f.payload.decode("utf-8", "replace") for f in frames]
+    # The control record and the ack are accepted; only the bytes that are no message are not.
+    rejected = rows(tables, "rejected")[("phemex", DAY)]
+    assert [(r["spool_offset"], r["conn_id"], r["payload"]) for r in rejected] == [
+        (73, 2, "caf\ufffd \ufffd")]
+
+
+def test_trades_split_by_symbol_and_utc_date_and_raw_by_receive_date() -> None:
+    before, after = MIDNIGHT - SECOND, MIDNIGHT + SECOND
+    frames = [
+        # one message across midnight: its rows go to two dates
+        RawFrame(1, MIDNIGHT - 1, message("BTCUSD", 1, [[before, "Buy", 8700000, 1],
+                                                        [after, "Buy", 8700001, 2]])),
+        RawFrame(1, MIDNIGHT + 2 * SECOND, message("ETHUSD", 2, [[after, "Sell", 300000, 3]])),
+        RawFrame(1, MIDNIGHT + 3 * SECOND, b"garbage"),
+    ]
+    tables = build(frames).tables()
+    trades = {key: [(r["ts_ns"], r["spool_offset"]) for r in part]
+              for key, part in rows(tables, "trades").items()}
+    assert trades == {("phemex", "BTCUSD", DAY_BEFORE): [(before, 0)],
+                      ("phemex", "BTCUSD", DAY): [(after, 0)],
+                      ("phemex", "ETHUSD", DAY): [(after, 1)]}
+    raw = {key: [r["spool_offset"] for r in part] for key, part in rows(tables, "raw").items()}
+    assert raw == {("phemex", DAY_BEFORE): [0], ("phemex", DAY): [1, 2]}
+    assert list(rows(tables, "rejected")) == [("phemex", DAY)]
+
+
+def test_a_trade_the_lake_cannot_hold_is_quarantined_and_its_neighbours_kept() -> None:
+    ts = MIDNIGHT + SECOND
+    frames = [RawFrame(4, ts, message("BTCUSD", 1, [[ts, "Buy", 10**15, 1],  # 1e11 USD
+                                                    [ts, "Sell", 8700000, 2]])),
+              RawFrame(4, ts + 1, message("BTCUSDT", 2, [[ts, "Buy", "99999999999", "1"]]))]
+    tables = build(frames, first=10).tables()
+    assert [(k[1], r["side"], r["qty"]) for k, r in by_offset(tables, "trades")] == [
+        ("BTCUSD", "sell", Decimal(2))]
+    rejected = rows(tables, "rejected")[("phemex", DAY)]
+    assert sorted((r["spool_offset"], r["conn_id"], r["reason"], r["payload"])
+                  for r in rejected) == [(10, 4, BEYOND, frames[0].payload.decode()),
+                                         (11, 4, BEYOND, frames[1].payload.decode())]
+
+
+def test_a_snapshot_adds_only_unseen_rows_and_a_full_one_that_misses_some_leaves_a_gap() -> None:
+    t = [MIDNIGHT + i * SECOND for i in range(9)]
+    using = decoder(snapshot_size=3)  # the exchange's capacity, pinned
+    frames = [
+        RawFrame(1, t[1], message("BTCUSD", 1, [[t[0], "Buy", 8700000, 1]])),
+        RawFrame(1, t[2], message("BTCUSD", 2, [[t[1], "Buy", 8700001, 1]])),
+        # reconnect: a short snapshot (so complete), its older row seen already
+        RawFrame(2, t[3], message("BTCUSD", 10, [[t[2], "Sell", 8700002, 1],
+                                                 [t[1], "Buy", 8700001, 1]], "snapshot")),
+        # reconnect: a full snapshot that does not reach back to t[2]: t[2]..t[4] suspect
+        RawFrame(3, t[8], message("BTCUSD", 20, [[t[6], "Buy", 8700006, 1],
+                                                 [t[5], "Buy", 8700005, 1],
+                                                 [t[4], "Buy", 8700004, 1]], "snapshot")),
+    ]
+    tables = build(frames, using=using).tables()
+    trades = [(r["ts_ns"], r["from_snapshot"], r["spool_offset"])
+              for _, r in by_offset(tables, "trades")]
+    assert trades == [(t[0], False, 0), (t[1], False, 1), (t[2], True, 2), (t[4], True, 3),
+                      (t[5], True, 3), (t[6], True, 3)]
+    gaps = rows(tables, "gaps")
+    assert gaps == {("phemex", DAY): [{
+        "symbol": "BTCUSD", "from_ns": t[2], "to_ns": t[4], "from_ts": utc(t[2]),
+        "to_ts": utc(t[4]), "reason": "snapshot", "detected_ns": t[8], "spool_offset": 3}]}
+
+
+def test_add_record_takes_only_the_next_offset() -> None:
+    batch = Batch(5, 5)
+    with pytest.raises(ValueError, match="expects offset 5, got 6"):
+        batch.add_record(decoder(), 6, 1, MIDNIGHT, b"{}")
+    batch.add_record(decoder(), 5, 1, MIDNIGHT, b"x")
+    with pytest.raises(ValueError, match="expects offset 6, got 5"):
+        batch.add_record(decoder(), 5, 1, MIDNIGHT, b"x")
+    assert (batch.first, batch.end, batch.records, batch.payload_bytes) == (5, 6, 1, 1)
+    assert Batch(9, 9).tables() == {}
+
+
+# -- determinism: what the redo after a crash relies on -----------------------------------------
+
+
+def test_the_same_records_from_the_same_state_give_the_same_tables() -> None:
+    frames = mixed_frames()
+    state = decoder()
+    build(frames[:10], using=state)  # a decoder that has seen the records before the batch
+    saved = state.trades.state()
+    once = build(frames[10:], first=10, using=decoder(saved)).tables()
+    again = build(frames[10:], first=10, using=decoder(saved)).tables()
+    assert {t: sorted(p) for t, p in once.items()} == {t: sorted(p) for t, p in again.items()}
+    for table, partitions in once.items():
+        for key, part in partitions.items():
+            assert part.equals(again[table][key]), (table, key)
+
+
+def test_two_batches_resumed_from_the_saved_state_hold_the_rows_of_one() -> None:
+    frames = mixed_frames()
+    whole = build(frames).tables()
+    first = decoder()
+    head = build(frames[:17], using=first).tables()
+    tail = build(frames[17:], first=17, using=decoder(first.trades.state())).tables()
+    for table in ("trades", "raw", "rejected"):
+        assert by_offset(head, table) + by_offset(tail, table) == by_offset(whole, table), table
+    # 20 BTCUSDT rows, 20 of the others (one of i == 7's two quarantined), 1 from the snapshot
+    assert len(by_offset(whole, "trades")) == 41
+    assert by_offset(whole, "gaps") == []
+
+
+def test_rows_sealed_in_small_chunks_equal_rows_kept_whole(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Columns are sealed every CHUNK_ROWS rows; the quarantine then finds its record's text
+    and connection in sealed chunks: the tables must not depend on where a chunk ended."""
+    frames = mixed_frames(60)
+    whole = build(frames).tables()
+    monkeypatch.setattr(batch_module, "CHUNK_ROWS", 3)
+    chunked = build(frames).tables()
+    for table in ("trades", "raw", "rejected", "gaps"):
+        assert by_offset(chunked, table) == by_offset(whole, table), table
+    assert [r["reason"] for _, r in by_offset(chunked, "rejected")].count(BEYOND) == 1
+
+
+def test_trades_with_partitions_are_the_partitioned_tables_in_one() -> None:
+    batch = build(mixed_frames())
+    together = batch.trades_with_partitions()
+    assert together is not None
+    split = batch.tables()["trades"]
+    assert together.num_rows == sum(t.num_rows for t in split.values())
+    for key, part in split.items():
+        mask = [(r["exchange"], r["symbol"], r["date"]) == key
+                for r in together.select(["exchange", "symbol", "date"]).to_pylist()]
+        assert together.filter(pa.array(mask)).select(TRADE_COLUMNS).equals(part), key
+    assert Batch(0, 0).trades_with_partitions() is None
