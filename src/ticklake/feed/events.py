@@ -118,3 +118,45 @@ class ConnectionStale(Event, frozen=True):
     # What went missing, without how long: "no frame", "no pong", "no reply to <request>".
     # A key for counters (session stats, /metrics), so nothing has to parse ``reason``.
     kind: str = ""
+
+
+# (price_e, qty_e): one order-book level, exact scaled integers (the product's scales);
+# qty 0 in an incremental deletes the level.
+Level = tuple[int, int]
+
+
+class BookUpdated(Event, frozen=True):
+    """A book message applied to the symbol's book, its levels as received (scaled): a
+    snapshot's are the whole book, an incremental's the changed levels. Enough, in order, to
+    rebuild the book exactly at any instant (``feed.phemex.book``)."""
+
+    symbol: str
+    sequence: int
+    ts_ns: int  # the exchange's timestamp (the receive time when a message has none)
+    recv_ns: int
+    snapshot: bool
+    bids: list[Level]
+    asks: list[Level]
+    price_scale: int
+    qty_scale: int
+
+
+class BookInvalid(Event, frozen=True):
+    """The symbol's book cannot be trusted from here (a crossed book, a sequence going
+    backwards, an unreadable message): it is not served until the next snapshot, and the
+    session resubscribes to get one."""
+
+    symbol: str
+    sequence: int
+    ts_ns: int
+    reason: str
+
+
+class BookGap(Event, frozen=True):
+    """A span in which the symbol's book may have been wrong or unknown: from the last instant
+    it was known good to the snapshot that made it good again."""
+
+    symbol: str
+    from_ns: int
+    to_ns: int
+    reason: str

@@ -1,0 +1,285 @@
+"""Order books (reference §6.1): messages parsed exactly, and one book per symbol that is never
+served wrong. Sans-I/O: messages in, events out.
+
+What the exchange does, and what each rule here answers:
+
+* A subscribe is answered by a snapshot; another snapshot comes every ~60 s "for client
+  self-verification", sometimes with the same sequence as the incremental before it, and once
+  in a while stale on arrival. A snapshot replaces the book; one with a sequence below what
+  the book has applied describes the past and is ignored (applying it would undo later
+  incrementals). A snapshot that arrives while the book is live is also a check: if it
+  differs from the book built from incrementals, the book was wrong since it was last known
+  good, and a :class:`~ticklake.feed.events.BookGap` says from when to when.
+* Incrementals carry ``[price, qty]``; qty 0 deletes, and deletes of levels the book does not
+  hold happen (ignored). With a limited depth the client trims each side to it: a level that
+  leaves the top N is not updated until it returns.
+* ``sequence`` is one counter per symbol shared with trades (it jumps; a jump is no loss),
+  so the only checkable rule is that it never goes backwards; the same sequence again is a
+  resent message (dropped). No checksum exists.
+* A crossed book (best bid >= best ask) after a message is impossible on the exchange: the
+  book is invalid. So is a sequence going backwards. An invalid book is not served until
+  the next snapshot (:class:`~ticklake.feed.events.BookInvalid` asks the session for one).
+
+Prices and quantities stay exact scaled integers at the product's scales: ``book`` rows
+(COIN-M, spot) are integers on the wire already; ``orderbook_p`` rows (USDⓈ-M) are decimal
+strings, scaled exactly (``normalize.scale_decimal``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import msgspec
+from sortedcontainers import SortedDict
+
+from ticklake.feed.events import (
+    BookGap,
+    BookInvalid,
+    BookUpdated,
+    DuplicateMessage,
+    Event,
+    FrameRejected,
+    Level,
+)
+from ticklake.feed.phemex.normalize import BadNumber, scale_decimal
+from ticklake.feed.phemex.products import Product
+from ticklake.feed.phemex.wire import NonNegative
+
+_IntLevel = tuple[NonNegative, NonNegative]
+_TextLevel = tuple[str, str]
+
+
+class _IntBook(msgspec.Struct):
+    asks: list[_IntLevel] = msgspec.field(default_factory=list)
+    bids: list[_IntLevel] = msgspec.field(default_factory=list)
+
+
+class _TextBook(msgspec.Struct):
+    asks: list[_TextLevel] = msgspec.field(default_factory=list)
+    bids: list[_TextLevel] = msgspec.field(default_factory=list)
+
+
+class BookMessage(msgspec.Struct):
+    """A ``book`` (COIN-M, spot) or ``orderbook_p`` (USDⓈ-M) push; other keys are ignored."""
+
+    symbol: str
+    type: Literal["snapshot", "incremental"]
+    sequence: NonNegative
+    # ns; absent in old messages; ccxt also accepts it as a string of digits, so do we
+    timestamp: NonNegative | str | None = None
+    depth: NonNegative | None = None
+    book: _IntBook | None = None
+    orderbook_p: _TextBook | None = None
+
+
+book_decoder = msgspec.json.Decoder(BookMessage)
+
+
+@dataclass(frozen=True)
+class BookLevels:
+    """A message's levels, scaled: what :meth:`SymbolBook.apply` takes."""
+
+    symbol: str
+    snapshot: bool
+    sequence: int
+    ts_ns: int
+    bids: list[Level]
+    asks: list[Level]
+
+
+def parse_book(message: BookMessage, product: Product, recv_ns: int) -> BookLevels:
+    """Scaled levels of a decoded book message; :class:`BadNumber` for a decimal that does not
+    fit the product's scales, ValueError for a message with no book or both kinds."""
+    if (message.book is None) == (message.orderbook_p is None):
+        msg = "a book message needs exactly one of 'book' and 'orderbook_p'"
+        raise ValueError(msg)
+    if message.book is not None:
+        bids: list[Level] = list(message.book.bids)
+        asks: list[Level] = list(message.book.asks)
+    else:
+        assert message.orderbook_p is not None
+        bids = _scaled(message.orderbook_p.bids, product)
+        asks = _scaled(message.orderbook_p.asks, product)
+    ts_ns = _timestamp(message.timestamp, recv_ns)
+    return BookLevels(message.symbol, message.type == "snapshot", message.sequence, ts_ns,
+                      bids, asks)
+
+
+def _timestamp(value: int | str | None, recv_ns: int) -> int:
+    if value is None:
+        return recv_ns
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit() and len(value) <= 19):
+            msg = f"not a timestamp: {value[:40]!r}"
+            raise ValueError(msg)
+        return int(value)
+    return value
+
+
+def _scaled(levels: Iterable[_TextLevel], product: Product) -> list[Level]:
+    return [(scale_decimal(price, product.price_scale), scale_decimal(qty, product.qty_scale))
+            for price, qty in levels]
+
+
+class BookSide:
+    """One side's levels, best first (bids descending, asks ascending)."""
+
+    def __init__(self, bids: bool) -> None:
+        self._levels: SortedDict[int, int] = SortedDict(_negated) if bids else SortedDict()
+
+    def __len__(self) -> int:
+        return len(self._levels)
+
+    def replace(self, levels: Iterable[Level]) -> None:
+        self._levels.clear()
+        for price, qty in levels:
+            if qty:
+                self._levels[price] = qty
+
+    def update(self, levels: Iterable[Level]) -> None:
+        for price, qty in levels:
+            if qty:
+                self._levels[price] = qty
+            else:
+                self._levels.pop(price, None)  # a delete of an unknown level is normal
+
+    def trim(self, depth: int) -> None:
+        while len(self._levels) > depth:
+            self._levels.popitem(-1)
+
+    def best(self) -> int | None:
+        return self._levels.peekitem(0)[0] if self._levels else None
+
+    def top(self, n: int | None = None) -> list[Level]:
+        items = self._levels.items()
+        return list(items if n is None else items[:n])
+
+
+def _negated(price: int) -> int:
+    return -price
+
+
+BookStatus = Literal["waiting", "live", "invalid"]
+
+
+class SymbolBook:
+    """The book of one symbol at one subscribed depth (None: full depth)."""
+
+    def __init__(self, product: Product, depth: int | None = 30) -> None:
+        self.product = product
+        self.depth = depth
+        self.bids = BookSide(bids=True)
+        self.asks = BookSide(bids=False)
+        self.status: BookStatus = "waiting"
+        self.sequence = -1  # the last message applied (or, while invalid, seen)
+        self.good_since_ns: int | None = None  # the last instant the book was verified
+        self.last_ts_ns: int | None = None  # the last message applied
+        self.stale_snapshots = 0
+        self._gap: tuple[int, str] | None = None  # (from ns, reason) until the next snapshot
+
+    @property
+    def live(self) -> bool:
+        """Whether the book may be served: built from a snapshot and never found wrong since."""
+        return self.status == "live"
+
+    def reconnected(self) -> None:
+        """A new connection (or a resubscribe): the book waits for the snapshot that answers
+        the subscribe; what happened meanwhile is unknown, so that snapshot closes a gap."""
+        if self.status == "live" and self.last_ts_ns is not None and self._gap is None:
+            self._gap = (self.last_ts_ns, "resubscribed: the book was not followed meanwhile")
+        self.status = "waiting"
+        self.sequence = -1
+
+    def apply(self, levels: BookLevels, recv_ns: int) -> list[Event]:
+        """Apply one message; the events say what was recorded, found or is needed."""
+        if levels.snapshot:
+            return self._snapshot(levels, recv_ns)
+        if self.status != "live":
+            self.sequence = max(self.sequence, levels.sequence)
+            return []  # nothing to apply it to: the next snapshot starts the book
+        if levels.sequence == self.sequence:
+            return [DuplicateMessage(levels.symbol, levels.sequence,
+                                     len(levels.bids) + len(levels.asks))]
+        if levels.sequence < self.sequence:
+            return self._invalidate(levels, f"sequence went backwards: {levels.sequence} "
+                                            f"after {self.sequence}")
+        self.bids.update(levels.bids)
+        self.asks.update(levels.asks)
+        self._trim()
+        self.sequence, self.last_ts_ns = levels.sequence, levels.ts_ns
+        events: list[Event] = [self._updated(levels, recv_ns)]
+        bid, ask = self.bids.best(), self.asks.best()
+        if bid is not None and ask is not None and bid >= ask:
+            events += self._invalidate(levels, f"crossed book: bid {bid} >= ask {ask}")
+        return events
+
+    def _snapshot(self, levels: BookLevels, recv_ns: int) -> list[Event]:
+        if levels.sequence < self.sequence:
+            # It describes the past (it was stale on arrival): applying it would undo later
+            # incrementals, and an invalid book cannot start from it either.
+            self.stale_snapshots += 1
+            return []
+        events: list[Event] = []
+        if self.status == "live" and self.good_since_ns is not None:
+            differ = self._differences(levels)
+            if differ:
+                events.append(BookGap(levels.symbol, self.good_since_ns, levels.ts_ns,
+                                      f"snapshot {levels.sequence} differs from the book "
+                                      f"built from incrementals in {differ} levels"))
+        elif self._gap is not None:
+            since, reason = self._gap
+            events.append(BookGap(levels.symbol, since, levels.ts_ns, reason))
+        self._gap = None
+        self.bids.replace(levels.bids)
+        self.asks.replace(levels.asks)
+        self._trim()
+        self.sequence, self.last_ts_ns = levels.sequence, levels.ts_ns
+        self.status = "live"
+        self.good_since_ns = levels.ts_ns
+        events.append(self._updated(levels, recv_ns))
+        return events
+
+    def _trim(self) -> None:
+        if self.depth is not None:
+            self.bids.trim(self.depth)
+            self.asks.trim(self.depth)
+
+    def _differences(self, levels: BookLevels) -> int:
+        """Levels in which a snapshot and the book differ (within the subscribed depth)."""
+        count = 0
+        for side, given in ((self.bids, levels.bids), (self.asks, levels.asks)):
+            have = dict(side.top(self.depth))
+            want = {price: qty for price, qty in given[:self.depth] if qty}
+            count += sum(1 for price in have.keys() | want.keys()
+                         if have.get(price) != want.get(price))
+        return count
+
+    def _invalidate(self, levels: BookLevels, reason: str) -> list[Event]:
+        if self._gap is None and self.good_since_ns is not None:
+            # Whatever broke it may have happened any time since it was last verified.
+            self._gap = (self.good_since_ns, reason)
+        self.status = "invalid"
+        self.sequence = max(self.sequence, levels.sequence)
+        return [BookInvalid(levels.symbol, levels.sequence, levels.ts_ns, reason)]
+
+    def _updated(self, levels: BookLevels, recv_ns: int) -> BookUpdated:
+        return BookUpdated(levels.symbol, levels.sequence, levels.ts_ns, recv_ns,
+                           levels.snapshot, levels.bids, levels.asks,
+                           self.product.price_scale, self.product.qty_scale)
+
+    def top(self, n: int | None = None) -> tuple[list[Level], list[Level]] | None:
+        """The best ``n`` levels of each side (bids, asks), or None while not servable."""
+        if not self.live:
+            return None
+        return self.bids.top(n), self.asks.top(n)
+
+
+def decode_book(data: str | bytes, product: Product, recv_ns: int) -> BookLevels | FrameRejected:
+    """One book frame's scaled levels, or why it cannot be read (kept with its reason)."""
+    try:
+        return parse_book(book_decoder.decode(data), product, recv_ns)
+    except (msgspec.DecodeError, BadNumber, ValueError, UnicodeError) as exc:
+        text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+        return FrameRejected(f"order book message: {exc}", text)
