@@ -91,14 +91,17 @@ async def recording(
     protocol_config: ProtocolConfig = FAST_HEARTBEAT,
     on_frame: Callable[[RawFrame], object] | None = None,
     flush_frames: Callable[[], object] | None = None,
+    books: tuple[tuple[str, int | None], ...] = (),
     **emulator_options: object,
 ) -> AsyncIterator[Run]:
+    """``books``: (symbol, depth 30 or None = full) order books to follow beside the trades."""
     truth = tmp_path / "truth.jsonl"
     config = EmulatorConfig(symbols=symbols, truth_path=str(truth), **emulator_options)  # type: ignore[arg-type]
     async with Emulator(config) as emulator:
         products = default_products()
         protocol = PhemexProtocol(
-            [Subscription.trades(products.require(s)) for s in symbols], products,
+            [Subscription.trades(products.require(s)) for s in symbols]
+            + [Subscription.book(products.require(s), depth) for s, depth in books], products,
             protocol_config,
         )
         session_config = SessionConfig(url=emulator.url, backoff_initial=0.05, backoff_cap=0.5,

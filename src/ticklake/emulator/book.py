@@ -4,8 +4,9 @@
 them every batch period: crossed levels are deleted, the touch is always present, levels
 appear, change size and vanish; now and then a delete is emitted for a level that does not
 exist (real feeds do that). :class:`BookView` is one subscription: it remembers the levels the
-client holds, sends a snapshot on subscribe and every ``book_snapshot_interval`` seconds, and
-in between incrementals (qty 0 = delete). A limited-depth view only reports levels inside its
+client holds, sends a snapshot on subscribe and every ``book_snapshot_interval`` seconds (right
+after that batch's incremental, with its sequence and timestamp: a check, as on Phemex), and
+incrementals (qty 0 = delete). A limited-depth view only reports levels inside its
 top N; a level pushed out of the top N is *not* deleted on the wire (the client must trim),
 and is sent again when it comes back.
 

@@ -157,12 +157,14 @@ class Fanout:
                 view = client.books.get((emu.products[symbol].book_channel, symbol))
                 if view is None:
                     continue
-                text: str | None = None
-                if now - view.last_snapshot >= interval:
-                    text = view.snapshot(book, sequence, now_ns, now, self._extra(None))
-                elif changed:
+                if changed:
                     text = view.incremental(book, sequence, now_ns, self._extra(None))
-                if text is not None:
+                    if text is not None:
+                        emu.send(client, text, data=True)
+                if now - view.last_snapshot >= interval:
+                    # After the step's incremental, with its sequence and timestamp: the
+                    # periodic snapshot is for self-verification (§6.1, a real capture).
+                    text = view.snapshot(book, sequence, now_ns, now, self._extra(None))
                     emu.send(client, text, data=True)
 
     def _step_book(self, symbol: str, book: BookSim) -> bool:

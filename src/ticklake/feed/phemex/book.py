@@ -283,3 +283,34 @@ def decode_book(data: str | bytes, product: Product, recv_ns: int) -> BookLevels
     except (msgspec.DecodeError, BadNumber, ValueError, UnicodeError) as exc:
         text = data if isinstance(data, str) else data.decode("utf-8", "replace")
         return FrameRejected(f"order book message: {exc}", text)
+
+
+class BookFeed:
+    """The books one protocol follows, one per subscribed symbol (``PhemexProtocol.books``)."""
+
+    def __init__(self) -> None:
+        self.books: dict[str, SymbolBook] = {}
+
+    def follow(self, product: Product, depth: int | None) -> None:
+        self.books[product.symbol] = SymbolBook(product, depth)
+
+    def forget(self, symbol: str) -> None:
+        self.books.pop(symbol, None)
+
+    def resubscribed(self, symbols: Iterable[str] | None = None) -> None:
+        """The books of ``symbols`` (all: None) wait for the snapshot of a new subscribe."""
+        for symbol, book in self.books.items():
+            if symbols is None or symbol in symbols:
+                book.reconnected()
+
+    def on_push(self, symbol: str | None, data: str | bytes, recv_ns: int) -> list[Event]:
+        """A ``book``/``orderbook_p`` frame: its events (an ``BookInvalid`` among them means
+        the caller must resubscribe that symbol's channel). Frames of symbols not followed are
+        left alone (the raw frame is kept all the same)."""
+        book = self.books.get(symbol) if symbol is not None else None
+        if book is None:
+            return []
+        levels = decode_book(data, book.product, recv_ns)
+        if isinstance(levels, FrameRejected):
+            return [levels]
+        return book.apply(levels, recv_ns)

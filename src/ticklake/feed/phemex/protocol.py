@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import msgspec
 
 from ticklake.feed.events import (
+    BookInvalid,
     ConnectionStale,
     Event,
     Pong,
@@ -29,8 +30,9 @@ from ticklake.feed.events import (
     SubscriptionAbandoned,
     Unsubscribed,
 )
+from ticklake.feed.phemex.book import BookFeed
 from ticklake.feed.phemex.dedup import TradeCursor
-from ticklake.feed.phemex.products import Product, ProductTable
+from ticklake.feed.phemex.products import Family, Product, ProductTable
 from ticklake.feed.phemex.trades import MAX_FUTURE_NS, TradeDecoder, rejection
 from ticklake.feed.phemex.wire import (
     Message,
@@ -57,14 +59,36 @@ class ProtocolConfig:
     max_future_ns: int = MAX_FUTURE_NS
 
 
+BOOK_CHANNELS = frozenset(("orderbook", "orderbook_p"))
+BOOK_DEPTH = 30  # the limited depth (§6.1); None is the full book
+
+
 @dataclass(frozen=True)
 class Subscription:
     channel: str
     symbol: str
+    params: tuple[str | bool, ...] = ()  # after the symbol: (True,) asks for the full book
 
     @classmethod
     def trades(cls, product: Product) -> Subscription:
         return cls(product.trade_channel, product.symbol)
+
+    @classmethod
+    def book(cls, product: Product, depth: int | None = BOOK_DEPTH) -> Subscription:
+        """``orderbook`` (COIN-M, spot) or ``orderbook_p`` (USDⓈ-M) at depth 30 or full."""
+        if depth not in (BOOK_DEPTH, None):
+            msg = f"book depth {depth}: choose {BOOK_DEPTH} or full"
+            raise ValueError(msg)
+        channel = "orderbook_p" if product.family is Family.USD_M else "orderbook"
+        return cls(channel, product.symbol, () if depth == BOOK_DEPTH else (True,))
+
+    @property
+    def is_book(self) -> bool:
+        return self.channel in BOOK_CHANNELS
+
+    @property
+    def book_depth(self) -> int | None:
+        return None if self.params == (True,) else BOOK_DEPTH
 
 
 class _Kind(enum.Enum):
@@ -103,6 +127,9 @@ class PhemexProtocol:
         self._subs: dict[Subscription, _SubState] = {s: _SubState() for s in subscriptions}
         self.trades = TradeDecoder(products, self.config.snapshot_size,
                                    self.config.max_future_ns, cursors)
+        self.books = BookFeed()
+        for sub in self._subs:
+            self._follow(sub)
         self._next_id = 1
         self._pending: dict[int, _Pending] = {}
         self._events: list[Event] = []
@@ -145,6 +172,7 @@ class PhemexProtocol:
         self._stale = False
         self._pending.clear()
         self.trades.new_connection()
+        self.books.resubscribed()
         self._last_rx_ns = now_ns
         self._last_ping_ns = now_ns
         for sub, state in self._subs.items():
@@ -162,12 +190,20 @@ class PhemexProtocol:
         if sub in self._subs:
             return
         self._subs[sub] = _SubState()
+        self._follow(sub)
         if self._connected:
             self._request(_Kind.SUBSCRIBE, sub, now_ns)
 
     def unsubscribe(self, sub: Subscription, now_ns: int) -> None:
         if self._subs.pop(sub, None) is not None and self._connected:
             self._request(_Kind.UNSUBSCRIBE, sub, now_ns)
+            if sub.is_book:  # it took every book of the channel with it (§6.1): re-take them
+                self.books.forget(sub.symbol)
+                self._resubscribe_books(sub.channel, now_ns, unsubscribe=False)
+
+    def _follow(self, sub: Subscription) -> None:
+        if sub.is_book:
+            self.books.follow(self.products.require(sub.symbol), sub.book_depth)
 
     # -- time ------------------------------------------------------------------------------
 
@@ -229,9 +265,32 @@ class PhemexProtocol:
             )
         elif frame.id is not None or frame.error is not None:
             self._on_reply(frame, data, now_ns)
-        elif not frame_decoder.decode(data).is_other_push():
+        else:
+            self._on_push(frame.symbol, data, now_ns, now_ns if recv_ns is None else recv_ns)
+
+    def _on_push(self, symbol: str | None, data: str | bytes, now_ns: int, recv_ns: int) -> None:
+        frame = frame_decoder.decode(data)
+        if frame.book or frame.orderbook_p:
+            events = self.books.on_push(symbol, data, recv_ns)
+            self._events.extend(events)
+            if any(isinstance(event, BookInvalid) for event in events):
+                channel = "orderbook_p" if frame.orderbook_p else "orderbook"
+                self._resubscribe_books(channel, now_ns)
+        elif not frame.is_other_push():
             self._reject("not a Phemex message (no id, error or known payload key)", data)
-        # Other pushes (book, kline, tickers) pass through untouched: the raw frame is kept.
+        # Other pushes (kline, tickers) pass through untouched: the raw frame is kept.
+
+    def _resubscribe_books(self, channel: str, now_ns: int, unsubscribe: bool = True) -> None:
+        """Unsubscribing a book channel drops all its symbols on the connection (§6.1), so a
+        book is taken again by unsubscribing the channel and subscribing each symbol anew:
+        each answers with a snapshot."""
+        subs = [sub for sub in self._subs if sub.channel == channel]
+        if unsubscribe:
+            self._request(_Kind.UNSUBSCRIBE, Subscription(channel, ""), now_ns)
+        self.books.resubscribed(sub.symbol for sub in subs)
+        for sub in subs:
+            self._subs[sub].active = False
+            self._request(_Kind.SUBSCRIBE, sub, now_ns)
 
     # -- internals -------------------------------------------------------------------------
 
@@ -242,7 +301,10 @@ class PhemexProtocol:
             request = Request(request_id, "server.ping", [])
         else:
             assert sub is not None
-            request = Request(request_id, f"{sub.channel}.{kind.value}", [sub.symbol])
+            params: list[str | bool] = (
+                [] if kind is _Kind.UNSUBSCRIBE and sub.is_book  # the channel: all symbols
+                else [sub.symbol, *sub.params])
+            request = Request(request_id, f"{sub.channel}.{kind.value}", params)
         self._pending[request_id] = _Pending(kind, now_ns, sub)
         self._outgoing.append(request_encoder.encode(request).decode())
 
@@ -271,7 +333,8 @@ class PhemexProtocol:
         sub = pending.subscription
         assert sub is not None
         if pending.kind is _Kind.UNSUBSCRIBE:
-            self._events.append(Unsubscribed(sub.channel, sub.symbol))
+            if sub.symbol:  # (a book channel's unsubscribe, to take its books again: no one)
+                self._events.append(Unsubscribed(sub.channel, sub.symbol))
             return
         state = self._subs.get(sub)
         if state is None:  # unsubscribed meanwhile

@@ -62,7 +62,7 @@ class Frame(Message):
 class Request(msgspec.Struct):
     id: int
     method: str
-    params: list[str]
+    params: list[str | bool]  # e.g. ["BTCUSD", true]: the full order book (§6.1)
 
 
 frame_decoder = msgspec.json.Decoder(Frame)

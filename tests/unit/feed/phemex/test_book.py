@@ -11,8 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ticklake.feed.events import BookGap, BookInvalid, BookUpdated, DuplicateMessage, FrameRejected
-from ticklake.feed.phemex import default_products
+from ticklake.feed.phemex import PhemexProtocol, Subscription, default_products
 from ticklake.feed.phemex.book import BookLevels, SymbolBook, decode_book
+
+from .helpers import connect_and_ack, feed, sent
 
 FIXTURES = Path(__file__).parents[3] / "fixtures" / "phemex"
 PRODUCTS = default_products()
@@ -239,3 +241,79 @@ def test_the_book_is_the_model_trimmed_to_depth(
                     side.pop(price, None)
         model_bids, model_asks = cut(model_bids, True), cut(model_asks, False)
         assert book.top() == (list(model_bids.items()), list(model_asks.items()))
+
+
+# -- through the protocol ------------------------------------------------------------------
+
+
+def _book_protocol(*subs: Subscription) -> PhemexProtocol:
+    protocol = PhemexProtocol(list(subs), PRODUCTS)
+    connect_and_ack(protocol)
+    return protocol
+
+
+def _push(protocol: PhemexProtocol, body: dict[str, Any], now: int = 0) -> list[Any]:
+    return feed(protocol, body, now)
+
+
+def test_book_subscriptions_name_the_channel_and_depth_of_each_family() -> None:
+    protocol = PhemexProtocol([Subscription.book(BTCUSD), Subscription.book(BTCUSDT, None),
+                               Subscription.book(SPOT)], PRODUCTS)
+    protocol.connection_made(0)
+    assert [(r["method"], r["params"]) for r in sent(protocol)] == [
+        ("orderbook.subscribe", ["BTCUSD"]), ("orderbook_p.subscribe", ["BTCUSDT", True]),
+        ("orderbook.subscribe", ["sBTCUSDT"])]
+
+
+def test_book_frames_become_book_events_and_a_bad_one_is_rejected() -> None:
+    protocol = _book_protocol(Subscription.book(BTCUSD))
+    snap = {"book": {"asks": [[1010000, 5]], "bids": [[1000000, 3]]}, "depth": 30,
+            "sequence": 10, "symbol": "BTCUSD", "timestamp": 100, "type": "snapshot"}
+    (updated,) = _push(protocol, snap)
+    assert isinstance(updated, BookUpdated) and updated.snapshot and updated.bids == [(1000000, 3)]
+    assert protocol.books.books["BTCUSD"].top() == ([(1000000, 3)], [(1010000, 5)])
+    (rejected,) = _push(protocol, {**snap, "book": {"asks": [["x", 1]], "bids": []}})
+    assert isinstance(rejected, FrameRejected)
+    other = {**snap, "symbol": "ETHUSD"}  # not followed: its raw frame is all that is kept
+    assert _push(protocol, other) == []
+
+
+def test_an_invalid_book_is_taken_again_by_unsubscribing_and_subscribing_its_channel() -> None:
+    protocol = _book_protocol(Subscription.book(BTCUSD), Subscription.book(SPOT),
+                              Subscription.trades(BTCUSD))
+    snap = {"book": {"asks": [[1010000, 5]], "bids": [[1000000, 3]]}, "depth": 30,
+            "sequence": 10, "symbol": "BTCUSD", "timestamp": 100, "type": "snapshot"}
+    _push(protocol, snap)
+    _push(protocol, {**snap, "symbol": "sBTCUSDT"})
+    crossing = {**snap, "type": "incremental", "sequence": 11, "timestamp": 110,
+                "book": {"asks": [], "bids": [[1020000, 1]]}}
+    events = _push(protocol, crossing)
+    assert [type(e) for e in events] == [BookUpdated, BookInvalid]
+    assert [(r["method"], r["params"]) for r in sent(protocol)] == [
+        ("orderbook.unsubscribe", []),  # drops every book of the channel on the connection
+        ("orderbook.subscribe", ["BTCUSD"]), ("orderbook.subscribe", ["sBTCUSDT"])]
+    fresh = {**snap, "sequence": 20, "timestamp": 200}
+    gap, _ = _push(protocol, fresh)
+    assert gap == BookGap("BTCUSD", 100, 200, "crossed book: bid 1020000 >= ask 1010000")
+    assert protocol.books.books["BTCUSD"].live
+
+
+def test_a_reconnect_takes_every_book_again_and_records_the_gap() -> None:
+    protocol = _book_protocol(Subscription.book(BTCUSD))
+    snap = {"book": {"asks": [[1010000, 5]], "bids": [[1000000, 3]]}, "depth": 30,
+            "sequence": 10, "symbol": "BTCUSD", "timestamp": 100, "type": "snapshot"}
+    _push(protocol, snap)
+    protocol.connection_lost()
+    protocol.connection_made(5)
+    assert [r["params"] for r in sent(protocol)] == [["BTCUSD"]]
+    assert protocol.books.books["BTCUSD"].top() is None
+    gap, _ = _push(protocol, {**snap, "sequence": 3, "timestamp": 300})
+    assert gap == BookGap("BTCUSD", 100, 300, "resubscribed: the book was not followed meanwhile")
+
+
+def test_unsubscribing_one_book_keeps_the_others_of_its_channel() -> None:
+    protocol = _book_protocol(Subscription.book(BTCUSD), Subscription.book(SPOT))
+    protocol.unsubscribe(Subscription.book(BTCUSD), 0)
+    assert [(r["method"], r["params"]) for r in sent(protocol)] == [
+        ("orderbook.unsubscribe", []), ("orderbook.subscribe", ["sBTCUSDT"])]
+    assert set(protocol.books.books) == {"sBTCUSDT"}
