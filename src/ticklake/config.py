@@ -45,6 +45,25 @@ class FeedSettings(BaseModel):
     backoff_initial: float = Field(0.1, ge=0)
     backoff_cap: float = Field(30.0, gt=0)
     first_connect_timeout: float = Field(30.0, ge=0)
+    # What to record of each symbol: its trades, its order book, or both (each is one of the
+    # connection's 20 subscriptions). ``book_depth``: 30 levels or the full book.
+    channels: tuple[Literal["trades", "book"], ...] = ("trades",)
+    book_depth: Literal[30, "full"] = 30
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _split_channels(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [s.strip() for s in value.split(",") if s.strip()]
+        if isinstance(value, list | tuple) and (not value or len(set(value)) != len(value)):
+            msg = "list each of trades, book once"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("book_depth", mode="before")
+    @classmethod
+    def _depth(cls, value: Any) -> Any:
+        return int(value) if isinstance(value, str) and value.isdigit() else value
 
     @field_validator("url")
     @classmethod

@@ -66,6 +66,10 @@ def test_legacy_url_answering_410_is_a_one_line_error(emulator: tuple[str, Path]
         (["--family", "futures"], "unknown product family 'futures'"),
         (["--family", "spot", "--symbols", "BTCUSD"], "not both"),
         (["--symbols", "BTCUSD,BTCUSD"], "listed twice"),
+        (["--channels", "trades,quotes"], "invalid feed.channels"),
+        (["--book-depth", "5"], "invalid feed.book_depth"),
+        (["--channels", "trades,book", "--symbols", ",".join(f"S{i}" for i in range(51))],
+         "5 connections × 10 subscriptions"),
     ],
 )
 def test_bad_input_is_a_one_line_error_with_exit_code_2(args: list[str], message: str) -> None:
@@ -113,3 +117,25 @@ def test_a_run_that_never_connected_is_an_error_not_a_silent_success() -> None:
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: never connected to ws://127.0.0.1:1/ within 1 s (the --duration)"]
+
+
+def test_record_with_books_keeps_every_book_frame_beside_the_trades(
+        emulator: tuple[str, Path], tmp_path: Path) -> None:
+    url, _ = emulator
+    lake, spool = tmp_path / "lake", tmp_path / "spool"
+    result = run_cli("record", "--url", url, "--symbols", "BTCUSD,BTCUSDT",
+                     "--channels", "trades,book", "--book-depth", "full", "--duration", "4",
+                     "--lake", str(lake), "--spool", str(spool))
+    assert result.returncode == 0, result.stderr
+    query = ("SELECT json_extract_string(payload, '$.symbol') AS symbol, "
+             "json_extract_string(payload, '$.type') AS kind, count(*) AS n FROM raw "
+             "WHERE json_exists(payload, '$.book') OR json_exists(payload, '$.orderbook_p') "
+             "GROUP BY ALL ORDER BY ALL")
+    rows = run_cli("sql", query, "--lake", str(lake), "--spool", str(spool), "--format", "json")
+    assert rows.returncode == 0, rows.stderr
+    counts = {(r["symbol"], r["kind"]): r["n"] for r in json.loads(rows.stdout)}
+    for symbol in ("BTCUSD", "BTCUSDT"):
+        assert counts[(symbol, "snapshot")] >= 1 and counts[(symbol, "incremental")] > 10
+    trades = run_cli("sql", "SELECT count(*) AS n FROM trades", "--lake", str(lake),
+                     "--spool", str(spool), "--format", "json")
+    assert json.loads(trades.stdout)[0]["n"] > 100

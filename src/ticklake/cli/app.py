@@ -65,6 +65,10 @@ ShardOption = Annotated[str | None, typer.Option(
     help="Record only shard i of n of the symbols (i/n, stable hash; docs in README)")]
 FamilyOption = Annotated[str | None, typer.Option(
     help="Every listed symbol of a product family: coin-m, usd-m or spot (= --symbols all:NAME)")]
+ChannelsOption = Annotated[str | None, typer.Option(
+    help="What to record of each symbol: trades, book or trades,book (feed.channels) [trades]")]
+BookDepthOption = Annotated[str | None, typer.Option(
+    help="Order book depth: 30 or full (feed.book_depth) [30]")]
 ConnectionsOption = Annotated[
     int | None, typer.Option(help="Most connections to hold, 20 symbols each [5, Phemex's cap]")
 ]

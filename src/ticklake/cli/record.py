@@ -10,6 +10,8 @@ import typer
 from rich.live import Live
 
 from ticklake.cli.app import (
+    BookDepthOption,
+    ChannelsOption,
     ConfigOption,
     ConnectionsOption,
     FamilyOption,
@@ -43,6 +45,8 @@ def record(
     family: FamilyOption = None,
     shard: ShardOption = None,
     connections: ConnectionsOption = None,
+    channels: ChannelsOption = None,
+    book_depth: BookDepthOption = None,
     out_path: Annotated[
         Path | None, typer.Option("--out", help="Append trades and gaps as JSON lines here")
     ] = None,
@@ -70,6 +74,7 @@ def record(
         config,
         **overrides("feed", url=url, ping_interval=ping_interval,
                      silence_timeout=silence_timeout, products_url=products_url,
+                     channels=channels, book_depth=book_depth,
                      **feed_selection(symbols, family, shard, connections)),
         **overrides("lake", root=lake, spool=spool, log=log, partitions=partitions),
     )
@@ -87,6 +92,8 @@ def run(
     family: FamilyOption = None,
     shard: ShardOption = None,
     connections: ConnectionsOption = None,
+    channels: ChannelsOption = None,
+    book_depth: BookDepthOption = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds")] = None,
     host: HostOption = None,
     port: PortOption = None,
@@ -101,7 +108,8 @@ def run(
     """Everything at once: record into the lake, detect swings, serve the dashboard."""
     settings = load_settings(
         config,
-        **overrides("feed", url=url, **feed_selection(symbols, family, shard, connections)),
+        **overrides("feed", url=url, channels=channels, book_depth=book_depth,
+                    **feed_selection(symbols, family, shard, connections)),
         **overrides("lake", root=lake, spool=spool),
         **overrides("dashboard", host=host, port=port, token=token),
         **overrides("detect", webhook=webhook, enabled=None if detect else False),

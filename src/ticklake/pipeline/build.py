@@ -18,6 +18,7 @@ from ticklake.config import FeedSettings, LakeSettings
 from ticklake.feed.events import Event
 from ticklake.feed.phemex import PhemexProtocol, ProductTable, ProtocolConfig, Subscription
 from ticklake.feed.phemex.control import CONTROL_CONN_ID, DecodeParams, encode_control
+from ticklake.feed.phemex.products import Product
 from ticklake.jsonl import JsonlRecorder
 from ticklake.lake.hints import BufferingHints
 from ticklake.lake.marker import ensure_local_marker
@@ -77,7 +78,8 @@ async def build_recording(
     # A family is listed from the exchange's payload; shipped defaults would silently shrink it.
     products = await load_products(products_url, required=families_requested(feed.symbols))
     # One connection per group of <= 20 symbols, at most feed.connections (session.sharding).
-    groups = plan_connections(feed.symbols, products, feed.shard, feed.connections)
+    groups = plan_connections(feed.symbols, products, feed.shard, feed.connections,
+                              len(feed.channels))
     protocol_config = ProtocolConfig(
         ping_interval_ns=int(feed.ping_interval * _S),
         pong_timeout_ns=int(feed.pong_timeout * _S),
@@ -105,7 +107,7 @@ async def build_recording(
     conn_ids = ConnIds(feed.shard)  # unique across this recorder's connections and shards
     session = SessionGroup([
         PhemexSession(
-            PhemexProtocol([Subscription.trades(products.require(s)) for s in symbols],
+            PhemexProtocol(_subscriptions(feed, [products.require(s) for s in symbols]),
                            products, protocol_config),
             session_config,
             on_frame=spool_writer.append if spool_writer is not None else None,
@@ -123,3 +125,10 @@ async def build_recording(
         server = serve_metrics(recording.status, metrics_port)
         recording.stop_metrics = server.shutdown
     return recording
+
+
+def _subscriptions(feed: FeedSettings, products: list[Product]) -> list[Subscription]:
+    """Each symbol's channels, in the order asked (``[feed] channels``)."""
+    depth = None if feed.book_depth == "full" else feed.book_depth
+    return [Subscription.trades(p) if channel == "trades" else Subscription.book(p, depth)
+            for p in products for channel in feed.channels]

@@ -129,15 +129,16 @@ def expand_symbols(requested: Iterable[str], products: ProductTable) -> list[str
 
 def plan_connections(
     requested: Iterable[str], products: ProductTable, shard: tuple[int, int] | None = None,
-    max_connections: int = MAX_CONNECTIONS,
+    max_connections: int = MAX_CONNECTIONS, channels: int = 1,
 ) -> list[list[str]]:
-    """Symbol groups, one per connection, for this recorder (its shard of the request)."""
+    """Symbol groups, one per connection, for this recorder (its shard of the request);
+    each symbol takes ``channels`` of a connection's subscriptions (trades, book)."""
     mine = shard_symbols(expand_symbols(requested, products), shard)
     if not mine:
         index, count = shard or (0, 1)
         raise ConfigError(_SHARD, f"{index}/{count}",
                           "this shard gets no symbol; use fewer shards")
-    groups = pack_connections(mine, max_connections)
+    groups = pack_connections(mine, max_connections, MAX_SUBSCRIPTIONS // channels)
     for symbol in mine:
         products.require(symbol)  # an unknown symbol is named before anything connects
     return groups

@@ -92,9 +92,10 @@ async def _refused_group() -> None:
         session.config = config
     task = asyncio.create_task(group.run())
     try:
-        def spent() -> bool:
+        def spent() -> bool:  # and no attempt still in flight: each has been counted
             budget = group.budget
-            return budget is not None and budget.wait_ns(time.monotonic_ns()) > 0
+            return (budget is not None and budget.wait_ns(time.monotonic_ns()) > 0
+                    and all(s.stats.state == "reconnecting" for s in group.sessions))
 
         await wait_until(spent, 20, "the shared budget spent")
         attempts = sum(s.stats.reconnects for s in group.sessions)

@@ -120,6 +120,17 @@ def test_plan_is_the_shard_of_the_family_packed() -> None:
     assert all(len(g) <= MAX_SUBSCRIPTIONS for plan in plans for g in plan)
 
 
+def test_two_channels_per_symbol_halve_the_symbols_of_a_connection() -> None:
+    _, products = _emulator_products(60)
+    symbols = expand_symbols(["all:coin-m", "all:usd-m", "all:spot"], products)[:44]
+    plan = plan_connections(symbols, products, channels=2)  # trades and book
+    assert [len(g) for g in plan] == [9, 9, 9, 9, 8]  # 5 connections of <= 10 symbols
+    assert sorted(s for g in plan for s in g) == sorted(symbols)
+    with pytest.raises(ConfigError, match="5 connections × 10 subscriptions"):
+        plan_connections(expand_symbols(["all:coin-m", "all:usd-m", "all:spot"], products)[:51],
+                         products, channels=2)
+
+
 def test_an_empty_shard_is_an_error() -> None:
     _, products = _emulator_products(0)
     other = (shard_of("BTCUSD", 8) + 1) % 8
