@@ -88,6 +88,21 @@ ANOMALIES = pa.schema(
         ("params_hash", pa.string()),
     ]
 )
+# One row per order-book level as received (a snapshot's rows are the whole book).
+BOOK_UPDATES = pa.schema(
+    [
+        ("ts", UTC_US),
+        ("ts_ns", pa.int64()),
+        ("recv_ns", pa.int64()),
+        ("sequence", pa.int64()),
+        ("side", pa.dictionary(pa.int8(), pa.string())),
+        ("price", DECIMAL),
+        ("qty", DECIMAL),
+        ("is_snapshot", pa.bool_()),
+        ("spool_offset", pa.int64()),
+    ]
+)
 SCHEMAS = {
     "trades": TRADES, "raw": RAW, "gaps": GAPS, "rejected": REJECTED, "anomalies": ANOMALIES,
+    "book_updates": BOOK_UPDATES,
 }

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 FORMAT_VERSION = 1
 MARKER = "_ticklake/lake.json"
 _STREAM = re.compile(r"[A-Za-z0-9._\-]{1,249}\.[0-9]{1,9}")
-TABLES = ("trades", "raw", "gaps", "rejected", "anomalies")
+TABLES = ("trades", "raw", "gaps", "rejected", "anomalies", "book_updates")
 DECIMAL_SCALE = 8
 # Hive partition keys of each table, outermost first.
 PARTITIONS = {
@@ -22,6 +22,7 @@ PARTITIONS = {
     "gaps": ("exchange", "date"),
     "rejected": ("exchange", "date"),
     "anomalies": ("exchange", "symbol", "date"),
+    "book_updates": ("exchange", "symbol", "date"),
 }
 
 

@@ -89,6 +89,49 @@ def _rows_p_typed(rows: Any) -> bool:
         for row in rows)
 
 
+def _book_ok(message: dict[str, Any]) -> bool:
+    """An order-book push that reads (§6.1): a known symbol, a type, a sequence, exactly one
+    of ``book`` (integer levels) and ``orderbook_p`` (decimal strings within the scales)."""
+    get = message.get
+    product = default_products().get(get("symbol")) if isinstance(get("symbol"), str) else None
+    stamp = get("timestamp")
+    if not (product is not None and get("type") in ("snapshot", "incremental")
+            and _int(get("sequence"), 0, INT64)
+            and (stamp is None or _int(stamp, 0, INT64) or (
+                isinstance(stamp, str) and stamp.isascii() and stamp.isdigit()
+                and int(stamp) < INT64))
+            and (get("depth") is None or _int(get("depth"), 0, INT64))
+            and (get("book") is None) != (get("orderbook_p") is None)):
+        return False
+    text = get("book") is None
+    body = get("orderbook_p") if text else get("book")
+    if not isinstance(body, dict):
+        return False
+    for side in ("asks", "bids"):
+        levels = body.get(side, [])
+        if not isinstance(levels, list):
+            return False
+        for level in levels:
+            if not (isinstance(level, list) and len(level) == 2):
+                return False
+            if text and not (_decimal_ok(level[0], product.price_scale)
+                             and _decimal_ok(level[1], product.qty_scale)):
+                return False
+            if not text and not (_int(level[0], 0, INT64) and _int(level[1], 0, INT64)):
+                return False
+            price, qty = ((_units(level[0], product.price_scale), _units(level[1],
+                           product.qty_scale)) if text else (level[0], level[1]))
+            if (price * 10 ** (8 - product.price_scale) >= 10**18
+                    or qty * 10 ** (8 - product.qty_scale) >= 10**18):
+                return False  # beyond the lake's decimal(18, 8): refused live and in the lake
+    return True
+
+
+def _units(text: str, scale: int) -> int:
+    whole, _, frac = text.partition(".")
+    return int(whole + frac[:scale].ljust(scale, "0"))
+
+
 class _Ambiguous(Exception):
     pass
 
@@ -148,6 +191,8 @@ def expected(data: bytes) -> str:
         return "trades"
     if get("id") is not None or error is not None:
         return "reply"
+    if "book" in message or "orderbook_p" in message:
+        return "other" if _book_ok(message) else "reject"
     if any(key in message for key in _OTHER):
         return "other"
     return "reject"

@@ -25,8 +25,8 @@ def type_text(kind: pa.DataType) -> str:
     return str(kind)
 
 
-def test_trades_raw_and_anomalies_columns_are_the_documented_ones() -> None:
-    for table in ("trades", "raw", "anomalies"):
+def test_the_tabled_columns_are_the_documented_ones() -> None:
+    for table in ("trades", "raw", "anomalies", "book_updates"):
         documented = documented_columns(table)
         actual = [(f.name, type_text(f.type)) for f in SCHEMAS[table]]
         assert actual == documented, table

@@ -29,6 +29,7 @@ TIME_COLUMNS = {
     "gaps": "detected_ns",
     "rejected": "recv_ns",
     "anomalies": "ts_detect_ns",
+    "book_updates": "ts_ns",
 }
 
 

@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ticklake.feed.events import FrameRejected, GapDetected, TradesReceived
+from ticklake.feed.events import BookUpdated, FrameRejected, GapDetected, TradesReceived
 from ticklake.feed.phemex.normalize import Row
 from ticklake.feed.phemex.trades import EXCHANGE, ReplayDecoder
-from ticklake.schemas import DECIMAL, SCHEMAS, UTC_US
+from ticklake.lake.arrays import bools, decimal_array, fixed, int64, timestamps, utf8
+from ticklake.schemas import SCHEMAS
 from ticklake.tables import DECIMAL_SCALE
 
 Partition = tuple[str, ...]
@@ -43,58 +44,6 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 def utc_date(ns: int) -> str:
     return (_EPOCH + dt.timedelta(days=ns // _DAY_NS)).strftime("%Y-%m-%d")
-
-
-def _decimal_array(unscaled: np.ndarray | list[int]) -> pa.Array:
-    """Exact decimal128(18, 8) from integers already scaled by 10**8, without Decimal objects."""
-    values = np.asarray(unscaled, dtype=np.int64)
-    words = np.empty((len(values), 2), dtype=np.int64)
-    words[:, 0] = values
-    words[:, 1] = values >> 63  # sign extension into the high 64 bits (two's complement)
-    return pa.Array.from_buffers(DECIMAL, len(values), [None, pa.py_buffer(words.tobytes())])
-
-
-# Arrays straight from numpy buffers: faster than pa.array, and pa.array would import pandas
-# (~50 MB of RSS in the writer process) only to check whether its input is a pandas object.
-
-
-def _fixed(kind: pa.DataType, values: np.ndarray) -> pa.Array:
-    return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)])
-
-
-def _int64(values: np.ndarray) -> pa.Array:
-    return _fixed(pa.int64(), np.ascontiguousarray(values, dtype=np.int64))
-
-
-def _timestamps(ns: np.ndarray) -> pa.Array:
-    return _fixed(UTC_US, np.ascontiguousarray(ns, dtype=np.int64) // _NS_PER_US)
-
-
-def _bools(values: np.ndarray) -> pa.Array:
-    bits = np.packbits(np.asarray(values, dtype=bool), bitorder="little")
-    return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
-
-
-def _binary(items: list[bytes]) -> pa.Array:
-    lengths = np.fromiter(map(len, items), dtype=np.int64, count=len(items))
-    offsets = np.zeros(len(items) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    large = offsets[-1] >= 2**31
-    kind = pa.large_binary() if large else pa.binary()
-    buffers = [None, pa.py_buffer(offsets if large else offsets.astype(np.int32)),
-               pa.py_buffer(b"".join(items))]
-    return pa.Array.from_buffers(kind, len(items), buffers)
-
-
-def _utf8(items: list[bytes]) -> pa.Array:
-    """Text of each payload; invalid UTF-8 replaced (the exact bytes stay in the spool)."""
-    binary = _binary(items)
-    target = pa.large_string() if binary.type == pa.large_binary() else pa.string()
-    try:
-        text = binary.cast(target)  # validates UTF-8
-    except pa.ArrowInvalid:
-        text = _binary([p.decode("utf-8", "replace").encode() for p in items]).cast(target)
-    return text if target == pa.string() else text.cast(pa.string())
 
 
 _SIDES = pa.Array.from_buffers(
@@ -175,6 +124,8 @@ class Batch:
                 buf.pending.extend(rows)
                 buf.meta.append((len(rows), recv_ns, event.sequence, event.snapshot, offset))
                 self._pending_trades += len(rows)
+            elif type(event) is BookUpdated:
+                self._book_rows(event, offset)
             elif isinstance(event, GapDetected):
                 gap = event.gap
                 self._rare["gaps"][(EXCHANGE, utc_date(gap.detected_ns))].add(
@@ -188,6 +139,18 @@ class Batch:
             self._seal_trades()
         if len(self._payloads) >= CHUNK_ROWS:
             self._seal_raw()
+
+    def _book_rows(self, event: BookUpdated, offset: int) -> None:
+        """One row per level as received, prices and quantities at the lake's scale (the
+        decoder refused a level beyond them: ``feed.phemex.book``)."""
+        price_mul = 10 ** (DECIMAL_SCALE - event.price_scale)
+        qty_mul = 10 ** (DECIMAL_SCALE - event.qty_scale)
+        cols = self._rare["book_updates"][(EXCHANGE, event.symbol, utc_date(event.ts_ns))]
+        for side, levels in (("bid", event.bids), ("ask", event.asks)):
+            for price, qty in levels:
+                cols.add(ts_ns=event.ts_ns, recv_ns=event.recv_ns, sequence=event.sequence,
+                         side=side, price=price * price_mul, qty=qty * qty_mul,
+                         is_snapshot=event.snapshot, spool_offset=offset)
 
     def _reject(self, reason: str, offset: int, conn_id: int, recv_ns: int, text: str) -> None:
         self._rare["rejected"][(EXCHANGE, utc_date(recv_ns))].add(
@@ -262,7 +225,7 @@ class Batch:
     def _seal_raw(self) -> None:
         if not self._payloads:
             return
-        text = _utf8(self._payloads)
+        text = utf8(self._payloads)
         self._raw_chunks.append((text, np.asarray(self._recv, dtype=np.int64)))
         self._sealed += len(self._payloads)
         self._payloads, self._recv = [], []
@@ -290,9 +253,9 @@ class Batch:
         dates = pa.array([utc_date(int(day) * _DAY_NS) for day in days], pa.string())
         table = _trades_table(cols)
         table = table.append_column("exchange", pa.array([EXCHANGE], pa.string()).take(
-            _int64(np.zeros(len(rows), np.int64))))
-        table = table.append_column("symbol", pa.array(names, pa.string()).take(_int64(rows)))
-        return table.append_column("date", dates.take(_int64(day_of_row)))
+            int64(np.zeros(len(rows), np.int64))))
+        table = table.append_column("symbol", pa.array(names, pa.string()).take(int64(rows)))
+        return table.append_column("date", dates.take(int64(day_of_row)))
 
     def tables(self, *, with_trades: bool = True) -> dict[str, dict[Partition, pa.Table]]:
         """Arrow tables (the lake schemas) per table and partition (``trades`` left out
@@ -322,10 +285,10 @@ class Batch:
                     payload: Any = text
                     r, c, o = recv, conns, offsets
                 else:
-                    payload = text.take(_int64(index))
+                    payload = text.take(int64(index))
                     r, c, o = recv[index], conns[index], offsets[index]
                 raw[(EXCHANGE, utc_date(day * _DAY_NS))] = pa.Table.from_arrays(
-                    [_timestamps(r), _int64(r), _int64(c), _int64(o), payload],
+                    [timestamps(r), int64(r), int64(c), int64(o), payload],
                     schema=SCHEMAS["raw"])
             out["raw"] = raw
         for table, partitions in self._rare.items():
@@ -347,11 +310,11 @@ def _by_day(ns: np.ndarray) -> list[tuple[int, np.ndarray | None]]:
 
 def _trades_table(c: dict[str, np.ndarray]) -> pa.Table:
     side = pa.DictionaryArray.from_arrays(
-        _fixed(pa.int8(), np.where(c["buy"], 0, 1).astype(np.int8)), _SIDES)
+        fixed(pa.int8(), np.where(c["buy"], 0, 1).astype(np.int8)), _SIDES)
     arrays = [
-        _timestamps(c["ts_ns"]), _int64(c["ts_ns"]), _int64(c["recv_ns"]), side,
-        _decimal_array(c["price"]), _decimal_array(c["qty"]), _int64(c["sequence"]),
-        _bools(c["from_snapshot"]), _int64(c["spool_offset"]),
+        timestamps(c["ts_ns"]), int64(c["ts_ns"]), int64(c["recv_ns"]), side,
+        decimal_array(c["price"]), decimal_array(c["qty"]), int64(c["sequence"]),
+        bools(c["from_snapshot"]), int64(c["spool_offset"]),
     ]
     return pa.Table.from_arrays(arrays, schema=SCHEMAS["trades"])
 
@@ -360,10 +323,16 @@ def _to_table(table: str, columns: dict[str, list[Any]]) -> pa.Table:
     schema = SCHEMAS[table]
     arrays: dict[str, pa.Array] = {}
     if table == "rejected":
-        arrays["recv_ts"] = _timestamps(np.asarray(columns["recv_ns"], dtype=np.int64))
+        arrays["recv_ts"] = timestamps(np.asarray(columns["recv_ns"], dtype=np.int64))
     elif table == "gaps":
-        arrays["from_ts"] = _timestamps(np.asarray(columns["from_ns"], dtype=np.int64))
-        arrays["to_ts"] = _timestamps(np.asarray(columns["to_ns"], dtype=np.int64))
+        arrays["from_ts"] = timestamps(np.asarray(columns["from_ns"], dtype=np.int64))
+        arrays["to_ts"] = timestamps(np.asarray(columns["to_ns"], dtype=np.int64))
+    elif table == "book_updates":
+        arrays["ts"] = timestamps(np.asarray(columns["ts_ns"], dtype=np.int64))
+        arrays["price"] = decimal_array(columns["price"])
+        arrays["qty"] = decimal_array(columns["qty"])
+        arrays["side"] = pa.array(columns["side"], pa.string()).dictionary_encode().cast(
+            schema.field("side").type)
     for name in schema.names:
         if name not in arrays:
             arrays[name] = pa.array(columns[name], type=schema.field(name).type)

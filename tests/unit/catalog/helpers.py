@@ -18,7 +18,7 @@ from ticklake.tables import PARTITIONS
 
 # The time that decides a row's `date` partition.
 DATE_OF = {"trades": "ts_ns", "raw": "recv_ns", "gaps": "detected_ns", "rejected": "recv_ns",
-           "anomalies": "ts_detect_ns"}
+           "anomalies": "ts_detect_ns", "book_updates": "ts_ns"}
 # Derived microsecond timestamp columns: column -> the ns column it comes from.
 DERIVED_TS = {"ts": "ts_ns", "recv_ts": "recv_ns", "from_ts": "from_ns", "to_ts": "to_ns",
               "ts_start": "ts_start_ns", "ts_detect": "ts_detect_ns", "ts_end": "ts_end_ns"}
@@ -98,6 +98,15 @@ def anomaly(symbol: str, start_ns: int, detect_ns: int, end_ns: int) -> dict[str
         "price_after": 99_580.0, "score": 9.5, "trades": 17, "intensity_z": 3.0,
         "imbalance": -0.8, "largest_qty": 1200.0, "rcf_score": None, "detector_version": "1",
         "params_hash": "abc", "symbol": symbol, "exchange": "phemex",
+    }
+
+
+def book_update(symbol: str, ts_ns: int, side: str, price: str, qty: str, *, offset: int = 0,
+                snapshot: bool = False) -> dict[str, Any]:
+    return {
+        "ts_ns": ts_ns, "recv_ns": ts_ns + 1_000, "sequence": 7 + offset, "side": side,
+        "price": Decimal(price), "qty": Decimal(qty), "is_snapshot": snapshot,
+        "spool_offset": offset, "symbol": symbol, "exchange": "phemex",
     }
 
 

@@ -14,7 +14,7 @@ from .stack import LakeServer
 def test_lake_lists_every_table_with_rows_and_schema(server: LakeServer) -> None:
     body = request(f"{server.url}/api/lake").json()
     tables = {t["name"]: t for t in body["tables"]}
-    assert set(tables) == {"trades", "raw", "gaps", "rejected", "anomalies"}
+    assert set(tables) == {"trades", "raw", "gaps", "rejected", "anomalies", "book_updates"}
     trades = tables["trades"]
     assert trades["rows"] == 2 * TRADES_PER_SYMBOL
     assert trades["partitions"] == 4  # 2 symbols x 2 days

@@ -268,3 +268,31 @@ def test_trades_with_partitions_are_the_partitioned_tables_in_one() -> None:
                 for r in together.select(["exchange", "symbol", "date"]).to_pylist()]
         assert together.filter(pa.array(mask)).select(TRADE_COLUMNS).equals(part), key
     assert Batch(0, 0).trades_with_partitions() is None
+
+
+def test_book_messages_become_exact_rows_and_a_level_beyond_the_decimals_is_rejected() -> None:
+    def book(symbol: str, key: str, bids: list[list[object]], asks: list[list[object]],
+             kind: str = "snapshot") -> bytes:
+        sequence = 9 if kind == "snapshot" else 10
+        return json.dumps({key: {"asks": asks, "bids": bids}, "depth": 30, "sequence": sequence,
+                           "symbol": symbol, "timestamp": MIDNIGHT + 5, "type": kind}).encode()
+
+    frames = [
+        RawFrame(1, MIDNIGHT + 6, book("BTCUSD", "book", [[900005000, 120]], [[900010000, 7]])),
+        RawFrame(1, MIDNIGHT + 7, book("BTCUSDT", "orderbook_p", [], [["90002.25", "0.5"]])),
+        RawFrame(1, MIDNIGHT + 8, book("sBTCUSDT", "book", [[9000012000000, 150000]], [])),
+        RawFrame(1, MIDNIGHT + 9, book("BTCUSD", "book", [[10**17, 1]], [], "incremental")),
+    ]
+    tables = build(frames).tables()
+    got = {(k[1], r["side"], r["price"], r["qty"], r["is_snapshot"], r["spool_offset"])
+           for k, r in by_offset(tables, "book_updates")}
+    assert got == {
+        ("BTCUSD", "bid", Decimal("90000.5"), Decimal(120), True, 0),  # price scale 4
+        ("BTCUSD", "ask", Decimal("90001"), Decimal(7), True, 0),
+        ("BTCUSDT", "ask", Decimal("90002.25"), Decimal("0.5"), True, 1),  # decimal strings
+        ("sBTCUSDT", "bid", Decimal("90000.12"), Decimal("0.0015"), True, 2),  # 1e8-scaled ints
+    }
+    assert {k[2] for k, _ in by_offset(tables, "book_updates")} == {DAY}
+    (rejected,) = [r for _, r in by_offset(tables, "rejected")]
+    assert rejected["spool_offset"] == 3
+    assert rejected["reason"].endswith("beyond decimal(18, 8)")

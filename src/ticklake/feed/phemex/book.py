@@ -44,9 +44,11 @@ from ticklake.feed.events import (
     Level,
 )
 from ticklake.feed.phemex.normalize import BadNumber, scale_decimal
-from ticklake.feed.phemex.products import Product
+from ticklake.feed.phemex.products import Product, ProductTable
 from ticklake.feed.phemex.wire import NonNegative
+from ticklake.tables import DECIMAL_SCALE
 
+_UNSCALED_LIMIT = 10**18  # decimal(18, 8)
 _IntLevel = tuple[NonNegative, NonNegative]
 _TextLevel = tuple[str, str]
 
@@ -102,16 +104,29 @@ def parse_book(message: BookMessage, product: Product, recv_ns: int) -> BookLeve
         assert message.orderbook_p is not None
         bids = _scaled(message.orderbook_p.bids, product)
         asks = _scaled(message.orderbook_p.asks, product)
+    for levels in (bids, asks):
+        _check_fits(levels, product)
     ts_ns = _timestamp(message.timestamp, recv_ns)
     return BookLevels(message.symbol, message.type == "snapshot", message.sequence, ts_ns,
                       bids, asks)
+
+
+def _check_fits(levels: list[Level], product: Product) -> None:
+    """Every level fits the lake's decimal(18, 8), or the message is refused (live and in a
+    replay alike: the lake cannot hold it, and a book missing a level would be wrong)."""
+    price_limit = _UNSCALED_LIMIT // 10 ** (DECIMAL_SCALE - product.price_scale)
+    qty_limit = _UNSCALED_LIMIT // 10 ** (DECIMAL_SCALE - product.qty_scale)
+    for price, qty in levels:
+        if price >= price_limit or qty >= qty_limit:
+            msg = f"level {price}, {qty} beyond decimal(18, {DECIMAL_SCALE})"
+            raise BadNumber(msg)
 
 
 def _timestamp(value: int | str | None, recv_ns: int) -> int:
     if value is None:
         return recv_ns
     if isinstance(value, str):
-        if not (value.isascii() and value.isdigit() and len(value) <= 19):
+        if not (value.isascii() and value.isdigit() and int(value) < 2**63):
             msg = f"not a timestamp: {value[:40]!r}"
             raise ValueError(msg)
         return int(value)
@@ -288,7 +303,8 @@ def decode_book(data: str | bytes, product: Product, recv_ns: int) -> BookLevels
 class BookFeed:
     """The books one protocol follows, one per subscribed symbol (``PhemexProtocol.books``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, products: ProductTable) -> None:
+        self.products = products
         self.books: dict[str, SymbolBook] = {}
 
     def follow(self, product: Product, depth: int | None) -> None:
@@ -304,13 +320,17 @@ class BookFeed:
                 book.reconnected()
 
     def on_push(self, symbol: str | None, data: str | bytes, recv_ns: int) -> list[Event]:
-        """A ``book``/``orderbook_p`` frame: its events (an ``BookInvalid`` among them means
-        the caller must resubscribe that symbol's channel). Frames of symbols not followed are
-        left alone (the raw frame is kept all the same)."""
+        """A ``book``/``orderbook_p`` frame: its events (a ``BookInvalid`` among them means
+        the caller must resubscribe that symbol's channel). A frame of a symbol not followed
+        is checked all the same, so that the live path rejects exactly what a replay of the
+        spool rejects (the lake's ``rejected`` equals the live count)."""
         book = self.books.get(symbol) if symbol is not None else None
-        if book is None:
-            return []
-        levels = decode_book(data, book.product, recv_ns)
+        product = book.product if book is not None else (
+            self.products.get(symbol) if symbol is not None else None)
+        if product is None:
+            text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+            return [FrameRejected(f"order book for unknown symbol {symbol!r}", text)]
+        levels = decode_book(data, product, recv_ns)
         if isinstance(levels, FrameRejected):
             return [levels]
-        return book.apply(levels, recv_ns)
+        return book.apply(levels, recv_ns) if book is not None else []

@@ -127,7 +127,7 @@ class PhemexProtocol:
         self._subs: dict[Subscription, _SubState] = {s: _SubState() for s in subscriptions}
         self.trades = TradeDecoder(products, self.config.snapshot_size,
                                    self.config.max_future_ns, cursors)
-        self.books = BookFeed()
+        self.books = BookFeed(products)
         for sub in self._subs:
             self._follow(sub)
         self._next_id = 1

@@ -14,12 +14,14 @@ from collections.abc import Mapping
 import msgspec
 
 from ticklake.feed.events import (
+    BookUpdated,
     DuplicateMessage,
     Event,
     FrameRejected,
     GapDetected,
     TradesReceived,
 )
+from ticklake.feed.phemex.book import decode_book
 from ticklake.feed.phemex.control import CONTROL_CONN_ID, ControlError, DecodeParams, decode_control
 from ticklake.feed.phemex.dedup import SymbolTrades, TradeCursor
 from ticklake.feed.phemex.normalize import BadNumber, normalize_rows, normalize_rows_p
@@ -31,6 +33,7 @@ EXCHANGE = "phemex"
 # A trade stamped further than this past its receive time is quarantined (see on_trades).
 MAX_FUTURE_NS = 3600 * 1_000_000_000
 _KINDS = frozenset(("snapshot", "incremental"))
+_BOOK_KEY = "book "  # a connection's book sequences: keys no symbol has (a space)
 # Connections a replay keeps sequences for: a recorder has at most 5 open at once (§1.2).
 _REMEMBERED_CONNECTIONS = 32
 
@@ -108,6 +111,17 @@ class TradeDecoder:
                 del self._conn_seqs[next(iter(self._conn_seqs))]
         self._conn_seqs[conn_id] = seqs  # most recently used last
         self._conn_seq = seqs
+
+    def book_message_is_new(self, symbol: str, sequence: int, snapshot: bool) -> bool:
+        """Whether this connection has not had a book message of ``symbol`` this recent (a
+        snapshot always counts: a periodic one repeats the sequence before it, §6.1)."""
+        key = _BOOK_KEY + symbol  # beside the connection's trade sequences, persisted with them
+        last = self._conn_seq.get(key, -1)
+        if not snapshot and sequence <= last:
+            return False
+        if sequence > last:
+            self._conn_seq[key] = sequence
+        return True
 
     def cursors(self) -> dict[str, TradeCursor]:
         return {sym: st.cursor() for sym, st in self._symbols.items() if st.started}
@@ -215,10 +229,31 @@ class ReplayDecoder:
             return [rejection(str(exc), payload)]
         if frame.trades is not None or frame.trades_p is not None:
             return self.trades.on_trades(frame, payload, recv_ns)
-        if (frame.id is not None or frame.error is not None
-                or frame_decoder.decode(payload).is_other_push()):
+        if frame.id is not None or frame.error is not None:
+            return []
+        push = frame_decoder.decode(payload)
+        if push.book or push.orderbook_p:
+            return self._book(frame.symbol, payload, recv_ns)
+        if push.is_other_push():
             return []
         return [rejection("not a Phemex message (no id, error or known payload key)", payload)]
+
+    def _book(self, symbol: str | None, payload: bytes, recv_ns: int) -> list[Event]:
+        """A book message as received (its levels are ``book_updates`` rows); an incremental
+        the connection already had, or one older than it, is dropped like a resent trade
+        message (the live book did not apply it either)."""
+        product = self.trades.product(symbol) if symbol is not None else None
+        if product is None:
+            return [rejection(f"order book for unknown symbol {symbol!r}", payload)]  # as live
+        levels = decode_book(payload, product, recv_ns)
+        if isinstance(levels, FrameRejected):
+            return [levels]
+        if not self.trades.book_message_is_new(levels.symbol, levels.sequence, levels.snapshot):
+            return [DuplicateMessage(levels.symbol, levels.sequence,
+                                     len(levels.bids) + len(levels.asks))]
+        return [BookUpdated(levels.symbol, levels.sequence, levels.ts_ns, recv_ns,
+                            levels.snapshot, levels.bids, levels.asks, product.price_scale,
+                            product.qty_scale)]
 
 
 def replay_decoder(state: bytes, products: ProductTable,
