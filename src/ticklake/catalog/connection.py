@@ -236,6 +236,7 @@ def _file_scans(cursor: duckdb.DuckDBPyConnection, table: str, source: TableFile
             scans.append(_read_parquet(table, variable))
         return scans
     import pyarrow.dataset as ds
+    import pyarrow.fs as pafs
 
     dataset = ds.dataset(
         [f"{source.root}/{e.path}" for e in entries],
@@ -245,7 +246,14 @@ def _file_scans(cursor: duckdb.DuckDBPyConnection, table: str, source: TableFile
         partition_base_dir=source.directory,
         schema=view_schema(table),
     )
-    cursor.register(f"_dataset_{table}", dataset)
+    if isinstance(source.filesystem, pafs.PyFileSystem):
+        # A filesystem written in Python (fsspec, a wrapper) cannot be scanned lazily: DuckDB
+        # holds the GIL while it produces the scan, and Arrow's IO threads need the GIL to
+        # open a file through it; each waits for the other (a deadlock seen under load). Its
+        # planned files are read here instead, with the GIL released while Arrow reads.
+        cursor.register(f"_dataset_{table}", dataset.to_table())
+    else:
+        cursor.register(f"_dataset_{table}", dataset)
     return [f"SELECT * FROM _dataset_{table}"]
 
 
