@@ -27,6 +27,13 @@ from ticklake.feed.phemex.limits import (
 )
 
 
+def _comma_list(value: Any) -> Any:
+    """``"a, b"`` (a flag or an environment variable) → ``["a", "b"]``; lists as they are."""
+    if isinstance(value, str):
+        return [s.strip() for s in value.split(",") if s.strip()]
+    return value
+
+
 class FeedSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -53,8 +60,7 @@ class FeedSettings(BaseModel):
     @field_validator("channels", mode="before")
     @classmethod
     def _split_channels(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [s.strip() for s in value.split(",") if s.strip()]
+        value = _comma_list(value)
         if isinstance(value, list | tuple) and (not value or len(set(value)) != len(value)):
             msg = "list each of trades, book once"
             raise ValueError(msg)
@@ -76,8 +82,7 @@ class FeedSettings(BaseModel):
     @field_validator("symbols", mode="before")
     @classmethod
     def _split_symbols(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [s.strip() for s in value.split(",") if s.strip()]
+        value = _comma_list(value)
         if isinstance(value, list | tuple) and not value:
             msg = "at least one symbol is needed"
             raise ValueError(msg)
