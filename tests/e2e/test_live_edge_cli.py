@@ -41,8 +41,10 @@ def test_every_symbol_at_the_live_edge_with_nothing_rejected_across_kill_9(
             recorder = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                         stderr=stderr, start_new_session=True)
         try:
-            # The default 300 s publish interval: everything here is the spool's tail.
-            wait_for(lambda: len(sql(lake, spool, COUNTS)) == len(SYMBOLS), 30,
+            # The default 300 s publish interval: everything here is the spool's tail. A
+            # recorder still starting has no lake yet, which `sql` rightly refuses.
+            wait_for(lambda: (lake / "_ticklake" / "lake.json").exists()
+                     and len(sql(lake, spool, COUNTS)) == len(SYMBOLS), 30,
                        "every symbol in SQL while recording")
             assert sql(lake, spool, "SELECT count(*) FROM rejected") == [["0"]]
             seen = lake_trades(str(lake), spool)

@@ -24,6 +24,9 @@ TICKLAKE = [sys.executable, "-m", "ticklake"]
 def kill_group(process: subprocess.Popen[Any], sig: int = signal.SIGKILL) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
+    if sig == signal.SIGKILL:  # reaped, so no zombie outlives the test that started it
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
 
 
 @contextlib.contextmanager
