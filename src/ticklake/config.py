@@ -120,6 +120,9 @@ class LakeSettings(BaseModel):
     segment_mib: float = Field(64.0, gt=0, le=4096)
     # The writer merges its closed hours and days into files of about this size (0: never).
     compact_mib: float = Field(128.0, ge=0, le=65_536)
+    # ``book_snapshots``: the whole book at every multiple of this many seconds (0: none),
+    # so the book at an instant is rebuilt from at most this much of ``book_updates``.
+    book_snapshot_seconds: float = Field(1.0, ge=0, le=3600)
     # kafka://host:port[,host:port]/topic: ship the spool there (``ticklake deliver`` writes
     # the lake) instead of writing the lake; partitions of the topic if it is created.
     log: str | None = Field(None, description="kafka://host:port/topic")

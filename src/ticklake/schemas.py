@@ -48,6 +48,7 @@ GAPS = pa.schema(
         ("reason", pa.string()),
         ("detected_ns", pa.int64()),
         ("spool_offset", pa.int64()),
+        ("channel", pa.string()),  # "trades" or "book" (version 2; null in version 1 files)
     ]
 )
 REJECTED = pa.schema(
@@ -98,11 +99,28 @@ BOOK_UPDATES = pa.schema(
         ("side", pa.dictionary(pa.int8(), pa.string())),
         ("price", DECIMAL),
         ("qty", DECIMAL),
-        ("is_snapshot", pa.bool_()),
+        # "snapshot": a level of a snapshot that replaced the book; "update": an incremental's
+        # level as received; "trim": a delete the client made, the level having left the
+        # subscribed depth (the exchange sends none, §6.1).
+        ("action", pa.dictionary(pa.int8(), pa.string())),
+        ("spool_offset", pa.int64()),
+    ]
+)
+BOOK_SNAPSHOTS = pa.schema(
+    [
+        ("ts", UTC_US),
+        ("ts_ns", pa.int64()),
+        ("sequence", pa.int64()),
+        ("reason", pa.dictionary(pa.int8(), pa.string())),  # "subscribe" or "cadence"
+        ("side", pa.dictionary(pa.int8(), pa.string())),
+        ("level", pa.int32()),  # 1 = the best price of its side
+        ("price", DECIMAL),
+        ("qty", DECIMAL),
+        ("through_offset", pa.int64()),  # the last spool record the book includes
         ("spool_offset", pa.int64()),
     ]
 )
 SCHEMAS = {
     "trades": TRADES, "raw": RAW, "gaps": GAPS, "rejected": REJECTED, "anomalies": ANOMALIES,
-    "book_updates": BOOK_UPDATES,
+    "book_updates": BOOK_UPDATES, "book_snapshots": BOOK_SNAPSHOTS,
 }

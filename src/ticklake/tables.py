@@ -13,7 +13,7 @@ from collections.abc import Iterable
 FORMAT_VERSION = 1
 MARKER = "_ticklake/lake.json"
 _STREAM = re.compile(r"[A-Za-z0-9._\-]{1,249}\.[0-9]{1,9}")
-TABLES = ("trades", "raw", "gaps", "rejected", "anomalies", "book_updates")
+TABLES = ("trades", "raw", "gaps", "rejected", "anomalies", "book_updates", "book_snapshots")
 DECIMAL_SCALE = 8
 # Hive partition keys of each table, outermost first.
 PARTITIONS = {
@@ -23,7 +23,15 @@ PARTITIONS = {
     "rejected": ("exchange", "date"),
     "anomalies": ("exchange", "symbol", "date"),
     "book_updates": ("exchange", "symbol", "date"),
+    "book_snapshots": ("exchange", "symbol", "date"),
 }
+# A table's file schema version, raised when a column is added (files of older versions are
+# read with the new columns null; docs/lake-layout.md, "Schema versions").
+SCHEMA_VERSIONS = {"gaps": 2}
+
+
+def schema_version(table: str) -> int:
+    return SCHEMA_VERSIONS.get(table, 1)
 
 
 def parse_file_name(name: str) -> tuple[str, int, int] | None:

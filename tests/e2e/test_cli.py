@@ -140,10 +140,10 @@ def test_record_with_books_keeps_every_book_frame_beside_the_trades(
                      "--spool", str(spool), "--format", "json")
     assert json.loads(trades.stdout)[0]["n"] > 100
     # Every book frame is one message of book_updates (no fault: none is a resend).
-    messages = run_cli("sql", "SELECT symbol, is_snapshot, count(DISTINCT spool_offset) AS n "
+    messages = run_cli("sql", "SELECT symbol, action, count(DISTINCT spool_offset) AS n "
                        "FROM book_updates GROUP BY ALL", "--lake", str(lake), "--spool",
                        str(spool), "--format", "json")
     assert messages.returncode == 0, messages.stderr
-    got = {(r["symbol"], "snapshot" if r["is_snapshot"] else "incremental"): r["n"]
+    got = {(r["symbol"], "snapshot" if r["action"] == "snapshot" else "incremental"): r["n"]
            for r in json.loads(messages.stdout)}
     assert got == counts

@@ -39,10 +39,11 @@ def true_book(emulator: Emulator, symbol: str, depth: int) -> Book:
     return exact(bids), exact(asks)
 
 
-def rebuilt(lake: Lake, symbol: str, depth: int) -> Book:
-    """The latest snapshot message, then every later incremental, trimmed to the depth."""
+def rebuilt(lake: Lake, symbol: str) -> Book:
+    """The latest snapshot message, then every later row in order: no depth rule to know,
+    the rows trim the book themselves."""
     rows = lake.query(
-        "SELECT spool_offset, is_snapshot, side, price, qty FROM book_updates "
+        "SELECT spool_offset, action = 'snapshot', side, price, qty FROM book_updates "
         f"WHERE symbol = '{symbol}' ORDER BY spool_offset").rows()
     bids: dict[Decimal, Decimal] = {}
     asks: dict[Decimal, Decimal] = {}
@@ -56,9 +57,6 @@ def rebuilt(lake: Lake, symbol: str, depth: int) -> Book:
             levels[price] = qty
         else:
             levels.pop(price, None)
-        if depth:
-            bids = dict(sorted(bids.items(), reverse=True)[:depth])
-            asks = dict(sorted(asks.items())[:depth])
     return bids, asks
 
 
@@ -86,10 +84,10 @@ def test_book_updates_rebuild_the_true_books_beside_every_trade(tmp_path: Path) 
     root, truth_path, truth = asyncio.run(scenario())
     lake = Lake(root)
     for symbol in SYMBOLS:
-        assert rebuilt(lake, symbol, 30) == truth[symbol], symbol
+        assert rebuilt(lake, symbol) == truth[symbol], symbol
     counts = dict(lake.query(
         "SELECT symbol, count(DISTINCT spool_offset) FROM book_updates "
-        "WHERE NOT is_snapshot GROUP BY symbol").rows())
+        "WHERE action = 'update' GROUP BY symbol").rows())
     assert all(counts[s] > 5 for s in SYMBOLS), counts
     result = compare_lake(root, truth_path)
     assert result.duplicated == result.lost_silently == 0

@@ -23,7 +23,7 @@ from ticklake.feed.events import (
     TradesReceived,
 )
 from ticklake.feed.phemex import default_products
-from ticklake.feed.phemex.trades import MAX_FUTURE_NS, ReplayDecoder, TradeDecoder
+from ticklake.feed.phemex.trades import replay_decoder
 from ticklake.lake.batch import Batch
 from ticklake.model import SIDES, RawFrame
 from ticklake.spool import (
@@ -41,6 +41,7 @@ from .fuzzing import RECV_NS, SYMBOLS, FreshTrades, corpus, expected, next_input
 TRADE_EVENTS = (TradesReceived, GapDetected, DuplicateMessage)
 BATCH = 20_000
 REPLY = "reply to unknown request id"
+BOOK_INVALID = "order book invalid: "
 RESERVED = {10, 11}  # segment header: magic 8 | version u16 | reserved u16 | base u64
 LIMIT = 10**18  # decimal(18, 8) unscaled: the lake quarantines a trade beyond it
 
@@ -58,15 +59,15 @@ def fuzz_decoder(inputs: int, seed: int, name: str) -> None:
     fresh = FreshTrades(rng)
     protocol = make_protocol(*SYMBOLS)
     connect_and_ack(protocol)
-    replay = ReplayDecoder(TradeDecoder(default_products(), 200, MAX_FUTURE_NS))
+    replay = replay_decoder(b"", default_products(), 200)
     verdicts: Counter[str] = Counter()
     live_rows: Counter[tuple[str, int, str, int, int]] = Counter()
     lake_rows: Counter[tuple[str, int, str, int, int]] = Counter()
-    live_rejected = lake_rejected = replies = 0
+    live_rejected = lake_rejected = replies = lake_invalid_books = 0
     batch = Batch(0, 0)
     mismatches: list[tuple[str, bytes, list[object]]] = []
     crashes: list[str] = []
-    replay_state = replay.trades.state()
+    replay_state = replay.state()
     for offset in range(inputs):
         data = next_input(rng, frames, fresh)
         verdict = expected(data)
@@ -96,8 +97,14 @@ def fuzz_decoder(inputs: int, seed: int, name: str) -> None:
             except Exception as exc:  # the lake writer would die on this batch, every retry
                 crashes.append(f"{type(exc).__name__}: {exc}: {_culprit(batch, replay_state)}")
                 tables = {}
-            replay_state = replay.trades.state()
-            lake_rejected += sum(t.num_rows for t in tables.get("rejected", {}).values())
+            replay_state = replay.state()
+            for table in tables.get("rejected", {}).values():
+                # The replay checks every book frame in the spool (a recorder spools only
+                # the channels it subscribed; this bare protocol subscribed none): a book
+                # found invalid is a rejection of its own, apart from the frame decoder's.
+                invalid = sum(r.startswith(BOOK_INVALID) for r in table["reason"].to_pylist())
+                lake_rejected += table.num_rows - invalid
+                lake_invalid_books += invalid
             for (_, symbol, _), table in tables.get("trades", {}).items():
                 for row in table.select(["ts_ns", "side", "price", "qty"]).to_pylist():
                     product = default_products().require(symbol)
@@ -107,7 +114,8 @@ def fuzz_decoder(inputs: int, seed: int, name: str) -> None:
             batch = Batch(batch.end, batch.end)
     beyond = Counter({k: n for k, n in live_rows.items() if not representable(*k[:1], *k[3:])})
     figure(name, inputs=inputs, verdicts=dict(verdicts), live_rejected=live_rejected,
-           lake_rejected=lake_rejected, trades_live_equal_lake=sum(live_rows.values()),
+           lake_rejected=lake_rejected, lake_invalid_books=lake_invalid_books,
+           trades_live_equal_lake=sum(live_rows.values()),
            live_trades_beyond_decimal_18_8=beyond.total(), crashes=len(crashes),
            crash_examples=crashes[:3], oracle_mismatches=len(mismatches),
            seconds=round(time.monotonic() - started, 1))
@@ -126,8 +134,7 @@ def _culprit(batch: Batch, state: bytes) -> str:
     """The first frame of a batch that alone makes ``tables()`` raise (for the report)."""
     for payload in batch._payloads:
         one = Batch(0, 0)
-        decoder = ReplayDecoder(TradeDecoder.from_state(state, default_products(), 200,
-                                                        MAX_FUTURE_NS))
+        decoder = replay_decoder(state, default_products(), 200)
         one.add_record(decoder, 0, 1, RECV_NS, payload)
         try:
             one.tables()

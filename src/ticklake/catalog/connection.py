@@ -53,6 +53,7 @@ from ticklake.catalog.schema import (
 )
 from ticklake.errors import FilesGone, QueryError
 from ticklake.manifest import RANGE_COLUMNS, TIMESTAMP_TWINS, FileEntry
+from ticklake.tables import schema_version
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
@@ -184,7 +185,8 @@ class LakeDatabase:
             if tail is not None:
                 cursor.register(f"_tail_{table}", tail)
                 parts.append(f"SELECT * REPLACE (CAST(date AS DATE) AS date) FROM _tail_{table}")
-            if len(parts) == 2 and tail is None:
+            if len(parts) == 2 and tail is None and {e.schema for e in entries} == {
+                    schema_version(table)}:
                 # Files of one schema version alone hold the view's columns (DuckDB puts the
                 # Hive columns in name order: select them in the view's); a union, of any
                 # kind, would cost count(*) its answer from the footers.

@@ -115,7 +115,8 @@ def _view(table: str, directory: str, has_files: bool) -> list[str]:
 
 def _duck_type(arrow: str) -> str:
     return {
-        "string": "VARCHAR", "int64": "BIGINT", "bool": "BOOLEAN", "double": "DOUBLE",
+        "string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER", "bool": "BOOLEAN",
+        "double": "DOUBLE",
         "date32[day]": "DATE", "timestamp[us, tz=UTC]": "TIMESTAMPTZ",
         "decimal128(18, 8)": "DECIMAL(18, 8)",
     }[arrow]

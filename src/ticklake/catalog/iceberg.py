@@ -66,6 +66,7 @@ from pyiceberg.types import (
     DecimalType,
     DoubleType,
     IcebergType,
+    IntegerType,
     LongType,
     NestedField,
     StringType,
@@ -191,6 +192,8 @@ def _iceberg_type(kind: pa.DataType) -> IcebergType:
         return StringType()
     if pa.types.is_int64(kind):
         return LongType()
+    if pa.types.is_int32(kind):
+        return IntegerType()
     if pa.types.is_boolean(kind):
         return BooleanType()
     if pa.types.is_float64(kind):

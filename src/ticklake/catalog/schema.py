@@ -30,6 +30,7 @@ TIME_COLUMNS = {
     "rejected": "recv_ns",
     "anomalies": "ts_detect_ns",
     "book_updates": "ts_ns",
+    "book_snapshots": "ts_ns",
 }
 
 

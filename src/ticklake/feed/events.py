@@ -139,6 +139,27 @@ class BookUpdated(Event, frozen=True):
     asks: list[Level]
     price_scale: int
     qty_scale: int
+    # Levels the client dropped after this message because they left the subscribed depth
+    # (the exchange does not update them until they return, §6.1): deletes it did not send.
+    trimmed_bids: list[int] = msgspec.field(default_factory=list)
+    trimmed_asks: list[int] = msgspec.field(default_factory=list)
+
+
+class BookSnapshot(Event, frozen=True):
+    """The whole book (after trimming) as it stood at ``ts_ns``: at a fixed cadence and
+    whenever a subscribe's snapshot starts it, so the book at an instant needs no replay from
+    the start of the day (``book_snapshots``). ``through_offset``: the last spool record
+    it includes (set by the reader that knows offsets; -1 in the feed)."""
+
+    symbol: str
+    sequence: int
+    ts_ns: int
+    reason: str  # "subscribe" or "cadence"
+    bids: list[Level]
+    asks: list[Level]
+    price_scale: int
+    qty_scale: int
+    after_message: bool  # True: includes the message that produced it; False: before it
 
 
 class BookInvalid(Event, frozen=True):

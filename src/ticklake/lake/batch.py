@@ -23,7 +23,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ticklake.feed.events import BookUpdated, FrameRejected, GapDetected, TradesReceived
+from ticklake.feed.events import (
+    BookGap,
+    BookInvalid,
+    BookSnapshot,
+    BookUpdated,
+    FrameRejected,
+    GapDetected,
+    TradesReceived,
+)
 from ticklake.feed.phemex.normalize import Row
 from ticklake.feed.phemex.trades import EXCHANGE, ReplayDecoder
 from ticklake.lake.arrays import bools, decimal_array, fixed, int64, timestamps, utf8
@@ -126,31 +134,58 @@ class Batch:
                 self._pending_trades += len(rows)
             elif type(event) is BookUpdated:
                 self._book_rows(event, offset)
+            elif type(event) is BookSnapshot:
+                self._book_snapshot(event, offset)
             elif isinstance(event, GapDetected):
                 gap = event.gap
-                self._rare["gaps"][(EXCHANGE, utc_date(gap.detected_ns))].add(
-                    symbol=gap.symbol, from_ns=gap.from_ns, to_ns=gap.to_ns, reason=gap.reason,
-                    detected_ns=gap.detected_ns, spool_offset=offset,
-                )
-            elif isinstance(event, FrameRejected):
-                self._reject(event.reason, offset, conn_id, recv_ns,
+                self._gap("trades", gap.symbol, gap.from_ns, gap.to_ns, gap.reason,
+                          gap.detected_ns, offset)
+            elif isinstance(event, BookGap):
+                self._gap("book", event.symbol, event.from_ns, event.to_ns, event.reason,
+                          recv_ns, offset)
+            elif isinstance(event, FrameRejected | BookInvalid):
+                reason = (event.reason if isinstance(event, FrameRejected)
+                          else f"order book invalid: {event.reason}")
+                self._reject(reason, offset, conn_id, recv_ns,
                              payload.decode("utf-8", "replace"))
         if self._pending_trades >= CHUNK_ROWS:
             self._seal_trades()
         if len(self._payloads) >= CHUNK_ROWS:
             self._seal_raw()
 
+    def _gap(self, channel: str, symbol: str, from_ns: int, to_ns: int, reason: str,
+             detected_ns: int, offset: int) -> None:
+        self._rare["gaps"][(EXCHANGE, utc_date(detected_ns))].add(
+            symbol=symbol, from_ns=from_ns, to_ns=to_ns, reason=reason,
+            detected_ns=detected_ns, spool_offset=offset, channel=channel)
+
     def _book_rows(self, event: BookUpdated, offset: int) -> None:
-        """One row per level as received, prices and quantities at the lake's scale (the
-        decoder refused a level beyond them: ``feed.phemex.book``)."""
+        """One row per level as received, then one per level the book trimmed, prices and
+        quantities at the lake's scale (the decoder refused a level beyond them)."""
         price_mul = 10 ** (DECIMAL_SCALE - event.price_scale)
         qty_mul = 10 ** (DECIMAL_SCALE - event.qty_scale)
         cols = self._rare["book_updates"][(EXCHANGE, event.symbol, utc_date(event.ts_ns))]
+        action = "snapshot" if event.snapshot else "update"
+        common = {"ts_ns": event.ts_ns, "recv_ns": event.recv_ns, "sequence": event.sequence,
+                  "spool_offset": offset}
         for side, levels in (("bid", event.bids), ("ask", event.asks)):
             for price, qty in levels:
-                cols.add(ts_ns=event.ts_ns, recv_ns=event.recv_ns, sequence=event.sequence,
-                         side=side, price=price * price_mul, qty=qty * qty_mul,
-                         is_snapshot=event.snapshot, spool_offset=offset)
+                cols.add(side=side, price=price * price_mul, qty=qty * qty_mul, action=action,
+                         **common)
+        for side, prices in (("bid", event.trimmed_bids), ("ask", event.trimmed_asks)):
+            for price in prices:
+                cols.add(side=side, price=price * price_mul, qty=0, action="trim", **common)
+
+    def _book_snapshot(self, event: BookSnapshot, offset: int) -> None:
+        price_mul = 10 ** (DECIMAL_SCALE - event.price_scale)
+        qty_mul = 10 ** (DECIMAL_SCALE - event.qty_scale)
+        cols = self._rare["book_snapshots"][(EXCHANGE, event.symbol, utc_date(event.ts_ns))]
+        through = offset if event.after_message else offset - 1
+        for side, levels in (("bid", event.bids), ("ask", event.asks)):
+            for level, (price, qty) in enumerate(levels, 1):
+                cols.add(ts_ns=event.ts_ns, sequence=event.sequence, reason=event.reason,
+                         side=side, level=level, price=price * price_mul, qty=qty * qty_mul,
+                         through_offset=through, spool_offset=offset)
 
     def _reject(self, reason: str, offset: int, conn_id: int, recv_ns: int, text: str) -> None:
         self._rare["rejected"][(EXCHANGE, utc_date(recv_ns))].add(
@@ -327,12 +362,14 @@ def _to_table(table: str, columns: dict[str, list[Any]]) -> pa.Table:
     elif table == "gaps":
         arrays["from_ts"] = timestamps(np.asarray(columns["from_ns"], dtype=np.int64))
         arrays["to_ts"] = timestamps(np.asarray(columns["to_ns"], dtype=np.int64))
-    elif table == "book_updates":
+    elif table in ("book_updates", "book_snapshots"):
         arrays["ts"] = timestamps(np.asarray(columns["ts_ns"], dtype=np.int64))
         arrays["price"] = decimal_array(columns["price"])
         arrays["qty"] = decimal_array(columns["qty"])
-        arrays["side"] = pa.array(columns["side"], pa.string()).dictionary_encode().cast(
-            schema.field("side").type)
+        for name in ("side", "action", "reason"):
+            if name in schema.names:
+                arrays[name] = pa.array(columns[name], pa.string()).dictionary_encode().cast(
+                    schema.field(name).type)
     for name in schema.names:
         if name not in arrays:
             arrays[name] = pa.array(columns[name], type=schema.field(name).type)

@@ -16,7 +16,7 @@ def merge_files(storage: LakeStorage, table: str, paths: list[str]) -> pa.Table:
         pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f
         for f in schema
     ])
-    pieces = [storage.read(path).select(schema.names).cast(plain) for path in paths]
+    pieces = [_conformed(storage.read(path), plain) for path in paths]
     merged = pa.concat_tables(pieces).sort_by([("spool_offset", "ascending")])
     columns = [
         pc.dictionary_encode(merged[f.name]).cast(f.type)
@@ -24,3 +24,10 @@ def merge_files(storage: LakeStorage, table: str, paths: list[str]) -> pa.Table:
         for f in schema
     ]
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _conformed(table: pa.Table, plain: pa.Schema) -> pa.Table:
+    """``table`` in the current schema: a column an older file lacks is null."""
+    columns = [table[f.name].cast(f.type) if f.name in table.column_names
+               else pa.nulls(table.num_rows, f.type) for f in plain]
+    return pa.Table.from_arrays(columns, schema=plain)

@@ -238,7 +238,7 @@ class LakeWriter:
                     written += size
                     self.stats.files += 1
             self.manifest.commit(entries)
-            self.cursors.commit(CURSOR, batch.end, self._decoder.trades.state())
+            self.cursors.commit(CURSOR, batch.end, self._decoder.state())
         except (StorageError, SpoolError, ManifestError, OSError) as exc:
             # SpoolError: a cursor commit
             self._failed(exc)

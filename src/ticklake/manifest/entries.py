@@ -14,6 +14,7 @@ from typing import Any, Final
 import msgspec
 
 from ticklake.errors import ManifestError
+from ticklake.tables import schema_version
 
 MANIFEST_DIR: Final = "_ticklake/manifest"
 MARKER: Final = f"{MANIFEST_DIR}/manifest.json"
@@ -95,4 +96,4 @@ def log_for_stream(stream: str) -> str:
 def entry_for(path: str, table: str, partition: Iterable[str], rows: int, size: int,
               ranges: Mapping[str, tuple[int, int]] | None = None) -> FileEntry:
     return FileEntry(path, table, tuple(partition), int(rows), int(size),
-                     dict(ranges or {}), published_ns=time.time_ns())
+                     dict(ranges or {}), schema_version(table), time.time_ns())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from ticklake.errors import ManifestError
 from ticklake.manifest.entries import IMPORT_LOG, FileEntry
@@ -12,7 +13,7 @@ from ticklake.manifest.log import ManifestLog
 from ticklake.manifest.ranges import RANGE_COLUMNS, footer_range
 from ticklake.manifest.reader import Manifest
 from ticklake.manifest.store import ManifestStore, _first_line, is_complete, mark_complete
-from ticklake.tables import PARTITIONS
+from ticklake.tables import PARTITIONS, schema_version
 
 
 def iter_data_files(paths: Iterable[tuple[str, int]]) -> Iterator[tuple[str, str, tuple[str, ...],
@@ -131,4 +132,13 @@ def entry_from_footer(store: ManifestStore, path: str, table: str, values: tuple
         if found is not None:
             ranges[column] = found
     return FileEntry(path, table, values, int(meta.num_rows), size, ranges,
-                     published_ns=mtime_ns)
+                     _schema_of(table, meta), mtime_ns)
+
+
+def _schema_of(table: str, meta: Any) -> int:
+    """The current version if the file has every column of it, else version 1 (an older
+    file: read with union by name, its missing columns null)."""
+    from ticklake.schemas import SCHEMAS
+
+    names = set(meta.schema.names)
+    return schema_version(table) if names >= set(SCHEMAS[table].names) else 1

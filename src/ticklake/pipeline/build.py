@@ -34,7 +34,8 @@ _S = 1_000_000_000
 
 
 def open_lake(
-    lake: LakeSettings, products: ProductTable, snapshot_size: int | None = None
+    lake: LakeSettings, products: ProductTable, snapshot_size: int | None = None,
+    book_depth: int | None = 30,
 ) -> tuple[Spool, SpoolWriter, SpoolConsumer]:
     """The spool (opened for appending, recovered, its decode parameters appended as a
     control record before any frame) and a lake writer over it, in a child process (its own
@@ -63,7 +64,8 @@ def open_lake(
             runner.set_durable(writer.durable_offset)
             writer.on_durable = runner.set_durable
     # Every reader of this spool decodes the frames that follow with these (feed.phemex.control).
-    params = encode_control(DecodeParams.of(products, snapshot_size))
+    params = encode_control(DecodeParams.of(
+        products, snapshot_size, book_depth, round(lake.book_snapshot_seconds * 1000)))
     writer.append(RawFrame(CONTROL_CONN_ID, time.time_ns(), params))
     return spool, writer, runner
 
@@ -97,7 +99,8 @@ async def build_recording(
 
     spool = spool_writer = runner = None
     if lake is not None:
-        spool, spool_writer, runner = open_lake(lake, products, feed.snapshot_size)
+        spool, spool_writer, runner = open_lake(
+            lake, products, feed.snapshot_size, None if feed.book_depth == "full" else 30)
     session_config = SessionConfig(
         url=feed.url,
         backoff_initial=feed.backoff_initial,

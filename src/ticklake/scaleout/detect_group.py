@@ -86,7 +86,7 @@ class DetectPartition:
         self.detector = (SwingDetector.restore(state.detector, params) if state.detector
                          else SwingDetector(params))
         self.products = GrowingProducts(state.products)
-        self.decoder = replay_decoder(state.decoder, self.products)
+        self.decoder = replay_decoder(state.decoder, self.products, books=False)
         self.high_water = HighWater(state.high_water, state.generations)
         self.inbound = Inbound(self.high_water, self.products)
         # one manifest log per partition: its owner is the only writer (S3 has no locks)
@@ -140,7 +140,7 @@ class DetectPartition:
         # Not carried: the decoder's per-connection message sequences (as for the lake
         # writers): a message re-sent on the same connection right after a move is told
         # from a new one by the per-symbol trade cursors only.
-        state = DetectState(self.detector.snapshot(), self.decoder.trades.state(),
+        state = DetectState(self.detector.snapshot(), self.decoder.state(),
                             self.high_water.snapshot(), self.high_water.generations_snapshot(),
                             self.products.listed(), self.restored)
         try:

@@ -27,6 +27,8 @@ from picows import WSError, WSFrame, WSListener, WSMsgType, WSTransport, ws_conn
 
 from ticklake.errors import SessionError, SubscriptionRejected, TicklakeError
 from ticklake.feed.events import (
+    BookGap,
+    BookInvalid,
     ConnectionStale,
     DuplicateMessage,
     Event,
@@ -239,8 +241,15 @@ class Connection:
                 stats.gaps += 1
                 gap = event.gap
                 logger.warning("= gap %s [%d, %d]", gap.symbol, gap.from_ns, gap.to_ns)
-            elif isinstance(event, FrameRejected):
-                stats.rejected += 1
+            elif isinstance(event, FrameRejected | BookInvalid):
+                stats.rejected += 1  # (the lake's ``rejected`` keeps both, with the reason)
+                if isinstance(event, BookInvalid):
+                    logger.warning("= book %s invalid: %s; resubscribing", event.symbol,
+                                   event.reason)
+            elif isinstance(event, BookGap):
+                stats.gaps += 1
+                logger.warning("= book gap %s [%d, %d]: %s", event.symbol, event.from_ns,
+                               event.to_ns, event.reason)
             elif isinstance(event, DuplicateMessage):
                 stats.duplicate_messages += 1
             elif isinstance(event, SubscribeFailed):

@@ -9,7 +9,18 @@ import pytest
 
 from ticklake.catalog import Lake
 
-from .helpers import SECOND, T0, anomaly, book_update, gap, raw, rejected, trade, write_lake
+from .helpers import (
+    SECOND,
+    T0,
+    anomaly,
+    book_snapshot,
+    book_update,
+    gap,
+    raw,
+    rejected,
+    trade,
+    write_lake,
+)
 
 # Six BTCUSD trades over two minutes (written out of time order on purpose) and one ETHUSD.
 #   minute 0: buy 100.5 x 2 @ +1s, sell 101 x 1 @ +20s, buy 99.75 x 3 @ +40s
@@ -33,9 +44,13 @@ GAPS = [gap("BTCUSD", T0 + 100, T0 + 200, offset=3)]
 REJECTED = [rejected(T0 + 9, "\ufffdgarbage", offset=4)]
 ANOMALIES = [anomaly("BTCUSD", T0 + 50 * SECOND, T0 + 51 * SECOND, T0 + 80 * SECOND)]
 BOOK_UPDATES = [
-    book_update("BTCUSD", T0 + 10, "bid", "90000.5", "120", offset=5, snapshot=True),
-    book_update("BTCUSD", T0 + 10, "ask", "90001", "7", offset=5, snapshot=True),
+    book_update("BTCUSD", T0 + 10, "bid", "90000.5", "120", offset=5, action="snapshot"),
+    book_update("BTCUSD", T0 + 10, "ask", "90001", "7", offset=5, action="snapshot"),
     book_update("BTCUSDT", T0 + 20, "ask", "90002.25", "0", offset=6),
+]
+BOOK_SNAPSHOTS = [
+    book_snapshot("BTCUSD", T0 + 1_000, "bid", 1, "90000.5", "120", offset=7),
+    book_snapshot("BTCUSD", T0 + 1_000, "ask", 1, "90001", "7", offset=7),
 ]
 
 
@@ -49,6 +64,7 @@ def lake_root(tmp_path: Path) -> Path:
         rejected=REJECTED,
         anomalies=ANOMALIES,
         book_updates=BOOK_UPDATES,
+        book_snapshots=BOOK_SNAPSHOTS,
     )
 
 

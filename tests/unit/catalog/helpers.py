@@ -18,7 +18,7 @@ from ticklake.tables import PARTITIONS
 
 # The time that decides a row's `date` partition.
 DATE_OF = {"trades": "ts_ns", "raw": "recv_ns", "gaps": "detected_ns", "rejected": "recv_ns",
-           "anomalies": "ts_detect_ns", "book_updates": "ts_ns"}
+           "anomalies": "ts_detect_ns", "book_updates": "ts_ns", "book_snapshots": "ts_ns"}
 # Derived microsecond timestamp columns: column -> the ns column it comes from.
 DERIVED_TS = {"ts": "ts_ns", "recv_ts": "recv_ns", "from_ts": "from_ns", "to_ts": "to_ns",
               "ts_start": "ts_start_ns", "ts_detect": "ts_detect_ns", "ts_end": "ts_end_ns"}
@@ -75,6 +75,7 @@ def gap(symbol: str, from_ns: int, to_ns: int, *, offset: int = 0) -> dict[str, 
         "reason": "sequence",
         "detected_ns": to_ns + SECOND,
         "spool_offset": offset,
+        "channel": "trades",
         "exchange": "phemex",
     }
 
@@ -102,10 +103,19 @@ def anomaly(symbol: str, start_ns: int, detect_ns: int, end_ns: int) -> dict[str
 
 
 def book_update(symbol: str, ts_ns: int, side: str, price: str, qty: str, *, offset: int = 0,
-                snapshot: bool = False) -> dict[str, Any]:
+                action: str = "update") -> dict[str, Any]:
     return {
         "ts_ns": ts_ns, "recv_ns": ts_ns + 1_000, "sequence": 7 + offset, "side": side,
-        "price": Decimal(price), "qty": Decimal(qty), "is_snapshot": snapshot,
+        "price": Decimal(price), "qty": Decimal(qty), "action": action,
+        "spool_offset": offset, "symbol": symbol, "exchange": "phemex",
+    }
+
+
+def book_snapshot(symbol: str, ts_ns: int, side: str, level: int, price: str, qty: str, *,
+                  offset: int = 0, reason: str = "cadence") -> dict[str, Any]:
+    return {
+        "ts_ns": ts_ns, "sequence": 7 + offset, "reason": reason, "side": side, "level": level,
+        "price": Decimal(price), "qty": Decimal(qty), "through_offset": offset - 1,
         "spool_offset": offset, "symbol": symbol, "exchange": "phemex",
     }
 

@@ -18,7 +18,16 @@ import pytest
 from ticklake.catalog import TABLES, Lake
 from ticklake.errors import QueryError
 
-from .conftest import ANOMALIES, BOOK_UPDATES, CANDLE_TRADES, GAPS, NEXT_DAY, RAW, REJECTED
+from .conftest import (
+    ANOMALIES,
+    BOOK_SNAPSHOTS,
+    BOOK_UPDATES,
+    CANDLE_TRADES,
+    GAPS,
+    NEXT_DAY,
+    RAW,
+    REJECTED,
+)
 from .helpers import (
     DATE_OF,
     DERIVED_TS,
@@ -36,7 +45,8 @@ from .helpers import (
 
 ALL_TRADES = CANDLE_TRADES + NEXT_DAY
 WRITTEN = {"trades": ALL_TRADES, "raw": RAW, "gaps": GAPS, "rejected": REJECTED,
-           "anomalies": ANOMALIES, "book_updates": BOOK_UPDATES}
+           "anomalies": ANOMALIES, "book_updates": BOOK_UPDATES,
+           "book_snapshots": BOOK_SNAPSHOTS}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TIME = DATE_OF
 
@@ -209,6 +219,7 @@ def subtree_lake(tmp_path: Path) -> tuple[Lake, CountingHandler]:
         rejected=REJECTED,
         anomalies=ANOMALIES,
         book_updates=BOOK_UPDATES,
+        book_snapshots=BOOK_SNAPSHOTS,
     )
     handler = CountingHandler(pafs.SubTreeFileSystem(str(tmp_path), pafs.LocalFileSystem()))
     return Lake("s3://bucket/prefix", filesystem=pafs.PyFileSystem(handler)), handler

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ticklake.dashboard import DashboardConfig
+from ticklake.tables import TABLES
 
 from .client import request
 from .lakes import TRADES_PER_SYMBOL
@@ -14,7 +15,7 @@ from .stack import LakeServer
 def test_lake_lists_every_table_with_rows_and_schema(server: LakeServer) -> None:
     body = request(f"{server.url}/api/lake").json()
     tables = {t["name"]: t for t in body["tables"]}
-    assert set(tables) == {"trades", "raw", "gaps", "rejected", "anomalies", "book_updates"}
+    assert set(tables) == set(TABLES)
     trades = tables["trades"]
     assert trades["rows"] == 2 * TRADES_PER_SYMBOL
     assert trades["partitions"] == 4  # 2 symbols x 2 days

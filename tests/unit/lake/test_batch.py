@@ -201,7 +201,8 @@ def test_a_snapshot_adds_only_unseen_rows_and_a_full_one_that_misses_some_leaves
     gaps = rows(tables, "gaps")
     assert gaps == {("phemex", DAY): [{
         "symbol": "BTCUSD", "from_ns": t[2], "to_ns": t[4], "from_ts": utc(t[2]),
-        "to_ts": utc(t[4]), "reason": "snapshot", "detected_ns": t[8], "spool_offset": 3}]}
+        "to_ts": utc(t[4]), "reason": "snapshot", "detected_ns": t[8], "spool_offset": 3,
+        "channel": "trades"}]}
 
 
 def test_add_record_takes_only_the_next_offset() -> None:
@@ -222,7 +223,7 @@ def test_the_same_records_from_the_same_state_give_the_same_tables() -> None:
     frames = mixed_frames()
     state = decoder()
     build(frames[:10], using=state)  # a decoder that has seen the records before the batch
-    saved = state.trades.state()
+    saved = state.state()
     once = build(frames[10:], first=10, using=decoder(saved)).tables()
     again = build(frames[10:], first=10, using=decoder(saved)).tables()
     assert {t: sorted(p) for t, p in once.items()} == {t: sorted(p) for t, p in again.items()}
@@ -236,7 +237,7 @@ def test_two_batches_resumed_from_the_saved_state_hold_the_rows_of_one() -> None
     whole = build(frames).tables()
     first = decoder()
     head = build(frames[:17], using=first).tables()
-    tail = build(frames[17:], first=17, using=decoder(first.trades.state())).tables()
+    tail = build(frames[17:], first=17, using=decoder(first.state())).tables()
     for table in ("trades", "raw", "rejected"):
         assert by_offset(head, table) + by_offset(tail, table) == by_offset(whole, table), table
     # 20 BTCUSDT rows, 20 of the others (one of i == 7's two quarantined), 1 from the snapshot
@@ -284,13 +285,13 @@ def test_book_messages_become_exact_rows_and_a_level_beyond_the_decimals_is_reje
         RawFrame(1, MIDNIGHT + 9, book("BTCUSD", "book", [[10**17, 1]], [], "incremental")),
     ]
     tables = build(frames).tables()
-    got = {(k[1], r["side"], r["price"], r["qty"], r["is_snapshot"], r["spool_offset"])
+    got = {(k[1], r["side"], r["price"], r["qty"], r["action"], r["spool_offset"])
            for k, r in by_offset(tables, "book_updates")}
     assert got == {
-        ("BTCUSD", "bid", Decimal("90000.5"), Decimal(120), True, 0),  # price scale 4
-        ("BTCUSD", "ask", Decimal("90001"), Decimal(7), True, 0),
-        ("BTCUSDT", "ask", Decimal("90002.25"), Decimal("0.5"), True, 1),  # decimal strings
-        ("sBTCUSDT", "bid", Decimal("90000.12"), Decimal("0.0015"), True, 2),  # 1e8-scaled ints
+        ("BTCUSD", "bid", Decimal("90000.5"), Decimal(120), "snapshot", 0),  # price scale 4
+        ("BTCUSD", "ask", Decimal("90001"), Decimal(7), "snapshot", 0),
+        ("BTCUSDT", "ask", Decimal("90002.25"), Decimal("0.5"), "snapshot", 1),  # strings
+        ("sBTCUSDT", "bid", Decimal("90000.12"), Decimal("0.0015"), "snapshot", 2),  # 1e8 ints
     }
     assert {k[2] for k, _ in by_offset(tables, "book_updates")} == {DAY}
     (rejected,) = [r for _, r in by_offset(tables, "rejected")]

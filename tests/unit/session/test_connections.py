@@ -11,7 +11,7 @@ from typing import Any
 
 from ticklake.feed.events import DuplicateMessage, Event, TradesReceived
 from ticklake.feed.phemex import PhemexProtocol, Subscription, default_products
-from ticklake.feed.phemex.trades import MAX_FUTURE_NS, ReplayDecoder, TradeDecoder
+from ticklake.feed.phemex.trades import replay_decoder
 from ticklake.session import ConnIds, PhemexSession, SessionConfig, SessionGroup
 
 from ...support import scaled, wait_until
@@ -51,7 +51,7 @@ def test_replay_keeps_each_connections_sequences_across_interleaved_frames() -> 
     """Two connections' frames alternate in one spool. A message one connection replays (or
     that its snapshot already covered) is dropped even though the other connection's frames
     came in between: the replay must not forget a connection's state on every switch."""
-    replay = ReplayDecoder(TradeDecoder(default_products(), 200, MAX_FUTURE_NS))
+    replay = replay_decoder(b"", default_products(), 200)
     ts = WALL - 10_000
     a_rows = [[ts + 1, "Buy", 1_000_000, 1], [ts + 2, "Sell", 1_000_500, 2]]
     b_rows = [[ts + 1, "Buy", 2_000_000, 3]]

@@ -160,9 +160,12 @@ class BookSide:
             else:
                 self._levels.pop(price, None)  # a delete of an unknown level is normal
 
-    def trim(self, depth: int) -> None:
+    def trim(self, depth: int) -> list[int]:
+        """Drop the levels beyond ``depth``; their prices, worst last."""
+        dropped: list[int] = []
         while len(self._levels) > depth:
-            self._levels.popitem(-1)
+            dropped.append(self._levels.popitem(-1)[0])
+        return dropped[::-1]
 
     def best(self) -> int | None:
         return self._levels.peekitem(0)[0] if self._levels else None
@@ -177,6 +180,21 @@ def _negated(price: int) -> int:
 
 
 BookStatus = Literal["waiting", "live", "invalid"]
+
+
+class BookState(msgspec.Struct, array_like=True):
+    """A :class:`SymbolBook` at rest (depth 0: the full book)."""
+
+    symbol: str
+    depth: int
+    status: BookStatus
+    sequence: int
+    good_since_ns: int | None
+    last_ts_ns: int | None
+    gap_from: int | None
+    gap_reason: str
+    bids: list[Level]
+    asks: list[Level]
 
 
 class SymbolBook:
@@ -222,9 +240,9 @@ class SymbolBook:
                                             f"after {self.sequence}")
         self.bids.update(levels.bids)
         self.asks.update(levels.asks)
-        self._trim()
+        trimmed = self._trim()
         self.sequence, self.last_ts_ns = levels.sequence, levels.ts_ns
-        events: list[Event] = [self._updated(levels, recv_ns)]
+        events: list[Event] = [self._updated(levels, recv_ns, trimmed)]
         bid, ask = self.bids.best(), self.asks.best()
         if bid is not None and ask is not None and bid >= ask:
             events += self._invalidate(levels, f"crossed book: bid {bid} >= ask {ask}")
@@ -249,17 +267,17 @@ class SymbolBook:
         self._gap = None
         self.bids.replace(levels.bids)
         self.asks.replace(levels.asks)
-        self._trim()
+        trimmed = self._trim()
         self.sequence, self.last_ts_ns = levels.sequence, levels.ts_ns
         self.status = "live"
         self.good_since_ns = levels.ts_ns
-        events.append(self._updated(levels, recv_ns))
+        events.append(self._updated(levels, recv_ns, trimmed))
         return events
 
-    def _trim(self) -> None:
-        if self.depth is not None:
-            self.bids.trim(self.depth)
-            self.asks.trim(self.depth)
+    def _trim(self) -> tuple[list[int], list[int]]:
+        if self.depth is None:
+            return [], []
+        return self.bids.trim(self.depth), self.asks.trim(self.depth)
 
     def _differences(self, levels: BookLevels) -> int:
         """Levels in which a snapshot and the book differ (within the subscribed depth)."""
@@ -279,10 +297,30 @@ class SymbolBook:
         self.sequence = max(self.sequence, levels.sequence)
         return [BookInvalid(levels.symbol, levels.sequence, levels.ts_ns, reason)]
 
-    def _updated(self, levels: BookLevels, recv_ns: int) -> BookUpdated:
+    def _updated(self, levels: BookLevels, recv_ns: int,
+                 trimmed: tuple[list[int], list[int]]) -> BookUpdated:
         return BookUpdated(levels.symbol, levels.sequence, levels.ts_ns, recv_ns,
                            levels.snapshot, levels.bids, levels.asks,
-                           self.product.price_scale, self.product.qty_scale)
+                           self.product.price_scale, self.product.qty_scale, *trimmed)
+
+    def export(self) -> BookState:
+        """Everything the book knows, to persist beside a reader's offset."""
+        gap_from, gap_reason = self._gap if self._gap is not None else (None, "")
+        return BookState(self.product.symbol, 0 if self.depth is None else self.depth,
+                         self.status, self.sequence, self.good_since_ns, self.last_ts_ns,
+                         gap_from, gap_reason, self.bids.top(), self.asks.top())
+
+    @classmethod
+    def restore(cls, state: BookState, product: Product) -> SymbolBook:
+        book = cls(product, state.depth or None)
+        book.status = state.status
+        book.sequence, book.good_since_ns, book.last_ts_ns = (
+            state.sequence, state.good_since_ns, state.last_ts_ns)
+        if state.gap_from is not None:
+            book._gap = (state.gap_from, state.gap_reason)
+        book.bids.replace(state.bids)
+        book.asks.replace(state.asks)
+        return book
 
     def top(self, n: int | None = None) -> tuple[list[Level], list[Level]] | None:
         """The best ``n`` levels of each side (bids, asks), or None while not servable."""

@@ -20,6 +20,8 @@ from ticklake.feed.phemex.products import Product, ProductTable
 CONTROL_CONN_ID = 0xFFFF_FFFF  # the largest u32; connection ids stay below it
 CONTROL_KIND = "decode-params"
 VERSION = 1
+DEFAULT_BOOK_DEPTH = 30
+DEFAULT_BOOK_SNAPSHOT_MS = 1000
 
 
 class DecodeParams(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
@@ -31,10 +33,17 @@ class DecodeParams(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     source: str = ""  # where the products came from (a URL, "shipped defaults")
     ticklake: str = CONTROL_KIND
     version: int = VERSION
+    # Order books: the subscribed depth (0: full) the recorder trims to, and the cadence of
+    # the lake's ``book_snapshots`` (0: none).
+    book_depth: int = DEFAULT_BOOK_DEPTH
+    book_snapshot_ms: int = DEFAULT_BOOK_SNAPSHOT_MS
 
     @classmethod
-    def of(cls, products: ProductTable, snapshot_size: int | None) -> DecodeParams:
-        return cls(products.listing(), snapshot_size, products.source)
+    def of(cls, products: ProductTable, snapshot_size: int | None,
+           book_depth: int | None = DEFAULT_BOOK_DEPTH,
+           book_snapshot_ms: int = DEFAULT_BOOK_SNAPSHOT_MS) -> DecodeParams:
+        return cls(products.listing(), snapshot_size, products.source,
+                   book_depth=book_depth or 0, book_snapshot_ms=book_snapshot_ms)
 
     def table(self) -> ProductTable:
         return ProductTable(self.products, source=self.source or "spool control record")

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 import msgspec
 
 from ticklake.feed.events import (
-    BookUpdated,
     DuplicateMessage,
     Event,
     FrameRejected,
@@ -22,7 +21,15 @@ from ticklake.feed.events import (
     TradesReceived,
 )
 from ticklake.feed.phemex.book import decode_book
-from ticklake.feed.phemex.control import CONTROL_CONN_ID, ControlError, DecodeParams, decode_control
+from ticklake.feed.phemex.book_replay import ReplayBooks, ReplayBookState
+from ticklake.feed.phemex.control import (
+    CONTROL_CONN_ID,
+    DEFAULT_BOOK_DEPTH,
+    DEFAULT_BOOK_SNAPSHOT_MS,
+    ControlError,
+    DecodeParams,
+    decode_control,
+)
 from ticklake.feed.phemex.dedup import SymbolTrades, TradeCursor
 from ticklake.feed.phemex.normalize import BadNumber, normalize_rows, normalize_rows_p
 from ticklake.feed.phemex.products import Product, ProductTable
@@ -33,14 +40,16 @@ EXCHANGE = "phemex"
 # A trade stamped further than this past its receive time is quarantined (see on_trades).
 MAX_FUTURE_NS = 3600 * 1_000_000_000
 _KINDS = frozenset(("snapshot", "incremental"))
-_BOOK_KEY = "book "  # a connection's book sequences: keys no symbol has (a space)
+# Books before any control record stated how they were recorded: the recorder's defaults.
+DEFAULT_DEPTH = DEFAULT_BOOK_DEPTH
+DEFAULT_SNAPSHOT_NS = DEFAULT_BOOK_SNAPSHOT_MS * 1_000_000
 # Connections a replay keeps sequences for: a recorder has at most 5 open at once (§1.2).
 _REMEMBERED_CONNECTIONS = 32
 
 
 class _DecoderState(msgspec.Struct):
-    """What a reader persists beside its offset (version 3; version 2 had no ``connections``,
-    version 1 was the cursors alone)."""
+    """What a reader persists beside its offset (version 4; version 3 had no ``books``,
+    version 2 no ``connections``, version 1 was the cursors alone)."""
 
     version: int
     cursors: dict[str, TradeCursor]
@@ -48,9 +57,10 @@ class _DecoderState(msgspec.Struct):
     # Each connection's last message sequence per symbol (a replay's ``use_connection``): a
     # message the exchange sends again after a restart of the reader is still a duplicate.
     connections: dict[int, dict[str, int]] = msgspec.field(default_factory=dict)
+    books: list[ReplayBookState] = msgspec.field(default_factory=list)  # (replays only)
 
 
-_STATE_VERSION = 3
+_STATE_VERSION = 4
 _state_encoder = msgspec.json.Encoder()
 _state_decoder = msgspec.json.Decoder(_DecoderState)
 _cursor_decoder = msgspec.json.Decoder(dict[str, TradeCursor])  # version 1
@@ -112,36 +122,16 @@ class TradeDecoder:
         self._conn_seqs[conn_id] = seqs  # most recently used last
         self._conn_seq = seqs
 
-    def book_message_is_new(self, symbol: str, sequence: int, snapshot: bool) -> bool:
-        """Whether this connection has not had a book message of ``symbol`` this recent (a
-        snapshot always counts: a periodic one repeats the sequence before it, §6.1)."""
-        key = _BOOK_KEY + symbol  # beside the connection's trade sequences, persisted with them
-        last = self._conn_seq.get(key, -1)
-        if not snapshot and sequence <= last:
-            return False
-        if sequence > last:
-            self._conn_seq[key] = sequence
-        return True
-
     def cursors(self) -> dict[str, TradeCursor]:
         return {sym: st.cursor() for sym, st in self._symbols.items() if st.started}
 
-    def state(self) -> bytes:
-        """The de-duplication state and decode parameters as bytes, to persist beside a
-        consumer's offset (a restart then needs no control record from before it)."""
-        return _state_encoder.encode(_DecoderState(_STATE_VERSION, self.cursors(), self.params,
-                                                   self._conn_seqs))
+    def saved(self) -> _DecoderState:
+        """The de-duplication state and decode parameters (see :meth:`ReplayDecoder.state`)."""
+        return _DecoderState(_STATE_VERSION, self.cursors(), self.params, self._conn_seqs)
 
     @classmethod
-    def from_state(
-        cls, state: bytes, products: ProductTable, snapshot_size: int | None, max_future_ns: int
-    ) -> TradeDecoder:
-        if not state:
-            return cls(products, snapshot_size, max_future_ns)
-        try:
-            saved = _state_decoder.decode(state)
-        except msgspec.DecodeError:  # version 1: the cursors alone
-            return cls(products, snapshot_size, max_future_ns, _cursor_decoder.decode(state))
+    def from_saved(cls, saved: _DecoderState, products: ProductTable,
+                   snapshot_size: int | None, max_future_ns: int) -> TradeDecoder:
         decoder = cls(products, snapshot_size, max_future_ns, saved.cursors, saved.params)
         decoder._conn_seqs = saved.connections  # in order: most recently used last
         return decoder
@@ -209,16 +199,30 @@ class ReplayDecoder:
     Replies (acks, pongs) are accepted as they are: the request ids were the live session's.
     """
 
-    def __init__(self, trades: TradeDecoder) -> None:
+    def __init__(self, trades: TradeDecoder, books: ReplayBooks | None) -> None:
         self.trades = trades
+        self.books = books  # None: book frames are checked, not followed (a trade-only reader)
         self._conn_id: int | None = None
+        if books is not None and trades.params is not None:
+            _configure(books, trades.params)
+
+    def state(self) -> bytes:
+        """Everything the decoder knows, as bytes to persist beside a reader's offset (a
+        restart then needs no control record or frame from before it)."""
+        saved = self.trades.saved()
+        if self.books is not None:
+            saved.books = self.books.export()
+        return _state_encoder.encode(saved)
 
     def decode(self, payload: bytes, conn_id: int, recv_ns: int) -> list[Event]:
         if conn_id & 0xFFFF_FFFF == CONTROL_CONN_ID:  # (the low half of a topic's folded id)
             try:
-                self.trades.apply(decode_control(payload))
+                params = decode_control(payload)
             except ControlError as exc:
                 return [rejection(str(exc), payload)]
+            self.trades.apply(params)
+            if self.books is not None:
+                _configure(self.books, params)
             return []
         if conn_id != self._conn_id:  # a reconnect, or another connection of a sharded recorder
             self._conn_id = conn_id
@@ -233,32 +237,45 @@ class ReplayDecoder:
             return []
         push = frame_decoder.decode(payload)
         if push.book or push.orderbook_p:
-            return self._book(frame.symbol, payload, recv_ns)
+            return self._book(frame.symbol, payload, conn_id, recv_ns)
         if push.is_other_push():
             return []
         return [rejection("not a Phemex message (no id, error or known payload key)", payload)]
 
-    def _book(self, symbol: str | None, payload: bytes, recv_ns: int) -> list[Event]:
-        """A book message as received (its levels are ``book_updates`` rows); an incremental
-        the connection already had, or one older than it, is dropped like a resent trade
-        message (the live book did not apply it either)."""
+    def _book(self, symbol: str | None, payload: bytes, conn_id: int,
+              recv_ns: int) -> list[Event]:
+        """A book message through the symbol's book, as live (``book_replay``)."""
         product = self.trades.product(symbol) if symbol is not None else None
         if product is None:
             return [rejection(f"order book for unknown symbol {symbol!r}", payload)]  # as live
-        levels = decode_book(payload, product, recv_ns)
-        if isinstance(levels, FrameRejected):
-            return [levels]
-        if not self.trades.book_message_is_new(levels.symbol, levels.sequence, levels.snapshot):
-            return [DuplicateMessage(levels.symbol, levels.sequence,
-                                     len(levels.bids) + len(levels.asks))]
-        return [BookUpdated(levels.symbol, levels.sequence, levels.ts_ns, recv_ns,
-                            levels.snapshot, levels.bids, levels.asks, product.price_scale,
-                            product.qty_scale)]
+        if self.books is None:
+            levels = decode_book(payload, product, recv_ns)
+            return [levels] if isinstance(levels, FrameRejected) else []
+        return self.books.on_frame(payload, product, conn_id, recv_ns)
 
 
-def replay_decoder(state: bytes, products: ProductTable,
-                   snapshot_size: int | None = None) -> ReplayDecoder:
+def _configure(books: ReplayBooks, params: DecodeParams) -> None:
+    books.configure(params.book_depth or None, params.book_snapshot_ms * 1_000_000 or None)
+
+
+def replay_decoder(state: bytes, products: ProductTable, snapshot_size: int | None = None,
+                   books: bool = True) -> ReplayDecoder:
     """The decoder every reader of a spool (or of a topic fed from one) uses: resumed from a
     saved ``state``, following the control records it meets; ``products`` and
-    ``snapshot_size`` serve only frames recorded before control records existed."""
-    return ReplayDecoder(TradeDecoder.from_state(state, products, snapshot_size, MAX_FUTURE_NS))
+    ``snapshot_size`` serve only frames recorded before control records existed. ``books``:
+    rebuild the order books (a reader that only wants trades skips the work)."""
+    saved = _load_state(state)
+    trades = TradeDecoder.from_saved(saved, products, snapshot_size, MAX_FUTURE_NS)
+    replay_books = ReplayBooks(DEFAULT_DEPTH, DEFAULT_SNAPSHOT_NS) if books else None
+    if replay_books is not None:
+        replay_books.restore(saved.books, trades.product)
+    return ReplayDecoder(trades, replay_books)
+
+
+def _load_state(state: bytes) -> _DecoderState:
+    if not state:
+        return _DecoderState(_STATE_VERSION, {})
+    try:
+        return _state_decoder.decode(state)
+    except msgspec.DecodeError:  # version 1: the cursors alone
+        return _DecoderState(1, _cursor_decoder.decode(state))

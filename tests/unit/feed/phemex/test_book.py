@@ -317,33 +317,3 @@ def test_unsubscribing_one_book_keeps_the_others_of_its_channel() -> None:
     assert [(r["method"], r["params"]) for r in sent(protocol)] == [
         ("orderbook.unsubscribe", []), ("orderbook.subscribe", ["sBTCUSDT"])]
     assert set(protocol.books.books) == {"sBTCUSDT"}
-
-
-# -- replays of the spool (the lake writer's decoder) ------------------------------------------
-
-
-def test_a_replay_turns_book_frames_into_rows_and_drops_resent_incrementals() -> None:
-    from ticklake.feed.phemex.trades import replay_decoder
-
-    def frame(kind: str, seq: int, bids: list[list[int]]) -> bytes:
-        return json.dumps({"book": {"asks": [[1010000, 5]], "bids": bids}, "depth": 30,
-                           "sequence": seq, "symbol": "BTCUSD", "timestamp": seq,
-                           "type": kind}).encode()
-
-    decoder = replay_decoder(b"", PRODUCTS)
-    first = decoder.decode(frame("snapshot", 5, [[1000000, 3]]), 1, RECV)
-    assert [type(e) for e in first] == [BookUpdated]
-    assert isinstance(first[0], BookUpdated) and first[0].bids == [(1000000, 3)]
-    assert [type(e) for e in decoder.decode(frame("incremental", 6, [[999000, 1]]), 1, RECV)] \
-        == [BookUpdated]
-    assert decoder.decode(frame("incremental", 6, [[999000, 1]]), 1, RECV) == [
-        DuplicateMessage("BTCUSD", 6, 2)]
-    periodic = decoder.decode(frame("snapshot", 6, [[1000000, 3], [999000, 1]]), 1, RECV)
-    assert [type(e) for e in periodic] == [BookUpdated]  # the same sequence: still a row set
-    # A restarted writer resumes from the saved state: the resend is still a resend ...
-    again = replay_decoder(decoder.trades.state(), PRODUCTS)
-    assert again.decode(frame("incremental", 6, [[999000, 1]]), 1, RECV) == [
-        DuplicateMessage("BTCUSD", 6, 2)]
-    # ... and another connection has sequences of its own.
-    assert [type(e) for e in again.decode(frame("incremental", 6, [[999000, 1]]), 2, RECV)] \
-        == [BookUpdated]

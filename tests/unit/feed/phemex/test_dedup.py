@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ticklake.feed.events import DuplicateMessage, FrameRejected, GapDetected, TradesReceived
 from ticklake.feed.phemex import PhemexProtocol, ProtocolConfig, Subscription, default_products
 from ticklake.feed.phemex.dedup import SymbolTrades, TradeCursor
-from ticklake.feed.phemex.trades import TradeDecoder
+from ticklake.feed.phemex.trades import replay_decoder
 
 from .helpers import connect_and_ack, feed, make_protocol, rows_of, trade_msg, trades_of
 
@@ -94,9 +95,9 @@ def test_cursor_round_trip_resumes_without_duplicates() -> None:
     first = make_protocol("BTCUSD")
     connect_and_ack(first)
     feed(first, trade_msg("incremental", [list(A), list(A), [99, "Buy", 1, 1]], 10))
-    state = first.trades.state()  # as persisted beside a consumer's offset
+    state = msgspec.json.encode(first.trades.saved())  # as persisted beside an offset
     products = default_products()
-    decoder = TradeDecoder.from_state(state, products, 200, 10**18)
+    decoder = replay_decoder(state, products, 200).trades
     second = PhemexProtocol([Subscription("trade", "BTCUSD")], products,
                             cursors=decoder.cursors())
     connect_and_ack(second)

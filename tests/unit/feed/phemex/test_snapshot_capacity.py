@@ -12,7 +12,7 @@ from ticklake.feed.phemex import Family, Product, ProductTable, default_products
 from ticklake.feed.phemex.control import CONTROL_CONN_ID, DecodeParams, encode_control
 from ticklake.feed.phemex.dedup import MIN_SNAPSHOT_CAPACITY, SymbolTrades, TradeCursor
 from ticklake.feed.phemex.normalize import Row
-from ticklake.feed.phemex.trades import MAX_FUTURE_NS, TradeDecoder, replay_decoder
+from ticklake.feed.phemex.trades import replay_decoder
 
 WALL = 1_800_000_000 * 10**9
 
@@ -71,7 +71,7 @@ def test_the_decoder_state_keeps_the_control_records_products() -> None:
     (event,) = decoder.decode(frame("Z001USD", WALL), 7, WALL)
     assert isinstance(event, TradesReceived) and event.price_scale == 4
     # Restarted from the saved state, past the control record: Z001USD still decodes.
-    restarted = replay_decoder(decoder.trades.state(), default_products())
+    restarted = replay_decoder(decoder.state(), default_products())
     (again,) = restarted.decode(frame("Z001USD", WALL + 1), 7, WALL + 1)
     assert isinstance(again, TradesReceived) and again.trades[0].price_text == "123.4567"
     # A decoder never told about it rejects it: never a guess.
@@ -88,5 +88,5 @@ def test_a_topics_folded_connection_id_still_marks_a_control_record() -> None:
 
 def test_state_saved_before_control_records_existed_still_loads() -> None:
     old = b'{"BTCUSD": {"last_ts_ns": 100, "boundary": [[100, "Buy", 1, 1]]}}'
-    decoder = TradeDecoder.from_state(old, default_products(), None, MAX_FUTURE_NS)
+    decoder = replay_decoder(old, default_products()).trades
     assert decoder.cursors()["BTCUSD"].last_ts_ns == 100 and decoder.params is None
