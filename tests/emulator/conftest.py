@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -126,6 +127,95 @@ class Raw:
             await self._reader
 
 
+Side = dict[Decimal, Decimal]  # price -> qty, exact
+
+
+@dataclass(frozen=True)
+class BookMsg:
+    """One order-book message as exact decimals (decoded here, not by the emulator)."""
+
+    symbol: str
+    snapshot: bool
+    sequence: int
+    ts_ns: int
+    bids: Side  # qty 0 = delete, in incrementals
+    asks: Side
+
+
+def book_messages(raw: Raw, symbol: str, price_exp: int, qty_exp: int) -> list[BookMsg]:
+    """The book messages of ``symbol`` a raw client received, in arrival order. Integer rows
+    (COIN-M, spot) are units of 10**-exp; ``orderbook_p`` rows are decimal strings."""
+    def side(rows: list[list[Any]]) -> Side:
+        return {_exact(p, price_exp): _exact(q, qty_exp) for p, q in rows}
+
+    out = []
+    for m in raw.data(symbol):
+        body = m.get("book", m.get("orderbook_p"))
+        if body is not None:
+            out.append(BookMsg(symbol, m["type"] == "snapshot", m["sequence"], m["timestamp"],
+                               side(body["bids"]), side(body["asks"])))
+    return out
+
+
+def _exact(value: int | str, exp: int) -> Decimal:
+    return Decimal(value) if isinstance(value, str) else Decimal(value).scaleb(-exp)
+
+
+@dataclass
+class CarefulBook:
+    """A client's book of one symbol, built from the wire as a careful client would: a snapshot
+    replaces, qty 0 deletes, each side trimmed to the depth. What it finds odd goes to ``odd``
+    as (what, message, detail): ``stale`` (a snapshot older than what it applied: ignored),
+    ``backwards`` (an incremental older than what it applied: its levels that no later message
+    set are applied, so the book stays right), ``unknown_delete`` (detail (side, price)),
+    ``diverged`` (a snapshot that differs from the book built so far: replaced)."""
+
+    depth: int = 0
+    bids: Side = field(default_factory=dict)
+    asks: Side = field(default_factory=dict)
+    sequence: int = -1
+    odd: list[tuple[str, BookMsg, object]] = field(default_factory=list)
+    _touched: dict[int, set[tuple[str, Decimal]]] = field(default_factory=dict)
+
+    def apply(self, m: BookMsg) -> None:
+        if m.sequence < self.sequence:
+            if m.snapshot:
+                self.odd.append(("stale", m, None))
+                return
+            self.odd.append(("backwards", m, None))
+            later = set().union(*(t for s, t in self._touched.items() if s > m.sequence))
+            self._update(m, later)
+            return
+        if m.snapshot:
+            if self.sequence >= 0 and (self.bids, self.asks) != (m.bids, m.asks):
+                self.odd.append(("diverged", m, None))
+            self.bids, self.asks = dict(m.bids), dict(m.asks)
+        else:
+            self._update(m, set())
+        self._trim()
+        self.sequence = m.sequence
+        self._touched[m.sequence] = {("bid", p) for p in m.bids} | {("ask", p) for p in m.asks}
+
+    def _update(self, m: BookMsg, skip: set[tuple[str, Decimal]]) -> None:
+        for name, levels, given in (("bid", self.bids, m.bids), ("ask", self.asks, m.asks)):
+            for price, qty in given.items():
+                if (name, price) in skip:
+                    continue
+                if qty:
+                    levels[price] = qty
+                elif levels.pop(price, None) is None:
+                    self.odd.append(("unknown_delete", m, (name, price)))
+        self._trim()
+
+    def _trim(self) -> None:
+        if self.depth:
+            self.bids = dict(sorted(self.bids.items(), reverse=True)[: self.depth])
+            self.asks = dict(sorted(self.asks.items())[: self.depth])
+
+    def book(self) -> tuple[Side, Side]:
+        return dict(self.bids), dict(self.asks)
+
+
 def http_get(url: str) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=5 * FACTOR) as resp:
@@ -154,6 +244,9 @@ class Kit:
     """Everything a test needs, handed out by the ``kit`` fixture (no helper imports)."""
 
     Raw = Raw
+    BookMsg = BookMsg
+    CarefulBook = CarefulBook
+    book_messages = staticmethod(book_messages)
     FACTOR = FACTOR
     eventually = staticmethod(eventually)
     http_get = staticmethod(http_get)

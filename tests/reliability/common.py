@@ -92,8 +92,110 @@ def lake_count(root: str, table: str) -> int:
 
 
 def truth_trades(path: Path) -> Counter[Key]:
+    """The trades of an emulator's truth (its books are in another file: see truth_books)."""
     return Counter((s, t, side, p.normalize(), q.normalize())
                    for s, t, side, p, q in read_truth(path))
+
+
+Side = dict[Decimal, Decimal]  # price -> qty, exact
+
+
+@dataclass(frozen=True)
+class BookFault:
+    """One fault record of the book truth: what a client was told that the truth was not."""
+
+    kind: str
+    symbol: str
+    conn: int | None  # None: the exchange's own (every connection watching the symbol)
+    ts_ns: int
+    sequence: int
+    extra: dict[str, Any]
+
+
+class TruthBooks:
+    """The emulator's true order books, read from its book truth (``<truth>.books.jsonl``).
+
+    :meth:`book_at` replays the symbol's records with ``ts_ns <= T`` (the wire messages of a
+    book step carry that step's ``ts_ns``). Queries in increasing time continue from the last
+    one; an earlier instant replays from the start.
+    """
+
+    def __init__(self, records: Iterable[dict[str, Any]]) -> None:
+        self._steps: dict[str, list[tuple[int, bool, Side, Side]]] = {}
+        self.faults: list[BookFault] = []
+        for r in records:
+            if "book" in r:
+                self._steps.setdefault(r["book"], []).append(
+                    (r["ts_ns"], r["type"] == "snapshot", _side(r["bids"]), _side(r["asks"])))
+            elif "fault" in r:
+                extra = {k: v for k, v in r.items()
+                         if k not in ("fault", "symbol", "conn", "ts_ns", "sequence")}
+                self.faults.append(BookFault(r["fault"], r["symbol"], r["conn"], r["ts_ns"],
+                                             r["sequence"], extra))
+        self._cursor: dict[str, tuple[int, Side, Side]] = {}
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self._steps)
+
+    def start_ns(self, symbol: str) -> int | None:
+        """The first instant the truth knows the symbol's book (None: never watched)."""
+        steps = self._steps.get(symbol)
+        return steps[0][0] if steps else None
+
+    def book_at(self, symbol: str, ts_ns: int, depth: int | None = 0) -> tuple[Side, Side]:
+        """(bids, asks) of the true book at ``ts_ns``: the best ``depth`` levels (0 or None:
+        all). ValueError before the truth's first record of the symbol."""
+        steps = self._steps.get(symbol, [])
+        if not steps or ts_ns < steps[0][0]:
+            msg = f"the truth does not know {symbol}'s book at {ts_ns}"
+            raise ValueError(msg)
+        i, bids, asks = self._cursor.get(symbol, (0, {}, {}))
+        if i > 0 and steps[i - 1][0] > ts_ns:
+            i, bids, asks = 0, {}, {}  # an earlier instant: replay from the start
+        while i < len(steps) and steps[i][0] <= ts_ns:
+            _, snapshot, new_bids, new_asks = steps[i]
+            if snapshot:
+                bids, asks = {}, {}
+            _apply(bids, new_bids)
+            _apply(asks, new_asks)
+            i += 1
+        self._cursor[symbol] = (i, bids, asks)
+        return _best(bids, depth, True), _best(asks, depth, False)
+
+    def fault_records(self, kind: str | None = None,
+                      symbol: str | None = None) -> list[BookFault]:
+        return [f for f in self.faults
+                if (kind is None or f.kind == kind) and (symbol is None or f.symbol == symbol)]
+
+
+def _side(rows: list[list[str]]) -> Side:
+    return {Decimal(price): Decimal(qty) for price, qty in rows}
+
+
+def _apply(levels: Side, changes: Side) -> None:
+    for price, qty in changes.items():
+        if qty:
+            levels[price] = qty
+        else:
+            levels.pop(price, None)
+
+
+def _best(levels: Side, depth: int | None, descending: bool) -> Side:
+    ordered = sorted(levels.items(), reverse=descending)
+    return dict(ordered[:depth] if depth else ordered)
+
+
+def truth_books(path: Path) -> TruthBooks:
+    """The book truth of an emulator run: ``path`` is its trade truth (``truth.jsonl``, whose
+    books are in ``truth.books.jsonl`` beside it) or the books file itself. The trade file
+    holds trades only, so ``truth_trades`` is unaffected by books."""
+    path = Path(path)
+    if not path.name.endswith(".books.jsonl"):
+        stem = path.stem if path.suffix == ".jsonl" else path.name
+        path = path.with_name(f"{stem}.books.jsonl")
+    with path.open(encoding="utf-8") as lines:
+        return TruthBooks(json.loads(line) for line in lines if line.strip())
 
 
 @dataclass

@@ -8,10 +8,12 @@ Modules: ``config`` (EmulatorConfig), ``products`` (the basic product table and 
 symbols, ``exchange`` and ``exchange-2021`` payload shapes; ``catalog.symbol_specs`` and
 ``catalog.listed_symbols`` are the truth client tests compare against), ``market``
 (seeded simulator over all symbols; ``simulator``: one symbol's price and arrivals;
-``swings``: labelled swings), ``book`` (order book channel), ``truth`` (ground-truth log),
-``frames`` (server frames), ``fanout`` (trades and books to subscribers), ``dispatch`` (client
-requests), ``rest`` (HTTP: products, control), ``faults``/``injector`` (fault kinds, plans,
-application), ``connection`` (per-client state), ``server`` (Emulator, run_emulator).
+``swings``: labelled swings), ``book`` (order book channel), ``truth`` (ground-truth log:
+trades, and the true books beside them), ``frames`` (server frames), ``fanout`` (trades and
+books to subscribers), ``book_faults`` (one step's book messages to one view, and the book
+faults), ``dispatch`` (client requests), ``rest`` (HTTP: products, control),
+``faults``/``injector`` (fault kinds, plans, application), ``connection`` (per-client state),
+``server`` (Emulator, run_emulator).
 
 Choices where the reference is silent or uncertain:
 

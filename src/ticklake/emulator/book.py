@@ -3,12 +3,17 @@
 :class:`BookSim` keeps a band of price levels on each side of the market's touch and moves
 them every batch period: crossed levels are deleted, the touch is always present, levels
 appear, change size and vanish; now and then a delete is emitted for a level that does not
-exist (real feeds do that). :class:`BookView` is one subscription: it remembers the levels the
-client holds, sends a snapshot on subscribe and every ``book_snapshot_interval`` seconds (right
-after that batch's incremental, with its sequence and timestamp: a check, as on Phemex), and
-incrementals (qty 0 = delete). A limited-depth view only reports levels inside its
-top N; a level pushed out of the top N is *not* deleted on the wire (the client must trim),
-and is sent again when it comes back.
+exist (real feeds do that). Each step leaves its changes to the full book in
+:attr:`BookSim.changes` (qty 0 = gone: the ground truth's book records) and its spurious
+deletes in :attr:`BookSim.absent` (not a change: the level was not there).
+
+:class:`BookView` is one subscription: it remembers the levels the client holds, sends a
+snapshot on subscribe and every ``book_snapshot_interval`` seconds (right after that batch's
+incremental, with its sequence and timestamp: a check, as on Phemex), and incrementals (qty 0
+= delete). A limited-depth view only reports levels inside its top N; a level pushed out of
+the top N is *not* deleted on the wire (the client must trim), and is sent again when it comes
+back. The view keeps the last few states it moved through (:attr:`BookView.history`), which a
+``book_stale_snapshot`` fault sends as a snapshot of an earlier instant.
 
 Params: ``[sym]`` → depth 30; ``[sym, true]`` → full book; ``[sym, bool, depth]`` with depth
 in {0, 1, 5, 10, 30} (0 = full). The fast/slow cadence flag is accepted but every view is
@@ -19,11 +24,12 @@ from __future__ import annotations
 
 import math
 import random
+from collections import deque
 from dataclasses import dataclass, field
 
 from ticklake.emulator.products import Product
 
-__all__ = ["DEPTHS", "BookSim", "BookView", "parse_book_params"]
+__all__ = ["DEPTHS", "BookSim", "BookState", "BookView", "Levels", "parse_book_params"]
 
 DEPTHS = frozenset({0, 1, 5, 10, 30})
 BAND = 60  # levels kept per side
@@ -32,6 +38,7 @@ _FILL_HOLE = 0.05  # chance per tick that an empty level inside the band gets an
 _CHANGES = 4  # up to this many random size changes per side and tick
 _VANISH = 0.08  # chance that a changed (non-touch) level is cancelled
 _ABSENT_DELETE = 0.03  # chance per tick of a delete for a level that is not in the book
+_HISTORY = 8  # earlier states a view keeps (a stale snapshot is the oldest of them)
 
 Levels = dict[int, int]  # price ticks -> qty units
 
@@ -63,6 +70,7 @@ class BookSim:
         self.bids: Levels = {}
         self.asks: Levels = {}
         self.absent: tuple[Levels, Levels] = ({}, {})  # spurious deletes of the last step
+        self.changes: tuple[Levels, Levels] = ({}, {})  # the last step's changes (0 = gone)
         if touch is not None:
             bid, ask = touch
             for i in range(BAND):
@@ -92,7 +100,8 @@ class BookSim:
             if missing:
                 spurious[side][self.rng.choice(missing)] = 0
         self.absent = spurious
-        return (self.bids, self.asks) != before or bool(spurious[0] or spurious[1])
+        self.changes = (_changed(before[0], self.bids), _changed(before[1], self.asks))
+        return bool(self.changes[0] or self.changes[1] or spurious[0] or spurious[1])
 
     def _side(self, levels: Levels, touch: int, sign: int) -> None:
         rng = self.rng
@@ -126,6 +135,10 @@ class BookSim:
         return dict(bids), dict(asks)
 
 
+# (sequence, timestamp ns, bids, asks) of one instant, as a view held it
+BookState = tuple[int, int, Levels, Levels]
+
+
 @dataclass(eq=False)
 class BookView:
     """What one subscription has been told about one symbol's book."""
@@ -135,25 +148,51 @@ class BookView:
     last_snapshot: float = 0.0
     bids: Levels = field(default_factory=dict)
     asks: Levels = field(default_factory=dict)
+    sequence: int = -1  # of the state held (-1: no snapshot yet)
+    ts_ns: int = 0
+    last_sent: int = -1  # sequence of the last message the client was sent
+    # Earlier states, oldest first. The level dicts are replaced, never changed in place, so
+    # keeping references is enough.
+    history: deque[BookState] = field(default_factory=lambda: deque(maxlen=_HISTORY))
+    # An incremental held back by a ``book_out_of_order`` fault: (text, sequence, ts_ns).
+    held: tuple[str, int, int] | None = None
 
     def snapshot(self, book: BookSim, sequence: int, ts_ns: int, now: float,
                  extra: tuple[int, int] | None) -> str:
-        self.bids, self.asks = book.top(self.depth)
+        bids, asks = book.top(self.depth)
+        self._move(sequence, ts_ns, bids, asks)
         self.last_snapshot = now
-        return self._encode("snapshot", self.bids, self.asks, sequence, ts_ns, extra)
+        return self.encode("snapshot", bids, asks, sequence, ts_ns, extra)
 
-    def incremental(self, book: BookSim, sequence: int, ts_ns: int,
-                    extra: tuple[int, int] | None) -> str | None:
+    def advance(self, book: BookSim, sequence: int, ts_ns: int) -> tuple[Levels, Levels]:
+        """Hold the book's current top; the levels a client needs to follow (maybe none)."""
         cur_bids, cur_asks = book.top(self.depth)
         bids = _diff(self.bids, cur_bids, book.bids, book.absent[0])
         asks = _diff(self.asks, cur_asks, book.asks, book.absent[1])
-        self.bids, self.asks = cur_bids, cur_asks
+        self._move(sequence, ts_ns, cur_bids, cur_asks)
+        return bids, asks
+
+    def incremental(self, book: BookSim, sequence: int, ts_ns: int,
+                    extra: tuple[int, int] | None) -> str | None:
+        bids, asks = self.advance(book, sequence, ts_ns)
         if not bids and not asks:
             return None
-        return self._encode("incremental", bids, asks, sequence, ts_ns, extra)
+        return self.encode("incremental", bids, asks, sequence, ts_ns, extra)
 
-    def _encode(self, kind: str, bids: Levels, asks: Levels, sequence: int, ts_ns: int,
-                extra: tuple[int, int] | None) -> str:
+    def earlier(self) -> BookState | None:
+        """The oldest remembered state older than the last message sent (None: none yet)."""
+        for state in self.history:
+            if state[0] < self.last_sent:
+                return state
+        return None
+
+    def _move(self, sequence: int, ts_ns: int, bids: Levels, asks: Levels) -> None:
+        if self.sequence >= 0:
+            self.history.append((self.sequence, self.ts_ns, self.bids, self.asks))
+        self.sequence, self.ts_ns, self.bids, self.asks = sequence, ts_ns, bids, asks
+
+    def encode(self, kind: str, bids: Levels, asks: Levels, sequence: int, ts_ns: int,
+               extra: tuple[int, int] | None) -> str:
         p = self.product
         ask_rows = ",".join(self._level(px, q) for px, q in sorted(asks.items()))
         bid_rows = ",".join(self._level(px, q) for px, q in sorted(bids.items(), reverse=True))
@@ -171,6 +210,15 @@ class BookView:
         if p.channel == "trade_p":
             return f'["{p.price_str(price)}","{p.qty_str(qty)}"]'
         return f"[{price},{qty}]"
+
+
+def _changed(before: Levels, after: Levels) -> Levels:
+    """Levels that differ between two states of a side: new quantities, 0 for removed."""
+    out: Levels = {px: q for px, q in after.items() if before.get(px) != q}
+    for px in before:
+        if px not in after:
+            out[px] = 0
+    return out
 
 
 def _diff(held: Levels, top: Levels, full: Levels, absent: Levels) -> Levels:

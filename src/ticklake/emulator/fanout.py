@@ -4,8 +4,13 @@ Every batch period the server asks :class:`Fanout` to *produce* (advance the mar
 which *records* the new trades (ground truth, the per-symbol snapshot ring) and fans them out
 as ``incremental`` messages to every connection subscribed to the symbol's channel, cut at
 ``max_trades_per_message``; then to *step the books* and push each book view its snapshot
-(every ``book_snapshot_interval``) or its incremental. A subscribe's snapshot (the newest
-trades of the ring, or the book) is sent from here too.
+(every ``book_snapshot_interval``) or its incremental (:mod:`~ticklake.emulator.book_faults`,
+which also applies the book faults). A subscribe's snapshot (the newest trades of the ring,
+or the book) is sent from here too.
+
+The book truth (``<truth>.books.jsonl``) of a symbol starts the first time somebody subscribes
+to its book; every step that changes it afterwards is recorded with the timestamp and sequence
+of that step's messages.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ticklake.emulator.book import BookSim, BookView
+from ticklake.emulator.book_faults import SIDES, BookSender
+from ticklake.emulator.faults import FaultKind
 from ticklake.emulator.frames import trade_row, trades_message
 from ticklake.emulator.simulator import Trade
-from ticklake.emulator.truth import TruthWriter
+from ticklake.emulator.truth import BookTruthWriter, TruthWriter, book_truth_path
 
 if TYPE_CHECKING:
     from ticklake.emulator.connection import Client
@@ -45,6 +52,8 @@ class Fanout:
         self._lazy_books = config.catalog != "basic"
         self._jitter = random.Random(f"ticklake-emulator-mts:{config.seed}")
         self._truth: TruthWriter | None = None
+        self._book_truth: BookTruthWriter | None = None
+        self.sender = BookSender(emu, lambda: self._extra(None))
 
     def open(self, market: Market, history: list[Trade]) -> None:
         """Books at the market's touch, the truth log opened, ``history`` in the rings."""
@@ -53,12 +62,20 @@ class Fanout:
                       for s in config.symbols}
         if config.truth_path is not None:
             self._truth = TruthWriter(config.truth_path, products)
+            books_path = book_truth_path(config.truth_path)
+            if books_path is not None:
+                self._book_truth = BookTruthWriter(books_path, products)
+                self.sender.truth = self._book_truth
         self._record(history)
 
     def close(self) -> None:
         if self._truth is not None:
             self._truth.close()
             self._truth = None
+        if self._book_truth is not None:
+            self._book_truth.close()
+            self._book_truth = None
+            self.sender.truth = None
 
     # ---------------------------------------------------------------- on subscribe
 
@@ -74,11 +91,15 @@ class Fanout:
     def send_book_snapshot(self, client: Client, view: BookView) -> None:
         symbol = view.product.symbol
         book = self.books.get(symbol) or BookSim.empty(view.product)
+        now_ns = time.time_ns()  # the snapshot's timestamp, and the truth's for this instant
         if self._lazy_books and symbol in self.books:
-            self._step_book(symbol, book)
-        text = view.snapshot(book, self._sequence(symbol), time.time_ns(), time.monotonic(),
-                             self._extra(None))
-        self.emu.send(client, text, data=True)
+            self._step_book(symbol, book, now_ns)
+        sequence = self._sequence(symbol)
+        truth = self._book_truth
+        if truth is not None and symbol in self.books and not truth.started(symbol):
+            truth.snapshot(symbol, now_ns, sequence, book.bids, book.asks)
+        text = view.snapshot(book, sequence, now_ns, time.monotonic(), self._extra(None))
+        self.sender.send(client, view, text, sequence)
 
     def _sequence(self, symbol: str) -> int:
         market = self.emu.market
@@ -145,29 +166,20 @@ class Fanout:
         if market.halted:
             return
         now, now_ns = time.monotonic(), time.time_ns()
-        interval = emu.config.book_snapshot_interval
         books: Iterable[tuple[str, BookSim]] = self.books.items()
         if self._lazy_books:
             watched = {slot[1] for client in emu.clients.values() for slot in client.books}
             books = [(s, b) for s, b in self.books.items() if s in watched]
         for symbol, book in books:
-            changed = self._step_book(symbol, book)
+            changed = self._step_book(symbol, book, now_ns)
             sequence = market.sequence(symbol)
+            slot = (emu.products[symbol].book_channel, symbol)
             for client in list(emu.clients.values()):
-                view = client.books.get((emu.products[symbol].book_channel, symbol))
-                if view is None:
-                    continue
-                if changed:
-                    text = view.incremental(book, sequence, now_ns, self._extra(None))
-                    if text is not None:
-                        emu.send(client, text, data=True)
-                if now - view.last_snapshot >= interval:
-                    # After the step's incremental, with its sequence and timestamp: the
-                    # periodic snapshot is for self-verification (§6.1, a real capture).
-                    text = view.snapshot(book, sequence, now_ns, now, self._extra(None))
-                    emu.send(client, text, data=True)
+                view = client.books.get(slot)
+                if view is not None:
+                    self.sender.step(client, view, book, sequence, now_ns, now, changed)
 
-    def _step_book(self, symbol: str, book: BookSim) -> bool:
+    def _step_book(self, symbol: str, book: BookSim, now_ns: int) -> bool:
         market = self.emu.market
         assert market is not None
         if market.halted:
@@ -175,4 +187,19 @@ class Fanout:
         changed = book.step(market.touch(symbol))
         if changed:
             market.jump_sequence(symbol, 1)  # a book update consumes a sequence number
+            self._write_step(symbol, book, now_ns, market.sequence(symbol))
         return changed
+
+    def _write_step(self, symbol: str, book: BookSim, now_ns: int, sequence: int) -> None:
+        """The step's true changes; its spurious deletes are the exchange's own faults."""
+        truth = self._book_truth
+        if truth is None or not truth.started(symbol):
+            return
+        if book.changes[0] or book.changes[1]:
+            truth.update(symbol, now_ns, sequence, *book.changes)
+        for side, absent in enumerate(book.absent):
+            for px in absent:
+                if px in book.changes[side]:
+                    continue  # deleted by this very step: a real delete, not an unknown one
+                truth.fault(FaultKind.BOOK_UNKNOWN_DELETE.value, symbol, None, now_ns, sequence,
+                            side=SIDES[side], price=truth.price(symbol, px))

@@ -4,6 +4,11 @@ A fault is injected with ``Emulator.inject(kind, target, seconds, count)`` (or t
 control endpoint, or a schedule). Targets: ``"all"`` current connections, a connection id
 (``"3"``), ``"random"`` (one current connection, seeded) or ``"next"`` (the next ``count``
 new connections). The server applies the plan; this module only holds state and parsing.
+
+Order-book faults (``book_*``) corrupt what one connection is told, never the true book; each
+is armed on the connection's plan (:class:`BookArm`) and fires on that connection's next book
+message it fits (:mod:`~ticklake.emulator.book_faults`), ``count`` times. Their target may also
+be a symbol: every current connection watching that symbol's book, that symbol only.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 __all__ = [
+    "BOOK_KINDS",
     "DEFAULT_SECONDS",
+    "BookArm",
     "FaultKind",
     "FaultPlan",
     "NextArm",
@@ -36,6 +43,11 @@ class FaultKind(enum.StrEnum):
     SERVER_DROP = "server_drop"  # as if the heartbeat timed out: abort now
     REFUSE = "refuse"  # HTTP 503 on upgrade for a while; aborts existing connections
     SEQUENCE_JUMP = "sequence_jump"  # jump a symbol's sequence counter (legal)
+    # Order books (book_faults.py): what one connection is told differs from the true book.
+    BOOK_DROP = "book_drop"  # an incremental is not sent (the book diverges until a snapshot)
+    BOOK_STALE_SNAPSHOT = "book_stale_snapshot"  # an extra snapshot of an earlier instant
+    BOOK_OUT_OF_ORDER = "book_out_of_order"  # two incrementals swapped: sequence goes back
+    BOOK_UNKNOWN_DELETE = "book_unknown_delete"  # a delete of a level that does not exist
 
 
 # Used when ``seconds`` is None for kinds that need a duration. STALL with None lasts until
@@ -47,6 +59,8 @@ DEFAULT_SECONDS: dict[FaultKind, float] = {
 
 # Kinds that act on the emulator as a whole rather than on connections.
 GLOBAL_KINDS = frozenset({FaultKind.REFUSE, FaultKind.SEQUENCE_JUMP})
+BOOK_KINDS = frozenset({FaultKind.BOOK_DROP, FaultKind.BOOK_STALE_SNAPSHOT,
+                        FaultKind.BOOK_OUT_OF_ORDER, FaultKind.BOOK_UNKNOWN_DELETE})
 # With target "next", these fire when the connection's first data message goes out.
 ON_FIRST_DATA = frozenset(
     {FaultKind.CLOSE, FaultKind.STALL, FaultKind.GARBAGE, FaultKind.DUPLICATE,
@@ -69,7 +83,7 @@ def parse_target(target: str) -> str | int:
     if target.isdigit():
         return int(target)
     if target and target.isalnum():
-        return target  # a symbol, meaningful for sequence_jump only
+        return target  # a symbol, meaningful for sequence_jump and book faults only
     msg = f"invalid fault target {target!r}"
     raise ValueError(msg)
 
@@ -93,6 +107,15 @@ class NextArm:
 
 
 @dataclass(slots=True)
+class BookArm:
+    """A book fault armed on one connection: fires ``remaining`` more times."""
+
+    kind: FaultKind
+    symbol: str | None  # only this symbol's book; None: whichever book fits first
+    remaining: int
+
+
+@dataclass(slots=True)
 class FaultPlan:
     """Fault state of one connection. Times are event-loop monotonic seconds."""
 
@@ -104,6 +127,19 @@ class FaultPlan:
     pending_duplicates: int = 0  # duplicate the next data message (none sent yet)
     on_first_ack: list[tuple[FaultKind, float | None]] = field(default_factory=list)
     on_first_data: list[tuple[FaultKind, float | None]] = field(default_factory=list)
+    book: list[BookArm] = field(default_factory=list)
+
+    def book_arm(self, kind: FaultKind, symbol: str) -> BookArm | None:
+        """The first armed ``kind`` that fits ``symbol``'s book, if any."""
+        for arm in self.book:
+            if arm.kind is kind and arm.symbol in (None, symbol):
+                return arm
+        return None
+
+    def book_fired(self, arm: BookArm) -> None:
+        arm.remaining -= 1
+        if arm.remaining <= 0:
+            self.book = [a for a in self.book if a is not arm]
 
     def stalled(self, now: float) -> bool:
         if self.stall_until is None:

@@ -9,9 +9,11 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from ticklake.emulator.faults import (
+    BOOK_KINDS,
     DEFAULT_SECONDS,
     GLOBAL_KINDS,
     ON_FIRST_DATA,
+    BookArm,
     FaultKind,
     NextArm,
     check_numbers,
@@ -50,7 +52,10 @@ class Injector:
         aim = parse_target(str(target))
         traded = self.emu.config.symbols
         named_symbol = isinstance(aim, str) and aim not in ("all", "next", "random")
-        if named_symbol and (fault is not FaultKind.SEQUENCE_JUMP or aim not in traded):
+        if named_symbol and not (
+            (fault is FaultKind.SEQUENCE_JUMP and aim in traded)
+            or (fault in BOOK_KINDS and aim in self.emu.products)
+        ):
             msg = f"invalid fault target {target!r}"
             raise ValueError(msg)
         self.injected[fault] += 1
@@ -74,6 +79,11 @@ class Injector:
             self._next_arms.append(NextArm(fault, seconds, count))
             return count
         live = self._live()
+        if named_symbol:  # a book fault on every connection watching that symbol's book
+            watching = [c for c in live if any(s == aim for _, s in c.books)]
+            for client in watching:
+                client.plan.book.append(BookArm(fault, str(aim), count))
+            return len(watching)
         if aim == "random":
             targets = [self._rng.choice(live)] if live else []
         elif isinstance(aim, int):
@@ -93,6 +103,8 @@ class Injector:
             arm.remaining -= 1
             if arm.kind is FaultKind.ERROR_REPLY:
                 client.plan.error_replies += 1
+            elif arm.kind in BOOK_KINDS:
+                client.plan.book.append(BookArm(arm.kind, None, 1))
             elif arm.kind in ON_FIRST_DATA:
                 client.plan.on_first_data.append((arm.kind, arm.seconds))
             else:
@@ -116,6 +128,8 @@ class Injector:
             symbol = next(iter(client.subscriptions), ("", self.emu.config.symbols[0]))[1]
             for frame in garbage_frames(self._rng, count, symbol):
                 self.emu.send(client, frame)
+        elif fault in BOOK_KINDS:
+            plan.book.append(BookArm(fault, None, count))
         elif fault is FaultKind.DUPLICATE:
             if client.last_data is None:
                 plan.pending_duplicates += count

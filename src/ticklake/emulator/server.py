@@ -167,7 +167,10 @@ class Emulator:
         Targets: "all", a connection id ("3"), "random", "next" (returns ``count``: the
         next ``count`` connections are armed). ``refuse`` returns the number of connections
         it aborted; ``sequence_jump`` the number of symbols jumped (target a traded symbol,
-        else all). Raises ValueError on a bad kind/target/seconds/count.
+        else all). Book faults (``book_drop``, ``book_stale_snapshot``, ``book_out_of_order``,
+        ``book_unknown_delete``) fire ``count`` times on each target connection's next book
+        message they fit; their target may be a symbol (every connection watching its book,
+        returned). Raises ValueError on a bad kind/target/seconds/count.
         """
         return self.injector.inject(kind, target, seconds, count)
 

@@ -1,13 +1,36 @@
-"""Ground truth: every trade the simulated market produced, whether or not anyone listened.
+"""Ground truth: every trade the simulated market produced, whether or not anyone listened,
+and the true order books.
 
-JSONL (default): one object per trade, appended in production order and flushed after each
-batch, so tests can read the file while the emulator runs::
+Trades, JSONL (default): one object per trade, appended in production order and flushed after
+each batch, so tests can read the file while the emulator runs::
 
     {"symbol":"BTCUSD","ts_ns":1764824672778886833,"side":"Buy","price":"90000.5","qty":"12"}
 
 ``price`` and ``qty`` are exact decimal strings of the real values (COIN-M qty in contracts,
 spot and USDⓈ-M qty in base currency). A path ending in ``.parquet`` gets the same columns
 (ts_ns int64, the rest strings) written once, on :meth:`TruthWriter.close`.
+
+Books go beside a JSONL trade truth, in ``<name>.books.jsonl`` (:func:`book_truth_path`;
+``truth.jsonl`` → ``truth.books.jsonl``), so that every reader of the trade lines stays as it
+was. A Parquet trade truth has no book truth. A symbol's book is written from the first time
+somebody subscribes to it (a full ``snapshot`` record, the book as of that instant), then one
+``update`` record per book step that changed it: the levels of the FULL book that changed,
+qty ``"0"`` = gone. Prices and sizes are exact decimal strings as for trades; ``ts_ns`` and
+``sequence`` are the ones that step's wire messages carry, so the true book at instant T is
+every record of the symbol with ``ts_ns <= T`` applied in file order::
+
+    {"book":"BTCUSD","type":"snapshot","ts_ns":1764824672778886833,"sequence":20254182950,
+     "bids":[["90000.4","1200"],...],"asks":[["90000.5","310"],...]}
+    {"book":"BTCUSD","type":"update","ts_ns":1764824672798886833,"sequence":20254182951,
+     "bids":[["89999.9","0"]],"asks":[["90000.5","280"]]}
+
+Bids descending, asks ascending. Deletes of levels that do not exist are not changes to the
+book: they are ``fault`` records, like every fault that makes what a client is told differ
+from the true book (``conn`` null: the exchange's own, sent to every view of the symbol)::
+
+    {"fault":"book_drop","symbol":"BTCUSD","conn":3,"ts_ns":...,"sequence":...}
+
+See :mod:`~ticklake.emulator.book_faults` for each kind's extra keys.
 """
 
 from __future__ import annotations
@@ -21,7 +44,9 @@ from typing import IO
 from ticklake.emulator.products import Product, lookup
 from ticklake.emulator.simulator import Trade
 
-__all__ = ["TruthWriter", "truth_record"]
+__all__ = ["BookTruthWriter", "TruthWriter", "book_truth_path", "truth_record"]
+
+Levels = Mapping[int, int]  # price ticks -> qty units (as in book.py)
 
 
 def truth_record(trade: Trade, product: Product | None = None) -> dict[str, str | int]:
@@ -90,3 +115,71 @@ class TruthWriter:
         tmp = self.path.with_name(self.path.name + ".tmp")
         pq.write_table(pa.table(columns), tmp)
         tmp.replace(self.path)
+
+
+def book_truth_path(truth_path: str | Path) -> Path | None:
+    """Where the books of a trade truth go: ``x.jsonl`` → ``x.books.jsonl``; None for
+    Parquet (books are not kept there)."""
+    path = Path(truth_path)
+    if path.suffix == ".parquet":
+        return None
+    stem = path.stem if path.suffix == ".jsonl" else path.name
+    return path.with_name(f"{stem}.books.jsonl")
+
+
+class BookTruthWriter:
+    """Appends true-book records and fault records to a JSONL file (flushed per record)."""
+
+    def __init__(self, path: str | Path, products: Mapping[str, Product]) -> None:
+        self.path = Path(path)
+        self._products = products
+        self._started: set[str] = set()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Created (truncated) now: a file left by an earlier run must not pass for this one's.
+        self._file: IO[str] | None = self.path.open("w", encoding="utf-8")
+
+    def started(self, symbol: str) -> bool:
+        return symbol in self._started
+
+    def snapshot(self, symbol: str, ts_ns: int, sequence: int, bids: Levels,
+                 asks: Levels) -> None:
+        """The whole book of ``symbol``: where its truth starts."""
+        self._started.add(symbol)
+        self._book("snapshot", symbol, ts_ns, sequence, bids, asks)
+
+    def update(self, symbol: str, ts_ns: int, sequence: int, bids: Levels,
+               asks: Levels) -> None:
+        """Levels of the full book that changed (qty 0: gone)."""
+        if symbol in self._started:
+            self._book("update", symbol, ts_ns, sequence, bids, asks)
+
+    def fault(self, kind: str, symbol: str, conn: int | None, ts_ns: int, sequence: int,
+              **extra: str | int) -> None:
+        self._write({"fault": kind, "symbol": symbol, "conn": conn, "ts_ns": ts_ns,
+                     "sequence": sequence, **extra})
+
+    def price(self, symbol: str, px: int) -> str:
+        """A level's price (in ticks) as the exact decimal string of the records."""
+        product = self._products[symbol]
+        return product.price_str(px * product.tick_units)
+
+    def _book(self, kind: str, symbol: str, ts_ns: int, sequence: int, bids: Levels,
+              asks: Levels) -> None:
+        product = self._products[symbol]
+
+        def rows(levels: Levels, descending: bool) -> list[list[str]]:
+            return [[product.price_str(px * product.tick_units), product.qty_str(qty)]
+                    for px, qty in sorted(levels.items(), reverse=descending)]
+
+        self._write({"book": symbol, "type": kind, "ts_ns": ts_ns, "sequence": sequence,
+                     "bids": rows(bids, True), "asks": rows(asks, False)})
+
+    def _write(self, record: dict[str, object]) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
