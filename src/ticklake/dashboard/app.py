@@ -21,7 +21,7 @@ from ticklake.dashboard import anomalies, candles, lakeinfo, sql
 from ticklake.dashboard import live as live_feed
 from ticklake.dashboard.auth import Guard
 from ticklake.dashboard.config import DashboardConfig, check_config
-from ticklake.dashboard.context import Context, context
+from ticklake.dashboard.context import Context, context, live_symbols
 from ticklake.dashboard.responses import JSON, internal_error, user_error
 from ticklake.errors import TicklakeError
 from ticklake.status import LiveRecording
@@ -84,8 +84,7 @@ def create_app(config: DashboardConfig, live: LiveRecording | None = None) -> St
 async def info(request: Request) -> Response:
     """``GET /api/info``: what this dashboard serves (the page's first call)."""
     ctx = context(request)
-    symbols = (ctx.live.status().symbols
-               if ctx.live is not None else [])
+    symbols = live_symbols(ctx.live)
     return JSON({
         "recording": ctx.live is not None,
         "live_symbols": symbols,

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ticklake.catalog import Lake
-from ticklake.dashboard.context import context
+from ticklake.dashboard.context import context, live_symbols
 from ticklake.dashboard.responses import JSON
 from ticklake.errors import BadRequest
 
@@ -136,7 +136,7 @@ async def symbols(request: Request) -> Response:
             end = max_ns + 1 if max_ns is not None else start + _DAY
             have = ranges.setdefault(values["symbol"], [start, end])
             have[0], have[1] = min(have[0], start), max(have[1], end)
-    live = ctx.live.status().symbols if ctx.live else []
+    live = live_symbols(ctx.live)
     if ctx.live is not None:
         for symbol in live:  # the unpublished tail reaches up to now
             ranges.setdefault(symbol, [_now_ns() - 3_600 * _S, 0])[1] = _now_ns()

@@ -16,6 +16,7 @@ import anyio.to_thread
 from starlette.requests import HTTPConnection
 
 from ticklake.catalog import QueryResult
+from ticklake.dashboard.books import LiveBooks
 from ticklake.dashboard.config import DashboardConfig
 from ticklake.dashboard.recent import RecentAnomalies
 from ticklake.live_edge import LiveEdge
@@ -32,11 +33,14 @@ class Context:
     limiter: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(_QUERY_THREADS))
     recent: RecentAnomalies | None = None  # set with ``live``
+    books: LiveBooks | None = None  # set with ``live``
     edge: LiveEdge | None = None  # the lake + spool tail, kept across requests
 
     def __post_init__(self) -> None:
         if self.live is not None and self.recent is None:
             self.recent = RecentAnomalies(self.live)
+        if self.live is not None and self.books is None:
+            self.books = LiveBooks(self.live)
         if self.edge is None:
             self.edge = LiveEdge(self.config.lake_root, self.config.spool_dir)
 
@@ -51,6 +55,12 @@ class Context:
     async def in_thread(self, fn: Any, *args: Any) -> Any:
         """A blocking catalog call (footer reads, listings) off the event loop."""
         return await anyio.to_thread.run_sync(partial(fn, *args), limiter=self.limiter)
+
+
+def live_symbols(live: LiveRecording | None) -> list[str]:
+    """The recording's symbols, each once: its status lists a symbol once per channel
+    (trades and book) it records."""
+    return list(dict.fromkeys(live.status().symbols)) if live is not None else []
 
 
 def context(connection: HTTPConnection) -> Context:

@@ -14,6 +14,11 @@ publishes the frame's events): the page seeds its chart from the lake with
 ``before_offset=seam`` and then adds pushed trades, each counted exactly once. It also carries
 the dashboard's recent detector episodes (``recent.py``); the page adds the lake's ended ones
 (``/api/anomalies``) and keeps the latest phase per ``anomaly_id``.
+
+Order books (``books.py``): the page says which symbol's book it shows (``{"type": "book",
+"symbol": ...}``; the recording's first symbol until it does) and gets that book's top levels
+in ``books`` when it changed, at most every ``BOOK_INTERVAL_S``; book events alone never make
+a message that would carry nothing new.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ticklake.bus import Subscriber
-from ticklake.dashboard.context import context
+from ticklake.dashboard.books import BookPush, LiveBooks
+from ticklake.dashboard.context import context, live_symbols
 from ticklake.feed.events import Event, GapDetected, TradesReceived
 from ticklake.model import Anomaly
 from ticklake.status import LiveRecording
@@ -47,9 +53,11 @@ async def live(websocket: WebSocket) -> None:
     await websocket.accept()
     if recording is None:
         await websocket.send_text(_encode({"type": "hello", "recording": False}))
-        await _until_disconnect(websocket)
+        await _until_disconnect(websocket, lambda _: None)
         return
-    feed = LiveFeed(recording)
+    if ctx.books is not None:
+        ctx.books.start()  # normally already running (DashboardServer.serve starts it)
+    feed = LiveFeed(recording, ctx.books)
     recent: list[dict[str, Any]] = []
     if ctx.recent is not None:  # right after subscribing: see dashboard/anomalies.py
         await ctx.recent.drain()
@@ -58,27 +66,43 @@ async def live(websocket: WebSocket) -> None:
         await websocket.send_text(_encode(feed.hello(recent)))
         async with asyncio.TaskGroup() as group:
             pump = group.create_task(feed.pump(websocket.send_text))
-            await _until_disconnect(websocket)
+            await _until_disconnect(websocket, feed.on_text)
             pump.cancel()
     finally:
         feed.close()
 
 
-async def _until_disconnect(websocket: WebSocket) -> None:
+async def _until_disconnect(websocket: WebSocket, on_text: Callable[[str], None]) -> None:
     with contextlib.suppress(WebSocketDisconnect):
-        while (await websocket.receive())["type"] != "websocket.disconnect":
-            pass  # the page sends nothing we act on
+        while (message := await websocket.receive())["type"] != "websocket.disconnect":
+            if message.get("text"):
+                on_text(message["text"])
+
+
+class _Request(msgspec.Struct):
+    """What a page may ask: ``{"type": "book", "symbol": "BTCUSD"}`` (null: no book)."""
+
+    type: str
+    symbol: str | None = None
+
+
+_request_decoder = msgspec.json.Decoder(_Request)
 
 
 class LiveFeed:
     """One page's view of a recording: its subscriptions, seam and status numbers."""
 
-    def __init__(self, recording: LiveRecording) -> None:
+    def __init__(self, recording: LiveRecording, books: LiveBooks | None = None) -> None:
         self.recording = recording
         # No await between subscribing and reading the seam (see the module docstring).
         self.events = recording.bus.subscribe(maxsize=50_000)
         self.anomalies = recording.anomalies.subscribe(maxsize=2_000)
         self.seam = recording.status().spool_end
+        self.symbols = live_symbols(recording)
+        self.books = books
+        self.book = (BookPush(books.mirror, self.symbols[0] if self.symbols else None)
+                     if books is not None else None)
+        self._wake = asyncio.Event()  # the page asked for another book
         self._samples: deque[tuple[float, int]] = deque()
         self._ended = False
 
@@ -91,11 +115,25 @@ class LiveFeed:
     def hello(self, anomalies: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         return {
             "type": "hello", "recording": True,
-            "symbols": self.recording.status().symbols,
+            "symbols": self.symbols,
             "seam": self.seam, "server_ms": time.time_ns() / 1e6,
             "anomalies": anomalies or [],
+            # None: the recording does not say; the page learns it from the book frames
+            "book_symbols": self.books.symbols if self.books is not None else None,
+            "book_watch": self.book.symbol if self.book is not None else None,
             "status": self.status(),
         }
+
+    def on_text(self, text: str) -> None:
+        """A page's request; anything else (or an unknown symbol) is ignored."""
+        try:
+            request = _request_decoder.decode(text)
+        except msgspec.DecodeError:
+            return
+        if (request.type == "book" and self.book is not None
+                and (request.symbol is None or request.symbol in self.symbols)):
+            self.book.watch(request.symbol)
+            self._wake.set()
 
     def status(self) -> dict[str, Any]:
         status = self.recording.status()
@@ -121,35 +159,70 @@ class LiveFeed:
         """Forward until cancelled (the page left) or the page cannot be written to."""
         subs: dict[str, Subscriber[Any]] = {"events": self.events, "anomalies": self.anomalies}
         waiting: dict[str, asyncio.Task[list[Any]]] = {}
+        last_sent = time.monotonic()  # the hello
         try:
             while True:
                 for name, sub in subs.items():
                     if name not in waiting:
                         waiting[name] = asyncio.ensure_future(sub.get_batch())
-                if waiting:  # the first batch, or the heartbeat's timeout
-                    await asyncio.wait(waiting.values(), timeout=HEARTBEAT_SECONDS,
-                                       return_when=asyncio.FIRST_COMPLETED)
-                else:  # the recording ended: keep the status fresh, nothing else comes
-                    await asyncio.sleep(HEARTBEAT_SECONDS)
-                items: dict[str, list[Any]] = {"events": [], "anomalies": []}
-                for name in [n for n, task in waiting.items() if task.done()]:
-                    batch = waiting.pop(name).result()
-                    if not batch:  # [] means the bus was closed: the recording ended
-                        del subs[name]
-                        self._ended = True
-                        continue
-                    if len(subs[name]):
-                        batch += await subs[name].get_batch()  # returns at once
-                    items[name] = batch
+                await self._wait(waiting, self._timeout(last_sent))
+                ended = self._ended
+                items = await self._collect(subs, waiting)
+                message = self._message(items["events"], items["anomalies"], await self._books())
+                now = time.monotonic()
+                if not (_news(message) or self._ended != ended
+                        or now - last_sent >= HEARTBEAT_SECONDS):
+                    continue  # only book messages, coalesced into a later frame
+                message["status"] = self.status()
+                last_sent = now
                 try:
-                    await send(_encode(self._message(items["events"], items["anomalies"])))
+                    await send(_encode(message))
                 except (WebSocketDisconnect, RuntimeError, OSError):
                     return  # the page went away mid-send; the receiver sees the disconnect
         finally:
             for task in waiting.values():
                 task.cancel()
 
-    def _message(self, events: list[Event], anomalies: list[Anomaly]) -> dict[str, Any]:
+    def _timeout(self, last_sent: float) -> float:
+        """Until the heartbeat, or until a throttled book may go out if that is sooner."""
+        now = time.monotonic()
+        timeout = max(0.0, last_sent + HEARTBEAT_SECONDS - now)
+        book_due = self.book.due_in(now) if self.book is not None else None
+        return timeout if book_due is None else min(timeout, book_due)
+
+    async def _wait(self, waiting: dict[str, asyncio.Task[list[Any]]], timeout: float) -> None:
+        """Until a batch is ready, the page asks for a book, or ``timeout`` passes."""
+        wake = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait([*waiting.values(), wake], timeout=timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            wake.cancel()
+        self._wake.clear()
+
+    async def _collect(self, subs: dict[str, Subscriber[Any]],
+                       waiting: dict[str, asyncio.Task[list[Any]]]) -> dict[str, list[Any]]:
+        """The batches that are ready (a closed bus leaves ``subs``: the recording ended)."""
+        items: dict[str, list[Any]] = {"events": [], "anomalies": []}
+        for name in [n for n, task in waiting.items() if task.done()]:
+            batch = waiting.pop(name).result()
+            if not batch:  # [] means the bus was closed: the recording ended
+                del subs[name]
+                self._ended = True
+                continue
+            if len(subs[name]):
+                batch += await subs[name].get_batch()  # returns at once
+            items[name] = batch
+        return items
+
+    async def _books(self) -> list[dict[str, Any]]:
+        if self.books is None or self.book is None:
+            return []
+        await self.books.catch_up()  # at least as new as the events this batch saw
+        return self.book.take(time.monotonic())
+
+    def _message(self, events: list[Event], anomalies: list[Anomaly],
+                 books: list[dict[str, Any]]) -> dict[str, Any]:
         trades: list[list[Any]] = []
         gaps: list[list[Any]] = []
         for event in events:
@@ -164,9 +237,12 @@ class LiveFeed:
                 gaps.append([g.symbol, g.from_ns / 1e6, g.to_ns / 1e6, g.reason])
         return {
             "type": "tick", "trades": trades, "gaps": gaps,
-            "anomalies": [msgspec.to_builtins(a) for a in anomalies],
-            "status": self.status(),
+            "anomalies": [msgspec.to_builtins(a) for a in anomalies], "books": books,
         }
+
+
+def _news(message: dict[str, Any]) -> bool:
+    return any(message[key] for key in ("trades", "gaps", "anomalies", "books"))
 
 
 def _encode(message: dict[str, Any]) -> str:

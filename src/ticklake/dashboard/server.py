@@ -66,6 +66,9 @@ class DashboardServer:
             ws="websockets-sansio", http="h11", timeout_graceful_shutdown=GRACEFUL_SECONDS,
         )
         server = _Server(uv_config, self.started)
+        books = self.app.state.ticklake.books
+        if books is not None:  # the book mirror follows the feed from now on, page or not
+            books.start()
         task = asyncio.ensure_future(server.serve(sockets=[sock]))
         relay = asyncio.ensure_future(self._relay(started))
         try:
@@ -77,6 +80,8 @@ class DashboardServer:
             raise
         finally:
             relay.cancel()
+            if books is not None:
+                books.stop()
             sock.close()
 
     async def wait_started(self, task: asyncio.Task[None]) -> None:

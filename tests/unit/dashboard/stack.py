@@ -25,11 +25,18 @@ T = TypeVar("T")
 
 
 class LiveStack:
-    """Emulator → recording (spool + lake) → dashboard; ``url`` once started."""
+    """Emulator → recording (spool + lake) → dashboard; ``url`` once started.
+
+    ``feed`` adds ``[feed]`` settings (e.g. ``{"channels": ("trades", "book")}``);
+    ``emulator_options`` go to ``EmulatorConfig`` (e.g. ``book_snapshot_interval``).
+    """
 
     def __init__(self, tmp: Path, symbols: tuple[str, ...] = ("BTCUSD",), rate: float = 50.0,
-                 history: int = 300, buffer_seconds: float = 1.0) -> None:
+                 history: int = 300, buffer_seconds: float = 1.0,
+                 feed: dict[str, Any] | None = None, **emulator_options: Any) -> None:
         self.tmp = tmp
+        self.feed = feed or {}
+        self.emulator_options = emulator_options
         self.symbols = symbols
         self.rate = rate
         self.history = history
@@ -73,12 +80,14 @@ class LiveStack:
 
     async def _main(self) -> None:
         self._stop = asyncio.Event()
-        config = EmulatorConfig(symbols=self.symbols, rate=self.rate, history=self.history)
+        config = EmulatorConfig(symbols=self.symbols, rate=self.rate, history=self.history,
+                                **self.emulator_options)
         async with Emulator(config) as emulator:
             self.emulator = emulator
             settings = load_settings(
                 feed={"url": emulator.url, "symbols": list(self.symbols),
-                      "silence_timeout": 3.0, "ping_interval": 1.0, "pong_timeout": 2.0},
+                      "silence_timeout": 3.0, "ping_interval": 1.0, "pong_timeout": 2.0,
+                      **self.feed},
                 lake={"root": str(self.lake_root), "spool": str(self.spool_dir),
                       "buffer_seconds": self.buffer_seconds},
             )

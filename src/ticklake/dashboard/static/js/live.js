@@ -8,10 +8,14 @@
 // Detector episodes: the hello carries the server's recent ones (open or ended), the seed adds
 // the lake's ended ones over the seeded range, and pushed phases follow; all are merged by
 // anomaly_id keeping the latest phase (anomalies.js), so each episode is one marker.
+//
+// Order book: the page tells the server which symbol's book to push ({type: "book"}) after
+// every hello and symbol switch; book.js draws the frames.
 
 import { STEP_MS, count, getJSON, utcTime, age } from './api.js';
 import { anomalyRows, lakeAnomalies, mergeAnomaly, pruneAnomalies } from './anomalies.js';
 import { candleFigure, plotConfig } from './chart.js';
+import { onBook, resetBook } from './book.js';
 
 const MAX_TRADES = 300000;    // kept to re-aggregate on an interval switch
 const MAX_CANDLES = 600;      // drawn
@@ -22,7 +26,7 @@ const MAX_ANOMALIES = 2000;   // kept (all symbols)
 const ANOMALY_ROWS = 20;      // in the list
 
 const state = {
-  recording: null, symbols: [], symbol: null, step: '1s', seam: null,
+  recording: null, symbols: [], symbol: null, step: '1s', seam: null, bookSymbols: null,
   trades: [], candles: new Map(), seeded: false, seedRun: 0,
   last: null, anomalies: new Map(), gd: null, dirty: false, renders: 0,
   pending: [], latencies: [], tapeQueue: [], status: null, uiQueued: false, renderMs: [], lastRenderEnd: 0, lastRenderMs: 0, socket: null, retry: 500,
@@ -35,6 +39,7 @@ export function startLive() {
   state.gd = $('live-chart');
   $('live-symbol').addEventListener('change', (e) => {
     state.symbol = e.target.value;
+    watchBook();
     anomalyList();
     reseed();
   });
@@ -67,6 +72,7 @@ function connect() {
 function onMessage(msg) {
   if (msg.type === 'hello') return onHello(msg);
   if (msg.type !== 'tick') return;
+  for (const frame of msg.books || []) onBook(frame);
   const mine = [];
   for (const t of msg.trades) {
     const trade = { s: t[0], t: t[1], p: t[2], q: t[3], side: t[4] };
@@ -102,6 +108,7 @@ function onHello(msg) {
   state.recording = msg.recording;
   if (!msg.recording) {
     $('live-off').hidden = false;
+    $('book-panel').hidden = true;
     $('conn').textContent = 'not recording';
     $('st-state').textContent = 'not recording';
     return;
@@ -115,8 +122,18 @@ function onHello(msg) {
   if (!state.symbols.includes(state.symbol)) state.symbol = state.symbols[0] || null;
   const select = $('live-symbol');
   select.replaceChildren(...state.symbols.map((s) => new Option(s, s, false, s === state.symbol)));
+  state.bookSymbols = msg.book_symbols ?? null;
+  watchBook();
   status(msg.status);
   reseed();
+}
+
+// Ask for the chosen symbol's book; the server sends it at once, then as it changes.
+function watchBook() {
+  resetBook(state.symbol, state.bookSymbols);
+  if (state.socket && state.socket.readyState === WebSocket.OPEN) {
+    state.socket.send(JSON.stringify({ type: 'book', symbol: state.symbol }));
+  }
 }
 
 async function reseed() {
