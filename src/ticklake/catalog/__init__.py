@@ -2,9 +2,10 @@
 
 ``Lake(root)`` opens a lake (local directory or ``s3://bucket/prefix``); ``tables()`` and
 ``partitions()`` are the catalog (from the manifest, ``ticklake.manifest``); ``query(sql)``
-runs one read-only statement in a sandboxed DuckDB where ``trades``, ``raw``, ``gaps`` and
-``rejected`` are views (reading only the files the statement's filters can need),
-optionally with the not-yet-published tail unioned in; ``format_result`` renders the result.
+runs one read-only statement in a sandboxed DuckDB where every table (``trades``, ``raw``,
+``gaps``, ``rejected``, ``anomalies``, ``book_updates``, ``book_snapshots``) is a view
+(reading only the files the statement's filters can need), optionally with the
+not-yet-published tail unioned in; ``format_result`` renders the result.
 
 Table macros in every connection (details in ``macros.py``)::
 
@@ -13,7 +14,9 @@ Table macros in every connection (details in ``macros.py``)::
     SELECT * FROM trade_counts(INTERVAL 1 DAY)              -- per exchange and symbol
     SELECT * FROM imbalance('BTCUSD', INTERVAL 15 SECOND)   -- buy - sell volume, ratio
 
-each also taking ``since := ..., until := ...`` (a time window that prunes partitions).
+each also taking ``since := ..., until := ...`` (a time window that prunes partitions), and
+for order books ``book_at(sym, ts, depth)``, ``book_top(sym, step, since, until)``,
+``book_depth(sym, step, bp, since, until)``.
 
 The sandbox has two layers: DuckDB's own settings (``connection.py``: external access off,
 only the table directories allowed, configuration locked, no extension installs) and a

@@ -36,12 +36,20 @@ EVERYTHING = None
 _MACROS = {"candles": "trades", "vwap": "trades", "imbalance": "trades",
            "trade_counts": "trades"}
 _MACRO_SYMBOL_ARG = {"candles": 0, "vwap": 0, "imbalance": 0}
+# Book macros: the positions of their window's first and last instant; they read a symbol's
+# book rows from `lookback` before it (the snapshot to start from) and every book gap.
+_BOOK_MACROS = {"book_levels": (1, 2), "book_at": (1, 1), "book_top": (2, 3),
+                "book_depth": (3, 4)}
+_BOOK_TABLES = ("book_snapshots", "book_updates")
+_DEFAULT_LOOKBACK = "INTERVAL 1 HOUR"
 # Table functions that read no lake table (generators).
 _HARMLESS = frozenset({"range", "generate_series", "unnest", "repeat", "glob"})
 _FLIP = {"COMPARE_EQUAL": "=", "COMPARE_GREATERTHAN": "<", "COMPARE_GREATERTHANOREQUALTO": "<=",
          "COMPARE_LESSTHAN": ">", "COMPARE_LESSTHANOREQUALTO": ">="}
 _OPS = {"COMPARE_EQUAL": "=", "COMPARE_GREATERTHAN": ">", "COMPARE_GREATERTHANOREQUALTO": ">=",
         "COMPARE_LESSTHAN": "<", "COMPARE_LESSTHANOREQUALTO": "<="}
+# The statement's start time, a constant within it.
+_NOW = frozenset({"now", "get_current_timestamp", "transaction_timestamp"})
 # Deterministic functions a constant may use: + and -, and what INTERVAL n UNIT parses into.
 _ARITHMETIC = frozenset({"+", "-", "trunc", "to_years", "to_months", "to_weeks", "to_days",
                          "to_hours", "to_minutes", "to_seconds", "to_milliseconds",
@@ -144,6 +152,9 @@ class _Planner:
         name = str(function.get("function_name", "")).lower()
         if name in _HARMLESS:
             return
+        if name in _BOOK_MACROS:
+            self._book_macro(name, function)
+            return
         table = _MACROS.get(name)
         if table is None:
             raise _Unplannable(name)
@@ -162,6 +173,28 @@ class _Planner:
         if until is not None:
             terms.append(_range_term("ts", "<", f"CAST(({until}) AS TIMESTAMPTZ)"))
         self._add(table, " AND ".join(terms) if terms else EVERYTHING)
+
+    def _book_macro(self, name: str, function: dict[str, Any]) -> None:
+        args = function.get("arguments") or []
+        positional = [a["expression"] for a in args if not a.get("name")]
+        named = {a["name"].lower(): a["expression"] for a in args if a.get("name")}
+        first, last = _BOOK_MACROS[name]
+        terms = []
+        symbol = self._constant(positional[0]) if positional else None
+        if symbol is not None:
+            terms.append(f"symbol = ({symbol})")
+        lookback = (self._constant(named["lookback"]) if "lookback" in named
+                    else _DEFAULT_LOOKBACK)
+        since = self._constant(positional[first], now=True) if first < len(positional) else None
+        until = self._constant(positional[last]) if last < len(positional) else None
+        if since is not None and lookback is not None:
+            terms.append(_range_term(
+                "ts", ">=", f"CAST(({since}) AS TIMESTAMPTZ) - CAST(({lookback}) AS INTERVAL)"))
+        if until is not None:
+            terms.append(_range_term("ts", "<=", f"CAST(({until}) AS TIMESTAMPTZ)"))
+        for table in _BOOK_TABLES:
+            self._add(table, " AND ".join(terms) if terms else EVERYTHING)
+        self._add("gaps", EVERYTHING)
 
     def _term(self, table: str, names: set[str], expr: dict[str, Any]) -> str | None:
         """A condition on the file list that every row satisfying ``expr`` satisfies."""
@@ -207,9 +240,11 @@ class _Planner:
             return _range_term(column, op, f"({constant})")
         return None
 
-    def _constant(self, expr: dict[str, Any] | None) -> str | None:
-        """SQL text of ``expr`` if it is a constant (literals, casts, intervals, + and -)."""
-        if not _is_constant(expr):
+    def _constant(self, expr: dict[str, Any] | None, now: bool = False) -> str | None:
+        """SQL text of ``expr`` if it is a constant (literals, casts, intervals, + and -);
+        with ``now``, ``now()`` too. The plan's ``now()`` is earlier than the statement's, so
+        it may only bound a range from below (a lower bound that keeps more files)."""
+        if not _is_constant(expr, now):
             return None
         return _to_sql(self.conn, expr)  # type: ignore[arg-type]
 
@@ -245,18 +280,19 @@ def _column(expr: dict[str, Any] | None, names: set[str]) -> str | None:
     return None
 
 
-def _is_constant(expr: Any) -> bool:
+def _is_constant(expr: Any, now: bool = False) -> bool:
     if not isinstance(expr, dict):
         return False
     cls = expr.get("class")
     if cls == "CONSTANT":
         return True
     if cls == "CAST":
-        return _is_constant(expr.get("child"))
-    if cls == "FUNCTION" and expr.get("function_name") in _ARITHMETIC:
-        args = expr.get("children") or [a.get("expression") for a in expr.get("arguments") or []]
-        return bool(args) and all(_is_constant(a) for a in args)
-    return False
+        return _is_constant(expr.get("child"), now)
+    name = expr.get("function_name")
+    args = expr.get("children") or [a.get("expression") for a in expr.get("arguments") or []]
+    if cls == "FUNCTION" and name in _ARITHMETIC:
+        return bool(args) and all(_is_constant(a, now) for a in args)
+    return now and cls == "FUNCTION" and name in _NOW and not args
 
 
 _TEMPLATE: dict[str, Any] | None = None

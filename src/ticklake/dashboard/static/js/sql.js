@@ -20,6 +20,8 @@ function examples(symbol) {
     ['VWAP per 5 minutes', `SELECT bucket, vwap, volume, trades FROM vwap('${s}', INTERVAL 5 MINUTE)`],
     ['Trades per hour, every symbol', 'SELECT * FROM trade_counts(INTERVAL 1 HOUR)'],
     ['Buy/sell imbalance (15 s)', `SELECT bucket, imbalance, ratio FROM imbalance('${s}', INTERVAL 15 SECOND)\nORDER BY bucket DESC LIMIT 1000`],
+    ['Order book now (10 levels)', `SELECT * FROM book_at('${s}', now(), 10)`],
+    ['Spread per second, last 10 minutes', `SELECT ts, bid, ask, spread_bp, top_imbalance\nFROM book_top('${s}', INTERVAL 1 SECOND, now() - INTERVAL 10 MINUTE, now())`],
     ['Largest trades', `SELECT ts, symbol, side, price, qty FROM trades\nWHERE symbol = '${s}' ORDER BY qty DESC LIMIT 50`],
     ['Gaps (possibly missing trades)', 'SELECT symbol, from_ts, to_ts, to_ns - from_ns AS span_ns, reason\nFROM gaps ORDER BY from_ts DESC'],
     ['Rejected frames', 'SELECT recv_ts, reason, payload FROM rejected ORDER BY recv_ts DESC LIMIT 100'],
