@@ -16,7 +16,7 @@ from pathlib import Path
 from ticklake.catalog import Lake
 from ticklake.live_edge import query_lake
 
-from ..reliability.common import TruthBooks, truth_books
+from ..reliability.common import TruthBooks, figure, percentile, truth_books
 from ..reliability.stack import pipeline
 from ..support import wait_until
 from .test_book_lake import true_book
@@ -24,6 +24,7 @@ from .test_book_lake import true_book
 SYMBOLS = ("BTCUSD", "BTCUSDT", "sBTCUSDT")
 FAULTS = ("book_drop", "book_stale_snapshot", "book_out_of_order", "book_unknown_delete")
 US = 1_000
+INSTANTS = 1_000  # per symbol
 
 
 def record(tmp_path: Path, storm: bool) -> tuple[Lake, TruthBooks]:
@@ -106,34 +107,61 @@ def test_book_macros_answer_with_the_true_book_at_random_instants(tmp_path: Path
                 assert imbalance == float(bid_depth - ask_depth) / float(bid_depth + ask_depth)
 
 
+def books_at_instants(lake: Lake, symbol: str, start_us: int, step_us: int,
+                      count: int) -> dict[int, tuple[dict, dict]]:
+    """The book at each of ``count`` instants from ``start_us`` (one ``book_levels`` query);
+    an instant without a book is absent."""
+    rows = lake.query(
+        f"SELECT epoch_us(instant), side, price, qty FROM book_levels('{symbol}', "
+        f"make_timestamptz({start_us}), make_timestamptz({start_us + step_us * count}), "
+        f"INTERVAL {step_us} MICROSECOND)", max_rows=10_000_000).rows()
+    books: dict[int, tuple[dict, dict]] = {}
+    for ts_us, side, price, qty in rows:
+        books.setdefault(ts_us, ({}, {}))[0 if side == "bid" else 1][price] = qty
+    return books
+
+
 def test_under_a_fault_storm_every_book_is_true_or_inside_a_recorded_gap(
         tmp_path: Path) -> None:
     lake, truth = record(tmp_path, storm=True)
     rng = random.Random(23)
     served = unknown = 0
+    recovery_ms: list[float] = []
     for symbol in SYMBOLS:
         gaps = book_gaps(lake, symbol)
         start, end = span_us(lake, symbol)
+        step = (end - start) // INSTANTS
+        first = start + rng.randrange(step)
+        grid = [first + step * i for i in range(INSTANTS)]
+        books = books_at_instants(lake, symbol, first, step, INSTANTS)
+        # ... and with book_at, the instant right after every fault the exchange made.
         faults = [f.ts_ns // US + 1 for f in truth.fault_records(symbol=symbol)
                   if start <= f.ts_ns // US < end]
-        instants = sorted([rng.randrange(start, end) for _ in range(40)] + faults)
-        for ts_us in instants:
-            got = lake_book(lake, symbol, ts_us, 30)
-            in_gap = any(lo < ts_us * US < hi for lo, hi in gaps)
-            if in_gap:
+        books |= {ts_us: lake_book(lake, symbol, ts_us, 30) for ts_us in faults}
+        for ts_us in sorted(set(grid) | set(faults)):
+            got = books.get(ts_us, ({}, {}))
+            if any(lo < ts_us * US < hi for lo, hi in gaps):
                 assert got == ({}, {}), (symbol, ts_us)
                 unknown += 1
             else:
                 assert got == truth.book_at(symbol, ts_us * US, 30), (symbol, ts_us, gaps)
                 served += 1
-    # The storm was felt (gaps recorded, inconsistencies rejected) and the books survived it.
+        # Time to a correct book after a fault: the end of the gap that covers it.
+        for fault_us in faults:
+            ends = [hi for lo, hi in gaps if lo < fault_us * US < hi]
+            if ends:
+                recovery_ms.append((min(ends) - fault_us * US) / 1e6)
     invalid = lake.query("SELECT count(*) FROM rejected "
                          "WHERE starts_with(reason, 'order book invalid')").rows()[0][0]
     all_gaps = lake.query("SELECT count(*) FROM gaps WHERE channel = 'book'").rows()[0][0]
+    figure("book_fault_storm", instants_served=served, instants_in_gaps=unknown,
+           book_gaps=all_gaps, invalid_books=invalid,
+           faults=len(truth.faults), faults_covered_by_a_gap=len(recovery_ms),
+           recovery_ms_median=percentile(recovery_ms, 50),
+           recovery_ms_p95=percentile(recovery_ms, 95))
+    # The storm was felt (gaps recorded, inconsistencies rejected) and the books survived it.
     assert all_gaps > 0 and invalid > 0
     assert served > unknown > 0, (served, unknown)
-
-
 
 def test_the_book_now_at_the_live_edge_before_anything_is_published(tmp_path: Path) -> None:
     """The spool's unpublished tail answers ``book_at(sym, now())`` with the exchange's book."""
