@@ -33,8 +33,9 @@ class ConnectionStatus:
     """One connection: its name in /metrics (``phemex`` or ``phemex-0`` …), symbols, stats."""
 
     name: str
-    symbols: tuple[str, ...]
+    symbols: tuple[str, ...]  # each once, whatever its channels
     stats: SessionStats  # a copy, taken when the status was
+    book_symbols: tuple[str, ...] = ()  # those whose order book it follows
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,11 @@ class RecordingStatus:
 
     @property
     def symbols(self) -> list[str]:
-        return [symbol for conn in self.connections for symbol in conn.symbols]
+        return list(dict.fromkeys(s for conn in self.connections for s in conn.symbols))
+
+    @property
+    def book_symbols(self) -> list[str]:
+        return list(dict.fromkeys(s for conn in self.connections for s in conn.book_symbols))
 
     @property
     def totals(self) -> SessionStats:

@@ -10,13 +10,22 @@ from ticklake.pipeline import Recording
 from ticklake.session import PhemexSession, SessionGroup
 
 
-def _recording(*symbol_sets: tuple[str, ...]) -> Recording:
+def _recording(*symbol_sets: tuple[str, ...], books: tuple[str, ...] = ()) -> Recording:
     products = default_products()
     return Recording(SessionGroup([
-        PhemexSession(PhemexProtocol([Subscription.trades(products.require(s)) for s in syms],
-                                     products))
+        PhemexSession(PhemexProtocol(
+            [Subscription.trades(products.require(s)) for s in syms]
+            + [Subscription.book(products.require(s)) for s in syms if s in books], products))
         for syms in symbol_sets
     ]), Bus())
+
+
+def test_a_symbol_with_trades_and_book_is_one_symbol_and_a_book_symbol() -> None:
+    status = _recording(("BTCUSD", "ETHUSD"), ("BTCUSDT",), books=("BTCUSD", "BTCUSDT")).status()
+    assert status.symbols == ["BTCUSD", "ETHUSD", "BTCUSDT"]
+    assert status.book_symbols == ["BTCUSD", "BTCUSDT"]
+    assert [c.symbols for c in status.connections] == [("BTCUSD", "ETHUSD"), ("BTCUSDT",)]
+    assert _recording(("BTCUSD",)).status().book_symbols == []
 
 
 def test_totals_sum_the_connections_with_the_worst_state() -> None:

@@ -173,6 +173,15 @@ class BookInvalid(Event, frozen=True):
     reason: str
 
 
+class BookWaiting(Event, frozen=True):
+    """The symbol's book was taken again (a new connection, or its channel resubscribed): it
+    is not served until the new subscription's snapshot. Only a book that was being served
+    says so; the snapshot comes as ``BookUpdated``, the span between as ``BookGap``."""
+
+    symbol: str
+    reason: str
+
+
 class BookGap(Event, frozen=True):
     """A span in which the symbol's book may have been wrong or unknown: from the last instant
     it was known good to the snapshot that made it good again."""

@@ -93,7 +93,9 @@ class Recording:
     def status(self) -> RecordingStatus:
         return RecordingStatus(
             connections=tuple(
-                ConnectionStatus(name, tuple(s.symbol for s in subs), copy_stats(stats))
+                ConnectionStatus(name, tuple(dict.fromkeys(s.symbol for s in subs)),
+                                 copy_stats(stats),
+                                 tuple(s.symbol for s in subs if s.is_book))
                 for name, subs, stats in self.sessions.connections()),
             spool_end=self.spool_writer.end_offset if self.spool_writer is not None else None,
             lake_committed=self.lake.committed_offset if self.lake is not None else None,

@@ -38,6 +38,7 @@ from ticklake.feed.events import (
     BookGap,
     BookInvalid,
     BookUpdated,
+    BookWaiting,
     DuplicateMessage,
     Event,
     FrameRejected,
@@ -351,11 +352,17 @@ class BookFeed:
     def forget(self, symbol: str) -> None:
         self.books.pop(symbol, None)
 
-    def resubscribed(self, symbols: Iterable[str] | None = None) -> None:
-        """The books of ``symbols`` (all: None) wait for the snapshot of a new subscribe."""
+    def resubscribed(self, symbols: Iterable[str] | None, reason: str) -> list[Event]:
+        """The books of ``symbols`` (all: None) wait for the snapshot of a new subscribe;
+        those that were being served say so."""
+        chosen = None if symbols is None else set(symbols)
+        events: list[Event] = []
         for symbol, book in self.books.items():
-            if symbols is None or symbol in symbols:
+            if chosen is None or symbol in chosen:
+                if book.live:
+                    events.append(BookWaiting(symbol, reason))
                 book.reconnected()
+        return events
 
     def on_push(self, symbol: str | None, data: str | bytes, recv_ns: int) -> list[Event]:
         """A ``book``/``orderbook_p`` frame: its events (a ``BookInvalid`` among them means

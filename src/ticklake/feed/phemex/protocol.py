@@ -172,7 +172,7 @@ class PhemexProtocol:
         self._stale = False
         self._pending.clear()
         self.trades.new_connection()
-        self.books.resubscribed()
+        self._events += self.books.resubscribed(None, "a new connection")
         self._last_rx_ns = now_ns
         self._last_ping_ns = now_ns
         for sub, state in self._subs.items():
@@ -287,7 +287,8 @@ class PhemexProtocol:
         subs = [sub for sub in self._subs if sub.channel == channel]
         if unsubscribe:
             self._request(_Kind.UNSUBSCRIBE, Subscription(channel, ""), now_ns)
-        self.books.resubscribed(sub.symbol for sub in subs)
+        self._events += self.books.resubscribed(
+            (sub.symbol for sub in subs), f"{channel} resubscribed")
         for sub in subs:
             self._subs[sub].active = False
             self._request(_Kind.SUBSCRIBE, sub, now_ns)

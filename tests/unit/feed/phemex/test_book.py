@@ -10,7 +10,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ticklake.feed.events import BookGap, BookInvalid, BookUpdated, DuplicateMessage, FrameRejected
+from ticklake.feed.events import (
+    BookGap,
+    BookInvalid,
+    BookUpdated,
+    BookWaiting,
+    DuplicateMessage,
+    FrameRejected,
+)
 from ticklake.feed.phemex import PhemexProtocol, Subscription, default_products
 from ticklake.feed.phemex.book import BookLevels, SymbolBook, decode_book
 
@@ -288,7 +295,9 @@ def test_an_invalid_book_is_taken_again_by_unsubscribing_and_subscribing_its_cha
     crossing = {**snap, "type": "incremental", "sequence": 11, "timestamp": 110,
                 "book": {"asks": [], "bids": [[1020000, 1]]}}
     events = _push(protocol, crossing)
-    assert [type(e) for e in events] == [BookUpdated, BookInvalid]
+    # The crossed book waits; the spot book, dropped with its channel, says it waits too.
+    assert [type(e) for e in events] == [BookUpdated, BookInvalid, BookWaiting]
+    assert events[2] == BookWaiting("sBTCUSDT", "orderbook resubscribed")
     assert [(r["method"], r["params"]) for r in sent(protocol)] == [
         ("orderbook.unsubscribe", []),  # drops every book of the channel on the connection
         ("orderbook.subscribe", ["BTCUSD"]), ("orderbook.subscribe", ["sBTCUSDT"])]
@@ -307,6 +316,7 @@ def test_a_reconnect_takes_every_book_again_and_records_the_gap() -> None:
     protocol.connection_made(5)
     assert [r["params"] for r in sent(protocol)] == [["BTCUSD"]]
     assert protocol.books.books["BTCUSD"].top() is None
+    assert protocol.events_received() == [BookWaiting("BTCUSD", "a new connection")]
     gap, _ = _push(protocol, {**snap, "sequence": 3, "timestamp": 300})
     assert gap == BookGap("BTCUSD", 100, 300, "resubscribed: the book was not followed meanwhile")
 
