@@ -101,7 +101,8 @@ BOOK_UPDATES = pa.schema(
         ("qty", DECIMAL),
         # "snapshot": a level of a snapshot that replaced the book; "update": an incremental's
         # level as received; "trim": a delete the client made, the level having left the
-        # subscribed depth (the exchange sends none, §6.1).
+        # subscribed depth (the exchange sends none, §6.1); "invalid": one row (side null,
+        # price and qty 0) where the book was found inconsistent, unknown until a snapshot.
         ("action", pa.dictionary(pa.int8(), pa.string())),
         ("spool_offset", pa.int64()),
     ]

@@ -28,7 +28,10 @@ ties broken by ``spool_offset``). OHLC, volumes and notional are exact decimals;
 
 Order books (recorded with ``--channels trades,book``), rebuilt by the rule of
 docs/lake-layout.md: the book at an instant is exact, or absent inside a recorded book gap
-and when no ``book_snapshots`` row lies within ``lookback`` (default 1 hour) before it. The
+and when no snapshot (a ``book_snapshots`` snapshot or a snapshot message) lies within
+``lookback`` (default 2 minutes) before it. A followed book has one at least every ~60 s (the
+exchange's periodic snapshot), so the lookback hides no recorded book; it stops a recording's
+last book from being served as if it were still followed long after the recording ended. The
 window's instants are ``range(since, until, step)``: from ``since``, ``until`` exclusive.
 
 - ``book_at(sym, ts[, depth := 30, lookback])``: side, level (1 = best), price, qty.
@@ -119,16 +122,17 @@ ORDER BY bucket
 )
 
 # -- order books ------------------------------------------------------------------------------
-# The book at each instant of range(since, until, step): the latest book_snapshots snapshot at
-# or before it (within `lookback`), then the book_updates rows after it (spool_offset >
-# through_offset, ts_ns <= the instant) in spool order; a `snapshot` message among them
-# replaces the book. In a message, trim rows come after the levels (an incremental can add a
-# level that falls straight out of the depth). Instants inside a book gap have no book.
+# The book at each instant of range(since, until, step): the latest book_snapshots snapshot or
+# snapshot message at or before it (within `lookback`), then the book_updates rows after it
+# (spool_offset > through_offset, ts_ns <= the instant) in spool order; a `snapshot` message
+# among them replaces the book, an `invalid` row leaves none until the next snapshot. In a
+# message, trim rows come after the levels (an incremental can add a level that falls
+# straight out of the depth). Instants inside a book gap have no book.
 _BOOK_ORDER = "2 * spool_offset + CAST(action = 'trim' AS BIGINT)"
 
 BOOK_MACROS = (
     f"""
-CREATE MACRO book_levels(sym, since, until, step, lookback := INTERVAL 1 HOUR) AS TABLE
+CREATE MACRO book_levels(sym, since, until, step, lookback := INTERVAL 2 MINUTE) AS TABLE
 WITH instants AS (
     SELECT range AS instant, epoch_ns(range) AS t_ns
     FROM range(CAST(since AS TIMESTAMPTZ), CAST(until AS TIMESTAMPTZ), CAST(step AS INTERVAL))
@@ -142,19 +146,22 @@ snapshot_rows AS (
     FROM book_snapshots, bounds
     WHERE symbol = sym AND ts_ns BETWEEN lo_ns AND hi_ns
 ),
-snapshots AS (
-    SELECT ts_ns AS s_ns, max(through_offset) AS through
-    FROM snapshot_rows
-    GROUP BY ts_ns
-),
-picked AS (
-    SELECT i.instant, i.t_ns, s.s_ns, s.through
-    FROM instants i ASOF JOIN snapshots s ON i.t_ns >= s.s_ns
-),
 symbol_updates AS (
     SELECT ts_ns, side, price, qty, action, spool_offset
     FROM book_updates, bounds
     WHERE symbol = sym AND ts_ns BETWEEN lo_ns AND hi_ns
+),
+-- Where a book can start: a book_snapshots snapshot, or a snapshot message (its own rows).
+snapshots AS (
+    SELECT s_ns, max(through) AS through
+    FROM (SELECT ts_ns AS s_ns, through_offset AS through FROM snapshot_rows
+          UNION ALL
+          SELECT ts_ns, spool_offset - 1 FROM symbol_updates WHERE action = 'snapshot')
+    GROUP BY s_ns
+),
+picked AS (
+    SELECT i.instant, i.t_ns, s.s_ns, s.through
+    FROM instants i ASOF JOIN snapshots s ON i.t_ns >= s.s_ns
 ),
 updates AS (
     SELECT p.instant, u.side, u.price, u.qty, u.action, u.spool_offset
@@ -162,9 +169,10 @@ updates AS (
       ON u.ts_ns >= p.s_ns AND u.ts_ns <= p.t_ns AND u.spool_offset > p.through
 ),
 restarts AS (
-    SELECT instant, max(spool_offset) AS restart
+    SELECT instant, max(spool_offset) AS restart,
+           arg_max(action, spool_offset) = 'invalid' AS unknown
     FROM updates
-    WHERE action = 'snapshot'
+    WHERE action IN ('snapshot', 'invalid')
     GROUP BY instant
 ),
 changes AS (
@@ -188,10 +196,11 @@ levels AS (
 SELECT l.instant, l.side, l.price, l.qty
 FROM levels l JOIN picked p ON p.instant = l.instant
 ANTI JOIN book_gaps g ON g.from_ns < p.t_ns AND p.t_ns < g.to_ns
+ANTI JOIN (SELECT instant FROM restarts WHERE unknown) u ON u.instant = l.instant
 WHERE l.qty > 0
 """,
     """
-CREATE MACRO book_at(sym, at_time, depth := 30, lookback := INTERVAL 1 HOUR) AS TABLE
+CREATE MACRO book_at(sym, at_time, depth := 30, lookback := INTERVAL 2 MINUTE) AS TABLE
 SELECT side, level, price, qty
 FROM (
     SELECT side, price, qty,
@@ -205,7 +214,7 @@ WHERE depth IS NULL OR depth = 0 OR level <= depth
 ORDER BY side DESC, level
 """,
     """
-CREATE MACRO book_top(sym, step, since, until, lookback := INTERVAL 1 HOUR) AS TABLE
+CREATE MACRO book_top(sym, step, since, until, lookback := INTERVAL 2 MINUTE) AS TABLE
 SELECT instant AS ts, bid, bid_qty, ask, ask_qty,
        (CAST(bid AS DOUBLE) + CAST(ask AS DOUBLE)) / 2 AS mid,
        ask - bid AS spread,
@@ -224,7 +233,7 @@ FROM (
 ORDER BY ts
 """,
     """
-CREATE MACRO book_depth(sym, step, bp, since, until, lookback := INTERVAL 1 HOUR) AS TABLE
+CREATE MACRO book_depth(sym, step, bp, since, until, lookback := INTERVAL 2 MINUTE) AS TABLE
 WITH levels AS (
     SELECT instant, side, price, qty,
            (CAST(max(price) FILTER (WHERE side = 'bid') OVER (PARTITION BY instant) AS DOUBLE)

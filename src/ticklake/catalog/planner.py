@@ -41,7 +41,7 @@ _MACRO_SYMBOL_ARG = {"candles": 0, "vwap": 0, "imbalance": 0}
 _BOOK_MACROS = {"book_levels": (1, 2), "book_at": (1, 1), "book_top": (2, 3),
                 "book_depth": (3, 4)}
 _BOOK_TABLES = ("book_snapshots", "book_updates")
-_DEFAULT_LOOKBACK = "INTERVAL 1 HOUR"
+_DEFAULT_LOOKBACK = "INTERVAL 2 MINUTE"
 # Table functions that read no lake table (generators).
 _HARMLESS = frozenset({"range", "generate_series", "unnest", "repeat", "glob"})
 _FLIP = {"COMPARE_EQUAL": "=", "COMPARE_GREATERTHAN": "<", "COMPARE_GREATERTHANOREQUALTO": "<=",

@@ -127,7 +127,8 @@ def demo(
     port: Annotated[int, typer.Option(help="Dashboard port on 127.0.0.1 (0 = any)")] = 8000,
     tape: Annotated[bool, typer.Option(help="Print every trade")] = True,
 ) -> None:
-    """The whole pipeline against the built-in emulator: record, detect, dashboard."""
+    """The whole pipeline against the built-in emulator: record trades and order books,
+    detect, dashboard."""
     run_until_signalled(_demo(symbols, rate, duration, fault_every, swing_every, port, tape))
 
 
@@ -137,13 +138,14 @@ async def _demo(symbols: str, rate: float, duration: float | None, fault_every: 
 
     config = EmulatorConfig(
         symbols=tuple(symbols.split(",")), rate=rate, history=300, fault_every=fault_every,
-        fault_kinds=("close", "garbage", "duplicate", "stall") if fault_every else (),
+        fault_kinds=("close", "garbage", "duplicate", "stall", "book_drop",
+                     "book_out_of_order") if fault_every else (),
         swing_every=swing_every,
     )
     async with Emulator(config) as emulator:
         settings = load_settings(
             feed={"url": emulator.url, "symbols": config.symbols, "silence_timeout": 3.0,
-                  "ping_interval": 1.0, "pong_timeout": 2.0},
+                  "ping_interval": 1.0, "pong_timeout": 2.0, "channels": ("trades", "book")},
             lake={"buffer_seconds": 5.0},
             dashboard={"host": "127.0.0.1", "port": port},
         )

@@ -144,6 +144,8 @@ class Batch:
                 self._gap("book", event.symbol, event.from_ns, event.to_ns, event.reason,
                           recv_ns, offset)
             elif isinstance(event, FrameRejected | BookInvalid):
+                if isinstance(event, BookInvalid):
+                    self._book_invalid(event, offset, recv_ns)
                 reason = (event.reason if isinstance(event, FrameRejected)
                           else f"order book invalid: {event.reason}")
                 self._reject(reason, offset, conn_id, recv_ns,
@@ -175,6 +177,13 @@ class Batch:
         for side, prices in (("bid", event.trimmed_bids), ("ask", event.trimmed_asks)):
             for price in prices:
                 cols.add(side=side, price=price * price_mul, qty=0, action="trim", **common)
+
+    def _book_invalid(self, event: BookInvalid, offset: int, recv_ns: int) -> None:
+        """The book is unknown from here to its next snapshot: one marker row, so a reader
+        serves no book even before the gap that follows is written (when it closes)."""
+        cols = self._rare["book_updates"][(EXCHANGE, event.symbol, utc_date(event.ts_ns))]
+        cols.add(ts_ns=event.ts_ns, recv_ns=recv_ns, sequence=event.sequence, side=None,
+                 price=0, qty=0, action="invalid", spool_offset=offset)
 
     def _book_snapshot(self, event: BookSnapshot, offset: int) -> None:
         price_mul = 10 ** (DECIMAL_SCALE - event.price_scale)

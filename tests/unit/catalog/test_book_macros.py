@@ -46,8 +46,18 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
         book_update(s, T0 + 5 * SECOND, "bid", "50", "1", offset=20),
         book_update(s, T0 + 6 * SECOND, "bid", "97", "1", offset=21, action="snapshot"),
         book_update(s, T0 + 6 * SECOND, "ask", "98", "1", offset=21, action="snapshot"),
+        # BTCUSDT: found crossed at 2 s (its gap not written yet), a snapshot at 3 s
+        book_update("BTCUSDT", T0, "bid", "100", "1", offset=50, action="snapshot"),
+        book_update("BTCUSDT", T0, "ask", "101", "1", offset=50, action="snapshot"),
+        book_update("BTCUSDT", T0 + SECOND, "bid", "99", "1", offset=52),
+        book_update("BTCUSDT", T0 + 2 * SECOND, "bid", "102", "1", offset=53),
+        book_update("BTCUSDT", T0 + 2 * SECOND, "bid", "0", "0", offset=53, action="invalid"),
+        book_update("BTCUSDT", T0 + 3 * SECOND, "bid", "90", "1", offset=54, action="snapshot"),
+        book_update("BTCUSDT", T0 + 3 * SECOND, "ask", "91", "1", offset=54, action="snapshot"),
         # another symbol, another day
         book_update("ETHUSD", T0 + 24 * HOUR, "bid", "10", "1", offset=30, action="snapshot"),
+        book_update("ETHUSD", T0 + 24 * HOUR + SECOND, "bid", "11", "2", offset=40,
+                    action="snapshot"),
     ]
     snapshots = [
         book_snapshot(s, T0, "bid", 1, "100", "1", offset=11, reason="subscribe"),
@@ -87,8 +97,29 @@ def test_the_book_at_an_instant_follows_the_documented_rule(lake: Lake) -> None:
     # Inside a book gap nothing; a trades gap does not matter; at its end the new book.
     assert book(lake, T0 + 5 * SECOND) == []
     assert book(lake, T0 + 6 * SECOND) == [("bid", 1, D(97), D(1)), ("ask", 1, D(98), D(1))]
-    # Beyond the lookback (1 hour by default) of the last snapshot: no book.
-    assert book(lake, T0 + 2 * HOUR) == []
+    # Within the lookback (2 minutes by default) of the last snapshot the book stands; beyond
+    # it, no book (the recording ended); a longer lookback reaches back further.
+    assert book(lake, T0 + 6 * SECOND + 119 * SECOND) == book(lake, T0 + 6 * SECOND)
+    assert book(lake, T0 + 6 * SECOND + 121 * SECOND) == []
+    assert lake.query(f"SELECT count(*) FROM book_at('BTCUSD', {at(T0 + 2 * HOUR)}, "
+                      "lookback := INTERVAL 3 HOUR)").rows() == [(2,)]
+
+
+def test_an_invalid_row_leaves_no_book_until_the_next_snapshot(lake: Lake) -> None:
+    def best(ns: int) -> list[tuple[object, ...]]:
+        return [tuple(r) for r in lake.query(
+            f"SELECT side, price FROM book_at('BTCUSDT', {at(ns)}, 1)").rows()]
+
+    assert best(T0 + 3 * SECOND // 2) == [("bid", D(100)), ("ask", D(101))]
+    assert best(T0 + 2 * SECOND) == best(T0 + 5 * SECOND // 2) == []  # never the crossed book
+    assert best(T0 + 3 * SECOND) == [("bid", D(90)), ("ask", D(91))]
+
+
+def test_a_book_starts_from_a_snapshot_message_without_book_snapshots(lake: Lake) -> None:
+    """Cadence snapshots off: ETHUSD has no book_snapshots row after its first message."""
+    got = lake.query(f"SELECT side, level, price, qty FROM book_at('ETHUSD', "
+                     f"{at(T0 + 24 * HOUR + 2 * SECOND)})").rows()
+    assert [tuple(r) for r in got] == [("bid", 1, D(11), D(2))]
 
 
 def test_top_of_book_and_depth_over_time(lake: Lake) -> None:

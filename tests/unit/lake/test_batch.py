@@ -297,3 +297,29 @@ def test_book_messages_become_exact_rows_and_a_level_beyond_the_decimals_is_reje
     (rejected,) = [r for _, r in by_offset(tables, "rejected")]
     assert rejected["spool_offset"] == 3
     assert rejected["reason"].endswith("beyond decimal(18, 8)")
+
+
+def test_a_crossed_book_is_rejected_with_a_marker_row_then_a_gap_at_the_next_snapshot() -> None:
+    def book(kind: str, sequence: int, bids: list[list[int]], ts: int) -> bytes:
+        asks = [[900010000, 7]] if kind == "snapshot" else []
+        return json.dumps({"book": {"asks": asks, "bids": bids}, "depth": 30,
+                           "sequence": sequence, "symbol": "BTCUSD", "timestamp": ts,
+                           "type": kind}).encode()
+
+    frames = [
+        RawFrame(1, MIDNIGHT + 6, book("snapshot", 9, [[900005000, 1]], MIDNIGHT + 5)),
+        RawFrame(1, MIDNIGHT + 8, book("incremental", 10, [[900020000, 1]], MIDNIGHT + 7)),
+        RawFrame(1, MIDNIGHT + 10, book("snapshot", 12, [[900000000, 2]], MIDNIGHT + 9)),
+    ]
+    tables = build(frames).tables()
+    got = [(r["spool_offset"], r["action"], r["side"], r["price"], r["qty"])
+           for _, r in by_offset(tables, "book_updates")]
+    assert [g for g in got if g[1] != "snapshot"] == [
+        (1, "update", "bid", Decimal("90002"), Decimal(1)),  # as received, crossing
+        (1, "invalid", None, Decimal(0), Decimal(0)),
+    ]
+    (rejected,) = [r for _, r in by_offset(tables, "rejected")]
+    assert (rejected["spool_offset"], rejected["reason"]) == (
+        1, "order book invalid: crossed book: bid 900020000 >= ask 900010000")
+    (gap,) = [r for _, r in by_offset(tables, "gaps")]
+    assert (gap["channel"], gap["from_ns"], gap["to_ns"]) == ("book", MIDNIGHT + 5, MIDNIGHT + 9)
