@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-long test-compat lint install system-deps clean bench
+.PHONY: demo test test-long test-compat test-peers lint install system-deps clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,7 +35,7 @@ lint: $(STAMP)
 TEST_WORKERS ?= 2
 
 test: lint system-deps
-	$(BIN)/pytest -m "not long and not compat" -n $(TEST_WORKERS) --dist worksteal
+	$(BIN)/pytest -m "not long and not compat and not peers" -n $(TEST_WORKERS) --dist worksteal
 
 test-long: $(STAMP) system-deps
 	$(BIN)/pytest -m long
@@ -44,6 +44,12 @@ test-long: $(STAMP) system-deps
 test-compat: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench,compat]'
 	$(BIN)/pytest -m compat
+
+# Peer fidelity: cryptofeed and ccxt pro (the peers extra), pointed at the emulator, rebuild
+# its true order books (tests/peers).
+test-peers: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,peers]'
+	$(BIN)/pytest -m peers
 
 # Benchmarks side by side with cryptofeed and ccxt (quick variants, < 5 min on 2 cores);
 # prints JSON and a table, keeps the JSON in bench/results/latest.json (docs/performance.md).
