@@ -1,7 +1,7 @@
 """Dashboard: push latency (socket only), frame-to-screen latency, and a day of history.
 
 Usage: python bench/dashboard_latency.py [--seconds 15] [--rate 50] [--day-rate 50]
-                                         [--skip-day] [--skip-live]
+                                         [--channels trades,book] [--skip-day] [--skip-live]
 
 1. Push latency (issue 7: frame -> pushed to the dashboard, p99 < 20 ms). The emulator streams
    BTCUSD at ``--rate`` trades/s, then at 10x; a recording (spool + lake) runs beside the
@@ -13,7 +13,13 @@ Usage: python bench/dashboard_latency.py [--seconds 15] [--rate 50] [--day-rate 
    its batching included); ``feed`` = ``recv_ns - ts_ns``, the emulator + socket share.
 2. Frame to screen. Then Chromium (/usr/bin/chromium) shows the Live page, with no socket
    client beside it: for every trade drawn, ``Date.now()`` after ``Plotly.react`` resolved
-   minus the trade's exchange timestamp; and the ``Plotly.react`` time itself.
+   minus the trade's exchange timestamp; and the ``Plotly.react`` time itself. In the same
+   run (``--channels trades,book``, the default) the order book ladder: for every book
+   message the exchange sent for BTCUSD (``book_updates``, one ``sequence`` each), the time
+   the ladder first showed a book that includes it (the page's ``book.shown``: the frame's
+   sequence and ``Date.now()`` once its rows are in the DOM, in the animation frame that
+   paints them) minus the message's exchange timestamp (``exchange_to_ladder``) and minus
+   its receive time in the recorder (``recv_to_ladder``).
 3. History. A day of trades (``--day-rate`` per second, ~4.3 M at 50/s) written as Parquet in
    the lake layout (docs/lake-layout.md); then the time from navigating to ``#history`` to
    the day's chart being drawn (the page's default range is the last day), with a one-hour
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
 import subprocess
 import sys
@@ -60,8 +67,9 @@ DAY_NS = 86_400 * 10**9
 class Stack:
     """Emulator → recording → dashboard in a background loop (or the dashboard alone)."""
 
-    def __init__(self, tmp: Path, rate: float | None, lake: Path | None = None) -> None:
-        self.tmp, self.rate = tmp, rate
+    def __init__(self, tmp: Path, rate: float | None, lake: Path | None = None,
+                 channels: tuple[str, ...] = ("trades",)) -> None:
+        self.tmp, self.rate, self.channels = tmp, rate, channels
         self.lake = lake or tmp / "lake"
         self.url = ""
         self.emulator: Emulator | None = None
@@ -88,7 +96,7 @@ class Stack:
                                            history=200)) as emulator:
             self.emulator = emulator
             settings = load_settings(
-                feed={"url": emulator.url, "symbols": ["BTCUSD"]},
+                feed={"url": emulator.url, "symbols": ["BTCUSD"], "channels": self.channels},
                 lake={"root": str(self.lake), "spool": str(self.tmp / "spool"),
                       "buffer_seconds": 2.0})
             recording = await build_recording(settings.feed, None, settings.lake)
@@ -171,15 +179,52 @@ def measure_screen(page: Page, stack: Stack, seconds: float) -> dict[str, Any]:
     page.goto(stack.url)
     page.wait_for_function("() => window.__ticklake.live.renders > 0", timeout=60_000)
     page.wait_for_timeout(2_000)  # past the seed and the first snapshot; count from zero
-    page.evaluate("window.__ticklake.live.latencies = []; window.__ticklake.live.renderMs = []")
+    page.evaluate("window.__ticklake.live.latencies = []; window.__ticklake.live.renderMs = [];"
+                  "window.__ticklake.book.shown = []")
+    started_ns = time.time_ns()
     page.wait_for_timeout(seconds * 1000)
+    ended_ns = time.time_ns()
     drawn = page.evaluate("window.__ticklake.live.latencies.slice()")
     renders = page.evaluate("window.__ticklake.live.renders")
     render_ms = page.evaluate("window.__ticklake.live.renderMs.slice()")
+    shown = page.evaluate("window.__ticklake.book.shown.slice()")
     page.goto("about:blank")
-    return {
+    report: dict[str, Any] = {
         "rate_per_s": stack.rate, "seconds": seconds, "renders": renders,
         "frame_to_screen": percentiles(drawn), "plotly_react": percentiles(render_ms),
+    }
+    if "book" in stack.channels:
+        report["ladder"] = ladder_latency(stack, shown, started_ns, ended_ns)
+    return report
+
+
+def ladder_latency(stack: Stack, shown: list[list[float]], since_ns: int,
+                   until_ns: int) -> dict[str, Any]:
+    """Book message → the ladder showing it (see the module docstring). Messages of the last
+    second are left out: the page may not have shown them when the measurement stopped."""
+    rows = query_lake(str(stack.lake), stack.tmp / "spool",
+                      "SELECT sequence, min(ts_ns), min(recv_ns) FROM book_updates "
+                      f"WHERE symbol = 'BTCUSD' AND ts_ns >= {since_ns} "
+                      f"AND ts_ns < {until_ns - 10**9} GROUP BY sequence ORDER BY sequence",
+                      max_rows=10_000_000).rows()
+    sequences = [int(seq) for seq, _ in shown]
+    if sequences != sorted(sequences):  # a resubscribe restarted them: not comparable
+        return {"error": "the ladder's sequences went backwards", "shown": len(shown)}
+    exchange, received, missing = [], [], 0
+    for seq, ts_ns, recv_ns in rows:
+        i = bisect.bisect_left(sequences, seq)
+        if i == len(sequences):
+            missing += 1
+            continue
+        on_screen_ms = shown[i][1]
+        exchange.append(on_screen_ms - ts_ns / 1e6)
+        received.append(on_screen_ms - recv_ns / 1e6)
+    seconds = (until_ns - since_ns) / 1e9
+    return {
+        "book_messages_per_s": round(len(rows) / (seconds - 1), 1),
+        "ladder_updates_per_s": round(len(shown) / seconds, 1),
+        "exchange_to_ladder": percentiles(exchange), "recv_to_ladder": percentiles(received),
+        "not_shown": missing,
     }
 
 
@@ -246,6 +291,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--day-rate", type=float, default=50.0)
+    parser.add_argument("--channels", default="trades,book",
+                        help="what the live runs record (trades: no book, as before)")
     parser.add_argument("--skip-day", action="store_true")
     parser.add_argument("--skip-live", action="store_true")
     parser.add_argument("--socket-client", metavar="URL", help=argparse.SUPPRESS)
@@ -259,10 +306,12 @@ def main() -> None:
         page = browser.new_page(viewport={"width": 1400, "height": 820})
         report["socket"], report["screen"] = [], []
         for rate in () if args.skip_live else (args.rate, args.rate * 10):
-            with Stack(Path(tmp) / f"live-{rate:g}", rate) as stack:
+            channels = tuple(args.channels.split(","))
+            with Stack(Path(tmp) / f"live-{rate:g}", rate, channels=channels) as stack:
                 report["socket"].append(measure_socket(stack, args.seconds))
                 report["screen"].append(measure_screen(page, stack, args.seconds))
             print(json.dumps(report["socket"][-1]), file=sys.stderr)
+            print(json.dumps(report["screen"][-1]), file=sys.stderr)
         if not args.skip_day:
             day = Path(tmp) / "day" / "lake"
             started = time.perf_counter()

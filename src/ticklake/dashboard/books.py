@@ -8,12 +8,13 @@ whole life (:class:`LiveBooks`, one bus subscription drained by its own task), s
 opening mid-stream sees the book at once instead of waiting for the exchange's next snapshot
 (up to a minute on Phemex). Applying the same events in order, the mirror is the feed's book
 exactly, at any depth, without knowing the depth. ``BookInvalid`` empties the book until the
-next snapshot: a page shows "resyncing", never a wrong book. So does a backlog overflow
+next snapshot: a page shows "resyncing", never a wrong book. So do ``BookWaiting`` (the feed
+took the book again: a new connection, or its channel resubscribed) and a backlog overflow
 (events lost: the mirror cannot know the book).
 
 Pages never get the messages themselves: each page watches one symbol (:class:`BookPush`) and
 gets that book's top ``BOOK_LEVELS`` levels per side when it changed, at most once per pump
-batch and once per ``BOOK_INTERVAL_S``: a busy book costs a page ten small frames a second,
+batch and once per ``BOOK_INTERVAL_S``: a busy book costs a page twenty small frames a second,
 however many messages the exchange sends.
 """
 
@@ -26,24 +27,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ticklake.bus import Subscriber
-from ticklake.feed.events import BookInvalid, BookUpdated, Event
+from ticklake.feed.events import BookInvalid, BookUpdated, BookWaiting, Event
 from ticklake.feed.phemex.book import BookSide
 from ticklake.model import decimal_text
 from ticklake.status import LiveRecording
 
 BOOK_LEVELS = 30  # per side in a frame: the ladder shows the top of it, the depth chart all
-BOOK_INTERVAL_S = 0.1  # the least time between two frames of one page
+# The least time between two frames of one page: at 100 ms the wait for the next frame put the
+# ladder's p99 frame-to-screen ~40 ms above the trades'; at 50 ms they match
+# (bench/dashboard_latency.py, docs/dashboard.md).
+BOOK_INTERVAL_S = 0.05
 MIRROR_BACKLOG = 10_000  # events queued for the mirror before the oldest are dropped
 
 
-def recorded_books(recording: LiveRecording) -> list[str] | None:
-    """The symbols whose books the recording follows; None when its status does not say.
-
-    ``RecordingStatus`` does not carry it yet (asked for as ``book_symbols``); until then a
-    page learns that a book is recorded from its first frame.
-    """
-    symbols = getattr(recording.status(), "book_symbols", None)
-    return None if symbols is None else sorted(set(symbols))
+def recorded_books(recording: LiveRecording) -> list[str]:
+    """The symbols whose books the recording follows (its status says, per connection)."""
+    return sorted(set(recording.status().book_symbols))
 
 
 @dataclass
@@ -75,7 +74,7 @@ class BookMirror:
     def apply(self, event: Event) -> None:
         if isinstance(event, BookUpdated):
             self._updated(event)
-        elif isinstance(event, BookInvalid):
+        elif isinstance(event, (BookInvalid, BookWaiting)):
             self._book(event.symbol).clear(event.reason)
 
     def resync_all(self, reason: str) -> None:
@@ -137,7 +136,6 @@ class LiveBooks:
 
     def __init__(self, recording: LiveRecording, backlog: int = MIRROR_BACKLOG) -> None:
         self.recording = recording
-        self.symbols = recorded_books(recording)
         self.mirror = BookMirror()
         self._sub: Subscriber[Event] = recording.bus.subscribe(maxsize=backlog)
         self._dropped = 0

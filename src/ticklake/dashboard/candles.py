@@ -9,11 +9,12 @@ way, so a seeded candle and its live continuation fall in the same bucket.
 
 from __future__ import annotations
 
-import math
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,6 +28,7 @@ _MS = 1_000_000
 _S = 1_000 * _MS
 _DAY = 86_400 * _S
 _MAX_NS = 2**63 - 1 - 8 * _DAY  # leave room for a week bucket past the end
+_MAX_MS = Decimal(_MAX_NS).scaleb(-6)
 # (step in ns, label): round steps, each a whole number of milliseconds.
 STEPS = tuple(
     (ms * _MS, label) for ms, label in (
@@ -94,6 +96,20 @@ ORDER BY t
 async def candles(request: Request) -> Response:
     """``GET /api/candles?symbol=&since=&until=&buckets=|step=&before_offset=``."""
     params = request.query_params
+    symbol, since_ns, until_ns = parse_window(params)
+    step_ns, label = parse_bucketing(params, until_ns - since_ns, MAX_BUCKETS * 10)
+    before = params.get("before_offset")
+    window = Window(symbol, since_ns, until_ns, step_ns,
+                    parse_int(before, "before_offset", 0) if before else None)
+    result = await context(request).query(candles_sql(window),
+                                          max_rows=(until_ns - since_ns) // step_ns + 2)
+    columns = {name: result.table[name].to_pylist() for name in result.columns}
+    return JSON({"symbol": symbol, "step_ms": step_ns / _MS, "step": label,
+                 "since_ms": since_ns // _MS, "until_ms": until_ns // _MS, **columns})
+
+
+def parse_window(params: Mapping[str, str]) -> tuple[str, int, int]:
+    """``symbol``, ``since`` and ``until`` (ns; by default the last hour up to now)."""
     symbol = parse_symbol(params.get("symbol"))
     until_ns = parse_time(params.get("until"), "until") if params.get("until") else _now_ns()
     since_ns = (parse_time(params.get("since"), "since") if params.get("since")
@@ -101,26 +117,24 @@ async def candles(request: Request) -> Response:
     if since_ns >= until_ns:
         msg = "since must be before until"
         raise BadRequest(msg)
+    return symbol, since_ns, until_ns
+
+
+def parse_bucketing(params: Mapping[str, str], span_ns: int, max_steps: int) -> tuple[int, str]:
+    """(step ns, label): ``step=`` as given (at most ``max_steps`` over the span), or the
+    step :func:`choose_step` picks for ``buckets=`` (default ``DEFAULT_BUCKETS``)."""
     step_text = params.get("step")
     if step_text:
-        step_ns, label = parse_step(step_text), step_text
-        if (until_ns - since_ns) // step_ns > MAX_BUCKETS * 10:
+        step_ns = parse_step(step_text)
+        if span_ns // step_ns > max_steps:
             msg = f"{step_text} buckets over this range are too many; use buckets= instead"
             raise BadRequest(msg)
-    else:
-        buckets = _int(params.get("buckets"), "buckets", DEFAULT_BUCKETS)
-        if not 1 <= buckets <= MAX_BUCKETS:
-            msg = f"buckets must be 1..{MAX_BUCKETS}, got {buckets}"
-            raise BadRequest(msg)
-        step_ns, label = choose_step(until_ns - since_ns, buckets)
-    before = params.get("before_offset")
-    window = Window(symbol, since_ns, until_ns, step_ns,
-                    _int(before, "before_offset", 0) if before else None)
-    result = await context(request).query(candles_sql(window),
-                                          max_rows=(until_ns - since_ns) // step_ns + 2)
-    columns = {name: result.table[name].to_pylist() for name in result.columns}
-    return JSON({"symbol": symbol, "step_ms": step_ns / _MS, "step": label,
-                 "since_ms": since_ns // _MS, "until_ms": until_ns // _MS, **columns})
+        return step_ns, step_text
+    buckets = parse_int(params.get("buckets"), "buckets", DEFAULT_BUCKETS)
+    if not 1 <= buckets <= MAX_BUCKETS:
+        msg = f"buckets must be 1..{MAX_BUCKETS}, got {buckets}"
+        raise BadRequest(msg)
+    return choose_step(span_ns, buckets)
 
 
 async def symbols(request: Request) -> Response:
@@ -169,8 +183,8 @@ def parse_time(value: str | None, name: str) -> int:
     text = (value or "").strip()
     problem = f"{name} must be epoch milliseconds or an ISO 8601 time, got {value!r}"
     try:
-        number = float(text)
-    except ValueError:
+        number = Decimal(text)  # exact: a double would move 13-digit ms by up to ~0.3 µs
+    except ArithmeticError:
         try:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
@@ -180,9 +194,10 @@ def parse_time(value: str | None, name: str) -> int:
         delta = parsed - datetime(1970, 1, 1, tzinfo=UTC)
         ns = (delta.days * 86_400 + delta.seconds) * _S + delta.microseconds * 1_000
     else:
-        if not math.isfinite(number):
+        if not number.is_finite():
             raise BadRequest(problem)
-        ns = round(number * _MS)
+        # compared before scaling: a huge exponent must not overflow nor make a huge integer
+        ns = int((number * _MS).to_integral_value()) if 0 <= number < _MAX_MS else -1
     if not 0 <= ns < _MAX_NS:
         msg = f"{name} {value!r} is outside 1970..2262 (int64 nanoseconds)"
         raise BadRequest(msg)
@@ -196,7 +211,7 @@ def parse_step(text: str) -> int:
     raise BadRequest(msg)
 
 
-def _int(value: str | None, name: str, default: int) -> int:
+def parse_int(value: str | None, name: str, default: int) -> int:
     if value is None or value == "":
         return default
     try:

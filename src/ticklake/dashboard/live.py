@@ -34,7 +34,7 @@ import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ticklake.bus import Subscriber
-from ticklake.dashboard.books import BookPush, LiveBooks
+from ticklake.dashboard.books import BookPush, LiveBooks, recorded_books
 from ticklake.dashboard.context import context, live_symbols
 from ticklake.feed.events import Event, GapDetected, TradesReceived
 from ticklake.model import Anomaly
@@ -118,8 +118,7 @@ class LiveFeed:
             "symbols": self.symbols,
             "seam": self.seam, "server_ms": time.time_ns() / 1e6,
             "anomalies": anomalies or [],
-            # None: the recording does not say; the page learns it from the book frames
-            "book_symbols": self.books.symbols if self.books is not None else None,
+            "book_symbols": recorded_books(self.recording) if self.books is not None else [],
             "book_watch": self.book.symbol if self.book is not None else None,
             "status": self.status(),
         }

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from ticklake.bus import Bus
 from ticklake.dashboard.books import BOOK_INTERVAL_S, BOOK_LEVELS, BookMirror, BookPush, LiveBooks
 from ticklake.dashboard.live import HEARTBEAT_SECONDS, LiveFeed
-from ticklake.feed.events import BookInvalid, BookUpdated, Event, Level
+from ticklake.feed.events import BookInvalid, BookUpdated, BookWaiting, Event, Level
 from ticklake.feed.phemex import default_products
 from ticklake.feed.phemex.book import BookLevels, SymbolBook
 from ticklake.model import Anomaly, decimal_text
@@ -116,7 +116,7 @@ def test_levels_the_feed_trimmed_leave_the_mirror() -> None:
     assert len(bids) == 29 and ["0.01", "1"] not in bids
 
 
-def test_invalid_books_and_lost_events_show_resyncing_until_the_next_snapshot() -> None:
+def test_invalid_lost_or_retaken_books_show_resyncing_until_the_next_snapshot() -> None:
     async def scenario() -> None:
         recording = FakeRecording(("BTCUSD",))
         books = LiveBooks(recording, backlog=3)  # not started: drained by catch_up only
@@ -141,6 +141,17 @@ def test_invalid_books_and_lost_events_show_resyncing_until_the_next_snapshot() 
         recording.bus.publish(updated(10, [(900_000, 2)], [(901_000, 3)], snapshot=True))
         await books.catch_up()
         assert shown(books.mirror) == ([["90", "2"]], [["90.1", "3"]])
+
+        # The feed takes the book again (a new connection): nothing until its snapshot.
+        recording.bus.publish(BookWaiting("BTCUSD", "a new connection"))
+        recording.bus.publish(updated(11, [(900_000, 6)], []))  # not applied: no snapshot yet
+        await books.catch_up()
+        frame = books.mirror.frame("BTCUSD")
+        assert frame is not None and (frame["state"], frame["bids"]) == ("resyncing", [])
+        assert frame["reason"] == "a new connection"
+        recording.bus.publish(updated(12, [(900_000, 4)], [(901_000, 3)], snapshot=True))
+        await books.catch_up()
+        assert shown(books.mirror) == ([["90", "4"]], [["90.1", "3"]])
 
     asyncio.run(scenario())
 
@@ -175,10 +186,11 @@ def test_a_page_gets_the_latest_book_at_most_once_per_interval() -> None:
 class FakeRecording:
     """A recording's buses and status, without sessions: the test publishes the events."""
 
-    def __init__(self, symbols: tuple[str, ...]) -> None:
+    def __init__(self, symbols: tuple[str, ...], book_symbols: tuple[str, ...] = ()) -> None:
         self._bus: Bus[Event] = Bus()
         self._anomalies: Bus[Anomaly] = Bus()
         self.symbols = symbols
+        self.book_symbols = book_symbols
 
     @property
     def bus(self) -> Bus[Event]:
@@ -190,19 +202,20 @@ class FakeRecording:
 
     def status(self) -> RecordingStatus:
         stats = SessionStats()
-        return RecordingStatus((ConnectionStatus("phemex", self.symbols, stats),), 0, 0)
+        return RecordingStatus(
+            (ConnectionStatus("phemex", self.symbols, stats, self.book_symbols),), 0, 0)
 
 
 def test_the_socket_coalesces_book_messages_into_few_frames_of_the_watched_symbol() -> None:
     async def scenario() -> None:
-        # trades and book of each symbol: the status lists each symbol twice
-        recording = FakeRecording(("BTCUSD", "BTCUSD", "ETHUSD", "ETHUSD"))
+        # trades and book of each symbol (a symbol listed twice is shown once)
+        recording = FakeRecording(("BTCUSD", "BTCUSD", "ETHUSD"), ("ETHUSD", "BTCUSD"))
         books = LiveBooks(recording)
         books.start()
         feed = LiveFeed(recording, books)
         hello = feed.hello()
         assert (hello["symbols"], hello["book_watch"]) == (["BTCUSD", "ETHUSD"], "BTCUSD")
-        assert hello["book_symbols"] is None  # the status does not say (yet)
+        assert hello["book_symbols"] == ["BTCUSD", "ETHUSD"]
         sent: list[dict[str, Any]] = []
 
         async def send(text: str) -> None:

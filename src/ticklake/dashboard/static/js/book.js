@@ -1,6 +1,6 @@
 // The Live page's order book for the chosen symbol: a ladder, a depth chart and the spread
 // over time, from the book frames /api/live pushes (the server's mirror of the recorded book,
-// its top levels at most ten times a second; see dashboard/books.py).
+// its top levels at most twenty times a second; see dashboard/books.py).
 //
 // Prices and sizes arrive as exact decimal text; spread, mid and cumulative sizes are computed
 // exactly (BigInt) for the ladder and as numbers only to plot. A "resyncing" frame (the book
@@ -10,7 +10,7 @@
 import { plotConfig } from './chart.js';
 
 const LADDER_ROWS = 12;      // per side
-const SPREAD_POINTS = 3000;  // kept for the spread chart (~5 min at ten frames a second)
+const SPREAD_POINTS = 3000;  // kept for the spread chart (~2.5 min at 20 frames a second)
 const CHART_EVERY_MS = 250;  // the charts redraw at most this often
 const BID = '#26a69a';
 const ASK = '#ef5350';
@@ -18,6 +18,7 @@ const ASK = '#ef5350';
 const book = {
   symbol: null, recorded: null, frame: null, drawn: null, spreads: { t: [], bp: [] },
   ladderQueued: false, chartsQueued: false, lastChartEnd: 0, lastChartMs: 0, redraws: 0,
+  laddered: null, shown: [],  // the frame on the ladder; [seq, Date.now()] as each went up
 };
 window.__ticklake = Object.assign(window.__ticklake || {}, { book });
 
@@ -89,13 +90,18 @@ function ladder() {
   if (!frame) {
     const known = book.recorded === null || book.recorded.includes(symbol);
     note(!symbol ? '' : known
-      ? `No order book for ${symbol} yet (books are recorded with --channels trades,book).`
+      ? `No order book for ${symbol} yet: it shows at the exchange's first snapshot.`
       : `Order books are not recorded for ${symbol} (record with --channels trades,book).`);
   } else {
     note(live ? '' : `Resyncing the ${symbol} book: ${frame.reason}. It shows again at the ` +
       'next snapshot.');
   }
   body.replaceChildren(...(live ? ladderRows(frame) : []));
+  if (live && frame !== book.laddered) {  // for the bench: frame to screen
+    book.shown.push([frame.seq, Date.now()]);
+    if (book.shown.length > 20000) book.shown.splice(0, 10000);
+  }
+  book.laddered = frame;
   const top = live ? touch(frame) : null;
   $('book-spread').textContent = top ? top.spread : '–';
   $('book-spread-bp').textContent = top ? top.bp : '–';

@@ -2,14 +2,21 @@
 // page never gets more than ~BUCKETS candles; zooming or panning refetches the visible range,
 // which therefore comes back at a finer resolution. The lake's detector episodes in the range
 // are drawn as markers (hover for details), fetched beside the candles.
+//
+// When the lake holds the symbol's order book, its mid is drawn over the candles and its
+// spread in a pane of its own, at the start of every candle (/api/book_top, the same window
+// and step). The candles do not wait for it: they are drawn, then the book joins them. A
+// symbol without books draws no book and says so; a window too long to ask the book for
+// says to zoom in.
 
 import { getJSON, parseUtc, utcInput } from './api.js';
 import { lakeAnomalies } from './anomalies.js';
-import { candleFigure, plotConfig } from './chart.js';
+import { candleFigure, decimalsOf, plotConfig } from './chart.js';
 
 const BUCKETS = 1200;
 const state = { ranges: {}, symbol: null, since: null, until: null, gd: null, run: 0,
-                timer: null, loads: 0, last: null, anomalies: [] };
+                timer: null, loads: 0, last: null, anomalies: [], candles: null, book: null,
+                bookLoads: 0 };
 window.__ticklake = Object.assign(window.__ticklake || {}, { history: state });
 
 const $ = (id) => document.getElementById(id);
@@ -50,12 +57,14 @@ async function load(since, until, { keepView = false, fit = false } = {}) {
   }
   const run = ++state.run;
   const started = performance.now();
+  const params = { symbol: state.symbol, since: Math.floor(since), until: Math.ceil(until),
+                   buckets: BUCKETS };
   let c;
   let anomalies;
   const episodes = lakeAnomalies(state.symbol, since, until).catch((err) => err);
+  const book = getJSON('/api/book_top', params).catch((err) => err);
   try {
-    c = await getJSON('/api/candles', { symbol: state.symbol, since: Math.floor(since),
-                                        until: Math.ceil(until), buckets: BUCKETS });
+    c = await getJSON('/api/candles', params);
     anomalies = await episodes;
   } catch (err) {
     return fail(err);
@@ -73,23 +82,45 @@ async function load(since, until, { keepView = false, fit = false } = {}) {
   $('hist-since').value = utcInput(since);
   $('hist-until').value = utcInput(until);
   // A new symbol or range resets the view; a refetch after zoom/pan keeps the user's view.
-  const revision = keepView ? state.last : `${state.symbol}:${since}:${until}`;
-  state.last = revision;
+  state.last = keepView ? state.last : `${state.symbol}:${since}:${until}`;
+  state.candles = c;
   state.anomalies = anomalies;
-  const { data, layout } = candleFigure(c, { anomalies, uirevision: revision });
-  layout.xaxis.range = keepView ? undefined : [since, until];
-  await Plotly.react(state.gd, data, layout, plotConfig);
+  state.book = null;
+  await draw(keepView ? undefined : [since, until]);
   if (!state.gd.dataset.wired) {
     state.gd.on('plotly_relayout', onRelayout);
     state.gd.dataset.wired = '1';
   }
   state.loads += 1;
   if (state.firstDrawnAt === undefined) state.firstDrawnAt = performance.now();  // for the bench
-  const ms = Math.round(performance.now() - started);
   const marks = anomalies.length ? ` · ${anomalies.length} anomalies` : '';
-  $('hist-info').textContent = `${c.t.length} candles of ${c.step}${marks} · ${ms} ms`;
+  const info = `${c.t.length} candles of ${c.step}${marks}`;
+  $('hist-info').textContent = `${info} · ${Math.round(performance.now() - started)} ms`;
   state.gd.dataset.step = c.step;
+
+  const b = await book;
+  if (run !== state.run) return c;
+  let note = ' · no order book in this window';
+  if (b instanceof Error) note = ` · order book: ${b.message}`;
+  else if (b.limited) note = ` · zoom to ${b.max_span_ms / 60000} min or less for the order book`;
+  else if (b.t.length) {
+    state.book = b;
+    note = ` · mid/spread at ${b.t.length} instants`;
+    await draw(keepView ? undefined : [since, until]);
+  }
+  state.bookLoads += 1;
+  $('hist-info').textContent = `${info}${note} · ${Math.round(performance.now() - started)} ms`;
   return c;
+}
+
+// The candles, the anomalies and the book (if any) of the window loaded last.
+async function draw(range) {
+  const { candles: c, book } = state;
+  const decimals = book ? book.price_decimals : decimalsOf(c.c);
+  const { data, layout } = candleFigure(c, { anomalies: state.anomalies, uirevision: state.last,
+                                             book, decimals });
+  layout.xaxis.range = range;
+  await Plotly.react(state.gd, data, layout, plotConfig);
 }
 
 function onRelayout(change) {
