@@ -5,9 +5,11 @@ Usage: python bench/run_all.py [--full] [--out results.json] [--only ingest,late
 Quick (``make bench``, under 5 minutes on 2 cores): ingest 1x1 and 10x1 streams, 5 rounds
 (ccxt once, 1x1 only: it is slow), latency 10 s per rate, memory 45 s of ``ticklake record``
 (one publish), storage 100k trades, query 2M rows over 30 days, the dashboard's day of candles (4.3M
-trades; old files + old SQL vs new files + new SQL only). Full (``--full``): ingest also 1x2
-and 10x2 with longer streams, ccxt on every stream, latency 60 s, memory 10 minutes of
-``record`` and ``run``, storage 1M trades, query 100M rows, every candles variant.
+trades; old files + old SQL vs new files + new SQL only), order books (``books.py --quick``:
+a 60k-message book stream vs cryptofeed, 364 symbols' books at the real rate for 20 s, a day
+lake's ``book_at``). Full (``--full``): ingest also 1x2 and 10x2 with longer streams, ccxt on
+every stream, latency 60 s, memory 10 minutes of ``record`` and ``run``, storage 1M trades,
+query 100M rows, every candles variant, books with longer streams and a 6-minute real-rate run.
 """
 
 from __future__ import annotations
@@ -132,7 +134,44 @@ def table(results: dict[str, Any]) -> str:
             lines.append(f"| {name} | {r['incremental']['p50_ms']} | "
                          f"{r['incremental']['p99_ms']} | {r['redecode']['p50_ms']} | "
                          f"{r['redecode']['p99_ms']} | {r['ratio_p50']} |")
+    lines += _books_table(results.get("books", {}))
     return "\n".join(lines)
+
+
+def _books_table(books: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for config in books.get("throughput", []):
+        lines += ["", f"Order books, {config['stream']['messages']:,} book messages "
+                  f"({config['levels_per_message']} levels each), {', '.join(config['symbols'])}, "
+                  "one core:", "",
+                  "| client | msgs/s (to spool) | msgs/s to lake | CPU µs/msg | peak RSS MB |",
+                  "|---|---:|---:|---:|---:|"]
+        for client, r in config["results"].items():
+            if "error" in r:
+                lines.append(f"| {client} | error | | | |")
+                continue
+            lines.append(f"| {client} | {r['msgs_per_s']:,} | "
+                         f"{r.get('msgs_per_s_to_lake', '')} | {r['cpu_us_per_msg']} | "
+                         f"{r['peak_rss_mb']} |")
+        lines.append(f"| **ticklake ÷ cryptofeed** | "
+                     f"{config.get('ticklake_vs_cryptofeed_paired_median')}x | "
+                     f"{config.get('ticklake_vs_cryptofeed_to_lake_paired_median')}x | | |")
+    rate = books.get("realrate", {})
+    if "steady_cpu_pct_recorders" in rate:
+        lines += ["", f"Books of {rate['subscriptions']} symbols at {rate['msgs_per_s_sent']:,} "
+                  f"msgs/s ({rate['msgs_per_s_per_symbol']}/s each): recorders "
+                  f"{rate['steady_cpu_pct_recorders']}% of one core steady, "
+                  f"{rate['all_in_cpu_pct_at_this_rate']}% with the lake writers (all-in)"]
+    query = books.get("query", {}).get("published", {})
+    if "warm" in query:
+        warm, cold = query["warm"], query["cold"]
+        lines += ["", f"book_at over a day: warm median {warm['book_at']['median_s']} s "
+                  f"(p95 {warm['book_at']['p95_s']}), cold first query "
+                  f"{cold['book_at_first_query']['median_s']} s, vs book_updates from the day's "
+                  f"start {warm['baseline_updates_from_day_start']['median_s']} s "
+                  f"({warm['speedup_vs_baseline_median']}x); book_top 1 h at 1 s "
+                  f"{warm['book_top_1h_1s']['median_s']} s"]
+    return lines
 
 
 def main() -> None:
@@ -140,7 +179,7 @@ def main() -> None:
     parser.add_argument("--full", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--only",
-                        default="ingest,latency,memory,storage,query,candles,live_edge")
+                        default="ingest,latency,memory,storage,query,candles,live_edge,books")
     args = parser.parse_args()
     only = args.only.split(",")
     results: dict[str, Any] = {"machine": machine(), "full": args.full}
@@ -182,6 +221,8 @@ def main() -> None:
                                  *(["--repeat", "7"] if args.full else ["--corners"]))
     if "live_edge" in only:
         results["live_edge"] = run("live_edge.py", "--queries", "200" if args.full else "60")
+    if "books" in only:
+        results["books"] = run("books.py", *([] if args.full else ["--quick"]))
     text = json.dumps(results, indent=1)
     if args.out is not None:
         args.out.write_text(text)
