@@ -70,7 +70,8 @@ class ReplayBooks:
         if self.every and book.live and book.last_ts_ns is not None:
             if starting:
                 events.append(_snapshot(book, "subscribe", book.last_ts_ns, True))
-            self._cuts[product.symbol] = (book.last_ts_ns // self.every + 1) * self.every
+            # The next instant not yet held: a message stamped on one is its own instant.
+            self._cuts[product.symbol] = -(-book.last_ts_ns // self.every) * self.every
         if any(isinstance(event, BookInvalid) for event in applied):
             self._drop_channel(product, conn_id)
         return events

@@ -122,3 +122,13 @@ def test_levels_leaving_the_subscribed_depth_are_trimmed_rows_only_at_depth_30()
         decoder.decode(frame("snapshot", 5, bids), 1, RECV)
         (updated,) = decoder.decode(frame("incremental", 6, [[1000100, 2]]), 1, RECV)
         assert isinstance(updated, BookUpdated) and updated.trimmed_bids == trimmed
+
+
+def test_a_message_stamped_on_a_cadence_instant_still_gets_that_instants_snapshot() -> None:
+    decoder = configured(snapshot_ms=1000)
+    decoder.decode(frame("snapshot", 5, [[1000000, 3]], ts=10 * S), 1, RECV)
+    decoder.decode(frame("incremental", 6, [[999000, 1]], ts=11 * S), 1, RECV)
+    events = decoder.decode(frame("incremental", 7, [[998000, 1]], ts=12 * S), 1, RECV)
+    cadence = events[0]
+    assert isinstance(cadence, BookSnapshot) and cadence.ts_ns == 11 * S
+    assert cadence.bids == [(1000000, 3), (999000, 1)]  # the book at 11 s holds its message
