@@ -163,10 +163,16 @@ picked AS (
     SELECT i.instant, i.t_ns, s.s_ns, s.through
     FROM instants i ASOF JOIN snapshots s ON i.t_ns >= s.s_ns
 ),
+-- Each update belongs to the last starting point before it in spool order (an ASOF join: a
+-- range join of instants to updates was a piecewise merge join, 26x slower for book_top).
+placed AS (
+    SELECT u.*, s.s_ns, s.through
+    FROM symbol_updates u ASOF JOIN snapshots s ON u.spool_offset > s.through
+),
 updates AS (
     SELECT p.instant, u.side, u.price, u.qty, u.action, u.spool_offset
-    FROM picked p JOIN symbol_updates u
-      ON u.ts_ns >= p.s_ns AND u.ts_ns <= p.t_ns AND u.spool_offset > p.through
+    FROM picked p JOIN placed u
+      ON u.s_ns = p.s_ns AND u.through = p.through AND u.ts_ns <= p.t_ns
 ),
 restarts AS (
     SELECT instant, max(spool_offset) AS restart,
