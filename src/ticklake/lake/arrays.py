@@ -60,3 +60,24 @@ def utf8(items: list[bytes]) -> pa.Array:
     except pa.ArrowInvalid:
         text = binary([p.decode("utf-8", "replace").encode() for p in items]).cast(target)
     return text if target == pa.string() else text.cast(pa.string())
+
+
+def strings(words: tuple[str, ...]) -> pa.Array:
+    """A small string array (a dictionary's values)."""
+    data = [word.encode() for word in words]
+    offsets = np.zeros(len(data) + 1, dtype=np.int32)
+    np.cumsum([len(d) for d in data], out=offsets[1:])
+    return pa.Array.from_buffers(pa.string(), len(data),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))])
+
+
+def coded(codes: np.ndarray, dictionary: pa.Array) -> pa.DictionaryArray:
+    """int8 codes into ``dictionary``; a negative code is a null."""
+    codes = np.ascontiguousarray(codes, dtype=np.int8)
+    nulls = codes < 0
+    validity = None
+    if nulls.any():
+        validity = pa.py_buffer(np.packbits(~nulls, bitorder="little"))
+        codes = np.where(nulls, 0, codes).astype(np.int8)
+    indices = pa.Array.from_buffers(pa.int8(), len(codes), [validity, pa.py_buffer(codes)])
+    return pa.DictionaryArray.from_arrays(indices, dictionary)

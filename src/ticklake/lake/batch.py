@@ -18,7 +18,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -35,10 +35,12 @@ from ticklake.feed.events import (
 from ticklake.feed.phemex.normalize import Row
 from ticklake.feed.phemex.trades import EXCHANGE, ReplayDecoder
 from ticklake.lake.arrays import bools, decimal_array, fixed, int64, timestamps, utf8
+from ticklake.lake.book_rows import BookSnapshotRows, BookUpdateRows
 from ticklake.schemas import SCHEMAS
 from ticklake.tables import DECIMAL_SCALE
 
 Partition = tuple[str, ...]
+_R = TypeVar("_R", BookUpdateRows, BookSnapshotRows)
 _NS_PER_US = 1000
 _DAY_NS = 86_400 * 10**9
 _UNSCALED_LIMIT = 10**18  # decimal128(18, 8)
@@ -93,6 +95,10 @@ class Batch:
         self.payload_bytes = 0
         self._trades: dict[str, _TradeBuffer] = {}
         self._pending_trades = 0
+        self._book_updates: dict[str, BookUpdateRows] = {}
+        self._book_snapshots: dict[str, BookSnapshotRows] = {}
+        self._book_buffers: list[BookUpdateRows | BookSnapshotRows] = []  # in creation order
+        self._pending_book_rows = 0
         self._rare: dict[str, dict[Partition, _Columns]] = defaultdict(
             lambda: defaultdict(_Columns))
         # raw: payloads and receive times not yet sealed, sealed chunks, connection id runs
@@ -133,9 +139,11 @@ class Batch:
                 buf.meta.append((len(rows), recv_ns, event.sequence, event.snapshot, offset))
                 self._pending_trades += len(rows)
             elif type(event) is BookUpdated:
-                self._book_rows(event, offset)
+                self._pending_book_rows += self._book_rows(
+                    self._book_updates, BookUpdateRows, event).add(event, offset)
             elif type(event) is BookSnapshot:
-                self._book_snapshot(event, offset)
+                self._pending_book_rows += self._book_rows(
+                    self._book_snapshots, BookSnapshotRows, event).add(event, offset)
             elif isinstance(event, GapDetected):
                 gap = event.gap
                 self._gap("trades", gap.symbol, gap.from_ns, gap.to_ns, gap.reason,
@@ -146,12 +154,15 @@ class Batch:
             elif isinstance(event, FrameRejected | BookInvalid):
                 if isinstance(event, BookInvalid):
                     self._book_invalid(event, offset, recv_ns)
+                    self._pending_book_rows += 1
                 reason = (event.reason if isinstance(event, FrameRejected)
                           else f"order book invalid: {event.reason}")
                 self._reject(reason, offset, conn_id, recv_ns,
                              payload.decode("utf-8", "replace"))
         if self._pending_trades >= CHUNK_ROWS:
             self._seal_trades()
+        if self._pending_book_rows >= CHUNK_ROWS:
+            self._seal_books()
         if len(self._payloads) >= CHUNK_ROWS:
             self._seal_raw()
 
@@ -161,40 +172,23 @@ class Batch:
             symbol=symbol, from_ns=from_ns, to_ns=to_ns, reason=reason,
             detected_ns=detected_ns, spool_offset=offset, channel=channel)
 
-    def _book_rows(self, event: BookUpdated, offset: int) -> None:
-        """One row per level as received, then one per level the book trimmed, prices and
-        quantities at the lake's scale (the decoder refused a level beyond them)."""
-        price_mul = 10 ** (DECIMAL_SCALE - event.price_scale)
-        qty_mul = 10 ** (DECIMAL_SCALE - event.qty_scale)
-        cols = self._rare["book_updates"][(EXCHANGE, event.symbol, utc_date(event.ts_ns))]
-        action = "snapshot" if event.snapshot else "update"
-        common = {"ts_ns": event.ts_ns, "recv_ns": event.recv_ns, "sequence": event.sequence,
-                  "spool_offset": offset}
-        for side, levels in (("bid", event.bids), ("ask", event.asks)):
-            for price, qty in levels:
-                cols.add(side=side, price=price * price_mul, qty=qty * qty_mul, action=action,
-                         **common)
-        for side, prices in (("bid", event.trimmed_bids), ("ask", event.trimmed_asks)):
-            for price in prices:
-                cols.add(side=side, price=price * price_mul, qty=0, action="trim", **common)
+    def _book_rows(self, rows: dict[str, _R], kind: type[_R],
+                   event: BookUpdated | BookSnapshot) -> _R:
+        """The symbol's rows (new ones if the product's scales changed under the old)."""
+        found = rows.get(event.symbol)
+        if found is None or not found.scaled(event.price_scale, event.qty_scale):
+            found = rows[event.symbol] = kind(event.symbol, event.price_scale, event.qty_scale)
+            self._book_buffers.append(found)
+        return found
 
     def _book_invalid(self, event: BookInvalid, offset: int, recv_ns: int) -> None:
         """The book is unknown from here to its next snapshot: one marker row, so a reader
         serves no book even before the gap that follows is written (when it closes)."""
-        cols = self._rare["book_updates"][(EXCHANGE, event.symbol, utc_date(event.ts_ns))]
-        cols.add(ts_ns=event.ts_ns, recv_ns=recv_ns, sequence=event.sequence, side=None,
-                 price=0, qty=0, action="invalid", spool_offset=offset)
-
-    def _book_snapshot(self, event: BookSnapshot, offset: int) -> None:
-        price_mul = 10 ** (DECIMAL_SCALE - event.price_scale)
-        qty_mul = 10 ** (DECIMAL_SCALE - event.qty_scale)
-        cols = self._rare["book_snapshots"][(EXCHANGE, event.symbol, utc_date(event.ts_ns))]
-        through = offset if event.after_message else offset - 1
-        for side, levels in (("bid", event.bids), ("ask", event.asks)):
-            for level, (price, qty) in enumerate(levels, 1):
-                cols.add(ts_ns=event.ts_ns, sequence=event.sequence, reason=event.reason,
-                         side=side, level=level, price=price * price_mul, qty=qty * qty_mul,
-                         through_offset=through, spool_offset=offset)
+        rows = self._book_updates.get(event.symbol)
+        if rows is None:  # (scales matter not: the marker's price and quantity are 0)
+            rows = self._book_updates[event.symbol] = BookUpdateRows(event.symbol, 0, 0)
+            self._book_buffers.append(rows)
+        rows.add_invalid(event.ts_ns, recv_ns, event.sequence, offset)
 
     def _reject(self, reason: str, offset: int, conn_id: int, recv_ns: int, text: str) -> None:
         self._rare["rejected"][(EXCHANGE, utc_date(recv_ns))].add(
@@ -208,6 +202,11 @@ class Batch:
             if buf.pending:
                 self._seal_symbol(buf)
         self._pending_trades = 0
+
+    def _seal_books(self) -> None:
+        for rows in self._book_buffers:
+            rows.seal()
+        self._pending_book_rows = 0
 
     def _seal_symbol(self, buf: _TradeBuffer) -> None:
         rows, meta = buf.pending, buf.meta
@@ -306,6 +305,7 @@ class Batch:
         without ``with_trades``: see :meth:`trades_with_partitions`)."""
         self._seal_trades()
         self._seal_raw()
+        self._seal_books()
         out: dict[str, dict[Partition, pa.Table]] = {}
         trades: dict[Partition, pa.Table] = {}
         for symbol, buf in self._trades.items() if with_trades else ():
@@ -335,6 +335,17 @@ class Batch:
                     [timestamps(r), int64(r), int64(c), int64(o), payload],
                     schema=SCHEMAS["raw"])
             out["raw"] = raw
+        for rows in self._book_buffers:
+            if not rows.chunks:
+                continue
+            name = "book_updates" if isinstance(rows, BookUpdateRows) else "book_snapshots"
+            tables = out.setdefault(name, {})
+            ts_ns = np.concatenate([c["ts_ns"] for c in rows.chunks])
+            for day, index in _by_day(ts_ns):
+                key = (EXCHANGE, rows.symbol, utc_date(day * _DAY_NS))
+                table = rows.table(name, index)
+                # (a symbol whose scales changed mid-batch has two buffers)
+                tables[key] = pa.concat_tables([tables[key], table]) if key in tables else table
         for table, partitions in self._rare.items():
             out[table] = {key: _to_table(table, cols.columns)
                           for key, cols in partitions.items()}
@@ -371,14 +382,6 @@ def _to_table(table: str, columns: dict[str, list[Any]]) -> pa.Table:
     elif table == "gaps":
         arrays["from_ts"] = timestamps(np.asarray(columns["from_ns"], dtype=np.int64))
         arrays["to_ts"] = timestamps(np.asarray(columns["to_ns"], dtype=np.int64))
-    elif table in ("book_updates", "book_snapshots"):
-        arrays["ts"] = timestamps(np.asarray(columns["ts_ns"], dtype=np.int64))
-        arrays["price"] = decimal_array(columns["price"])
-        arrays["qty"] = decimal_array(columns["qty"])
-        for name in ("side", "action", "reason"):
-            if name in schema.names:
-                arrays[name] = pa.array(columns[name], pa.string()).dictionary_encode().cast(
-                    schema.field(name).type)
     for name in schema.names:
         if name not in arrays:
             arrays[name] = pa.array(columns[name], type=schema.field(name).type)

@@ -29,6 +29,7 @@ from ticklake.errors import SessionError, SubscriptionRejected, TicklakeError
 from ticklake.feed.events import (
     BookGap,
     BookInvalid,
+    BookUpdated,
     ConnectionStale,
     DuplicateMessage,
     Event,
@@ -224,8 +225,11 @@ class Connection:
     def _deliver(self, events: list[Event]) -> None:
         """Count and forward events."""
         stats = self.stats
+        on_event = self._on_event
         for event in events:
-            if isinstance(event, TradesReceived):
+            if type(event) is BookUpdated:  # the most frequent event: nothing to count
+                self.useful = self.subscribed
+            elif isinstance(event, TradesReceived):
                 self.useful = self.subscribed
                 stats.trades += len(event.rows)
                 stats.duplicates_skipped += event.duplicates_skipped
@@ -265,9 +269,9 @@ class Connection:
                 self._end_reason = event.reason
                 key = event.kind or event.reason
                 stats.stale_reasons[key] = stats.stale_reasons.get(key, 0) + 1
-            if self._on_event is not None:
+            if on_event is not None:
                 try:
-                    self._on_event(event)
+                    on_event(event)
                 except Exception:  # a consumer's bug must not take the recording down
                     stats.sink_errors += 1
                     logger.exception("= event consumer failed on %s", type(event).__name__)

@@ -323,3 +323,78 @@ def test_a_crossed_book_is_rejected_with_a_marker_row_then_a_gap_at_the_next_sna
         1, "order book invalid: crossed book: bid 900020000 >= ask 900010000")
     (gap,) = [r for _, r in by_offset(tables, "gaps")]
     assert (gap["channel"], gap["from_ns"], gap["to_ns"]) == ("book", MIDNIGHT + 5, MIDNIGHT + 9)
+
+
+def test_book_rows_sealed_in_small_chunks_across_midnight_equal_the_decoders_events(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Levels, trims, cadence snapshots and an invalid marker of two symbols, sealed every 7
+    rows and split at midnight: each row is what the decoder's events say, in spool order,
+    numbered best first in ``book_snapshots``."""
+    import random
+
+    from ticklake.feed.events import BookInvalid, BookSnapshot, BookUpdated
+
+    monkeypatch.setattr(batch_module, "CHUNK_ROWS", 7)
+    rng = random.Random(5)
+    control_record = encode_control(DecodeParams.of(default_products(), None, 3, 1000))
+    frames = [RawFrame(CONTROL_CONN_ID, MIDNIGHT - 10 * SECOND, control_record)]
+    for i in range(120):
+        symbol = ("BTCUSD", "BTCUSDT")[i % 2]
+        kind = "snapshot" if i < 2 or i % 37 == 0 else "incremental"
+        bids = [[900_000_000 - 5_000 * rng.randrange(8), rng.randrange(3)] for _ in range(3)]
+        asks = [[900_010_000 + 5_000 * rng.randrange(8), rng.randrange(3)] for _ in range(3)]
+        if i == 61:
+            bids = [[900_100_000, 1]]  # crosses the asks: invalid until the next snapshot
+        if symbol == "BTCUSDT":
+            key = "orderbook_p"
+            book = {"bids": [[f"{p / 1e4:.1f}", str(q)] for p, q in bids],
+                    "asks": [[f"{p / 1e4:.1f}", str(q)] for p, q in asks]}
+        else:
+            key, book = "book", {"bids": bids, "asks": asks}
+        ts = MIDNIGHT - 30 * SECOND + i * SECOND // 2
+        body = {key: book, "depth": 30, "sequence": 100 + i, "symbol": symbol,
+                "timestamp": ts, "type": kind}
+        frames.append(RawFrame(1, ts + MS, json.dumps(body).encode()))
+    tables = build(frames).tables()
+
+    want: dict[str, list[tuple[Any, ...]]] = {"book_updates": [], "book_snapshots": []}
+    reference = decoder()
+    for offset, frame in enumerate(frames):
+        for event in reference.decode(frame.payload, frame.conn_id, frame.recv_ns):
+            if isinstance(event, BookUpdated):
+                scale = default_products().require(event.symbol).price_scale
+                action = "snapshot" if event.snapshot else "update"
+                levels = [("bid", p, q, action) for p, q in event.bids]
+                levels += [("ask", p, q, action) for p, q in event.asks]
+                levels += [("bid", p, 0, "trim") for p in event.trimmed_bids]
+                levels += [("ask", p, 0, "trim") for p in event.trimmed_asks]
+                want["book_updates"] += [
+                    (event.symbol, event.ts_ns, event.sequence, side,
+                     Decimal(p).scaleb(-scale), Decimal(q).scaleb(-event.qty_scale), act, offset)
+                    for side, p, q, act in levels]
+            elif isinstance(event, BookInvalid):
+                want["book_updates"].append((event.symbol, event.ts_ns, event.sequence, None,
+                                             Decimal(0), Decimal(0), "invalid", offset))
+            elif isinstance(event, BookSnapshot):
+                through = offset if event.after_message else offset - 1
+                for side, levels in (("bid", event.bids), ("ask", event.asks)):
+                    want["book_snapshots"] += [
+                        (event.symbol, event.ts_ns, event.reason, side, n,
+                         Decimal(p).scaleb(-event.price_scale),
+                         Decimal(q).scaleb(-event.qty_scale), through, offset)
+                        for n, (p, q) in enumerate(levels, 1)]
+    assert any(r[6] == "trim" for r in want["book_updates"])
+    assert any(r[6] == "invalid" for r in want["book_updates"])
+    assert any(r[2] == "cadence" for r in want["book_snapshots"])
+    for name, columns in (
+            ("book_updates", ["ts_ns", "sequence", "side", "price", "qty", "action",
+                              "spool_offset"]),
+            ("book_snapshots", ["ts_ns", "reason", "side", "level", "price", "qty",
+                                "through_offset", "spool_offset"])):
+        got = []
+        for (_, symbol, date), part in sorted(tables[name].items()):
+            assert {utc(ns).date().isoformat() for ns in part["ts_ns"].to_pylist()} == {date}
+            got += [(symbol, *row.values()) for row in part.select(columns).to_pylist()]
+        expected = sorted(want[name], key=lambda r: (r[0], r[1] >= MIDNIGHT))
+        assert got == expected, name
+        assert {d for _, _, d in tables[name]} == {DAY_BEFORE, DAY}

@@ -21,13 +21,13 @@ from collections.abc import Callable
 import msgspec
 
 from ticklake.feed.events import (
-    BookInvalid,
     BookSnapshot,
     Event,
     FrameRejected,
 )
-from ticklake.feed.phemex.book import BookLevels, BookState, SymbolBook, decode_book
+from ticklake.feed.phemex.book import BookLevels, BookState, SymbolBook, levels_of
 from ticklake.feed.phemex.products import Family, Product
+from ticklake.feed.phemex.wire import Message
 
 _NONE = -1
 
@@ -54,9 +54,9 @@ class ReplayBooks:
         """A control record's settings; books already followed keep the depth they had."""
         self.depth, self.every = depth, snapshot_every_ns
 
-    def on_frame(self, data: bytes, product: Product, conn_id: int,
-                 recv_ns: int) -> list[Event]:
-        levels = decode_book(data, product, recv_ns)
+    def on_message(self, message: Message, data: bytes, product: Product, conn_id: int,
+                   recv_ns: int) -> list[Event]:
+        levels = levels_of(message, data, product, recv_ns)
         if isinstance(levels, FrameRejected):
             return [levels]
         book = self._book(product, conn_id)
@@ -65,6 +65,7 @@ class ReplayBooks:
         if cadence is not None:
             events.append(cadence)
         starting = levels.snapshot and not book.live
+        was_invalid = book.status == "invalid"
         applied = book.apply(levels, recv_ns)
         events += applied
         if self.every and book.live and book.last_ts_ns is not None:
@@ -72,7 +73,7 @@ class ReplayBooks:
                 events.append(_snapshot(book, "subscribe", book.last_ts_ns, True))
             # The next instant not yet held: a message stamped on one is its own instant.
             self._cuts[product.symbol] = -(-book.last_ts_ns // self.every) * self.every
-        if any(isinstance(event, BookInvalid) for event in applied):
+        if book.status == "invalid" and not was_invalid:  # (found invalid by this message)
             self._drop_channel(product, conn_id)
         return events
 

@@ -265,18 +265,17 @@ class PhemexProtocol:
             )
         elif frame.id is not None or frame.error is not None:
             self._on_reply(frame, data, now_ns)
-        else:
-            self._on_push(frame.symbol, data, now_ns, now_ns if recv_ns is None else recv_ns)
-
-    def _on_push(self, symbol: str | None, data: str | bytes, now_ns: int, recv_ns: int) -> None:
-        frame = frame_decoder.decode(data)
-        if frame.book or frame.orderbook_p:
-            events = self.books.on_push(symbol, data, recv_ns)
+        elif frame.book is not None or frame.orderbook_p is not None:
+            events = self.books.on_message(frame, data, now_ns if recv_ns is None else recv_ns)
             self._events.extend(events)
-            if any(isinstance(event, BookInvalid) for event in events):
-                channel = "orderbook_p" if frame.orderbook_p else "orderbook"
+            if BookInvalid in map(type, events):
+                channel = "orderbook_p" if frame.orderbook_p is not None else "orderbook"
                 self._resubscribe_books(channel, now_ns)
-        elif not frame.is_other_push():
+        else:
+            self._on_push(data)
+
+    def _on_push(self, data: str | bytes) -> None:
+        if not frame_decoder.decode(data).is_other_push():
             self._reject("not a Phemex message (no id, error or known payload key)", data)
         # Other pushes (kline, tickers) pass through untouched: the raw frame is kept.
 

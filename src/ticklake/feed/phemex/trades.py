@@ -20,7 +20,7 @@ from ticklake.feed.events import (
     GapDetected,
     TradesReceived,
 )
-from ticklake.feed.phemex.book import decode_book
+from ticklake.feed.phemex.book import levels_of
 from ticklake.feed.phemex.book_replay import ReplayBooks, ReplayBookState
 from ticklake.feed.phemex.control import (
     CONTROL_CONN_ID,
@@ -235,23 +235,23 @@ class ReplayDecoder:
             return self.trades.on_trades(frame, payload, recv_ns)
         if frame.id is not None or frame.error is not None:
             return []
-        push = frame_decoder.decode(payload)
-        if push.book or push.orderbook_p:
-            return self._book(frame.symbol, payload, conn_id, recv_ns)
-        if push.is_other_push():
+        if frame.book is not None or frame.orderbook_p is not None:
+            return self._book(frame, payload, conn_id, recv_ns)
+        if frame_decoder.decode(payload).is_other_push():
             return []
         return [rejection("not a Phemex message (no id, error or known payload key)", payload)]
 
-    def _book(self, symbol: str | None, payload: bytes, conn_id: int,
+    def _book(self, message: Message, payload: bytes, conn_id: int,
               recv_ns: int) -> list[Event]:
         """A book message through the symbol's book, as live (``book_replay``)."""
+        symbol = message.symbol
         product = self.trades.product(symbol) if symbol is not None else None
         if product is None:
             return [rejection(f"order book for unknown symbol {symbol!r}", payload)]  # as live
         if self.books is None:
-            levels = decode_book(payload, product, recv_ns)
+            levels = levels_of(message, payload, product, recv_ns)
             return [levels] if isinstance(levels, FrameRejected) else []
-        return self.books.on_frame(payload, product, conn_id, recv_ns)
+        return self.books.on_message(message, payload, product, conn_id, recv_ns)
 
 
 def _configure(books: ReplayBooks, params: DecodeParams) -> None:

@@ -20,8 +20,23 @@ class ErrorBody(msgspec.Struct):
     message: str = ""
 
 
+IntLevel = tuple[NonNegative, NonNegative]  # [priceEp, qty] on ``book`` (§6.1)
+TextLevel = tuple[str, str]  # ["price", "qty"] on ``orderbook_p``
+
+
+class IntBook(msgspec.Struct):
+    asks: list[IntLevel] = msgspec.field(default_factory=list)
+    bids: list[IntLevel] = msgspec.field(default_factory=list)
+
+
+class TextBook(msgspec.Struct):
+    asks: list[TextLevel] = msgspec.field(default_factory=list)
+    bids: list[TextLevel] = msgspec.field(default_factory=list)
+
+
 class Message(msgspec.Struct):
-    """The keys of a reply or a trade message: what the hot path decodes first."""
+    """The keys of a reply, a trade or a book message: what the hot path decodes first, once
+    (keys absent cost nothing; a book message decoded here needs no second pass)."""
 
     id: int | None = None
     error: ErrorBody | None = None
@@ -31,18 +46,19 @@ class Message(msgspec.Struct):
     sequence: NonNegative | None = None
     trades: list[TradeRow] | None = None
     trades_p: list[TradeRowP] | None = None
+    book: IntBook | None = None
+    orderbook_p: TextBook | None = None
+    # ns on book messages (absent in old ones); any type here, checked by the book parser,
+    # so that an odd timestamp on some other push cannot make the whole frame unreadable
+    timestamp: object = None
+    depth: NonNegative | None = None  # book messages: 30, or 0 for the full book
 
 
-class Frame(Message):
-    """Every Phemex server frame we care about; unknown keys are ignored (dts, mts, ...).
+class Frame(msgspec.Struct):
+    """The keys of the pushes of other channels (§6): kept raw, recognised so they are not
+    mistaken for junk. Decoded only for frames that are no reply, trade or book (the Raw
+    members cost about a microsecond per frame even when absent)."""
 
-    Decoded only for frames that are neither replies nor trades (the Raw members cost about
-    a microsecond per frame even when absent, so trades go through :class:`Message`).
-    """
-
-    # Pushes of other channels (§6): kept raw, recognised so they are not mistaken for junk.
-    book: msgspec.Raw = msgspec.Raw()
-    orderbook_p: msgspec.Raw = msgspec.Raw()
     kline: msgspec.Raw = msgspec.Raw()
     kline_p: msgspec.Raw = msgspec.Raw()
     market24h: msgspec.Raw = msgspec.Raw()
@@ -54,7 +70,7 @@ class Frame(Message):
 
     def is_other_push(self) -> bool:
         return bool(
-            self.book or self.orderbook_p or self.kline or self.kline_p or self.market24h
+            self.kline or self.kline_p or self.market24h
             or self.market24h_p or self.spot_market24h or self.tick or self.tick_p or self.data
         )
 
