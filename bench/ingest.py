@@ -130,22 +130,13 @@ async def run_bare_picows(url: str, info: dict[str, Any], clock: Clock) -> dict[
 
 
 def run_cryptofeed(url: str, info: dict[str, Any], clock: Clock) -> dict[str, Any]:
-    import cryptofeed.connection as cf_connection
-    import websockets
     from cryptofeed import FeedHandler
-    from cryptofeed.connection import RestEndpoint, Routes, WebsocketEndpoint
     from cryptofeed.defines import TRADES
     from cryptofeed.exchanges import Phemex
 
-    def plain_connect(address: str, **kwargs: Any) -> Any:  # it insists on wss://; no TLS here
-        return websockets.connect(address.replace("wss://", "ws://", 1), **kwargs)
+    from peers import point_cryptofeed_at
 
-    cf_connection.connect = plain_connect
-    http = url.replace("ws://", "http://").rstrip("/")
-    Phemex.websocket_endpoints = [WebsocketEndpoint(http.replace("http://", "wss://") + "/ws",
-                                                    limit=20)]
-    Phemex.rest_endpoints = [RestEndpoint(http, routes=Routes(
-        "/exchange/public/cfg/v2/products"))]
+    point_cryptofeed_at(url)
     want = info["trades"] + sum(info["snapshot_trades"].values())
     fh = FeedHandler(config={"log": {"disabled": True}, "uvloop": True})
     stop: dict[str, Any] = {}

@@ -69,6 +69,25 @@ def touched(m: Any) -> set[tuple[str, Decimal]]:
     return {("bid", p) for p in m.bids} | {("ask", p) for p in m.asks}
 
 
+def one_fault(kit: Any, tmp_path: Path, book: tuple[str, int], kind: str,
+              target: str) -> tuple[BookFault, list[Any]]:
+    """Watch one book, inject one fault, and take the fault's record and the messages sent
+    up to five after it."""
+    got: dict[str, Any] = {}
+    symbol = book[0]
+
+    async def scenario(emu: Emulator) -> None:
+        raw = await watching(kit, emu, book)
+        assert emu.inject(kind, target) == 1
+        (fault,) = await recorded(kit, emu, kind)
+        await raw.wait_data(symbol, len(raw.data(symbol)) + 5)
+        await raw.close()
+        got.update(fault=fault, msgs=messages(kit, emu, raw, symbol))
+
+    kit.run(config(tmp_path), scenario)
+    return got["fault"], got["msgs"]
+
+
 def test_book_drop_diverges_in_exactly_the_dropped_levels_until_the_snapshot(
         kit: Any, tmp_path: Path) -> None:
     got: dict[str, Any] = {}
@@ -112,18 +131,7 @@ def test_book_drop_diverges_in_exactly_the_dropped_levels_until_the_snapshot(
 
 def test_book_stale_snapshot_is_an_earlier_instant_of_the_true_book(
         kit: Any, tmp_path: Path) -> None:
-    got: dict[str, Any] = {}
-
-    async def scenario(emu: Emulator) -> None:
-        raw = await watching(kit, emu, ("BTCUSDT", 30))
-        assert emu.inject("book_stale_snapshot", "all") == 1
-        (stale,) = await recorded(kit, emu, "book_stale_snapshot")
-        await raw.wait_data("BTCUSDT", len(raw.data("BTCUSDT")) + 5)
-        await raw.close()
-        got.update(stale=stale, msgs=messages(kit, emu, raw, "BTCUSDT"))
-
-    kit.run(config(tmp_path), scenario)
-    stale, msgs = got["stale"], got["msgs"]
+    stale, msgs = one_fault(kit, tmp_path, ("BTCUSDT", 30), "book_stale_snapshot", "all")
     truth = truth_books(tmp_path / "truth.jsonl")
     snaps = [i for i, m in enumerate(msgs) if m.snapshot]
     assert len(snaps) == 2 and snaps[0] == 0
@@ -144,18 +152,7 @@ def test_book_stale_snapshot_is_an_earlier_instant_of_the_true_book(
 
 
 def test_book_out_of_order_swaps_two_incrementals(kit: Any, tmp_path: Path) -> None:
-    got: dict[str, Any] = {}
-
-    async def scenario(emu: Emulator) -> None:
-        raw = await watching(kit, emu, ("BTCUSD", 0))
-        assert emu.inject("book_out_of_order", "1") == 1
-        (swap,) = await recorded(kit, emu, "book_out_of_order")
-        await raw.wait_data("BTCUSD", len(raw.data("BTCUSD")) + 5)
-        await raw.close()
-        got.update(swap=swap, msgs=messages(kit, emu, raw, "BTCUSD"))
-
-    kit.run(config(tmp_path), scenario)
-    swap, msgs = got["swap"], got["msgs"]
+    swap, msgs = one_fault(kit, tmp_path, ("BTCUSD", 0), "book_out_of_order", "1")
     truth = truth_books(tmp_path / "truth.jsonl")
     seqs = [m.sequence for m in msgs]
     backwards = [j for j in range(1, len(seqs)) if seqs[j] < seqs[j - 1]]

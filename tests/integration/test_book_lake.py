@@ -12,6 +12,8 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from ticklake.catalog import Lake
 from ticklake.emulator import Emulator
 
@@ -60,34 +62,44 @@ def rebuilt(lake: Lake, symbol: str) -> Book:
     return bids, asks
 
 
-def test_book_updates_rebuild_the_true_books_beside_every_trade(tmp_path: Path) -> None:
+# Beyond the shipped defaults: the exchange catalog's scales and ticks in every family
+# (COIN-M ticks of 1 to 10,000 units, USDⓈ-M price decimals 0-7 and qty decimals 0-3, spot
+# quantities in 2-8 decimals and a TRY-quoted pair priced in 4).
+EXCHANGE_SYMBOLS = ("XRPUSD", "GOLDUSD", "CHZUSDT", "MKRUSDT", "XMRUSDT", "sSHIBUSDT",
+                    "sPEPEUSDT", "sBTCTRY")
+
+
+@pytest.mark.parametrize(("catalog", "symbols"), [("basic", SYMBOLS),
+                                                  ("exchange", EXCHANGE_SYMBOLS)])
+def test_book_updates_rebuild_the_true_books_beside_every_trade(
+        tmp_path: Path, catalog: str, symbols: tuple[str, ...]) -> None:
     async def scenario() -> tuple[str, Path, dict[str, Book]]:
-        async with pipeline(tmp_path, SYMBOLS, feed={"channels": ("trades", "book")},
-                            rate=40.0, book_snapshot_interval=1.0) as stack:
+        async with pipeline(tmp_path, symbols, feed={"channels": ("trades", "book")},
+                            rate=40.0, book_snapshot_interval=1.0, catalog=catalog) as stack:
             emulator = stack.emulator
             market = emulator.market
             assert market is not None
             # Long enough for incrementals and a periodic snapshot (1 s) of every book.
-            await wait_until(lambda: min(market.produced(s) for s in SYMBOLS) >= 100, 30,
+            await wait_until(lambda: min(market.produced(s) for s in symbols) >= 100, 30,
                              "100 trades of every symbol")
 
             await stack.settle()  # halted: the books stand still from here
-            truth = {s: true_book(emulator, s, 30) for s in SYMBOLS}
+            truth = {s: true_book(emulator, s, 30) for s in symbols}
             # Every book frame the exchange sent is in: the live books equal the truth.
             books = {symbol: book for session in stack.recording.sessions.sessions
                      for symbol, book in session.protocol.books.books.items()}
             await wait_until(lambda: all(books[s].top() == live_truth(emulator, s, 30)
-                                         for s in SYMBOLS), 20, "the live books complete")
+                                         for s in symbols), 20, "the live books complete")
             await stack.stop()
             return stack.lake_root, stack.truth, truth
 
     root, truth_path, truth = asyncio.run(scenario())
     lake = Lake(root)
-    for symbol in SYMBOLS:
+    for symbol in symbols:
         assert rebuilt(lake, symbol) == truth[symbol], symbol
     counts = dict(lake.query(
         "SELECT symbol, count(DISTINCT spool_offset) FROM book_updates "
         "WHERE action = 'update' GROUP BY symbol").rows())
-    assert all(counts[s] > 5 for s in SYMBOLS), counts
+    assert all(counts[s] > 5 for s in symbols), counts
     result = compare_lake(root, truth_path)
     assert result.duplicated == result.lost_silently == 0

@@ -340,10 +340,10 @@ class Batch:
                 continue
             name = "book_updates" if isinstance(rows, BookUpdateRows) else "book_snapshots"
             tables = out.setdefault(name, {})
-            ts_ns = np.concatenate([c["ts_ns"] for c in rows.chunks])
-            for day, index in _by_day(ts_ns):
+            whole = rows.table()
+            for day, index in _by_day(whole["ts_ns"].to_numpy()):
                 key = (EXCHANGE, rows.symbol, utc_date(day * _DAY_NS))
-                table = rows.table(name, index)
+                table = whole if index is None else whole.take(int64(index))
                 # (a symbol whose scales changed mid-batch has two buffers)
                 tables[key] = pa.concat_tables([tables[key], table]) if key in tables else table
         for table, partitions in self._rare.items():

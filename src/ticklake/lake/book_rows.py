@@ -46,7 +46,7 @@ class _Rows:
         self.qty_mul = 10 ** (DECIMAL_SCALE - qty_scale)
         self.levels: list[tuple[int, int]] = []
         self.meta: list[tuple[int, ...]] = []
-        self.chunks: list[dict[str, np.ndarray]] = []
+        self.chunks: list[pa.RecordBatch] = []
 
     def scaled(self, price_scale: int, qty_scale: int) -> bool:
         return bool(self.price_mul == 10 ** (DECIMAL_SCALE - price_scale)
@@ -59,10 +59,9 @@ class _Rows:
         return (np.fromiter(map(_PRICE, levels), np.int64, n) * self.price_mul,
                 np.fromiter(map(_QTY, levels), np.int64, n) * self.qty_mul)
 
-    def table(self, name: str, index: np.ndarray | None) -> pa.Table:
-        cols = {k: np.concatenate([c[k] for c in self.chunks]) for k in self.chunks[0]}
-        if index is not None:
-            cols = {k: v[index] for k, v in cols.items()}
+    def _sealed(self, name: str, cols: dict[str, np.ndarray]) -> None:
+        """A chunk's columns as the table's Arrow arrays at once (the numpy copies go: no
+        concatenation of a whole batch's columns is ever held beside its table)."""
         schema = SCHEMAS[name]
         arrays = {"ts": timestamps(cols["ts_ns"]), "price": decimal_array(cols["price"]),
                   "qty": decimal_array(cols["qty"]), "side": coded(cols["side"], _SIDES)}
@@ -76,7 +75,11 @@ class _Rows:
         for column in schema.names:
             if column not in arrays:
                 arrays[column] = int64(cols[column])
-        return pa.Table.from_arrays([arrays[n] for n in schema.names], schema=schema)
+        self.chunks.append(pa.RecordBatch.from_arrays([arrays[n] for n in schema.names],
+                                                      schema=schema))
+
+    def table(self) -> pa.Table:
+        return pa.Table.from_batches(self.chunks)
 
 
 class BookUpdateRows(_Rows):
@@ -117,7 +120,7 @@ class BookUpdateRows(_Rows):
         group_actions = np.column_stack(
             (kind, kind, np.full(m, _TRIM), np.full(m, _TRIM), np.full(m, _INVALID)))
         price, qty = self._prices_and_qtys()
-        self.chunks.append({
+        self._sealed("book_updates", {
             "ts_ns": np.repeat(meta[:, 0], per_message),
             "recv_ns": np.repeat(meta[:, 1], per_message),
             "sequence": np.repeat(meta[:, 2], per_message),
@@ -154,7 +157,7 @@ class BookSnapshotRows(_Rows):
         group_starts = np.cumsum(group_counts) - group_counts
         rows = int(group_counts.sum())
         price, qty = self._prices_and_qtys()
-        self.chunks.append({
+        self._sealed("book_snapshots", {
             "ts_ns": np.repeat(meta[:, 0], per_message),
             "sequence": np.repeat(meta[:, 1], per_message),
             "reason": np.repeat(meta[:, 2].astype(np.int8), per_message),
