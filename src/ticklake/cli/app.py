@@ -16,10 +16,11 @@ from rich.console import Console
 
 from ticklake.errors import ConfigError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=(
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="markdown", help=(
     "The ``ticklake`` command line: thin wrappers over pipeline and emulator.\n\n"
     "User mistakes (bad settings, unknown symbols, refused URLs) print one line and exit 2."))
-err = Console(stderr=True)
+# Status lines are never wrapped: piped to a log file or a container, one line is one record.
+err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
 
@@ -102,7 +103,7 @@ IcebergOption = Annotated[str | None, typer.Option(
     "sqlite:///FILE, rest+http(s)://HOST/PATH or glue:// (docs/iceberg.md)")]
 NamespaceOption = Annotated[str, typer.Option("--namespace", help="Iceberg namespace")]
 WarehouseOption = Annotated[str | None, typer.Option(
-    "--warehouse", help="Iceberg warehouse (default for SQLite/Glue: <lake>/_iceberg)")]
+    "--warehouse", help="Iceberg warehouse (default for SQLite/Glue: LAKE/_iceberg)")]
 IcebergPropertyOption = Annotated[list[str] | None, typer.Option(
     "--iceberg-option", help="Extra catalog property KEY=VALUE (repeatable; values never printed)")]
 
