@@ -81,6 +81,17 @@ class StorageError(TicklakeError):
     """The lake's storage failed (unreachable store, permissions, disk full)."""
 
 
+def missing_bucket(root: str, bucket: str) -> StorageError:
+    """An S3 lake whose bucket does not exist (ticklake never creates one)."""
+    import os
+
+    endpoint = (os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+                or "AWS S3 (AWS_ENDPOINT_URL not set)")
+    return StorageError(
+        f"cannot write to the lake at {root}: the bucket {bucket!r} does not exist at "
+        f"{endpoint}; create it first (ticklake never creates buckets): docs/s3.md")
+
+
 class SnapshotMismatch(ConfigError):
     """The bytes are not a snapshot this detector can continue from."""
 

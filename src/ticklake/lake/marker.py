@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable
 
-from ticklake.errors import StorageError
+from ticklake.errors import StorageError, missing_bucket
 from ticklake.tables import FORMAT_VERSION, MARKER
 
 MARKER_BODY = json.dumps({"format": FORMAT_VERSION}).encode()
+_MISSING_BUCKET = re.compile(r"Bucket '([^']+)' not found")
 
 
 def ensure_local_marker(root: str) -> None:
@@ -53,4 +55,7 @@ def not_a_lake(root: str) -> str:
 
 
 def cannot_write(root: str, exc: Exception) -> str:
+    bucket = _MISSING_BUCKET.search(str(exc))
+    if bucket is not None:  # (pyarrow's hint names an option of its own, not ticklake's)
+        return str(missing_bucket(root, bucket.group(1)))
     return f"cannot write to the lake at {root}: {exc}"

@@ -8,6 +8,8 @@ blocks ingest. ``Recording.run`` (``pipeline.recording``) runs it.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import msgspec
 
 from ticklake.bus import Bus
 from ticklake.config import FeedSettings, LakeSettings
+from ticklake.errors import StorageError
 from ticklake.feed.events import Event
 from ticklake.feed.phemex import PhemexProtocol, ProductTable, ProtocolConfig, Subscription
 from ticklake.feed.phemex.control import CONTROL_CONN_ID, DecodeParams, encode_control
@@ -33,6 +36,16 @@ from ticklake.spool import FsyncPolicy, Spool, SpoolWriter
 _S = 1_000_000_000
 
 
+def _check_bucket(root: str) -> None:
+    """A missing bucket fails now, in one line, not after a whole run of spooling for a lake
+    that can never be written. Asked in a child process: the recorder's stays free of pyarrow
+    (the object store client)."""
+    done = subprocess.run([sys.executable, "-m", "ticklake.objectstore", root],
+                          capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode == 2 and done.stdout.strip():
+        raise StorageError(done.stdout.strip())
+
+
 def open_lake(
     lake: LakeSettings, products: ProductTable, snapshot_size: int | None = None,
     book_depth: int | None = 30,
@@ -44,6 +57,8 @@ def open_lake(
     if lake.log is None and "://" not in lake.root:
         # A wrong --lake fails now, in one line (an S3 one: in the writer's first start).
         ensure_local_marker(lake.root)
+    elif lake.log is None and lake.root.startswith("s3://"):
+        _check_bucket(lake.root)
     spool = Spool(
         Path(lake.spool), fsync=FsyncPolicy(lake.fsync), fsync_interval=lake.fsync_interval,
         segment_bytes=int(lake.segment_mib * 2**20),
