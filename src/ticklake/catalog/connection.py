@@ -190,7 +190,9 @@ class LakeDatabase:
                 # Files of one schema version alone hold the view's columns (DuckDB puts the
                 # Hive columns in name order: select them in the view's); a union, of any
                 # kind, would cost count(*) its answer from the footers.
-                columns = ", ".join(f.name for f in view_schema(table))
+                columns = ", ".join(
+                    f"CAST({f.name} AS {_WIDE[f.name]}) AS {f.name}" if f.name in _WIDE
+                    else f.name for f in view_schema(table))
                 parts = [f"SELECT {columns} FROM ({parts[1]})"]
             try:
                 cursor.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS "
@@ -259,6 +261,13 @@ def _file_scans(cursor: duckdb.DuckDBPyConnection, table: str, source: TableFile
     return [f"SELECT * FROM _dataset_{table}"]
 
 
+# Quantities read as DECIMAL(38, 8) (the files keep decimal(18, 8)): DuckDB sizes a product of
+# decimals by its wider factor, so ``price * qty`` of two DECIMAL(18, 8) overflowed 64 bits
+# ("Overflow in multiplication of DECIMAL(18)"); one wide factor makes the obvious notional
+# query exact. Every other branch of a view is a union with ``_empty_<table>``, which widens.
+_WIDE = {"qty": "DECIMAL(38,8)"}
+
+
 def _open(files: Mapping[str, TableFiles]) -> duckdb.DuckDBPyConnection:
     conn = duckdb.connect(":memory:", config=dict(CONFIG))
     try:
@@ -267,7 +276,8 @@ def _open(files: Mapping[str, TableFiles]) -> duckdb.DuckDBPyConnection:
         allowed = []
         for table in TABLES:
             source = files[table]
-            columns = ", ".join(f"{f.name} {sql_type(f.type)}" for f in view_schema(table))
+            columns = ", ".join(f"{f.name} {_WIDE.get(f.name) or sql_type(f.type)}"
+                                for f in view_schema(table))
             conn.execute(f"CREATE TABLE _empty_{table} ({columns})")
             conn.execute(f"CREATE TABLE _guard_{table} ({columns}, _guard INTEGER)")
             conn.execute(f"INSERT INTO _guard_{table} (_guard) VALUES (1)")

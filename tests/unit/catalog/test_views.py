@@ -101,7 +101,7 @@ def test_column_types_are_the_documented_ones(lake: Lake) -> None:
         "recv_ns": "BIGINT",
         "side": "VARCHAR",
         "price": "DECIMAL(18,8)",
-        "qty": "DECIMAL(18,8)",
+        "qty": "DECIMAL(38,8)",  # the files' decimal(18, 8), widened: price * qty is exact
         "sequence": "BIGINT",
         "from_snapshot": "BOOLEAN",
         "spool_offset": "BIGINT",
@@ -109,6 +109,15 @@ def test_column_types_are_the_documented_ones(lake: Lake) -> None:
         "symbol": "VARCHAR",
         "date": "DATE",
     }
+
+
+def test_the_obvious_notional_query_is_exact(lake: Lake) -> None:
+    """``sum(price * qty)`` as a user types it: no DECIMAL(18) overflow, the exact sum."""
+    rows = lake.query("SELECT symbol, sum(price * qty) AS notional, "
+                      "list(price) AS p, list(qty) AS q FROM trades GROUP BY symbol").rows()
+    assert rows
+    for _, notional, prices, qtys in rows:
+        assert notional == sum(p * q for p, q in zip(prices, qtys, strict=True))
 
 
 def test_pyarrow_dataset_and_pandas_read_the_same_rows(lake: Lake, lake_root: Path) -> None:
