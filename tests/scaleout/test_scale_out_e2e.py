@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 import signal
 import subprocess
 import time
@@ -219,6 +220,13 @@ def test_recorders_writers_detectors_one_writer_one_detector_killed(
         codes = [stop(p) for p in (*writers[1:], *detectors[1:])]
         assert codes == [0, 0, 0], [(tmp_path / name).read_text()[-2000:] for name in
                                     ("deliver1.log", "deliver2.log", "detect1.log")]
+        for name in ("deliver1.log", "deliver2.log"):  # the final progress line, unwrapped
+            lines = [ln for ln in (tmp_path / name).read_text().splitlines()
+                     if ln.startswith("deliver ")]
+            assert lines and re.fullmatch(
+                r"deliver \S+ \[\S+\]: partitions \[.*\] \| [\d,]+ read \| [\d,]+ published \| "
+                r"holding (nothing|[\d.]+ MiB, next publish in \d+( m \d\d)? s) \| .* assignments",
+                lines[-1]), lines[-1:]
     finally:
         for process in everything:
             kill_group(process)  # whatever still runs after a failure

@@ -76,6 +76,9 @@ def deliver(
     group: Annotated[str, typer.Option(help="Consumer group of the lake writers")] = (
         "ticklake-lake"),
     partitions: PartitionsOption = None,
+    buffer_seconds: Annotated[float | None, typer.Option(
+        help="Publish a partition's batch once its oldest record is this old, s "
+             "(lake.buffer_seconds) [300]")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Write the lake from a Kafka-protocol log, as one member of a consumer group.
@@ -87,7 +90,8 @@ def deliver(
     from ticklake.scaleout.log import parse_log_uri
 
     settings = load_settings(config, **overrides("lake", root=lake, log=log,
-                                                  partitions=partitions))
+                                                  partitions=partitions,
+                                                  buffer_seconds=buffer_seconds))
     if settings.lake.log is None:
         option = "--log"
         raise ConfigError(option, None, "required: kafka://host:port/topic")

@@ -190,6 +190,13 @@ class LakeWriter:
     def pending_bytes(self) -> int:
         return self._batch.payload_bytes
 
+    def due_in(self) -> float | None:
+        """Seconds until the current batch is published by age (0: due now), or None when
+        nothing is pending (size can make it due sooner)."""
+        if not self._batch.records:
+            return None
+        return max(0.0, self.hints.interval - (self.clock() - self._started))
+
     def quiet_for(self, seconds: float) -> bool:
         """Nothing will be due within ``seconds``: neither the batch's age (an empty batch
         starts at the next record) nor the rate it fills at (this batch's or the last one's)

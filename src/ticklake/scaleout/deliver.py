@@ -241,6 +241,11 @@ def delivered_position(storage: LakeStorage, topic: str, partition: int) -> int:
     return _decode_state(state).kafka_next
 
 
+def _duration(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 60} m {whole % 60:02d} s" if whole >= 60 else f"{whole} s"
+
+
 def run_deliver(uri: LogUri, settings: LakeSettings, group: str,
                 report: Callable[[str], None]) -> GroupWorker:
     """``ticklake deliver``: one group member until SIGTERM/SIGINT (then a graceful stop)."""
@@ -263,8 +268,14 @@ def run_deliver(uri: LogUri, settings: LakeSettings, group: str,
         live = worker.handlers()
         published = sum(p.writer.stats.records for p in partitions.values())
         dropped = sum(p.source.high_water.dropped for p in partitions.values())
+        held = sum(p.writer.pending_bytes for p in partitions.values())
+        due = [d for p in partitions.values() if (d := p.writer.due_in()) is not None]
+        # A worker publishes a partition's batch only when it is buffer_seconds old (or
+        # buffer_mib big): say so, or the lake looks empty for minutes while all is well.
+        holding = (f"holding {held / 2**20:.1f} MiB, next publish in {_duration(min(due))}"
+                   if due else "holding nothing")
         report(f"deliver {uri.topic} [{group}]: partitions {sorted(live)} | "
-               f"{worker.stats.records:,} read | {published:,} published | "
+               f"{worker.stats.records:,} read | {published:,} published | {holding} | "
                f"{dropped:,} re-sent dropped | {worker.stats.assignments} assignments")
 
     report(f"delivering {uri} into {settings.root} as a member of {group} (Ctrl+C stops)")

@@ -317,14 +317,16 @@ def test_a_batch_is_published_once_its_age_reaches_interval(rig: Rig) -> None:
     rig.feed.messages(3)
     assert writer.poll()  # read: the batch's age counts from here
     assert writer.pending_since == rig.clock.now
+    assert writer.due_in() == INTERVAL  # what a deliver worker's progress line shows
     rig.feed.messages(2)
     rig.clock.now += INTERVAL - 0.25  # (binary fractions: exact sums)
     writer.poll()
     assert writer.committed_offset == 0 and rig.stored("raw") == []
+    assert writer.due_in() == 0.25
     rig.clock.now += 0.25
     assert writer.poll()
     assert writer.committed_offset == 5 and rig.ranges("raw") == [(0, 5)]
-    assert writer.pending_since is None
+    assert writer.pending_since is None and writer.due_in() is None
     # The next batch's age starts with its first record, not with the last publish.
     rig.clock.now += 2 * INTERVAL
     rig.feed.messages(1)
