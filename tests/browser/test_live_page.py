@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -72,6 +73,18 @@ def test_the_chart_follows_the_stream_and_matches_what_was_recorded(
         "(SELECT max(spool_offset) FROM trades WHERE symbol = 'BTCUSD')")).rows()
     assert Decimal(page.text_content("#live-last") or "") in {row[0] for row in last}
     assert traces["price"]["close"][-1] == float(Decimal(page.text_content("#live-last") or ""))
+    # Prices at the instrument's precision (BTCUSD's tick: 0.1), never an SI suffix ("90k").
+    prices = query_lake(str(live.lake_root), live.spool_dir,
+                        "SELECT DISTINCT price FROM trades WHERE symbol = 'BTCUSD'").rows()
+    digits = max(max(0, -int(p.normalize().as_tuple().exponent)) for (p,) in prices)
+    assert digits == 1
+    layout = page.evaluate("""() => { const l = document.getElementById('live-chart').layout;
+        return [l.yaxis.tickformat, l.yaxis.hoverformat]; }""")
+    assert layout == [".1f", ".1f"]
+    labels = page.evaluate("""() => [...document.querySelectorAll('#live-chart .ytick text')]
+        .map(t => t.textContent)""")
+    assert labels and all(re.fullmatch(r"\d+\.\d", label) for label in labels if
+                          Decimal(label.replace(",", "")) > 1_000), labels
 
 
 def test_switching_the_interval_redraws_the_candles(live: LiveStack, page: Page) -> None:

@@ -14,7 +14,7 @@
 
 import { STEP_MS, count, getJSON, utcTime, age } from './api.js';
 import { anomalyRows, lakeAnomalies, mergeAnomaly, pruneAnomalies } from './anomalies.js';
-import { candleFigure, plotConfig } from './chart.js';
+import { candleFigure, decimalsOf, plotConfig } from './chart.js';
 import { onBook, resetBook } from './book.js';
 
 const MAX_TRADES = 300000;    // kept to re-aggregate on an interval switch
@@ -28,7 +28,7 @@ const ANOMALY_ROWS = 20;      // in the list
 const state = {
   recording: null, symbols: [], symbol: null, step: '1s', seam: null, bookSymbols: null,
   trades: [], candles: new Map(), seeded: false, seedRun: 0,
-  last: null, anomalies: new Map(), gd: null, dirty: false, renders: 0,
+  last: null, decimals: null, anomalies: new Map(), gd: null, dirty: false, renders: 0,
   pending: [], latencies: [], tapeQueue: [], status: null, uiQueued: false, renderMs: [], lastRenderEnd: 0, lastRenderMs: 0, socket: null, retry: 500,
 };
 window.__ticklake = Object.assign(window.__ticklake || {}, { live: state });
@@ -80,6 +80,7 @@ function onMessage(msg) {
     if (trade.s === state.symbol) {
       mine.push(trade);
       state.last = trade.p;
+      state.decimals = Math.max(state.decimals ?? 0, digitsOf(trade.p));
       state.pending.push(trade.t);
       if (state.seeded) addTrade(trade);
     }
@@ -141,6 +142,7 @@ async function reseed() {
   state.seeded = false;
   state.candles = new Map();
   state.last = null;
+  state.decimals = null;
   if (!state.symbol) return;
   const stepMs = STEP_MS[state.step];
   const now = Date.now();
@@ -169,10 +171,17 @@ async function reseed() {
   }
   state.seeded = true;
   for (const trade of state.trades) {
-    if (trade.s === state.symbol) { addTrade(trade); state.last = trade.p; }
+    if (trade.s === state.symbol) {
+      addTrade(trade);
+      state.last = trade.p;
+      state.decimals = Math.max(state.decimals ?? 0, digitsOf(trade.p));
+    }
   }
   schedule();
 }
+
+// Digits after the point of an exact decimal string ("90015.5": 1).
+const digitsOf = (text) => (text.includes('.') ? text.length - text.indexOf('.') - 1 : 0);
 
 function addTrade(trade) {
   const stepMs = STEP_MS[state.step];
@@ -213,7 +222,10 @@ async function render() {
   const from = shown.length ? shown[0].t : -Infinity;  // markers within the drawn candles
   const anomalies = [...state.anomalies.values()]
     .filter((a) => a.symbol === state.symbol && a.ts_detect_ns / 1e6 >= from);
-  const { data, layout } = candleFigure(cols, { anomalies, uirevision: state.step });
+  // Prices at the instrument's precision (the most decimals its exact trade prices carry),
+  // not plotly's SI suffixes ("90.015k").
+  const decimals = state.decimals ?? decimalsOf(cols.c);
+  const { data, layout } = candleFigure(cols, { anomalies, uirevision: state.step, decimals });
   const drawn = state.pending;
   state.pending = [];
   const began = performance.now();
