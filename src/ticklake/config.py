@@ -6,14 +6,17 @@ Every error names the setting and the offending value on one line.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -28,7 +31,11 @@ from ticklake.feed.phemex.limits import (
 
 
 def _comma_list(value: Any) -> Any:
-    """``"a, b"`` (a flag or an environment variable) → ``["a", "b"]``; lists as they are."""
+    """``"a, b"`` (a flag or an environment variable) → ``["a", "b"]``; a JSON list in an
+    environment variable (``'["a", "b"]'``) and lists as they are."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        with contextlib.suppress(ValueError):
+            return json.loads(value)
     if isinstance(value, str):
         return [s.strip() for s in value.split(",") if s.strip()]
     return value
@@ -40,7 +47,8 @@ class FeedSettings(BaseModel):
     url: str = DEFAULT_URL
     products_url: str = Field("auto", description="REST products URL; 'auto' or 'none'")
     # Symbols, or ``all:<family>`` (coin-m, usd-m, spot): every listed one in the products.
-    symbols: tuple[str, ...] = ("BTCUSD",)
+    # (NoDecode: TICKLAKE_FEED__SYMBOLS=BTCUSD,ETHUSD is split by the validator, not JSON)
+    symbols: Annotated[tuple[str, ...], NoDecode] = ("BTCUSD",)
     shard: tuple[int, int] | None = Field(None, description="'i/n': record only shard i of n")
     connections: int = Field(MAX_CONNECTIONS, ge=1, le=MAX_CONNECTIONS)
     ping_interval: float = Field(5.0, gt=0, lt=HEARTBEAT_LIMIT_S)
@@ -54,7 +62,7 @@ class FeedSettings(BaseModel):
     first_connect_timeout: float = Field(30.0, ge=0)
     # What to record of each symbol: its trades, its order book, or both (each is one of the
     # connection's 20 subscriptions). ``book_depth``: 30 levels or the full book.
-    channels: tuple[Literal["trades", "book"], ...] = ("trades",)
+    channels: Annotated[tuple[Literal["trades", "book"], ...], NoDecode] = ("trades",)
     book_depth: Literal[30, "full"] = 30
 
     @field_validator("channels", mode="before")
@@ -200,7 +208,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             raise ConfigError(field, value, "unknown setting") from None
         problem = error["msg"].removeprefix("Value error, ")
         raise ConfigError(field, value, problem) from None
-    except (OSError, ValueError) as exc:  # unreadable or malformed TOML
+    except (OSError, ValueError) as exc:  # unreadable or malformed TOML, or environment
+        if config_file is None:  # (pydantic-settings could not parse a TICKLAKE_ variable)
+            raise ConfigError("environment", None, str(exc).splitlines()[0]) from None
         raise ConfigError(_CONFIG_FILE, str(config_file), str(exc).splitlines()[0]) from None
     finally:
         _config_file.reset(token)

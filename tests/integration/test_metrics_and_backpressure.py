@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
+import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ticklake.bus import Bus
 from ticklake.feed.events import Event, TradesReceived
 from ticklake.metrics import serve_metrics
+from ticklake.session.stats import SessionState
 from ticklake.status import ConnectionStatus, RecordingStatus
 
 from ..support import scaled, wait_until
@@ -34,6 +39,20 @@ def test_metrics_endpoint_reports_the_session_counters(tmp_path: Path) -> None:
                 body = await asyncio.to_thread(
                     lambda: urllib.request.urlopen(url, timeout=10).read().decode()
                 )
+                health = await asyncio.to_thread(lambda: json.loads(urllib.request.urlopen(
+                    url.replace("/metrics", "/healthz"), timeout=10).read()))
+                assert health["state"] == "streaming"
+                assert health["connections"] == {"phemex": "streaming"}
+                assert 0 <= health["last_frame_age_s"] < 60
+                # A failed connection: the orchestrator is told to restart the task.
+                status = RecordingStatus((ConnectionStatus(
+                    "phemex", ("BTCUSD",), dataclasses.replace(
+                        run.session.stats, state=SessionState.FAILED)),), None, None)
+                with pytest.raises(urllib.error.HTTPError) as refused:
+                    await asyncio.to_thread(lambda: urllib.request.urlopen(
+                        url.replace("/metrics", "/healthz"), timeout=10))
+                assert refused.value.code == 503
+                assert json.loads(refused.value.read())["state"] == "failed"
             finally:
                 server.shutdown()
                 server.server_close()

@@ -39,3 +39,15 @@ def test_bad_values_name_their_field(overrides: dict[str, dict[str, object]], fi
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")) as caught:
         load_settings(**overrides)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["BTCUSD,ETHUSD", "BTCUSD, ETHUSD", '["BTCUSD", "ETHUSD"]'])
+def test_list_settings_from_the_environment_read_as_flags_do(
+        monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """TICKLAKE_FEED__SYMBOLS=BTCUSD,ETHUSD as --symbols takes it (a container's settings),
+    or as JSON."""
+    monkeypatch.setenv("TICKLAKE_FEED__SYMBOLS", value)
+    monkeypatch.setenv("TICKLAKE_FEED__CHANNELS", "trades,book")
+    feed = load_settings().feed
+    assert (feed.symbols, feed.channels) == (("BTCUSD", "ETHUSD"), ("trades", "book"))
+    assert load_settings(feed={"symbols": "sBTCUSDT"}).feed.symbols == ("sBTCUSDT",)  # flag wins
