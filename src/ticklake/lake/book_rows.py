@@ -52,11 +52,14 @@ class _Rows:
         return bool(self.price_mul == 10 ** (DECIMAL_SCALE - price_scale)
                     and self.qty_mul == 10 ** (DECIMAL_SCALE - qty_scale))
 
-    def _prices_and_qtys(self) -> tuple[np.ndarray, np.ndarray]:
+    def _take(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The pending per-message values (one row per message) and the levels' prices and
+        quantities at the lake's scale; the pending lists start again empty."""
+        meta = np.array(self.meta, dtype=np.int64)
         levels, n = self.levels, len(self.levels)
-        self.levels = []
+        self.meta, self.levels = [], []
         # (the decoder refused any level beyond decimal(18, 8): no overflow here)
-        return (np.fromiter(map(_PRICE, levels), np.int64, n) * self.price_mul,
+        return (meta, np.fromiter(map(_PRICE, levels), np.int64, n) * self.price_mul,
                 np.fromiter(map(_QTY, levels), np.int64, n) * self.qty_mul)
 
     def _sealed(self, name: str, cols: dict[str, np.ndarray]) -> None:
@@ -111,15 +114,13 @@ class BookUpdateRows(_Rows):
     def seal(self) -> None:
         if not self.meta:
             return
-        meta = np.array(self.meta, dtype=np.int64)
-        self.meta = []
+        meta, price, qty = self._take()
         m = len(meta)
         group_counts = meta[:, 5:10].ravel()
         per_message = meta[:, 5:10].sum(axis=1)
         kind = meta[:, 4]
         group_actions = np.column_stack(
             (kind, kind, np.full(m, _TRIM), np.full(m, _TRIM), np.full(m, _INVALID)))
-        price, qty = self._prices_and_qtys()
         self._sealed("book_updates", {
             "ts_ns": np.repeat(meta[:, 0], per_message),
             "recv_ns": np.repeat(meta[:, 1], per_message),
@@ -149,14 +150,12 @@ class BookSnapshotRows(_Rows):
     def seal(self) -> None:
         if not self.meta:
             return
-        meta = np.array(self.meta, dtype=np.int64)
-        self.meta = []
+        meta, price, qty = self._take()
         m = len(meta)
         group_counts = meta[:, 5:7].ravel()
         per_message = meta[:, 5:7].sum(axis=1)
         group_starts = np.cumsum(group_counts) - group_counts
         rows = int(group_counts.sum())
-        price, qty = self._prices_and_qtys()
         self._sealed("book_snapshots", {
             "ts_ns": np.repeat(meta[:, 0], per_message),
             "sequence": np.repeat(meta[:, 1], per_message),
