@@ -187,6 +187,7 @@ class Settings(BaseSettings):
 
 _config_file: ContextVar[Path | None] = ContextVar("ticklake_config_file", default=None)
 _CONFIG_FILE = "config file"
+_ENVIRONMENT = "environment"
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
@@ -210,7 +211,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         raise ConfigError(field, value, problem) from None
     except (OSError, ValueError) as exc:  # unreadable or malformed TOML, or environment
         if config_file is None:  # (pydantic-settings could not parse a TICKLAKE_ variable)
-            raise ConfigError("environment", None, str(exc).splitlines()[0]) from None
+            raise ConfigError(_ENVIRONMENT, None, str(exc).splitlines()[0]) from None
         raise ConfigError(_CONFIG_FILE, str(config_file), str(exc).splitlines()[0]) from None
     finally:
         _config_file.reset(token)
