@@ -51,6 +51,9 @@ class Product(msgspec.Struct, frozen=True):
     # False for a payload row whose status is not "Listed": still scaled (old recordings
     # replay), never picked by a family listing.
     listed: bool = True
+    # ``…Ev`` values (a ticker's turnover): the settle currency's valueScale for COIN-M, the
+    # quote currency's for spot (= its price scale); None when the payload does not say.
+    value_scale: int | None = None
 
     @property
     def trade_channel(self) -> str:
@@ -107,10 +110,11 @@ def default_products() -> ProductTable:
     """Scales shipped with ticklake, used when the REST payload is not available (§7 table)."""
     return ProductTable(
         [
-            Product("BTCUSD", Family.COIN_M, price_scale=4, qty_scale=0),
-            Product("ETHUSD", Family.COIN_M, price_scale=4, qty_scale=0),
+            # value scales: BTC-settled 8, USD-settled 4 (§7 table)
+            Product("BTCUSD", Family.COIN_M, price_scale=4, qty_scale=0, value_scale=8),
+            Product("ETHUSD", Family.COIN_M, price_scale=4, qty_scale=0, value_scale=4),
             Product("BTCUSDT", Family.USD_M, price_scale=DECIMAL_SCALE, qty_scale=DECIMAL_SCALE),
-            Product("sBTCUSDT", Family.SPOT, price_scale=8, qty_scale=8),
+            Product("sBTCUSDT", Family.SPOT, price_scale=8, qty_scale=8, value_scale=8),
         ],
         source=DEFAULTS_SOURCE,
     )
@@ -134,6 +138,8 @@ class _ProductRow(msgspec.Struct):
     tickSize: str | float | None = None
     qtyStepSize: str | float | None = None
     status: str = _LISTED
+    settleCurrency: str | None = None
+    valueScale: int | None = None
 
 
 class _ProductsData(msgspec.Struct):
@@ -237,9 +243,12 @@ def _scaled(row: _ProductRow, family: Family, value_scales: Mapping[str, int],
         return Product(row.symbol, family, DECIMAL_SCALE, DECIMAL_SCALE, listed)
     price_scale: int | None
     qty_scale: int | None
+    value_scale: int | None = None
     if family is Family.COIN_M:
         price_scale, qty_scale = row.priceScale, 0
         missing = "priceScale" if price_scale is None else ""
+        value_scale = row.valueScale if row.valueScale is not None else (
+            value_scales.get(row.settleCurrency) if row.settleCurrency else None)
     else:
         price_scale, missing = _currency_scale(row.priceScale, row.quoteCurrency,
                                                "quoteCurrency", value_scales)
@@ -253,7 +262,9 @@ def _scaled(row: _ProductRow, family: Family, value_scales: Mapping[str, int],
         problems.append(f"product {row.symbol}: scales {price_scale}/{qty_scale} beyond the "
                         f"lake's {DECIMAL_SCALE} decimals")
         return None
-    return Product(row.symbol, family, price_scale, qty_scale, listed)
+    if family is Family.SPOT:
+        value_scale = price_scale  # turnover is in the quote currency, as prices are
+    return Product(row.symbol, family, price_scale, qty_scale, listed, value_scale)
 
 
 def _currency_scale(given: int | None, currency: str | None, field: str,

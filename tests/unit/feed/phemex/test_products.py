@@ -30,16 +30,18 @@ PAYLOAD = {
 
 def test_defaults_cover_the_reference_symbols() -> None:
     products = default_products()
-    assert products.require("BTCUSD") == Product("BTCUSD", Family.COIN_M, 4, 0)
-    assert products.require("sBTCUSDT") == Product("sBTCUSDT", Family.SPOT, 8, 8)
+    # value scales (a ticker's turnover): BTC-settled 8, spot in its quote currency's 8
+    assert products.require("BTCUSD") == Product("BTCUSD", Family.COIN_M, 4, 0, value_scale=8)
+    assert products.require("sBTCUSDT") == Product("sBTCUSDT", Family.SPOT, 8, 8, value_scale=8)
     assert products.require("BTCUSDT").trade_channel == "trade_p"
     assert products.require("ETHUSD").trade_channel == "trade"
 
 
 def test_payload_scales_come_from_the_exchange_and_unknown_ones_are_skipped() -> None:
     products = parse_products_payload(json.dumps(PAYLOAD))
+    # (no settleCurrency nor valueScale on the row: its value scale is unknown, not guessed)
     assert products.require("XRPUSD") == Product("XRPUSD", Family.COIN_M, 6, 0)
-    assert products.require("sETHUSDT") == Product("sETHUSDT", Family.SPOT, 8, 6)
+    assert products.require("sETHUSDT") == Product("sETHUSDT", Family.SPOT, 8, 6, value_scale=8)
     assert products.require("ETHUSDT").family is Family.USD_M
     assert "sNOPE" not in products and "BTCUSD0329" not in products
 
@@ -90,15 +92,15 @@ def test_the_2021_payload_scales_spot_rows_from_their_currencies() -> None:
     products = parse_products_payload(payload([COIN_M, SPOT_2021,
                                                {**SPOT_2021, "symbol": "sXYZUSDT",
                                                 "baseCurrency": "XYZ"}]))
-    assert products.require("sETHUSDT") == Product("sETHUSDT", Family.SPOT, 8, 8)
-    assert products.require("sXYZUSDT") == Product("sXYZUSDT", Family.SPOT, 8, 6)
-    assert products.require("BTCUSD") == Product("BTCUSD", Family.COIN_M, 4, 0)
+    assert products.require("sETHUSDT") == Product("sETHUSDT", Family.SPOT, 8, 8, value_scale=8)
+    assert products.require("sXYZUSDT") == Product("sXYZUSDT", Family.SPOT, 8, 6, value_scale=8)
+    assert products.require("BTCUSD") == Product("BTCUSD", Family.COIN_M, 4, 0, value_scale=8)
     assert products.family_symbols(Family.USD_M) == [] and not products.problems
 
 
 def test_the_current_payload_with_perp_products_v2() -> None:
     products = parse_products_payload(payload([COIN_M, SPOT_NOW], [PERP_V2]))
-    assert products.require("sBTCUSDT") == Product("sBTCUSDT", Family.SPOT, 8, 8)
+    assert products.require("sBTCUSDT") == Product("sBTCUSDT", Family.SPOT, 8, 8, value_scale=8)
     assert products.require("BTCUSDT") == Product("BTCUSDT", Family.USD_M, 8, 8)
     assert products.require("BTCUSDT").trade_channel == "trade_p"
     assert not products.problems

@@ -1,0 +1,257 @@
+"""24-hour tickers and index/mark/funding ticks (reference §6.3, §6.4), parsed exactly.
+Sans-I/O: a decoded frame in, rows out.
+
+Every number becomes an exact integer at the lake's scale (10**8), whatever the wire used:
+
+* COIN-M ``market24h``: ``…Ep``-style prices at the product's ``priceScale``, funding rates
+  ``Er`` at the ratio scale (8), volume and open interest in contracts, turnover ``Ev`` at
+  the settle currency's ``valueScale`` (the product's ``value_scale``);
+* spot ``spot_market24h``: ``…Ep`` at ``priceScale``, ``volumeEv`` at the base currency's
+  scale (the product's qty scale), ``turnoverEv`` at the quote currency's (its price scale);
+* USDⓈ-M ``market24h_p`` and ``perp_market24h_pack_p``: decimal strings (``Rp``, ``Rq``,
+  ``Rv``, ``Rr``). The packed form is read by its ``fields`` names, never by position: a
+  column appended later (``bidRp``/``askRp`` in 2024) is read when known and kept in
+  ``extra`` (its text) when not, instead of shifting or failing;
+* ``tick``: an integer with the message's own ``scale``; ``tick_p``: a decimal string.
+
+Funding rates can be negative, so every value is signed here (trades and books never are).
+A value that does not fit the lake's scale exactly, a missing symbol or a malformed row raises
+:class:`TickerError` with the reason: the frame is quarantined whole, as a bad trade frame is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from ticklake.feed.phemex.normalize import BadNumber, scale_decimal
+from ticklake.feed.phemex.products import Family, ProductTable
+from ticklake.tables import DECIMAL_SCALE
+
+RATIO_SCALE = 8  # Phemex's ``Er`` (§7)
+
+# The normalized columns of a ticker row (docs/lake-layout.md ``tickers``).
+TICKER_COLUMNS = ("open", "high", "low", "last", "bid", "ask", "index_price", "mark_price",
+                  "volume", "turnover", "open_interest", "funding_rate", "pred_funding_rate")
+
+# wire name -> (column, what scales it): "price", "qty", "value", "ratio", "contracts"
+_COIN_M = {
+    "open": ("open", "price"), "high": ("high", "price"), "low": ("low", "price"),
+    "close": ("last", "price"), "indexPrice": ("index_price", "price"),
+    "markPrice": ("mark_price", "price"), "volume": ("volume", "contracts"),
+    "turnover": ("turnover", "value"), "openInterest": ("open_interest", "contracts"),
+    "fundingRate": ("funding_rate", "ratio"), "predFundingRate": ("pred_funding_rate", "ratio"),
+}
+_SPOT = {
+    "openEp": ("open", "price"), "highEp": ("high", "price"), "lowEp": ("low", "price"),
+    "lastEp": ("last", "price"), "bidEp": ("bid", "price"), "askEp": ("ask", "price"),
+    "volumeEv": ("volume", "qty"), "turnoverEv": ("turnover", "price"),
+}
+# USDⓈ-M: every value a decimal string; the pack's names and market24h_p's (§6.3)
+_USD_M = {
+    "openRp": "open", "highRp": "high", "lowRp": "low", "lastRp": "last", "closeRp": "last",
+    "bidRp": "bid", "askRp": "ask", "indexRp": "index_price", "indexPriceRp": "index_price",
+    "markRp": "mark_price", "markPriceRp": "mark_price", "volumeRq": "volume",
+    "turnoverRv": "turnover", "openInterestRv": "open_interest",
+    "fundingRateRr": "funding_rate", "predFundingRateRr": "pred_funding_rate",
+}
+_IGNORED = {"symbol", "timestamp"}
+
+
+class TickerError(ValueError):
+    """A ticker or tick message that cannot be read exactly (the reason is the message)."""
+
+
+class TickerRow(msgspec.Struct, frozen=True):
+    """One symbol's 24 h statistics (and mark/index/funding for contracts) at ``ts_ns``:
+    each value an exact integer at 10**8 (None: not in this channel), unknown wire fields
+    as their text in ``extra``."""
+
+    symbol: str
+    ts_ns: int
+    channel: str
+    values: dict[str, int | None]
+    extra: dict[str, str]
+
+
+class TickRow(msgspec.Struct, frozen=True):
+    """An index, mark or funding-rate symbol's value (``.BTC``, ``.MBTC``, ``.BTCFR8H``)."""
+
+    symbol: str
+    ts_ns: int
+    channel: str
+    value: int  # exact, at 10**8
+
+
+class _Push(msgspec.Struct):
+    market24h: dict[str, Any] | None = None
+    spot_market24h: dict[str, Any] | None = None
+    market24h_p: dict[str, Any] | None = None
+    tick: dict[str, Any] | None = None
+    tick_p: dict[str, Any] | None = None
+    # perp_market24h_pack_p: column names, then rows of values in their order
+    fields: list[str] | None = None
+    data: list[list[Any]] | None = None
+    timestamp: object = None
+
+
+_push_decoder = msgspec.json.Decoder(_Push)
+
+
+def parse_ticker_frame(data: str | bytes, products: ProductTable,
+                       recv_ns: int) -> list[TickerRow] | list[TickRow]:
+    """The rows of one ticker or tick push; :class:`TickerError` if it cannot be read."""
+    try:
+        push = _push_decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise TickerError(str(exc)) from None
+    if push.fields is not None and push.data is not None:
+        return _packed(push.fields, push.data, products, _ts(push.timestamp, recv_ns))
+    for channel, body, names in (("market24h", push.market24h, _COIN_M),
+                                 ("spot_market24h", push.spot_market24h, _SPOT)):
+        if body is not None:
+            # (the top-level timestamp; some samples carry one inside the body instead)
+            ts_ns = _ts(push.timestamp if push.timestamp is not None
+                        else body.get("timestamp"), recv_ns)
+            return [_scaled_row(channel, body, names, products, ts_ns)]
+    ts_ns = _ts(push.timestamp, recv_ns)
+    if push.market24h_p is not None:
+        body = push.market24h_p
+        return [_text_row("market24h_p", _symbol(body), body.items(), products, ts_ns)]
+    if push.tick is not None:
+        return [_tick(push.tick, ts_ns)]
+    if push.tick_p is not None:
+        return [_tick_p(push.tick_p, ts_ns)]
+    msg = "no ticker or tick payload"
+    raise TickerError(msg)
+
+
+def _packed(fields: list[str], data: list[list[Any]], products: ProductTable,
+            ts_ns: int) -> list[TickerRow]:
+    if "symbol" not in fields:
+        msg = "perp_market24h_pack_p: no 'symbol' among its fields"
+        raise TickerError(msg)
+    rows = []
+    for values in data:
+        if len(values) != len(fields):
+            msg = (f"perp_market24h_pack_p: a row of {len(values)} values for "
+                   f"{len(fields)} fields")
+            raise TickerError(msg)
+        body = dict(zip(fields, values, strict=True))
+        rows.append(_text_row("perp_market24h_pack_p", _symbol(body), body.items(), products,
+                              ts_ns))
+    return rows
+
+
+def _scaled_row(channel: str, body: dict[str, Any], names: dict[str, tuple[str, str]],
+                products: ProductTable, ts_ns: int) -> TickerRow:
+    symbol = _symbol(body)
+    product = products.get(symbol)
+    if product is None:
+        msg = f"{channel}: unknown symbol {symbol!r}"
+        raise TickerError(msg)
+    scales = {"price": product.price_scale, "qty": product.qty_scale, "ratio": RATIO_SCALE,
+              "contracts": 0, "value": product.value_scale}
+    values: dict[str, int | None] = dict.fromkeys(TICKER_COLUMNS)
+    extra: dict[str, str] = {}
+    for name, raw in body.items():
+        known = names.get(name)
+        if known is None:
+            if name not in _IGNORED:
+                extra[name] = _text(raw)
+            continue
+        column, kind = known
+        values[column] = _at_lake_scale(raw, scales[kind], f"{channel}.{name}")
+    return TickerRow(symbol, ts_ns, channel, values, extra)
+
+
+def _text_row(channel: str, symbol: str, items: Any, products: ProductTable,
+              ts_ns: int) -> TickerRow:
+    product = products.get(symbol)
+    if product is not None and product.family is not Family.USD_M:
+        msg = f"{channel}: {symbol} is not a USDⓈ-M product"
+        raise TickerError(msg)
+    values: dict[str, int | None] = dict.fromkeys(TICKER_COLUMNS)
+    extra: dict[str, str] = {}
+    for name, raw in items:
+        column = _USD_M.get(name)
+        if column is None:
+            if name not in _IGNORED:
+                extra[name] = _text(raw)
+            continue
+        if raw is None:
+            continue
+        if not isinstance(raw, str):
+            msg = f"{channel}.{name}: expected a decimal string, got {_text(raw)!r}"
+            raise TickerError(msg)
+        values[column] = _decimal(raw, f"{channel}.{name}")
+    return TickerRow(symbol, ts_ns, channel, values, extra)
+
+
+def _tick(body: dict[str, Any], ts_ns: int) -> TickRow:
+    """(the tick's own timestamp first: the push has none at its top level)"""
+    symbol, last, scale = _symbol(body), body.get("last"), body.get("scale")
+    if type(scale) is not int or not 0 <= scale <= DECIMAL_SCALE:
+        msg = f"tick {symbol}: scale {scale!r} is not an integer in 0..{DECIMAL_SCALE}"
+        raise TickerError(msg)
+    return TickRow(symbol, _ts(body.get("timestamp"), ts_ns), "tick",
+                   _at_lake_scale(last, scale, f"tick {symbol}.last"))
+
+
+def _tick_p(body: dict[str, Any], ts_ns: int) -> TickRow:
+    symbol, last = _symbol(body), body.get("last")
+    if not isinstance(last, str):
+        msg = f"tick_p {symbol}.last: expected a decimal string, got {_text(last)!r}"
+        raise TickerError(msg)
+    return TickRow(symbol, _ts(body.get("timestamp"), ts_ns), "tick_p",
+                   _decimal(last, f"tick_p {symbol}.last"))
+
+
+def _symbol(body: dict[str, Any]) -> str:
+    symbol = body.get("symbol")
+    if not isinstance(symbol, str) or not symbol:
+        msg = "a ticker without a symbol"
+        raise TickerError(msg)
+    return symbol
+
+
+def _at_lake_scale(raw: object, scale: int | None, where: str) -> int:
+    """A scaled wire integer (value = raw / 10**scale) at 10**8, exactly."""
+    if not isinstance(raw, int) or isinstance(raw, bool):
+        msg = f"{where}: expected an integer, got {_text(raw)!r}"
+        raise TickerError(msg)
+    if scale is None:
+        msg = f"{where}: its currency's valueScale is unknown (not in the products payload)"
+        raise TickerError(msg)
+    if scale > DECIMAL_SCALE:
+        msg = f"{where}: scale {scale} is beyond the lake's {DECIMAL_SCALE} decimals"
+        raise TickerError(msg)
+    factor: int = 10 ** (DECIMAL_SCALE - scale)
+    return raw * factor
+
+
+def _decimal(text: str, where: str) -> int:
+    """A signed decimal string at 10**8, exactly."""
+    negative = text.startswith("-")
+    try:
+        value = scale_decimal(text[1:] if negative else text, DECIMAL_SCALE)
+    except BadNumber as exc:
+        msg = f"{where}: {exc}"
+        raise TickerError(msg) from None
+    return -value if negative else value
+
+
+def _ts(value: object, default: int) -> int:
+    if value is None:
+        return default
+    if type(value) is int and 0 <= value < 2**63:
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) < 2**63:
+        return int(value)
+    msg = f"not a timestamp: {_text(value)[:40]!r}"
+    raise TickerError(msg)
+
+
+def _text(raw: object) -> str:
+    return raw if isinstance(raw, str) else msgspec.json.encode(raw).decode()
