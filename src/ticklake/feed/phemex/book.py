@@ -44,7 +44,7 @@ from ticklake.feed.events import (
     FrameRejected,
     Level,
 )
-from ticklake.feed.phemex.normalize import BadNumber, scale_decimal
+from ticklake.feed.phemex.normalize import BadNumber, scale_decimal, timestamp_ns
 from ticklake.feed.phemex.products import Product, ProductTable
 from ticklake.feed.phemex.wire import Message, TextLevel, message_decoder
 from ticklake.tables import DECIMAL_SCALE
@@ -79,6 +79,10 @@ def parse_book(message: Message, product: Product, recv_ns: int) -> BookLevels:
     if message.symbol is None or message.sequence is None:
         msg = "a book message needs 'symbol' and 'sequence'"
         raise ValueError(msg)
+    depth = message.depth
+    if depth is not None and not (type(depth) is int and 0 <= depth < 2**63):
+        msg = f"depth must be a non-negative integer, not {depth!r:.40}"
+        raise ValueError(msg)
     if message.book is not None:
         bids: list[Level] = list(message.book.bids)
         asks: list[Level] = list(message.book.asks)
@@ -90,7 +94,7 @@ def parse_book(message: Message, product: Product, recv_ns: int) -> BookLevels:
         raise ValueError(msg)
     _check_fits(bids, product)
     _check_fits(asks, product)
-    ts_ns = _timestamp(message.timestamp, recv_ns)
+    ts_ns = timestamp_ns(message.timestamp, recv_ns)
     return BookLevels(message.symbol, snapshot, message.sequence, ts_ns, bids, asks)
 
 
@@ -107,18 +111,6 @@ def _check_fits(levels: list[Level], product: Product) -> None:
         if price >= price_limit or qty >= qty_limit:
             msg = f"level {price}, {qty} beyond decimal(18, {DECIMAL_SCALE})"
             raise BadNumber(msg)
-
-
-def _timestamp(value: object, recv_ns: int) -> int:
-    if value is None:
-        return recv_ns
-    # ccxt also accepts it as a string of digits, so do we
-    if type(value) is int and 0 <= value < 2**63:
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) < 2**63:
-        return int(value)
-    msg = f"not a timestamp: {str(value)[:40]!r}"
-    raise ValueError(msg)
 
 
 def _scaled(levels: Iterable[TextLevel], product: Product) -> list[Level]:

@@ -17,6 +17,20 @@ class BadNumber(ValueError):
     """A decimal string that cannot be represented exactly at the product's scale."""
 
 
+def timestamp_ns(value: object, default: int) -> int:
+    """A message's ns timestamp: an integer, or (ccxt accepts it, so do we) a string of
+    digits; ``default`` (the receive time) when absent. ValueError for anything else."""
+    if value is None:
+        return default
+    if type(value) is int and 0 <= value < 2**63:
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) < 2**63:
+        return int(value)
+    text = value if isinstance(value, str) else repr(value)
+    msg = f"not a timestamp: {text[:40]!r}"
+    raise ValueError(msg)
+
+
 def scale_decimal(text: str, scale: int) -> int:
     """``"20703.6"`` at scale 8 → ``2070360000000``, exactly; no exponent, no sign, no float."""
     if not text or len(text) > _MAX_DECIMAL_LEN or not text.isascii():

@@ -25,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from ticklake.feed.phemex.normalize import BadNumber, scale_decimal
+from ticklake.feed.phemex.normalize import BadNumber, scale_decimal, timestamp_ns
 from ticklake.feed.phemex.products import Family, ProductTable
 from ticklake.tables import DECIMAL_SCALE
 
@@ -243,14 +243,10 @@ def _decimal(text: str, where: str) -> int:
 
 
 def _ts(value: object, default: int) -> int:
-    if value is None:
-        return default
-    if type(value) is int and 0 <= value < 2**63:
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) < 2**63:
-        return int(value)
-    msg = f"not a timestamp: {_text(value)[:40]!r}"
-    raise TickerError(msg)
+    try:
+        return timestamp_ns(value, default)
+    except ValueError as exc:
+        raise TickerError(str(exc)) from None
 
 
 def _text(raw: object) -> str:

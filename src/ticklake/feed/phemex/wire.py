@@ -51,7 +51,7 @@ class Message(msgspec.Struct):
     # ns on book messages (absent in old ones); any type here, checked by the book parser,
     # so that an odd timestamp on some other push cannot make the whole frame unreadable
     timestamp: object = None
-    depth: NonNegative | None = None  # book messages: 30, or 0 for the full book
+    depth: object = None  # book messages: 30, or 0 for the full book (checked there too)
 
 
 class Frame(msgspec.Struct):
