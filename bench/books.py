@@ -85,6 +85,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+from clients import cpu_now, median_run, peak_rss_mb, run_client  # noqa: E402
+
 STEP_NS = 20_000_000  # Phemex's depth-30 incrementals: ~20 ms
 DEPTH = 30
 STD = {"BTCUSD": "BTC-USD-PERP", "ETHUSD": "ETH-USD-PERP"}
@@ -97,16 +99,8 @@ SEQ_MARK, TS_MARK = 777777777777777771, 888888888888888881  # placeholders in te
 PHASE_NS = 1_234_567
 
 
-def cpu_now() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def peak_rss_mb() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return round((own + kids) / 1024, 1)
 
 
 def pin(cpu: int) -> None:
@@ -530,11 +524,10 @@ async def run_bare_picows(url: str, info: dict[str, Any], clock: Clock) -> dict[
 
 
 def run_cryptofeed(url: str, info: dict[str, Any], clock: Clock) -> dict[str, Any]:
+    from clients import point_cryptofeed_at
     from cryptofeed import FeedHandler
     from cryptofeed.defines import L2_BOOK
     from cryptofeed.exchanges import Phemex
-
-    from peers import point_cryptofeed_at
 
     point_cryptofeed_at(url)
     nsym = len(info["symbols"])
@@ -686,29 +679,8 @@ def client_main(name: str, url: str) -> None:
     print(json.dumps(result))
 
 
-def run_client(name: str, url: str, timeout: float = 900) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    try:
-        done = subprocess.run([sys.executable, __file__, "--client", name, "--url", url],
-                              capture_output=True, text=True, timeout=timeout, env=env,
-                              check=False)
-    except subprocess.TimeoutExpired:
-        return {"client": name, "error": f"timed out after {timeout:.0f}s"}
-    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
-    if done.returncode != 0 or not lines:
-        return {"client": name, "error": (done.stderr or done.stdout)[-2000:]}
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
 
 
-def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    ok = [r for r in runs if "error" not in r and r.get("messages")]
-    if not ok:
-        return runs[-1]
-    ok.sort(key=lambda r: r["msgs_per_s"])
-    best = dict(ok[len(ok) // 2])
-    best["runs_msgs_per_s"] = [r["msgs_per_s"] for r in runs if "msgs_per_s" in r]
-    return best
 
 
 def part_throughput(symbols: list[str], messages: int, repeat: int,
@@ -719,14 +691,14 @@ def part_throughput(symbols: list[str], messages: int, repeat: int,
         runs: dict[str, list[dict[str, Any]]] = {c: [] for c in clients}
         for _ in range(repeat):
             for name in clients:
-                r = run_client(name, info["url"])
+                r = run_client(__file__, name, info["url"], 900)
                 runs[name].append(r)
                 print(json.dumps({k: v for k, v in r.items() if k not in ("lake", "storage")}),
                       file=sys.stderr)
     finally:
         proc.terminate()
         proc.wait()
-    results = {c: median_run(runs[c]) for c in clients}
+    results = {c: median_run(runs[c], "messages", "msgs_per_s") for c in clients}
     entry: dict[str, Any] = {
         "symbols": symbols, "stream": {k: info[k] for k in (
             "messages", "levels", "periodic_snapshots", "bytes", "tile_steps")},

@@ -29,8 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -42,6 +40,10 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from clients import cpu_now, median_run, peak_rss_mb, run_client  # noqa: E402
+
 CLIENTS = ("bare_websockets", "bare_picows", "cryptofeed", "ccxt", "ticklake")
 # Not in the default set: ticklake's recorder on uvloop's event loop (an A/B of the loop).
 EXTRA_CLIENTS = ("ticklake_uvloop",)
@@ -49,16 +51,8 @@ STD = {"BTCUSD": "BTC-USD-PERP", "ETHUSD": "ETH-USD-PERP"}
 CCXT = {"BTCUSD": "BTC/USD:BTC", "ETHUSD": "ETH/USD:USD"}
 
 
-def cpu_now() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def peak_rss_mb() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return round((own + kids) / 1024, 1)
 
 
 class Clock:
@@ -130,11 +124,10 @@ async def run_bare_picows(url: str, info: dict[str, Any], clock: Clock) -> dict[
 
 
 def run_cryptofeed(url: str, info: dict[str, Any], clock: Clock) -> dict[str, Any]:
+    from clients import point_cryptofeed_at
     from cryptofeed import FeedHandler
     from cryptofeed.defines import TRADES
     from cryptofeed.exchanges import Phemex
-
-    from peers import point_cryptofeed_at
 
     point_cryptofeed_at(url)
     want = info["trades"] + sum(info["snapshot_trades"].values())
@@ -277,29 +270,8 @@ def start_blast(symbols: list[str], trades: int, per_message: int) -> tuple[subp
     return proc, json.loads(line)
 
 
-def run_client(name: str, url: str, timeout: float = 600) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    try:
-        done = subprocess.run([sys.executable, __file__, "--client", name, "--url", url],
-                              capture_output=True, text=True, timeout=timeout, env=env,
-                              check=False)
-    except subprocess.TimeoutExpired:
-        return {"client": name, "error": f"timed out after {timeout:.0f}s"}
-    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
-    if done.returncode != 0 or not lines:
-        return {"client": name, "error": (done.stderr or done.stdout)[-2000:]}
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
 
 
-def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    ok = [r for r in runs if "error" not in r and r["trades"] > 0]
-    if not ok:
-        return runs[-1]
-    ok.sort(key=lambda r: r["trades_per_s"])
-    best = dict(ok[len(ok) // 2])
-    best["runs_trades_per_s"] = [r["trades_per_s"] for r in runs if "trades_per_s" in r]
-    return best
 
 
 def paired_ratios(ours: list[dict[str, Any]], peer: list[dict[str, Any]]) -> list[float]:
@@ -344,8 +316,8 @@ def main() -> None:
             runs: dict[str, list[dict[str, Any]]] = {name: [] for name in clients}
             for _ in range(args.repeat):
                 for name in clients:
-                    runs[name].append(run_client(name, info["url"]))
-            results = {name: median_run(runs[name]) for name in clients}
+                    runs[name].append(run_client(__file__, name, info["url"], 600))
+            results = {name: median_run(runs[name], "trades", "trades_per_s") for name in clients}
             for name in clients:
                 print(json.dumps({"config": config, **results[name]}), file=sys.stderr)
         finally:
