@@ -336,9 +336,10 @@ class SymbolBook:
 def decode_book(data: str | bytes, product: Product, recv_ns: int) -> BookLevels | FrameRejected:
     """One book frame's scaled levels, or why it cannot be read (kept with its reason)."""
     try:
-        return parse_book(message_decoder.decode(data), product, recv_ns)
-    except (msgspec.DecodeError, UnicodeError, BadNumber, ValueError) as exc:
+        message = message_decoder.decode(data)
+    except (msgspec.DecodeError, UnicodeError) as exc:
         return _rejected(exc, data)
+    return levels_of(message, data, product, recv_ns)
 
 
 def levels_of(message: Message, data: str | bytes, product: Product,
