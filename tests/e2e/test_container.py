@@ -60,33 +60,62 @@ def _free_port() -> int:
 
 
 def _reachable_by_others(path: Path) -> bool:
-    """Whether any user may enter every directory above ``path`` and read it."""
-    parents = [p for p in path.resolve().parents]
-    return all(p.stat().st_mode & 0o001 for p in parents) and bool(
-        path.resolve().stat().st_mode & 0o004)
+    """Whether any user may reach ``path`` (by the name given and by its real one) and read
+    it: every directory above it open to others."""
+    for candidate in (Path(os.path.abspath(path)), path.resolve()):
+        if not all(p.stat().st_mode & 0o001 for p in candidate.parents):
+            return False
+        if not candidate.stat().st_mode & 0o004:
+            return False
+    return True
+
+
+def _linked_copy(source: Path, target: Path) -> None:
+    """A hard-linked copy (no bytes copied; root-owned, so read-only to uid 10001)."""
+    done = subprocess.run(["cp", "-al", str(source), str(target)], capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:  # e.g. another filesystem: copying ~1 GB is not worth a test
+        pytest.skip(f"cannot hard-link {source} into {target}: {done.stderr.strip()}")
+
+
+def _rewrite(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    path.unlink()  # (a hard link: never write through it)
+    path.write_text(text.replace(old, new))
 
 
 def installed_python(scratch: Path) -> tuple[Path, dict[str, str]]:
     """The venv's interpreter as uid 10001 can run it, owned by root (so read-only to it): the
-    installed tree itself, or, when it lies under a directory closed to others (pyenv in
-    /root), a hard-linked copy of it and of its base interpreter in ``scratch``."""
-    venv, base = Path(sys.prefix), Path(sys.base_prefix)
-    if _reachable_by_others(Path(sys.executable)) or os.geteuid() != 0:
+    installed tree itself, or, for what lies under a directory closed to others (pyenv's
+    interpreter in /root, a checkout under /root), hard-linked copies in ``scratch``: the
+    venv, then the base interpreter and the source tree the editable install points at, if
+    they are closed too (with the environment the copied interpreter needs)."""
+    if os.geteuid() != 0:
         return Path(sys.executable), {}
-    subprocess.run(["cp", "-al", str(base), str(scratch / "base")], check=True)
-    subprocess.run(["cp", "-al", str(venv), str(scratch / "venv")], check=True)
+    venv, base, src = Path(sys.prefix), Path(sys.base_prefix), ROOT / "src"
+    real = Path(os.path.realpath(sys.executable))
+    if all(_reachable_by_others(p) for p in (Path(sys.executable), real, src)):
+        return Path(sys.executable), {}
+    env: dict[str, str] = {}
+    _linked_copy(venv, scratch / "venv")
+    if not _reachable_by_others(real):
+        _linked_copy(base, scratch / "base")
+        _rewrite(scratch / "venv" / "pyvenv.cfg", str(base), str(scratch / "base"))
+        real = scratch / "base" / real.relative_to(base)
+        env["LD_LIBRARY_PATH"] = str(scratch / "base" / "lib")
     bin_dir = scratch / "venv" / "bin"
-    real = scratch / "base" / Path(os.path.realpath(sys.executable)).relative_to(base)
     for name in ("python", "python3", f"python3.{sys.version_info.minor}"):
         (bin_dir / name).unlink(missing_ok=True)
         (bin_dir / name).symlink_to(real)
-    config = scratch / "venv" / "pyvenv.cfg"
-    text = config.read_text().replace(str(base), str(scratch / "base"))
-    config.unlink()  # (a hard link: never write through it)
-    config.write_text(text)
+    if not _reachable_by_others(src / "ticklake" / "__init__.py"):
+        _linked_copy(src, scratch / "src")
+        site = next((scratch / "venv" / "lib").glob("python3*/site-packages"))
+        for pth in site.glob("*.pth"):
+            if str(src) in pth.read_text():
+                _rewrite(pth, str(src), str(scratch / "src"))
     for path in (scratch, *scratch.iterdir()):
         path.chmod(0o755)
-    return bin_dir / "python", {"LD_LIBRARY_PATH": str(scratch / "base" / "lib")}
+    return bin_dir / "python", env
 
 
 def _tree(*roots: Path) -> dict[str, float]:
