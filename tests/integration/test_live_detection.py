@@ -76,10 +76,17 @@ class Live:
 def test_injected_swings_are_caught_live_and_land_in_the_lake(tmp_path: Path) -> None:
     labels_path = tmp_path / "labels.jsonl"
 
-    async def scenario() -> list[Anomaly]:
+    def idle(seen: list[Anomaly]) -> bool:
+        return sum(a.phase == "start" for a in seen) == sum(a.phase == "end" for a in seen)
+
+    async def scenario() -> tuple[list[Anomaly], int]:
         async with live_detection(tmp_path, 11, labels_path, write=True) as live:
             status = live.recording.status
             for direction, shape, seconds in SWINGS:
+                # Injected while no episode is open: an episode the market's own noise opened
+                # in the other direction would hide the swing (only new extremes of an open
+                # episode's direction are looked at), and the label would wrongly blame it.
+                await wait_until(lambda: idle(live.seen), 60, "no open episode")
                 before = sum(a.phase == "end" for a in live.seen)
                 live.emulator.inject_swing("BTCUSD", 40.0, seconds, direction, shape)
                 await wait_until(lambda b=before: sum(a.phase == "end" for a in live.seen) > b,
@@ -89,23 +96,31 @@ def test_injected_swings_are_caught_live_and_land_in_the_lake(tmp_path: Path) ->
                 trades_at_end = status().totals.trades
                 await wait_until(lambda t=trades_at_end: status().totals.trades > t + 200,
                                  20, "a second of trades after the end")
-        return live.seen  # complete: collected until the recording stopped
+            gaps = status().totals.gaps
+        return live.seen, gaps  # complete: collected until the recording stopped
 
-    seen = asyncio.run(scenario())
+    seen, gaps = asyncio.run(scenario())
+    assert gaps == 0, "a reconnect suspends the detector across part of a swing"
     labels: list[dict[str, Any]] = [json.loads(x) for x in labels_path.read_text().splitlines()]
     assert len(labels) == len(SWINGS)
     ended = [a for a in seen if a.phase == "end"]
-    assert len(ended) == len(SWINGS), [(a.direction, a.ts_start_ns) for a in ended]
-    for label, anomaly in zip(labels, ended, strict=True):
-        window_end = label["end_ns"] + max(10 * S, int(label["duration_s"] * S / 2))
+    story = [(a.phase, a.direction, a.ts_start_ns, a.ts_detect_ns, a.ts_end_ns) for a in seen]
+    next_starts = [label["start_ns"] for label in labels[1:]] + [2**63]
+    for label, next_start in zip(labels, next_starts, strict=True):
+        window_end = min(label["end_ns"] + max(10 * S, int(label["duration_s"] * S / 2)),
+                         next_start)
         # The episode covers the swing: the market's own noise may open it a moment before
         # the injection (the swing then continues it), never after the swing has ended.
-        assert anomaly.ts_end_ns >= label["start_ns"] and anomaly.ts_detect_ns <= window_end
-        assert anomaly.ts_detect_ns >= label["start_ns"] - 5 * S
+        covering = [a for a in ended if a.ts_end_ns >= label["start_ns"]
+                    and label["start_ns"] - 5 * S <= a.ts_detect_ns <= window_end]
+        assert len(covering) == 1, (label, story)
+        anomaly = covering[0]
         first_direction = "down" if label["shape"] == "v" else label["direction"]
-        assert anomaly.direction == first_direction
+        assert anomaly.direction == first_direction, (label, story)
         starts = [a for a in seen if a.anomaly_id == anomaly.anomaly_id and a.phase == "start"]
         assert len(starts) == 1 and starts[0].ts_detect_ns == anomaly.ts_detect_ns
+    # Any other episode is a false alarm of the market's own noise (about one an hour on
+    # this market, docs/detector.md): not this test's concern, but it must land in the lake.
     rows = Lake(tmp_path / "lake").query(
         "SELECT anomaly_id, direction, ts_detect_ns, symbol FROM anomalies ORDER BY ts_detect_ns"
     ).table.to_pylist()
