@@ -5,6 +5,7 @@ Phemex reference (not with ticklake's code) and says what must happen to it: ``r
 ``FrameRejected`` event, so the frame lands in the ``rejected`` table), ``reply`` (rejected
 live as a reply to no request; passed over by the lake writer, which replays replies as
 they were), ``trades`` (a trade message: trades, a gap or a duplicate notice, never a
+rejection), ``tickers`` (a 24 h ticker or tick push: its followed symbols' rows, never a
 rejection) or ``other`` (a push of another channel, kept raw).
 """
 
@@ -22,10 +23,23 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "phemex"
 RECV_NS = 1_764_900_000 * 10**9  # receive time: a day after the captures
 HOUR_NS = 3600 * 10**9
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
-_OTHER = ("book", "orderbook_p", "kline", "kline_p", "market24h", "market24h_p",
-          "spot_market24h", "tick", "tick_p", "data")
+_BODIES = ("market24h", "spot_market24h", "market24h_p", "tick", "tick_p")
 INT64 = 2**63  # every wire integer lands in an int64 column: a larger one is a bad frame
-SYMBOLS = ("BTCUSD", "BTCUSDT", "sBTCUSDT")
+SYMBOLS = ("BTCUSD", "BTCUSDT", "sBTCUSDT")  # followed: trades and 24 h tickers
+LIMIT, WIDE_LIMIT = 10**18, 10**38  # the lake's decimal(18, 8) and decimal(38, 8), unscaled
+# §6.3 names → (how the value is scaled, whether its column is a wide one)
+_COIN_M_NAMES = {**dict.fromkeys(("open", "high", "low", "close", "indexPrice", "markPrice"),
+                                 ("price", False)),
+                 "volume": ("contracts", True), "openInterest": ("contracts", True),
+                 "turnover": ("value", True), "fundingRate": ("ratio", False),
+                 "predFundingRate": ("ratio", False)}
+_SPOT_NAMES = {**dict.fromkeys(("openEp", "highEp", "lowEp", "lastEp", "bidEp", "askEp"),
+                               ("price", False)),
+               "volumeEv": ("qty", True), "turnoverEv": ("price", True)}
+_TEXT_NAMES = {**dict.fromkeys(("openRp", "highRp", "lowRp", "lastRp", "closeRp", "bidRp",
+                                "askRp", "indexRp", "indexPriceRp", "markRp", "markPriceRp",
+                                "fundingRateRr", "predFundingRateRr"), False),
+               **dict.fromkeys(("volumeRq", "turnoverRv", "openInterestRv"), True)}
 
 
 def _int(value: Any, low: int | None = None, high: int | None = None) -> bool:
@@ -193,9 +207,146 @@ def expected(data: bytes) -> str:
         return "reply"
     if "book" in message or "orderbook_p" in message:
         return "other" if _book_ok(message) else "reject"
-    if any(key in message for key in _OTHER):
+    return _other_push(message, data)
+
+
+def _stamp_ok(stamp: Any) -> bool:
+    return stamp is None or _int(stamp, 0, INT64) or (
+        isinstance(stamp, str) and stamp.isascii() and stamp.isdigit() and int(stamp) < INT64)
+
+
+def _other_push(message: dict[str, Any], data: bytes) -> str:
+    """Klines (kept raw), 24 h tickers and ticks (§6.2-6.4), or nothing Phemex sends."""
+    get = message.get
+    fields, rows = get("fields"), get("data")
+    if (any(get(key) is not None and not isinstance(get(key), dict) for key in _BODIES)
+            or (fields is not None and not (isinstance(fields, list)
+                                            and all(isinstance(f, str) for f in fields)))
+            or (rows is not None and not (isinstance(rows, list)
+                                          and all(isinstance(r, list) for r in rows)))):
+        return "reject"  # a push of these channels always has these shapes
+    if _has_replacement([get(key) for key in (*_BODIES, "fields", "data")]) and not _utf8(data):
+        return "reject"
+    if "kline" in message or "kline_p" in message:
         return "other"
-    return "reject"
+    if fields is not None and rows is not None:
+        if not _stamp_ok(get("timestamp")) or "symbol" not in fields:
+            return "reject"
+        at = fields.index("symbol")
+        for row in rows:
+            if len(row) != len(fields):
+                return "reject"
+            if row[at] in SYMBOLS and not _text_ok(dict(zip(fields, row, strict=True))):
+                return "reject"
+        return "tickers"
+    for key, names in (("market24h", _COIN_M_NAMES), ("spot_market24h", _SPOT_NAMES)):
+        body = get(key)
+        if body is not None:
+            symbol = body.get("symbol")
+            if not (isinstance(symbol, str) and symbol):
+                return "reject"
+            if symbol not in SYMBOLS:
+                return "tickers"  # not followed: not read
+            stamp = get("timestamp") if get("timestamp") is not None else body.get("timestamp")
+            return "tickers" if _stamp_ok(stamp) and _scaled_ok(body, names) else "reject"
+    if not _stamp_ok(get("timestamp")):
+        return "reject"
+    return _single(message)
+
+
+def _single(message: dict[str, Any]) -> str:
+    """``market24h_p``, ``tick`` or ``tick_p``."""
+    body = message.get("market24h_p")
+    if body is not None:
+        symbol = body.get("symbol")
+        if not (isinstance(symbol, str) and symbol):
+            return "reject"
+        return "tickers" if symbol not in SYMBOLS or _text_ok(body) else "reject"
+    tick, tick_p = message.get("tick"), message.get("tick_p")
+    body = tick if tick is not None else tick_p
+    if body is None:
+        return "reject"
+    symbol, last = body.get("symbol"), body.get("last")
+    if not (isinstance(symbol, str) and symbol and _stamp_ok(body.get("timestamp"))):
+        return "reject"
+    if tick is not None:
+        scale = body.get("scale")
+        ok = (_int(scale, 0, 9) and _int(last)
+              and abs(last) * 10 ** (8 - scale) < LIMIT)
+    else:
+        ok = _signed_ok(last, LIMIT)
+    return "tickers" if ok else "reject"
+
+
+def _scaled_ok(body: dict[str, Any], names: dict[str, tuple[str, bool]]) -> bool:
+    product = default_products().require(body["symbol"])
+    scales = {"price": product.price_scale, "qty": product.qty_scale, "ratio": 8,
+              "contracts": 0, "value": product.value_scale}
+    for name, value in body.items():
+        if name not in names:
+            continue
+        kind, wide = names[name]
+        scale = scales[kind]
+        if not _int(value) or scale is None:
+            return False
+        if abs(value) * 10 ** (8 - scale) >= (WIDE_LIMIT if wide else LIMIT):
+            return False
+    return True
+
+
+def _text_ok(body: dict[str, Any]) -> bool:
+    symbol = body.get("symbol")
+    if not (isinstance(symbol, str) and symbol):
+        return False
+    product = default_products().get(symbol)
+    if product is not None and product.trade_channel != "trade_p":
+        return False  # the decimal-string channels are USDⓈ-M ones
+    return all(value is None or _signed_ok(value, WIDE_LIMIT if wide else LIMIT)
+               for name, wide in _TEXT_NAMES.items()
+               for value in [body.get(name)] if name in body)
+
+
+def _signed_ok(text: Any, limit: int) -> bool:
+    if not isinstance(text, str):
+        return False
+    unsigned = text.removeprefix("-")
+    return _decimal_ok(unsigned, 8) and _units(unsigned, 8) < limit
+
+
+# §6.2-6.4 samples (with the symbols followed here)
+TICKER_PUSHES: list[dict[str, Any]] = [
+    {"market24h": {"open": 900000000, "high": 910005000, "low": 890000000, "close": 905001000,
+                   "indexPrice": 904999000, "markPrice": 905010000, "openInterest": 123456,
+                   "fundingRate": -10000, "predFundingRate": 5000, "symbol": "BTCUSD",
+                   "turnover": 12345678901, "volume": 987654},
+     "timestamp": 1_764_824_672_000_000_001},
+    {"spot_market24h": {"askEp": 9000100000000, "bidEp": 9000000000000,
+                        "highEp": 9100000000000, "lastEp": 9000050000000,
+                        "lowEp": 8900000000000, "openEp": 8950000000000, "symbol": "sBTCUSDT",
+                        "timestamp": 1_764_824_672_000_000_002, "turnoverEv": 123456789000000,
+                        "volumeEv": 1371234567},
+     "timestamp": 1_764_824_672_000_000_002},
+    {"data": [["BTCUSDT", "90000", "91000.5", "89000", "90500.1", "12.345", "1117222.5", "40",
+               "90499.9", "90501", "-0.0001", "0.00005", "90500", "90500.2"],
+              ["ETHUSDT", "3000", "3100", "2900", "3050", "1", "3050", "2", "3049", "3050.5",
+               "0.0001", "0.0001", "3050", "3050.5"]],
+     "fields": ["symbol", "openRp", "highRp", "lowRp", "lastRp", "volumeRq", "turnoverRv",
+                "openInterestRv", "indexRp", "markRp", "fundingRateRr", "predFundingRateRr",
+                "bidRp", "askRp"],
+     "method": "perp_market24h_pack_p.update", "timestamp": 1_764_824_672_000_000_003,
+     "type": "snapshot"},
+    {"market24h_p": {"closeRp": "90500.1", "fundingRateRr": "-0.0001", "highRp": "91000.5",
+                     "indexPriceRp": "90499.9", "lowRp": "89000", "markPriceRp": "90501",
+                     "openInterestRv": "40", "openRp": "90000", "predFundingRateRr": "0.00005",
+                     "symbol": "BTCUSDT", "turnoverRv": "1117222.5", "volumeRq": "12.345"},
+     "timestamp": 1_764_824_672_000_000_004},
+    {"tick": {"last": 93385362, "scale": 4, "symbol": ".BTC",
+              "timestamp": 1_764_824_672_000_000_005}},
+    {"tick_p": {"last": "20639.38692364", "symbol": ".BTCUSDT",
+                "timestamp": 1_764_824_672_000_000_006}},
+    {"kline": [[1590019200, 86400, 95165000, 95160000, 95160000, 95160000, 95160000, 164,
+                1723413]], "sequence": 1118993873, "symbol": "BTCUSD", "type": "snapshot"},
+]
 
 
 def corpus() -> list[bytes]:
@@ -215,6 +366,7 @@ def corpus() -> list[bytes]:
         frames.append(json.dumps({"sequence": 1000 + seq, "symbol": symbol, "type": kind,
                                   key: rows}).encode())
         ts += 10**9
+    frames += [json.dumps(push).encode() for push in TICKER_PUSHES]
     frames.append(b'{"error":null,"id":7,"result":"pong"}')
     frames.append(b'{"error":{"code":6001,"message":"invalid argument"},"id":null,"result":null}')
     return frames

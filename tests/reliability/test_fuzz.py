@@ -14,16 +14,20 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from ticklake.feed.events import (
     DuplicateMessage,
     FrameRejected,
     GapDetected,
+    TickersReceived,
+    TicksReceived,
     TradesReceived,
 )
-from ticklake.feed.phemex import default_products
-from ticklake.feed.phemex.trades import replay_decoder
+from ticklake.feed.phemex import PhemexProtocol, ProtocolConfig, default_products
+from ticklake.feed.phemex.control import CONTROL_CONN_ID, DecodeParams, encode_control
+from ticklake.feed.phemex.trades import ReplayDecoder, replay_decoder
 from ticklake.lake.batch import Batch
 from ticklake.model import SIDES, RawFrame
 from ticklake.spool import (
@@ -39,6 +43,7 @@ from .common import figure
 from .fuzzing import RECV_NS, SYMBOLS, FreshTrades, corpus, expected, next_input
 
 TRADE_EVENTS = (TradesReceived, GapDetected, DuplicateMessage)
+TICKER_EVENTS = (TickersReceived, TicksReceived)
 BATCH = 20_000
 REPLY = "reply to unknown request id"
 BOOK_INVALID = "order book invalid: "
@@ -57,14 +62,12 @@ def fuzz_decoder(inputs: int, seed: int, name: str) -> None:
     rng = random.Random(seed)
     frames = corpus()
     fresh = FreshTrades(rng)
-    protocol = make_protocol(*SYMBOLS)
-    connect_and_ack(protocol)
-    replay = replay_decoder(b"", default_products(), 200)
+    protocol, replay, batch = _decoders()
     verdicts: Counter[str] = Counter()
     live_rows: Counter[tuple[str, int, str, int, int]] = Counter()
     lake_rows: Counter[tuple[str, int, str, int, int]] = Counter()
-    live_rejected = lake_rejected = replies = lake_invalid_books = 0
-    batch = Batch(0, 0)
+    live_rejected = replies = live_tickers = 0
+    lake: Counter[str] = Counter()  # rejected, invalid (books), tickers
     mismatches: list[tuple[str, bytes, list[object]]] = []
     crashes: list[str] = []
     replay_state = replay.state()
@@ -81,10 +84,13 @@ def fuzz_decoder(inputs: int, seed: int, name: str) -> None:
             if isinstance(event, TradesReceived):
                 live_rows.update((event.symbol, ts, SIDES[side], price, qty)
                                  for ts, side, price, qty in event.rows)
+            elif isinstance(event, TICKER_EVENTS):
+                live_tickers += len(event.rows)
         ok = {
             "reject": len(events) == 1 and len(rejected) == 1,
             "reply": len(events) == 1 and len(rejected) == 1,
             "trades": bool(events) and all(isinstance(e, TRADE_EVENTS) for e in events),
+            "tickers": all(isinstance(e, TICKER_EVENTS) for e in events),
             "other": not events,
             "ambiguous": len(rejected) == len(events) == 1 or not rejected,
         }[verdict]
@@ -98,24 +104,12 @@ def fuzz_decoder(inputs: int, seed: int, name: str) -> None:
                 crashes.append(f"{type(exc).__name__}: {exc}: {_culprit(batch, replay_state)}")
                 tables = {}
             replay_state = replay.state()
-            for table in tables.get("rejected", {}).values():
-                # The replay checks every book frame in the spool (a recorder spools only
-                # the channels it subscribed; this bare protocol subscribed none): a book
-                # found invalid is a rejection of its own, apart from the frame decoder's.
-                invalid = sum(r.startswith(BOOK_INVALID) for r in table["reason"].to_pylist())
-                lake_rejected += table.num_rows - invalid
-                lake_invalid_books += invalid
-            for (_, symbol, _), table in tables.get("trades", {}).items():
-                for row in table.select(["ts_ns", "side", "price", "qty"]).to_pylist():
-                    product = default_products().require(symbol)
-                    lake_rows[(symbol, row["ts_ns"], row["side"],
-                               int(row["price"].scaleb(product.price_scale)),
-                               int(row["qty"].scaleb(product.qty_scale)))] += 1
+            lake += _lake_counts(tables, lake_rows)
             batch = Batch(batch.end, batch.end)
     beyond = Counter({k: n for k, n in live_rows.items() if not representable(*k[:1], *k[3:])})
     figure(name, inputs=inputs, verdicts=dict(verdicts), live_rejected=live_rejected,
-           lake_rejected=lake_rejected, lake_invalid_books=lake_invalid_books,
-           trades_live_equal_lake=sum(live_rows.values()),
+           lake_rejected=lake["rejected"], lake_invalid_books=lake["invalid"],
+           trades_live_equal_lake=sum(live_rows.values()), ticker_rows=live_tickers,
            live_trades_beyond_decimal_18_8=beyond.total(), crashes=len(crashes),
            crash_examples=crashes[:3], oracle_mismatches=len(mismatches),
            seconds=round(time.monotonic() - started, 1))
@@ -124,10 +118,46 @@ def fuzz_decoder(inputs: int, seed: int, name: str) -> None:
     # The lake has every live trade the decimal(18, 8) columns can hold; it rejects what
     # the live path rejects, except replies (replayed as they were), plus those trades.
     assert lake_rows == live_rows - beyond
+    assert lake["tickers"] == live_tickers and verdicts["tickers"] > 0
     assert replies >= verdicts["reply"]
-    assert lake_rejected == live_rejected - replies + beyond.total(), (
-        lake_rejected, live_rejected, replies, verdicts, beyond.total())
+    assert lake["rejected"] == live_rejected - replies + beyond.total(), (
+        lake, live_rejected, replies, verdicts, beyond.total())
     assert verdicts["reject"] > inputs // 4 and verdicts["trades"] > inputs // 20, verdicts
+
+
+def _decoders() -> tuple[PhemexProtocol, ReplayDecoder, Batch]:
+    """The live decoder (subscribed, following the symbols' tickers) and the lake's, which
+    reads the same from its spool's control record."""
+    protocol = make_protocol(*SYMBOLS, config=ProtocolConfig(ticker_symbols=frozenset(SYMBOLS)))
+    connect_and_ack(protocol)
+    replay = replay_decoder(b"", default_products(), 200)
+    control = encode_control(DecodeParams.of(default_products(), 200, ticker_symbols=SYMBOLS))
+    batch = Batch(0, 0)
+    batch.add_record(replay, 0, CONTROL_CONN_ID, RECV_NS, control)
+    return protocol, replay, batch
+
+
+def _lake_counts(tables: dict[str, dict[tuple[str, ...], pa.Table]],
+                 lake_rows: Counter[tuple[str, int, str, int, int]]) -> Counter[str]:
+    """A batch's rejections (book-invalid ones apart) and ticker rows; its trades counted
+    into ``lake_rows`` at the wire's scale."""
+    counted: Counter[str] = Counter()
+    for table in tables.get("rejected", {}).values():
+        # The replay checks every book frame in the spool (a recorder spools only the
+        # channels it subscribed; this bare protocol subscribed none): a book found invalid
+        # is a rejection of its own, apart from the frame decoder's.
+        invalid = sum(r.startswith(BOOK_INVALID) for r in table["reason"].to_pylist())
+        counted["rejected"] += table.num_rows - invalid
+        counted["invalid"] += invalid
+    counted["tickers"] += sum(t.num_rows for name in ("tickers", "ticks")
+                              for t in tables.get(name, {}).values())
+    for (_, symbol, _), table in tables.get("trades", {}).items():
+        product = default_products().require(symbol)
+        for row in table.select(["ts_ns", "side", "price", "qty"]).to_pylist():
+            lake_rows[(symbol, row["ts_ns"], row["side"],
+                       int(row["price"].scaleb(product.price_scale)),
+                       int(row["qty"].scaleb(product.qty_scale)))] += 1
+    return counted
 
 
 def _culprit(batch: Batch, state: bytes) -> str:

@@ -190,3 +190,39 @@ class BookGap(Event, frozen=True):
     from_ns: int
     to_ns: int
     reason: str
+
+
+class TickerRow(msgspec.Struct, frozen=True):
+    """One symbol's 24 h statistics (and mark/index/funding for contracts) at ``ts_ns``:
+    each value an exact, signed integer at 10**8 (None: not in this channel), wire fields
+    nobody knows yet as their text in ``extra`` (``feed.phemex.tickers``)."""
+
+    symbol: str
+    ts_ns: int
+    channel: str
+    values: dict[str, int | None]
+    extra: dict[str, str]
+
+
+class TickRow(msgspec.Struct, frozen=True):
+    """An index, mark or funding-rate symbol's value (``.BTC``, ``.MBTC``, ``.BTCFR8H``)."""
+
+    symbol: str
+    ts_ns: int
+    channel: str
+    value: int  # exact, signed, at 10**8
+
+
+class TickersReceived(Event, frozen=True):
+    """The rows of one 24 h ticker push (``market24h``, ``spot_market24h``,
+    ``market24h_p``, ``perp_market24h_pack_p``), for the symbols the recording follows."""
+
+    rows: list[TickerRow]
+    recv_ns: int
+
+
+class TicksReceived(Event, frozen=True):
+    """The row of one ``tick``/``tick_p`` push."""
+
+    rows: list[TickRow]
+    recv_ns: int

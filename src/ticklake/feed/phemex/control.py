@@ -13,6 +13,8 @@ It is kept in ``raw`` like any record, so the lake can be re-derived from ``raw`
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import msgspec
 
 from ticklake.feed.phemex.products import Product, ProductTable
@@ -37,13 +39,18 @@ class DecodeParams(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     # the lake's ``book_snapshots`` (0: none).
     book_depth: int = DEFAULT_BOOK_DEPTH
     book_snapshot_ms: int = DEFAULT_BOOK_SNAPSHOT_MS
+    # The symbols whose 24 h ticker rows are kept: the all-symbol ticker channels carry every
+    # listed product, a recording keeps those it follows (and a reader does the same).
+    ticker_symbols: list[str] = msgspec.field(default_factory=list)
 
     @classmethod
     def of(cls, products: ProductTable, snapshot_size: int | None,
            book_depth: int | None = DEFAULT_BOOK_DEPTH,
-           book_snapshot_ms: int = DEFAULT_BOOK_SNAPSHOT_MS) -> DecodeParams:
+           book_snapshot_ms: int = DEFAULT_BOOK_SNAPSHOT_MS,
+           ticker_symbols: Iterable[str] = ()) -> DecodeParams:
         return cls(products.listing(), snapshot_size, products.source,
-                   book_depth=book_depth or 0, book_snapshot_ms=book_snapshot_ms)
+                   book_depth=book_depth or 0, book_snapshot_ms=book_snapshot_ms,
+                   ticker_symbols=sorted(ticker_symbols))
 
     def table(self) -> ProductTable:
         return ProductTable(self.products, source=self.source or "spool control record")

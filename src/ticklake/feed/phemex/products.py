@@ -54,6 +54,10 @@ class Product(msgspec.Struct, frozen=True):
     # ``…Ev`` values (a ticker's turnover): the settle currency's valueScale for COIN-M, the
     # quote currency's for spot (= its price scale); None when the payload does not say.
     value_scale: int | None = None
+    # A contract's index, mark, predicted-funding and 8 h funding symbols (``.BTC``,
+    # ``.MBTC``, ``.BTCFR``, ``.BTCFR8H``: the payload's indexSymbol, markSymbol,
+    # fundingRateSymbol, fundingRate8hSymbol), streamed on ``tick``/``tick_p`` (§6.4).
+    tick_symbols: tuple[str, ...] = ()
 
     @property
     def trade_channel(self) -> str:
@@ -111,9 +115,12 @@ def default_products() -> ProductTable:
     return ProductTable(
         [
             # value scales: BTC-settled 8, USD-settled 4 (§7 table)
-            Product("BTCUSD", Family.COIN_M, price_scale=4, qty_scale=0, value_scale=8),
-            Product("ETHUSD", Family.COIN_M, price_scale=4, qty_scale=0, value_scale=4),
-            Product("BTCUSDT", Family.USD_M, price_scale=DECIMAL_SCALE, qty_scale=DECIMAL_SCALE),
+            Product("BTCUSD", Family.COIN_M, price_scale=4, qty_scale=0, value_scale=8,
+                    tick_symbols=(".BTC", ".MBTC", ".BTCFR", ".BTCFR8H")),
+            Product("ETHUSD", Family.COIN_M, price_scale=4, qty_scale=0, value_scale=4,
+                    tick_symbols=(".ETH", ".METH", ".ETHFR", ".ETHFR8H")),
+            Product("BTCUSDT", Family.USD_M, price_scale=DECIMAL_SCALE, qty_scale=DECIMAL_SCALE,
+                    tick_symbols=(".BTCUSDT", ".MBTCUSDT", ".BTCUSDTFR", ".BTCUSDTFR8H")),
             Product("sBTCUSDT", Family.SPOT, price_scale=8, qty_scale=8, value_scale=8),
         ],
         source=DEFAULTS_SOURCE,
@@ -140,6 +147,15 @@ class _ProductRow(msgspec.Struct):
     status: str = _LISTED
     settleCurrency: str | None = None
     valueScale: int | None = None
+    indexSymbol: str | None = None
+    markSymbol: str | None = None
+    fundingRateSymbol: str | None = None
+    fundingRate8hSymbol: str | None = None
+
+    def tick_symbols(self) -> tuple[str, ...]:
+        names = (self.indexSymbol, self.markSymbol, self.fundingRateSymbol,
+                 self.fundingRate8hSymbol)
+        return tuple(dict.fromkeys(n for n in names if n))
 
 
 class _ProductsData(msgspec.Struct):
@@ -240,7 +256,8 @@ def _scaled(row: _ProductRow, family: Family, value_scales: Mapping[str, int],
                 problems.append(f"product {row.symbol}: {name} {step} has more than "
                                 f"{DECIMAL_SCALE} decimals (not stored exactly)")
                 return None
-        return Product(row.symbol, family, DECIMAL_SCALE, DECIMAL_SCALE, listed)
+        return Product(row.symbol, family, DECIMAL_SCALE, DECIMAL_SCALE, listed,
+                       tick_symbols=row.tick_symbols())
     price_scale: int | None
     qty_scale: int | None
     value_scale: int | None = None
@@ -264,7 +281,8 @@ def _scaled(row: _ProductRow, family: Family, value_scales: Mapping[str, int],
         return None
     if family is Family.SPOT:
         value_scale = price_scale  # turnover is in the quote currency, as prices are
-    return Product(row.symbol, family, price_scale, qty_scale, listed, value_scale)
+    ticks = row.tick_symbols() if family is Family.COIN_M else ()  # (spot: its index only)
+    return Product(row.symbol, family, price_scale, qty_scale, listed, value_scale, ticks)
 
 
 def _currency_scale(given: int | None, currency: str | None, field: str,

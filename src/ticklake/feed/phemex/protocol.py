@@ -33,14 +33,9 @@ from ticklake.feed.events import (
 from ticklake.feed.phemex.book import BookFeed
 from ticklake.feed.phemex.dedup import TradeCursor
 from ticklake.feed.phemex.products import Family, Product, ProductTable
+from ticklake.feed.phemex.tickers import other_push
 from ticklake.feed.phemex.trades import MAX_FUTURE_NS, TradeDecoder, rejection
-from ticklake.feed.phemex.wire import (
-    Message,
-    Request,
-    frame_decoder,
-    message_decoder,
-    request_encoder,
-)
+from ticklake.feed.phemex.wire import Message, Request, message_decoder, request_encoder
 
 _SECOND = 1_000_000_000
 _FRAME_SHOWN = 500
@@ -57,10 +52,17 @@ class ProtocolConfig:
     subscribe_retry_cap_ns: int = 60 * _SECOND
     max_subscribe_attempts: int = 5
     max_future_ns: int = MAX_FUTURE_NS
+    # The symbols whose 24 h ticker rows are kept (the all-symbol channels carry every one)
+    ticker_symbols: frozenset[str] = frozenset()
 
 
 BOOK_CHANNELS = frozenset(("orderbook", "orderbook_p"))
 BOOK_DEPTH = 30  # the limited depth (§6.1); None is the full book
+# Each family's 24 h ticker channel (§6.3): one subscription, params [], every symbol each
+# second (USDⓈ-M: the packed form, one message for all).
+TICKER_CHANNELS = {Family.COIN_M: "market24h", Family.SPOT: "spot_market24h",
+                   Family.USD_M: "perp_market24h_pack_p"}
+TICK_CHANNELS = {Family.COIN_M: "tick", Family.USD_M: "tick_p"}
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,17 @@ class Subscription:
             raise ValueError(msg)
         channel = "orderbook_p" if product.family is Family.USD_M else "orderbook"
         return cls(channel, product.symbol, () if depth == BOOK_DEPTH else (True,))
+
+    @classmethod
+    def tickers(cls, family: Family) -> Subscription:
+        """The family's 24 h tickers, all symbols (an empty symbol: params ``[]``)."""
+        return cls(TICKER_CHANNELS[family], "")
+
+    @classmethod
+    def ticks(cls, product: Product) -> list[Subscription]:
+        """A contract's index, mark and funding-rate ticks (§6.4); none for spot."""
+        channel = TICK_CHANNELS.get(product.family)
+        return [cls(channel, name) for name in product.tick_symbols] if channel else []
 
     @property
     def is_book(self) -> bool:
@@ -272,12 +285,8 @@ class PhemexProtocol:
                 channel = "orderbook_p" if frame.orderbook_p is not None else "orderbook"
                 self._resubscribe_books(channel, now_ns)
         else:
-            self._on_push(data)
-
-    def _on_push(self, data: str | bytes) -> None:
-        if not frame_decoder.decode(data).is_other_push():
-            self._reject("not a Phemex message (no id, error or known payload key)", data)
-        # Other pushes (kline, tickers) pass through untouched: the raw frame is kept.
+            self._events.extend(other_push(data, self.products.get, self.config.ticker_symbols,
+                                           now_ns if recv_ns is None else recv_ns))
 
     def _resubscribe_books(self, channel: str, now_ns: int, unsubscribe: bool = True) -> None:
         """Unsubscribing a book channel drops all its symbols on the connection (§6.1), so a
@@ -301,8 +310,9 @@ class PhemexProtocol:
             request = Request(request_id, "server.ping", [])
         else:
             assert sub is not None
+            # (no symbol: the channel's every symbol; a book unsubscribe always takes them all)
             params: list[str | bool] = (
-                [] if kind is _Kind.UNSUBSCRIBE and sub.is_book  # the channel: all symbols
+                [] if not sub.symbol or (kind is _Kind.UNSUBSCRIBE and sub.is_book)
                 else [sub.symbol, *sub.params])
             request = Request(request_id, f"{sub.channel}.{kind.value}", params)
         self._pending[request_id] = _Pending(kind, now_ns, sub)

@@ -21,17 +21,30 @@ A value that does not fit the lake's scale exactly, a missing symbol or a malfor
 
 from __future__ import annotations
 
+from collections.abc import Callable, Container
 from typing import Any
 
 import msgspec
 
+from ticklake.feed.events import (
+    Event,
+    FrameRejected,
+    TickerRow,
+    TickersReceived,
+    TickRow,
+    TicksReceived,
+)
 from ticklake.feed.phemex.normalize import BadNumber, scale_decimal, timestamp_ns
-from ticklake.feed.phemex.products import Family, ProductTable
+from ticklake.feed.phemex.products import Family, Product, ProductTable
 from ticklake.tables import DECIMAL_SCALE
 
 RATIO_SCALE = 8  # Phemex's ``Er`` (§7)
+ProductOf = Callable[[str], Product | None]  # a symbol's product (None: unknown)
 
 # The normalized columns of a ticker row (docs/lake-layout.md ``tickers``).
+# What the lake's decimals hold, unscaled: decimal(18, 8), and decimal(38, 8) for these.
+LIMIT, WIDE_LIMIT = 10**18, 10**38
+WIDE_COLUMNS = frozenset(("volume", "turnover", "open_interest"))
 TICKER_COLUMNS = ("open", "high", "low", "last", "bid", "ask", "index_price", "mark_price",
                   "volume", "turnover", "open_interest", "funding_rate", "pred_funding_rate")
 
@@ -63,28 +76,11 @@ class TickerError(ValueError):
     """A ticker or tick message that cannot be read exactly (the reason is the message)."""
 
 
-class TickerRow(msgspec.Struct, frozen=True):
-    """One symbol's 24 h statistics (and mark/index/funding for contracts) at ``ts_ns``:
-    each value an exact integer at 10**8 (None: not in this channel), unknown wire fields
-    as their text in ``extra``."""
-
-    symbol: str
-    ts_ns: int
-    channel: str
-    values: dict[str, int | None]
-    extra: dict[str, str]
-
-
-class TickRow(msgspec.Struct, frozen=True):
-    """An index, mark or funding-rate symbol's value (``.BTC``, ``.MBTC``, ``.BTCFR8H``)."""
-
-    symbol: str
-    ts_ns: int
-    channel: str
-    value: int  # exact, at 10**8
-
-
 class _Push(msgspec.Struct):
+    """The pushes of the channels other than trades and books (§6.2-6.4)."""
+
+    kline: msgspec.Raw = msgspec.Raw()  # (klines are kept raw only, for now)
+    kline_p: msgspec.Raw = msgspec.Raw()
     market24h: dict[str, Any] | None = None
     spot_market24h: dict[str, Any] | None = None
     market24h_p: dict[str, Any] | None = None
@@ -99,18 +95,54 @@ class _Push(msgspec.Struct):
 _push_decoder = msgspec.json.Decoder(_Push)
 
 
-def parse_ticker_frame(data: str | bytes, products: ProductTable,
-                       recv_ns: int) -> list[TickerRow] | list[TickRow]:
-    """The rows of one ticker or tick push; :class:`TickerError` if it cannot be read."""
+def other_push(data: str | bytes, products: ProductOf, symbols: Container[str],
+               recv_ns: int) -> list[Event]:
+    """A push that is no reply, trade or book message: its ticker or tick rows as an event,
+    nothing for a kline (kept raw), a rejection if it is unreadable or nothing Phemex sends."""
     try:
         push = _push_decoder.decode(data)
-    except msgspec.DecodeError as exc:
+        if push.kline or push.kline_p:
+            return []
+        rows = _rows(push, products, recv_ns, symbols)
+    except (msgspec.DecodeError, UnicodeError, TickerError) as exc:
+        return [_rejected(str(exc), data)]
+    if rows is None:
+        return [_rejected("not a Phemex message (no id, error or known payload key)", data)]
+    if not rows:
+        return []
+    if isinstance(rows[0], TickRow):
+        return [TicksReceived(rows, recv_ns)]
+    return [TickersReceived(rows, recv_ns)]
+
+
+def parse_ticker_frame(data: str | bytes, products: ProductTable, recv_ns: int,
+                       symbols: Container[str] | None = None) -> list[TickerRow] | list[TickRow]:
+    """The rows of one ticker or tick push; :class:`TickerError` if it cannot be read.
+
+    ``symbols``: keep only these symbols' ticker rows (the all-symbol channels carry every
+    listed product; a recording keeps those it follows). Others are not read at all, so a
+    symbol listed after the products were fetched is no error. Ticks are always kept.
+    """
+    try:
+        push = _push_decoder.decode(data)
+    except (msgspec.DecodeError, UnicodeError) as exc:
         raise TickerError(str(exc)) from None
+    rows = _rows(push, products.get, recv_ns, symbols)
+    if rows is None:
+        msg = "no ticker or tick payload"
+        raise TickerError(msg)
+    return rows
+
+
+def _rows(push: _Push, products: ProductOf, recv_ns: int,
+          symbols: Container[str] | None) -> list[TickerRow] | list[TickRow] | None:
     if push.fields is not None and push.data is not None:
-        return _packed(push.fields, push.data, products, _ts(push.timestamp, recv_ns))
+        return _packed(push.fields, push.data, products, _ts(push.timestamp, recv_ns), symbols)
     for channel, body, names in (("market24h", push.market24h, _COIN_M),
                                  ("spot_market24h", push.spot_market24h, _SPOT)):
         if body is not None:
+            if symbols is not None and _symbol(body) not in symbols:
+                return []
             # (the top-level timestamp; some samples carry one inside the body instead)
             ts_ns = _ts(push.timestamp if push.timestamp is not None
                         else body.get("timestamp"), recv_ns)
@@ -118,26 +150,35 @@ def parse_ticker_frame(data: str | bytes, products: ProductTable,
     ts_ns = _ts(push.timestamp, recv_ns)
     if push.market24h_p is not None:
         body = push.market24h_p
+        if symbols is not None and _symbol(body) not in symbols:
+            return []
         return [_text_row("market24h_p", _symbol(body), body.items(), products, ts_ns)]
     if push.tick is not None:
         return [_tick(push.tick, ts_ns)]
     if push.tick_p is not None:
         return [_tick_p(push.tick_p, ts_ns)]
-    msg = "no ticker or tick payload"
-    raise TickerError(msg)
+    return None
 
 
-def _packed(fields: list[str], data: list[list[Any]], products: ProductTable,
-            ts_ns: int) -> list[TickerRow]:
+def _rejected(reason: str, data: str | bytes) -> FrameRejected:
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    return FrameRejected(reason, text.encode("utf-8", "replace").decode())
+
+
+def _packed(fields: list[str], data: list[list[Any]], products: ProductOf,
+            ts_ns: int, symbols: Container[str] | None) -> list[TickerRow]:
     if "symbol" not in fields:
         msg = "perp_market24h_pack_p: no 'symbol' among its fields"
         raise TickerError(msg)
+    at = fields.index("symbol")
     rows = []
     for values in data:
         if len(values) != len(fields):
             msg = (f"perp_market24h_pack_p: a row of {len(values)} values for "
                    f"{len(fields)} fields")
             raise TickerError(msg)
+        if symbols is not None and (not isinstance(values[at], str) or values[at] not in symbols):
+            continue  # (a symbol that is no text is no followed one: its row is not read)
         body = dict(zip(fields, values, strict=True))
         rows.append(_text_row("perp_market24h_pack_p", _symbol(body), body.items(), products,
                               ts_ns))
@@ -145,9 +186,9 @@ def _packed(fields: list[str], data: list[list[Any]], products: ProductTable,
 
 
 def _scaled_row(channel: str, body: dict[str, Any], names: dict[str, tuple[str, str]],
-                products: ProductTable, ts_ns: int) -> TickerRow:
+                products: ProductOf, ts_ns: int) -> TickerRow:
     symbol = _symbol(body)
-    product = products.get(symbol)
+    product = products(symbol)
     if product is None:
         msg = f"{channel}: unknown symbol {symbol!r}"
         raise TickerError(msg)
@@ -162,13 +203,14 @@ def _scaled_row(channel: str, body: dict[str, Any], names: dict[str, tuple[str, 
                 extra[name] = _text(raw)
             continue
         column, kind = known
-        values[column] = _at_lake_scale(raw, scales[kind], f"{channel}.{name}")
+        values[column] = _fits(column, _at_lake_scale(raw, scales[kind], f"{channel}.{name}"),
+                               f"{channel}.{name}")
     return TickerRow(symbol, ts_ns, channel, values, extra)
 
 
-def _text_row(channel: str, symbol: str, items: Any, products: ProductTable,
+def _text_row(channel: str, symbol: str, items: Any, products: ProductOf,
               ts_ns: int) -> TickerRow:
-    product = products.get(symbol)
+    product = products(symbol)
     if product is not None and product.family is not Family.USD_M:
         msg = f"{channel}: {symbol} is not a USDⓈ-M product"
         raise TickerError(msg)
@@ -185,7 +227,7 @@ def _text_row(channel: str, symbol: str, items: Any, products: ProductTable,
         if not isinstance(raw, str):
             msg = f"{channel}.{name}: expected a decimal string, got {_text(raw)!r}"
             raise TickerError(msg)
-        values[column] = _decimal(raw, f"{channel}.{name}")
+        values[column] = _fits(column, _decimal(raw, f"{channel}.{name}"), f"{channel}.{name}")
     return TickerRow(symbol, ts_ns, channel, values, extra)
 
 
@@ -196,7 +238,8 @@ def _tick(body: dict[str, Any], ts_ns: int) -> TickRow:
         msg = f"tick {symbol}: scale {scale!r} is not an integer in 0..{DECIMAL_SCALE}"
         raise TickerError(msg)
     return TickRow(symbol, _ts(body.get("timestamp"), ts_ns), "tick",
-                   _at_lake_scale(last, scale, f"tick {symbol}.last"))
+                   _fits("value", _at_lake_scale(last, scale, f"tick {symbol}.last"),
+                         f"tick {symbol}.last"))
 
 
 def _tick_p(body: dict[str, Any], ts_ns: int) -> TickRow:
@@ -205,7 +248,8 @@ def _tick_p(body: dict[str, Any], ts_ns: int) -> TickRow:
         msg = f"tick_p {symbol}.last: expected a decimal string, got {_text(last)!r}"
         raise TickerError(msg)
     return TickRow(symbol, _ts(body.get("timestamp"), ts_ns), "tick_p",
-                   _decimal(last, f"tick_p {symbol}.last"))
+                   _fits("value", _decimal(last, f"tick_p {symbol}.last"),
+                         f"tick_p {symbol}.last"))
 
 
 def _symbol(body: dict[str, Any]) -> str:
@@ -214,6 +258,15 @@ def _symbol(body: dict[str, Any]) -> str:
         msg = "a ticker without a symbol"
         raise TickerError(msg)
     return symbol
+
+
+def _fits(column: str, value: int, where: str) -> int:
+    """The value, if the lake's column holds it exactly (decimal(38, 8) for volumes,
+    turnover and open interest, decimal(18, 8) for the rest)."""
+    if abs(value) >= (WIDE_LIMIT if column in WIDE_COLUMNS else LIMIT):
+        msg = f"{where}: beyond the lake's decimal"
+        raise TickerError(msg)
+    return value
 
 
 def _at_lake_scale(raw: object, scale: int | None, where: str) -> int:

@@ -33,7 +33,8 @@ from ticklake.feed.phemex.control import (
 from ticklake.feed.phemex.dedup import SymbolTrades, TradeCursor
 from ticklake.feed.phemex.normalize import BadNumber, normalize_rows, normalize_rows_p
 from ticklake.feed.phemex.products import Product, ProductTable
-from ticklake.feed.phemex.wire import Message, frame_decoder, message_decoder
+from ticklake.feed.phemex.tickers import other_push
+from ticklake.feed.phemex.wire import Message, message_decoder
 from ticklake.model import Gap
 
 EXCHANGE = "phemex"
@@ -102,8 +103,8 @@ class TradeDecoder:
         precedence over the caller's table; products of earlier records stay known (a
         delisted symbol's old frames still decode)."""
         self._controlled.update((p.symbol, p) for p in params.products)
-        self.params = DecodeParams(sorted(self._controlled.values(), key=lambda p: p.symbol),
-                                   params.snapshot_size, params.source)
+        self.params = msgspec.structs.replace(
+            params, products=sorted(self._controlled.values(), key=lambda p: p.symbol))
         self.snapshot_size = params.snapshot_size
         self._products.clear()
 
@@ -203,8 +204,14 @@ class ReplayDecoder:
         self.trades = trades
         self.books = books  # None: book frames are checked, not followed (a trade-only reader)
         self._conn_id: int | None = None
-        if books is not None and trades.params is not None:
-            _configure(books, trades.params)
+        self._ticker_symbols: frozenset[str] = frozenset()
+        if trades.params is not None:
+            self._follow(trades.params)
+
+    def _follow(self, params: DecodeParams) -> None:
+        self._ticker_symbols = frozenset(params.ticker_symbols)
+        if self.books is not None:
+            _configure(self.books, params)
 
     def state(self) -> bytes:
         """Everything the decoder knows, as bytes to persist beside a reader's offset (a
@@ -221,8 +228,7 @@ class ReplayDecoder:
             except ControlError as exc:
                 return [rejection(str(exc), payload)]
             self.trades.apply(params)
-            if self.books is not None:
-                _configure(self.books, params)
+            self._follow(params)
             return []
         if conn_id != self._conn_id:  # a reconnect, or another connection of a sharded recorder
             self._conn_id = conn_id
@@ -237,9 +243,7 @@ class ReplayDecoder:
             return []
         if frame.book is not None or frame.orderbook_p is not None:
             return self._book(frame, payload, conn_id, recv_ns)
-        if frame_decoder.decode(payload).is_other_push():
-            return []
-        return [rejection("not a Phemex message (no id, error or known payload key)", payload)]
+        return other_push(payload, self.trades.product, self._ticker_symbols, recv_ns)
 
     def _book(self, message: Message, payload: bytes, conn_id: int,
               recv_ns: int) -> list[Event]:

@@ -54,34 +54,12 @@ class Message(msgspec.Struct):
     depth: object = None  # book messages: 30, or 0 for the full book (checked there too)
 
 
-class Frame(msgspec.Struct):
-    """The keys of the pushes of other channels (§6): kept raw, recognised so they are not
-    mistaken for junk. Decoded only for frames that are no reply, trade or book (the Raw
-    members cost about a microsecond per frame even when absent)."""
-
-    kline: msgspec.Raw = msgspec.Raw()
-    kline_p: msgspec.Raw = msgspec.Raw()
-    market24h: msgspec.Raw = msgspec.Raw()
-    market24h_p: msgspec.Raw = msgspec.Raw()
-    spot_market24h: msgspec.Raw = msgspec.Raw()
-    tick: msgspec.Raw = msgspec.Raw()
-    tick_p: msgspec.Raw = msgspec.Raw()
-    data: msgspec.Raw = msgspec.Raw()
-
-    def is_other_push(self) -> bool:
-        return bool(
-            self.kline or self.kline_p or self.market24h
-            or self.market24h_p or self.spot_market24h or self.tick or self.tick_p or self.data
-        )
-
-
 class Request(msgspec.Struct):
     id: int
     method: str
     params: list[str | bool]  # e.g. ["BTCUSD", true]: the full order book (§6.1)
 
 
-frame_decoder = msgspec.json.Decoder(Frame)
 message_decoder = msgspec.json.Decoder(Message)
 request_encoder = msgspec.json.Encoder()
 

@@ -31,7 +31,9 @@ PAYLOAD = {
 def test_defaults_cover_the_reference_symbols() -> None:
     products = default_products()
     # value scales (a ticker's turnover): BTC-settled 8, spot in its quote currency's 8
-    assert products.require("BTCUSD") == Product("BTCUSD", Family.COIN_M, 4, 0, value_scale=8)
+    assert products.require("BTCUSD") == Product(
+        "BTCUSD", Family.COIN_M, 4, 0, value_scale=8,
+        tick_symbols=(".BTC", ".MBTC", ".BTCFR", ".BTCFR8H"))
     assert products.require("sBTCUSDT") == Product("sBTCUSDT", Family.SPOT, 8, 8, value_scale=8)
     assert products.require("BTCUSDT").trade_channel == "trade_p"
     assert products.require("ETHUSD").trade_channel == "trade"
@@ -69,13 +71,15 @@ CURRENCIES = [{"currency": "BTC", "valueScale": 8}, {"currency": "USD", "valueSc
               {"currency": "XYZ", "valueScale": 6}]
 COIN_M = {"symbol": "BTCUSD", "type": "Perpetual", "priceScale": 4, "ratioScale": 8,
           "valueScale": 8, "settleCurrency": "BTC", "quoteCurrency": "USD", "tickSize": 0.5,
-          "status": "Listed"}
+          "status": "Listed", "indexSymbol": ".BTC", "markSymbol": ".MBTC",
+          "fundingRateSymbol": ".BTCFR", "fundingRate8hSymbol": ".BTCFR8H"}
 SPOT_2021 = {"symbol": "sETHUSDT", "type": "Spot", "baseCurrency": "ETH",
              "quoteCurrency": "USDT", "quoteTickSizeEv": 1_000_000, "baseTickSizeEv": 100,
              "status": "Listed"}
 SPOT_NOW = {"symbol": "sBTCUSDT", "type": "Spot", "priceScale": 8, "ratioScale": 8,
             "valueScale": 8, "baseCurrency": "BTC", "quoteCurrency": "USDT", "status": "Listed"}
 PERP_V2 = {"symbol": "BTCUSDT", "type": "PerpetualV2", "priceScale": 0, "ratioScale": 0,
+           "indexSymbol": ".BTCUSDT", "markSymbol": ".MBTCUSDT",
            "tickSize": "0.1", "qtyStepSize": "0.001", "settleCurrency": "USDT",
            "status": "Listed"}
 
@@ -94,14 +98,18 @@ def test_the_2021_payload_scales_spot_rows_from_their_currencies() -> None:
                                                 "baseCurrency": "XYZ"}]))
     assert products.require("sETHUSDT") == Product("sETHUSDT", Family.SPOT, 8, 8, value_scale=8)
     assert products.require("sXYZUSDT") == Product("sXYZUSDT", Family.SPOT, 8, 6, value_scale=8)
-    assert products.require("BTCUSD") == Product("BTCUSD", Family.COIN_M, 4, 0, value_scale=8)
+    assert products.require("BTCUSD") == Product(
+        "BTCUSD", Family.COIN_M, 4, 0, value_scale=8,
+        tick_symbols=(".BTC", ".MBTC", ".BTCFR", ".BTCFR8H"))
     assert products.family_symbols(Family.USD_M) == [] and not products.problems
 
 
 def test_the_current_payload_with_perp_products_v2() -> None:
     products = parse_products_payload(payload([COIN_M, SPOT_NOW], [PERP_V2]))
     assert products.require("sBTCUSDT") == Product("sBTCUSDT", Family.SPOT, 8, 8, value_scale=8)
-    assert products.require("BTCUSDT") == Product("BTCUSDT", Family.USD_M, 8, 8)
+    # a contract's index and mark symbols (what the payload names: these rows name two)
+    assert products.require("BTCUSDT") == Product("BTCUSDT", Family.USD_M, 8, 8,
+                                                  tick_symbols=(".BTCUSDT", ".MBTCUSDT"))
     assert products.require("BTCUSDT").trade_channel == "trade_p"
     assert not products.problems
 
