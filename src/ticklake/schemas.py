@@ -14,6 +14,7 @@ import pyarrow as pa
 from ticklake.tables import DECIMAL_SCALE
 
 DECIMAL = pa.decimal128(18, DECIMAL_SCALE)
+WIDE = pa.decimal128(38, DECIMAL_SCALE)
 UTC_US = pa.timestamp("us", tz="UTC")
 
 TRADES = pa.schema(
@@ -121,7 +122,45 @@ BOOK_SNAPSHOTS = pa.schema(
         ("spool_offset", pa.int64()),
     ]
 )
+# 24 h statistics per symbol per update (market24h, spot_market24h, market24h_p,
+# perp_market24h_pack_p): null where the channel does not carry a value. Funding rates can be
+# negative; volume, turnover and open interest can pass decimal(18, 8), so they are wider.
+TICKERS = pa.schema(
+    [
+        ("ts", UTC_US),
+        ("ts_ns", pa.int64()),
+        ("recv_ns", pa.int64()),
+        ("channel", pa.dictionary(pa.int8(), pa.string())),
+        ("open", DECIMAL),
+        ("high", DECIMAL),
+        ("low", DECIMAL),
+        ("last", DECIMAL),
+        ("bid", DECIMAL),
+        ("ask", DECIMAL),
+        ("index_price", DECIMAL),
+        ("mark_price", DECIMAL),
+        ("volume", WIDE),
+        ("turnover", WIDE),
+        ("open_interest", WIDE),
+        ("funding_rate", DECIMAL),
+        ("pred_funding_rate", DECIMAL),
+        ("extra", pa.string()),  # wire fields no ticklake knows yet, as a JSON object (or null)
+        ("spool_offset", pa.int64()),
+    ]
+)
+# Index, mark and funding-rate symbols (``.BTC``, ``.MBTC``, ``.BTCFR8H``; tick, tick_p).
+TICKS = pa.schema(
+    [
+        ("ts", UTC_US),
+        ("ts_ns", pa.int64()),
+        ("recv_ns", pa.int64()),
+        ("channel", pa.dictionary(pa.int8(), pa.string())),
+        ("value", DECIMAL),
+        ("spool_offset", pa.int64()),
+    ]
+)
 SCHEMAS = {
     "trades": TRADES, "raw": RAW, "gaps": GAPS, "rejected": REJECTED, "anomalies": ANOMALIES,
-    "book_updates": BOOK_UPDATES, "book_snapshots": BOOK_SNAPSHOTS,
+    "book_updates": BOOK_UPDATES, "book_snapshots": BOOK_SNAPSHOTS, "tickers": TICKERS,
+    "ticks": TICKS,
 }

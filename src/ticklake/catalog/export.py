@@ -118,7 +118,7 @@ def _duck_type(arrow: str) -> str:
         "string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER", "bool": "BOOLEAN",
         "double": "DOUBLE",
         "date32[day]": "DATE", "timestamp[us, tz=UTC]": "TIMESTAMPTZ",
-        "decimal128(18, 8)": "DECIMAL(18, 8)",
+        "decimal128(18, 8)": "DECIMAL(18, 8)", "decimal128(38, 8)": "DECIMAL(38, 8)",
     }[arrow]
 
 

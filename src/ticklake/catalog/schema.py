@@ -31,6 +31,8 @@ TIME_COLUMNS = {
     "anomalies": "ts_detect_ns",
     "book_updates": "ts_ns",
     "book_snapshots": "ts_ns",
+    "tickers": "ts_ns",
+    "ticks": "ts_ns",
 }
 
 

@@ -81,3 +81,27 @@ def coded(codes: np.ndarray, dictionary: pa.Array) -> pa.DictionaryArray:
         codes = np.where(nulls, 0, codes).astype(np.int8)
     indices = pa.Array.from_buffers(pa.int8(), len(codes), [validity, pa.py_buffer(codes)])
     return pa.DictionaryArray.from_arrays(indices, dictionary)
+
+
+def nullable_decimals(values: list[int | None], kind: pa.Decimal128Type) -> pa.Array:
+    """Exact decimal128 of ``kind`` from Python integers scaled by 10**scale (None: null);
+    the caller has checked that each fits ``kind``'s precision. For the low-rate tables
+    (tickers): per-value Python arithmetic, no Decimal objects, no ``pa.array``."""
+    n = len(values)
+    words = np.empty((n, 2), dtype=np.uint64)
+    for i, value in enumerate(values):
+        v = 0 if value is None else value & (2**128 - 1)  # two's complement over 128 bits
+        words[i, 0], words[i, 1] = v & (2**64 - 1), v >> 64
+    nulls = np.fromiter((v is None for v in values), bool, n)
+    validity = pa.py_buffer(np.packbits(~nulls, bitorder="little")) if nulls.any() else None
+    return pa.Array.from_buffers(kind, n, [validity, pa.py_buffer(words.tobytes())])
+
+
+def nullable_strings(values: list[str | None]) -> pa.Array:
+    data = [b"" if v is None else v.encode() for v in values]
+    offsets = np.zeros(len(data) + 1, dtype=np.int32)
+    np.cumsum([len(d) for d in data], out=offsets[1:])
+    nulls = np.fromiter((v is None for v in values), bool, len(values))
+    validity = pa.py_buffer(np.packbits(~nulls, bitorder="little")) if nulls.any() else None
+    return pa.Array.from_buffers(pa.string(), len(data),
+                                 [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))])

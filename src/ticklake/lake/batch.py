@@ -30,12 +30,15 @@ from ticklake.feed.events import (
     BookUpdated,
     FrameRejected,
     GapDetected,
+    TickersReceived,
+    TicksReceived,
     TradesReceived,
 )
 from ticklake.feed.phemex.normalize import Row
 from ticklake.feed.phemex.trades import EXCHANGE, ReplayDecoder
 from ticklake.lake.arrays import bools, decimal_array, fixed, int64, timestamps, utf8
 from ticklake.lake.book_rows import BookSnapshotRows, BookUpdateRows
+from ticklake.lake.ticker_rows import TickerRows
 from ticklake.schemas import SCHEMAS
 from ticklake.tables import DECIMAL_SCALE
 
@@ -99,6 +102,7 @@ class Batch:
         self._book_snapshots: dict[str, BookSnapshotRows] = {}
         self._book_buffers: list[BookUpdateRows | BookSnapshotRows] = []  # in creation order
         self._pending_book_rows = 0
+        self._tickers = TickerRows()
         self._rare: dict[str, dict[Partition, _Columns]] = defaultdict(
             lambda: defaultdict(_Columns))
         # raw: payloads and receive times not yet sealed, sealed chunks, connection id runs
@@ -144,6 +148,10 @@ class Batch:
             elif type(event) is BookSnapshot:
                 self._pending_book_rows += self._book_rows(
                     self._book_snapshots, BookSnapshotRows, event).add(event, offset)
+            elif type(event) is TickersReceived:
+                self._tickers.add_tickers(event.rows, recv_ns, offset)
+            elif type(event) is TicksReceived:
+                self._tickers.add_ticks(event.rows, recv_ns, offset)
             elif isinstance(event, GapDetected):
                 gap = event.gap
                 self._gap("trades", gap.symbol, gap.from_ns, gap.to_ns, gap.reason,
@@ -346,6 +354,12 @@ class Batch:
                 table = whole if index is None else whole.take(int64(index))
                 # (a symbol whose scales changed mid-batch has two buffers)
                 tables[key] = pa.concat_tables([tables[key], table]) if key in tables else table
+        for name, by_symbol in self._tickers.tables().items():
+            tables = out[name] = {}
+            for symbol, whole in by_symbol.items():
+                for day, index in _by_day(whole["ts_ns"].to_numpy()):
+                    key = (EXCHANGE, symbol, utc_date(day * _DAY_NS))
+                    tables[key] = whole if index is None else whole.take(int64(index))
         for table, partitions in self._rare.items():
             out[table] = {key: _to_table(table, cols.columns)
                           for key, cols in partitions.items()}

@@ -15,6 +15,8 @@ RANGE_COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
     "anomalies": ("ts_start_ns", "ts_detect_ns", "ts_end_ns"),
     "book_updates": ("ts_ns",),
     "book_snapshots": ("ts_ns",),
+    "tickers": ("ts_ns",),
+    "ticks": ("ts_ns",),
 }
 TIMESTAMP_TWINS: Final[Mapping[str, str]] = {
     "ts_ns": "ts", "recv_ns": "recv_ts", "from_ns": "from_ts", "to_ns": "to_ts",

@@ -18,6 +18,8 @@ from .helpers import (
     gap,
     raw,
     rejected,
+    tick,
+    ticker,
     trade,
     write_lake,
 )
@@ -53,6 +55,15 @@ BOOK_SNAPSHOTS = [
     book_snapshot("BTCUSD", T0 + 1_000, "ask", 1, "90001", "7", offset=7),
 ]
 
+TICKERS = [
+    ticker("BTCUSD", T0 + 1 * SECOND, "market24h", offset=8, last="90000.5",
+           mark_price="90001.1", index_price="89999.9", funding_rate="-0.0001",
+           turnover="123456789012.12345678"),
+    ticker("BTCUSDT", T0 + 1 * SECOND, "perp_market24h_pack_p", offset=9, last="90002",
+           bid="90001.9", ask="90002.1"),
+]
+TICKS = [tick(".BTC", T0 + 2 * SECOND, "tick", "89999.9", offset=10)]
+
 
 @pytest.fixture
 def lake_root(tmp_path: Path) -> Path:
@@ -65,6 +76,8 @@ def lake_root(tmp_path: Path) -> Path:
         anomalies=ANOMALIES,
         book_updates=BOOK_UPDATES,
         book_snapshots=BOOK_SNAPSHOTS,
+        tickers=TICKERS,
+        ticks=TICKS,
     )
 
 

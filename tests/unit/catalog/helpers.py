@@ -18,7 +18,8 @@ from ticklake.tables import PARTITIONS
 
 # The time that decides a row's `date` partition.
 DATE_OF = {"trades": "ts_ns", "raw": "recv_ns", "gaps": "detected_ns", "rejected": "recv_ns",
-           "anomalies": "ts_detect_ns", "book_updates": "ts_ns", "book_snapshots": "ts_ns"}
+           "anomalies": "ts_detect_ns", "book_updates": "ts_ns", "book_snapshots": "ts_ns",
+           "tickers": "ts_ns", "ticks": "ts_ns"}
 # Derived microsecond timestamp columns: column -> the ns column it comes from.
 DERIVED_TS = {"ts": "ts_ns", "recv_ts": "recv_ns", "from_ts": "from_ns", "to_ts": "to_ns",
               "ts_start": "ts_start_ns", "ts_detect": "ts_detect_ns", "ts_end": "ts_end_ns"}
@@ -118,6 +119,21 @@ def book_snapshot(symbol: str, ts_ns: int, side: str, level: int, price: str, qt
         "price": Decimal(price), "qty": Decimal(qty), "through_offset": offset - 1,
         "spool_offset": offset, "symbol": symbol, "exchange": "phemex",
     }
+
+
+def ticker(symbol: str, ts_ns: int, channel: str, *, offset: int = 0,
+           **values: str) -> dict[str, Any]:
+    """A ``tickers`` row; ``values`` by column name as decimal strings (others null)."""
+    return {
+        "ts_ns": ts_ns, "recv_ns": ts_ns + 1_000, "channel": channel,
+        **{column: Decimal(text) for column, text in values.items()},
+        "spool_offset": offset, "symbol": symbol, "exchange": "phemex",
+    }
+
+
+def tick(symbol: str, ts_ns: int, channel: str, value: str, *, offset: int = 0) -> dict[str, Any]:
+    return {"ts_ns": ts_ns, "recv_ns": ts_ns + 1_000, "channel": channel, "value": Decimal(value),
+            "spool_offset": offset, "symbol": symbol, "exchange": "phemex"}
 
 
 def file_rows(table: str, rows: Iterable[Mapping[str, Any]]) -> pa.Table:

@@ -27,6 +27,8 @@ from .conftest import (
     NEXT_DAY,
     RAW,
     REJECTED,
+    TICKERS,
+    TICKS,
 )
 from .helpers import (
     DATE_OF,
@@ -46,7 +48,7 @@ from .helpers import (
 ALL_TRADES = CANDLE_TRADES + NEXT_DAY
 WRITTEN = {"trades": ALL_TRADES, "raw": RAW, "gaps": GAPS, "rejected": REJECTED,
            "anomalies": ANOMALIES, "book_updates": BOOK_UPDATES,
-           "book_snapshots": BOOK_SNAPSHOTS}
+           "book_snapshots": BOOK_SNAPSHOTS, "tickers": TICKERS, "ticks": TICKS}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TIME = DATE_OF
 
@@ -229,6 +231,8 @@ def subtree_lake(tmp_path: Path) -> tuple[Lake, CountingHandler]:
         anomalies=ANOMALIES,
         book_updates=BOOK_UPDATES,
         book_snapshots=BOOK_SNAPSHOTS,
+        tickers=TICKERS,
+        ticks=TICKS,
     )
     handler = CountingHandler(pafs.SubTreeFileSystem(str(tmp_path), pafs.LocalFileSystem()))
     return Lake("s3://bucket/prefix", filesystem=pafs.PyFileSystem(handler)), handler

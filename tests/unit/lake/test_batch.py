@@ -398,3 +398,39 @@ def test_book_rows_sealed_in_small_chunks_across_midnight_equal_the_decoders_eve
         expected = sorted(want[name], key=lambda r: (r[0], r[1] >= MIDNIGHT))
         assert got == expected, name
         assert {d for _, _, d in tables[name]} == {DAY_BEFORE, DAY}
+
+
+def test_tickers_and_ticks_become_exact_rows_per_symbol_and_a_bad_frame_is_quarantined() -> None:
+    params = DecodeParams.of(default_products(), None, ticker_symbols={"BTCUSD", "BTCUSDT"})
+    pack = {"data": [["BTCUSDT", "90000", "91000.5", "89000", "90500.1", "12345678901.5",
+                      "1117222000000.25", "40", "90499.9", "90501", "-0.000125", "0.00005",
+                      "90500", "90500.2", "28800"]],
+            "fields": ["symbol", "openRp", "highRp", "lowRp", "lastRp", "volumeRq", "turnoverRv",
+                       "openInterestRv", "indexRp", "markRp", "fundingRateRr",
+                       "predFundingRateRr", "bidRp", "askRp", "fundingIntervalRq"],
+            "method": "perp_market24h_pack_p.update", "timestamp": MIDNIGHT - 1,
+            "type": "snapshot"}
+    tick = {"tick": {"last": -12500, "scale": 8, "symbol": ".BTCFR8H", "timestamp": MIDNIGHT}}
+    beyond = {"tick_p": {"last": "99999999999", "symbol": ".BTCUSDT", "timestamp": MIDNIGHT}}
+    frames = [RawFrame(CONTROL_CONN_ID, MIDNIGHT, encode_control(params))] + [
+        RawFrame(1, MIDNIGHT + 5, json.dumps(body).encode()) for body in (pack, tick, beyond)]
+    tables = build(frames).tables()
+    ((key, ticker),) = rows(tables, "tickers").items()
+    assert key == ("phemex", "BTCUSDT", DAY_BEFORE)  # the exchange's time, not the receive time
+    assert ticker == [{
+        "ts": utc(MIDNIGHT - 1), "ts_ns": MIDNIGHT - 1, "recv_ns": MIDNIGHT + 5,
+        "channel": "perp_market24h_pack_p", "open": Decimal(90000), "high": Decimal("91000.5"),
+        "low": Decimal(89000), "last": Decimal("90500.1"), "bid": Decimal(90500),
+        "ask": Decimal("90500.2"), "index_price": Decimal("90499.9"),
+        "mark_price": Decimal(90501), "volume": Decimal("12345678901.5"),
+        "turnover": Decimal("1117222000000.25"),  # beyond decimal(18, 8): a wide column
+        "open_interest": Decimal(40), "funding_rate": Decimal("-0.000125"),
+        "pred_funding_rate": Decimal("0.00005"), "extra": '{"fundingIntervalRq":"28800"}',
+        "spool_offset": 1,
+    }]
+    assert rows(tables, "ticks") == {("phemex", ".BTCFR8H", DAY): [{
+        "ts": utc(MIDNIGHT), "ts_ns": MIDNIGHT, "recv_ns": MIDNIGHT + 5, "channel": "tick",
+        "value": Decimal("-0.000125"), "spool_offset": 2}]}
+    ((_, rejected),) = by_offset(tables, "rejected")
+    assert rejected["spool_offset"] == 3
+    assert rejected["reason"] == "tick_p .BTCUSDT.last: beyond the lake's decimal"
