@@ -11,7 +11,7 @@ import json
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -28,6 +28,9 @@ from ticklake.feed.phemex.limits import (
     HEARTBEAT_LIMIT_S,
     MAX_CONNECTIONS,
 )
+
+Channel = Literal["trades", "book", "tickers", "ticks"]
+CHANNELS: tuple[str, ...] = get_args(Channel)
 
 
 def _comma_list(value: Any) -> Any:
@@ -60,9 +63,11 @@ class FeedSettings(BaseModel):
     backoff_initial: float = Field(0.1, ge=0)
     backoff_cap: float = Field(30.0, gt=0)
     first_connect_timeout: float = Field(30.0, ge=0)
-    # What to record of each symbol: its trades, its order book, or both (each is one of the
-    # connection's 20 subscriptions). ``book_depth``: 30 levels or the full book.
-    channels: Annotated[tuple[Literal["trades", "book"], ...], NoDecode] = ("trades",)
+    # What to record of each symbol: its trades, its order book, its family's 24 h ticker
+    # (with mark, index and funding for contracts), its index/mark/funding ticks. Each takes
+    # subscriptions of a connection's 20: trades and book one per symbol, ticks four per
+    # contract, tickers one per family. ``book_depth``: 30 levels or the full book.
+    channels: Annotated[tuple[Channel, ...], NoDecode] = ("trades",)
     book_depth: Literal[30, "full"] = 30
 
     @field_validator("channels", mode="before")
@@ -70,7 +75,7 @@ class FeedSettings(BaseModel):
     def _split_channels(cls, value: Any) -> Any:
         value = _comma_list(value)
         if isinstance(value, list | tuple) and (not value or len(set(value)) != len(value)):
-            msg = "list each of trades, book once"
+            msg = f"list each of {', '.join(CHANNELS)} once"
             raise ValueError(msg)
         return value
 

@@ -67,7 +67,9 @@ ShardOption = Annotated[str | None, typer.Option(
 FamilyOption = Annotated[str | None, typer.Option(
     help="Every listed symbol of a product family: coin-m, usd-m or spot (= --symbols all:NAME)")]
 ChannelsOption = Annotated[str | None, typer.Option(
-    help="What to record of each symbol: trades, book or trades,book (feed.channels) [trades]")]
+    help="What to record of each symbol, comma-separated: trades, book, tickers (24 h "
+         "statistics, mark, index, funding), ticks (index/mark/funding symbols) "
+         "(feed.channels) [trades]")]
 BookDepthOption = Annotated[str | None, typer.Option(
     help="Order book depth: 30 or full (feed.book_depth) [30]")]
 ConnectionsOption = Annotated[

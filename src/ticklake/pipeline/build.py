@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
@@ -21,7 +22,8 @@ from ticklake.errors import StorageError
 from ticklake.feed.events import Event
 from ticklake.feed.phemex import PhemexProtocol, ProductTable, ProtocolConfig, Subscription
 from ticklake.feed.phemex.control import CONTROL_CONN_ID, DecodeParams, encode_control
-from ticklake.feed.phemex.products import Product
+from ticklake.feed.phemex.products import Family, Product
+from ticklake.feed.phemex.protocol import TICKER_CHANNELS
 from ticklake.jsonl import JsonlRecorder
 from ticklake.lake.hints import BufferingHints
 from ticklake.lake.marker import ensure_local_marker
@@ -48,7 +50,7 @@ def _check_bucket(root: str) -> None:
 
 def open_lake(
     lake: LakeSettings, products: ProductTable, snapshot_size: int | None = None,
-    book_depth: int | None = 30,
+    book_depth: int | None = 30, ticker_symbols: frozenset[str] = frozenset(),
 ) -> tuple[Spool, SpoolWriter, SpoolConsumer]:
     """The spool (opened for appending, recovered, its decode parameters appended as a
     control record before any frame) and a lake writer over it, in a child process (its own
@@ -80,7 +82,8 @@ def open_lake(
             writer.on_durable = runner.set_durable
     # Every reader of this spool decodes the frames that follow with these (feed.phemex.control).
     params = encode_control(DecodeParams.of(
-        products, snapshot_size, book_depth, round(lake.book_snapshot_seconds * 1000)))
+        products, snapshot_size, book_depth, round(lake.book_snapshot_seconds * 1000),
+        ticker_symbols))
     writer.append(RawFrame(CONTROL_CONN_ID, time.time_ns(), params))
     return spool, writer, runner
 
@@ -95,14 +98,19 @@ async def build_recording(
     # A family is listed from the exchange's payload; shipped defaults would silently shrink it.
     products = await load_products(products_url, required=families_requested(feed.symbols))
     # One connection per group of <= 20 symbols, at most feed.connections (session.sharding).
+    per_symbol = sum(_SLOTS[channel] for channel in feed.channels)
+    reserved = len(TICKER_CHANNELS) if "tickers" in feed.channels else 0
     groups = plan_connections(feed.symbols, products, feed.shard, feed.connections,
-                              len(feed.channels))
+                              max(per_symbol, 1), reserved)
+    tickers = (frozenset(s for group in groups for s in group) if "tickers" in feed.channels
+               else frozenset[str]())
     protocol_config = ProtocolConfig(
         ping_interval_ns=int(feed.ping_interval * _S),
         pong_timeout_ns=int(feed.pong_timeout * _S),
         silence_timeout_ns=int(feed.silence_timeout * _S),
         request_timeout_ns=int(feed.request_timeout * _S),
         snapshot_size=feed.snapshot_size,
+        ticker_symbols=tickers,
     )
     bus: Bus[Event] = Bus()
     jsonl = JsonlRecorder(out) if out is not None else None
@@ -115,7 +123,8 @@ async def build_recording(
     spool = spool_writer = runner = None
     if lake is not None:
         spool, spool_writer, runner = open_lake(
-            lake, products, feed.snapshot_size, None if feed.book_depth == "full" else 30)
+            lake, products, feed.snapshot_size, None if feed.book_depth == "full" else 30,
+            tickers)
     session_config = SessionConfig(
         url=feed.url,
         backoff_initial=feed.backoff_initial,
@@ -123,9 +132,11 @@ async def build_recording(
         first_connect_timeout=feed.first_connect_timeout,
     )
     conn_ids = ConnIds(feed.shard)  # unique across this recorder's connections and shards
+    families = _first_of_family(groups, products) if tickers else {}
     session = SessionGroup([
         PhemexSession(
-            PhemexProtocol(_subscriptions(feed, [products.require(s) for s in symbols]),
+            PhemexProtocol(_subscriptions(feed, [products.require(s) for s in symbols],
+                                          families.get(index, ())),
                            products, protocol_config),
             session_config,
             on_frame=spool_writer.append if spool_writer is not None else None,
@@ -133,7 +144,7 @@ async def build_recording(
             flush_frames=spool_writer.flush if spool_writer is not None else None,
             conn_ids=conn_ids,
         )
-        for symbols in groups
+        for index, symbols in enumerate(groups)
     ])
     recording = Recording(session, bus, jsonl=jsonl, spool=spool, spool_writer=spool_writer,
                           lake=runner)
@@ -145,8 +156,38 @@ async def build_recording(
     return recording
 
 
-def _subscriptions(feed: FeedSettings, products: list[Product]) -> list[Subscription]:
-    """Each symbol's channels, in the order asked (``[feed] channels``)."""
+# Subscriptions a symbol takes of a connection's 20, per channel (ticks: a contract's
+# index, mark, predicted and 8 h funding; tickers: one per family, reserved apart)
+_SLOTS = {"trades": 1, "book": 1, "ticks": 4, "tickers": 0}
+
+
+def _subscriptions(feed: FeedSettings, products: list[Product],
+                   ticker_families: Iterable[Family] = ()) -> list[Subscription]:
+    """Each symbol's channels, in the order asked (``[feed] channels``), then the 24 h
+    ticker channel of each family this connection carries for the recorder."""
     depth = None if feed.book_depth == "full" else feed.book_depth
-    return [Subscription.trades(p) if channel == "trades" else Subscription.book(p, depth)
-            for p in products for channel in feed.channels]
+    subs: list[Subscription] = []
+    for product in products:
+        for channel in feed.channels:
+            if channel == "trades":
+                subs.append(Subscription.trades(product))
+            elif channel == "book":
+                subs.append(Subscription.book(product, depth))
+            elif channel == "ticks":
+                subs.extend(s for s in Subscription.ticks(product) if s not in subs)
+    subs += [Subscription.tickers(family) for family in ticker_families]
+    return subs
+
+
+def _first_of_family(groups: list[list[str]],
+                     products: ProductTable) -> dict[int, tuple[Family, ...]]:
+    """The connection that carries each family's 24 h tickers (an all-symbol channel,
+    subscribed once per recorder): the first one with a symbol of the family."""
+    first: dict[Family, int] = {}
+    for index, symbols in enumerate(groups):
+        for symbol in symbols:
+            first.setdefault(products.require(symbol).family, index)
+    out: dict[int, tuple[Family, ...]] = {}
+    for family, index in first.items():
+        out[index] = (*out.get(index, ()), family)
+    return out

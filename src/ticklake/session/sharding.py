@@ -129,16 +129,19 @@ def expand_symbols(requested: Iterable[str], products: ProductTable) -> list[str
 
 def plan_connections(
     requested: Iterable[str], products: ProductTable, shard: tuple[int, int] | None = None,
-    max_connections: int = MAX_CONNECTIONS, channels: int = 1,
+    max_connections: int = MAX_CONNECTIONS, channels: int = 1, reserved: int = 0,
 ) -> list[list[str]]:
     """Symbol groups, one per connection, for this recorder (its shard of the request);
-    each symbol takes ``channels`` of a connection's subscriptions (trades, book)."""
+    each symbol takes ``channels`` of a connection's subscriptions (trades 1, book 1, ticks
+    4), and ``reserved`` of each connection's are kept for channels of no one symbol (a
+    family's 24 h tickers)."""
     mine = shard_symbols(expand_symbols(requested, products), shard)
     if not mine:
         index, count = shard or (0, 1)
         raise ConfigError(_SHARD, f"{index}/{count}",
                           "this shard gets no symbol; use fewer shards")
-    groups = pack_connections(mine, max_connections, MAX_SUBSCRIPTIONS // channels)
+    groups = pack_connections(mine, max_connections,
+                              max(1, (MAX_SUBSCRIPTIONS - reserved) // channels))
     for symbol in mine:
         products.require(symbol)  # an unknown symbol is named before anything connects
     return groups
