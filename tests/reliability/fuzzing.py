@@ -12,6 +12,7 @@ rejection) or ``other`` (a push of another channel, kept raw).
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 from pathlib import Path
@@ -174,6 +175,8 @@ def expected(data: bytes) -> str:
         return "reject"
     if _has_replacement([message.get(key) for key in _DECODED]) and not _utf8(data):
         return "reject"  # a value the decoder reads as text is not UTF-8
+    if _out_of_range([message.get(key) for key in ("timestamp", "depth", "result")]):
+        return "reject"  # read as any JSON value by the first decode of every frame
     get = message.get
     error = get("error")
     if not (
@@ -210,6 +213,18 @@ def expected(data: bytes) -> str:
     return _other_push(message, data)
 
 
+def _out_of_range(value: Any) -> bool:
+    """A number no double holds (``1e400``): what a decoder reading it as any JSON value
+    refuses (the parser here reads it as an infinity)."""
+    if isinstance(value, float):
+        return math.isinf(value)
+    if isinstance(value, list):
+        return any(_out_of_range(v) for v in value)
+    if isinstance(value, dict):
+        return any(_out_of_range(v) for v in value.values())
+    return False
+
+
 def _stamp_ok(stamp: Any) -> bool:
     return stamp is None or _int(stamp, 0, INT64) or (
         isinstance(stamp, str) and stamp.isascii() and stamp.isdigit() and int(stamp) < INT64)
@@ -225,8 +240,9 @@ def _other_push(message: dict[str, Any], data: bytes) -> str:
             or (rows is not None and not (isinstance(rows, list)
                                           and all(isinstance(r, list) for r in rows)))):
         return "reject"  # a push of these channels always has these shapes
-    if _has_replacement([get(key) for key in (*_BODIES, "fields", "data")]) and not _utf8(data):
-        return "reject"
+    decoded = [get(key) for key in (*_BODIES, "fields", "data", "timestamp")]
+    if _out_of_range(decoded) or (_has_replacement(decoded) and not _utf8(data)):
+        return "reject"  # (the push is decoded whole: these values are read as any JSON)
     if "kline" in message or "kline_p" in message:
         return "other"
     if fields is not None and rows is not None:
