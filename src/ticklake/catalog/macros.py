@@ -41,6 +41,14 @@ window's instants are ``range(since, until, step)``: from ``since``, ``until`` e
   (the size within ``bp`` basis points of mid, of the recorded depth), imbalance.
 - ``book_levels(sym, since, until, step[, lookback])``: instant, side, price, qty — every
   level at every instant, the base of the others.
+
+24 h tickers of contracts (recorded with ``--channels …,tickers``), the last update of each
+bucket (buckets without one are absent):
+
+- ``funding(sym, step[, since, until])``: bucket, funding_rate, pred_funding_rate,
+  mark_price, index_price, updates — the funding-rate history.
+- ``basis(sym, step[, since, until])``: bucket, last, mark_price, index_price, basis
+  (mark - last), basis_bp (of last), premium_bp ((mark - index) / index).
 """
 
 from __future__ import annotations
@@ -264,4 +272,41 @@ ORDER BY ts
 """,
 )
 
-MACROS = TRADE_MACROS + BOOK_MACROS
+# Tickers: the last update in each bucket (by exchange time, then spool order).
+_LAST = "arg_max({0}, " + _ORDER + ")"
+
+TICKER_MACROS = (
+    f"""
+CREATE MACRO funding(sym, step, since := NULL, until := NULL) AS TABLE
+SELECT {_BUCKET} AS bucket,
+       {_LAST.format("funding_rate")} AS funding_rate,
+       {_LAST.format("pred_funding_rate")} AS pred_funding_rate,
+       {_LAST.format("mark_price")} AS mark_price,
+       {_LAST.format("index_price")} AS index_price,
+       count(*) AS updates
+FROM tickers
+WHERE symbol = sym AND funding_rate IS NOT NULL AND {_WINDOW}
+GROUP BY ALL
+ORDER BY bucket
+""",
+    f"""
+CREATE MACRO basis(sym, step, since := NULL, until := NULL) AS TABLE
+SELECT bucket, last, mark_price, index_price,
+       mark_price - last AS basis,
+       CAST(mark_price - last AS DOUBLE) / CAST(last AS DOUBLE) * 1e4 AS basis_bp,
+       CAST(mark_price - index_price AS DOUBLE) / CAST(index_price AS DOUBLE) * 1e4
+           AS premium_bp
+FROM (
+    SELECT {_BUCKET} AS bucket,
+           {_LAST.format("last")} AS last,
+           {_LAST.format("mark_price")} AS mark_price,
+           {_LAST.format("index_price")} AS index_price
+    FROM tickers
+    WHERE symbol = sym AND mark_price IS NOT NULL AND last IS NOT NULL AND {_WINDOW}
+    GROUP BY ALL
+)
+ORDER BY bucket
+""",
+)
+
+MACROS = TRADE_MACROS + BOOK_MACROS + TICKER_MACROS
