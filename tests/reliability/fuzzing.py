@@ -244,7 +244,7 @@ def _other_push(message: dict[str, Any], data: bytes) -> str:
     if _out_of_range(decoded) or (_has_replacement(decoded) and not _utf8(data)):
         return "reject"  # (the push is decoded whole: these values are read as any JSON)
     if "kline" in message or "kline_p" in message:
-        return "other"
+        return "tickers" if _klines_ok(message, data) else "reject"
     if fields is not None and rows is not None:
         if not _stamp_ok(get("timestamp")) or "symbol" not in fields:
             return "reject"
@@ -268,6 +268,55 @@ def _other_push(message: dict[str, Any], data: bytes) -> str:
     if not _stamp_ok(get("timestamp")):
         return "reject"
     return _single(message)
+
+
+_KLINE_SCALE_KEYS = ("priceScale", "valueScale", "qtyScale")
+
+
+def _klines_ok(message: dict[str, Any], data: bytes) -> bool:
+    """A kline message (§6.2) that reads: bars of nine values, ``ts`` and interval in whole
+    seconds, the seven numbers non-negative integers at the message's (else the product's)
+    scales, or decimal strings on ``kline_p`` (USDⓈ-M only)."""
+    get = message.get
+    kline, kline_p = get("kline"), get("kline_p")
+    if any(value is not None and not (isinstance(value, list)
+                                      and all(isinstance(bar, list) for bar in value))
+           for value in (kline, kline_p)):
+        return False
+    if any(get(key) is not None and not _int(get(key)) for key in _KLINE_SCALE_KEYS):
+        return False
+    if _out_of_range([kline, kline_p]) or (_has_replacement([kline, kline_p])
+                                           and not _utf8(data)):
+        return False
+    text = kline_p is not None
+    bars = kline_p if text else kline
+    symbol = get("symbol")
+    if bars is None or not (isinstance(symbol, str) and symbol and _int(get("sequence"), 0)
+                            and get("type") in ("snapshot", "incremental")):
+        return False
+    product = default_products().get(symbol)
+    if product is None or text != (product.trade_channel == "trade_p"):
+        return False
+    if text:
+        scales = [None] * 7
+    else:
+        price = get("priceScale") if get("priceScale") is not None else product.price_scale
+        qty = ((get("qtyScale") if get("qtyScale") is not None else product.qty_scale)
+               if product.family.value == "spot" else 0)  # COIN-M volume: contracts
+        value = get("valueScale") if get("valueScale") is not None else product.value_scale
+        if value is None or not all(0 <= x <= 8 for x in (price, qty, value)):
+            return False
+        scales = [price] * 5 + [qty, value]
+    for bar in bars:
+        if not (len(bar) == 9 and _int(bar[0], 0, INT64 // 10**9) and _int(bar[1], 1, 2**31)):
+            return False
+        for i, (raw, scale) in enumerate(zip(bar[2:], scales, strict=True)):
+            limit = WIDE_LIMIT if i >= 5 else LIMIT
+            if scale is None and not (_decimal_ok(raw, 8) and _units(raw, 8) < limit):
+                return False
+            if scale is not None and not (_int(raw, 0) and raw * 10 ** (8 - scale) < limit):
+                return False
+    return True
 
 
 def _single(message: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from ticklake.feed.events import (
     DuplicateMessage,
     FrameRejected,
     GapDetected,
+    KlinesReceived,
     TickersReceived,
     TicksReceived,
     TradesReceived,
@@ -43,7 +44,7 @@ from .common import figure
 from .fuzzing import RECV_NS, SYMBOLS, FreshTrades, corpus, expected, next_input
 
 TRADE_EVENTS = (TradesReceived, GapDetected, DuplicateMessage)
-TICKER_EVENTS = (TickersReceived, TicksReceived)
+TICKER_EVENTS = (TickersReceived, TicksReceived, KlinesReceived)
 BATCH = 20_000
 REPLY = "reply to unknown request id"
 BOOK_INVALID = "order book invalid: "
@@ -149,7 +150,7 @@ def _lake_counts(tables: dict[str, dict[tuple[str, ...], pa.Table]],
         invalid = sum(r.startswith(BOOK_INVALID) for r in table["reason"].to_pylist())
         counted["rejected"] += table.num_rows - invalid
         counted["invalid"] += invalid
-    counted["tickers"] += sum(t.num_rows for name in ("tickers", "ticks")
+    counted["tickers"] += sum(t.num_rows for name in ("tickers", "ticks", "klines")
                               for t in tables.get(name, {}).values())
     for (_, symbol, _), table in tables.get("trades", {}).items():
         product = default_products().require(symbol)

@@ -226,3 +226,29 @@ class TicksReceived(Event, frozen=True):
 
     rows: list[TickRow]
     recv_ns: int
+
+
+class KlineRow(msgspec.Struct, frozen=True, array_like=True):
+    """One exchange bar as received: its start (ns) and interval (s), and exact values at
+    10**8 (``feed.phemex.klines``)."""
+
+    ts_ns: int
+    interval_s: int
+    last_close: int
+    open: int
+    high: int
+    low: int
+    close: int
+    volume: int
+    turnover: int
+
+
+class KlinesReceived(Event, frozen=True):
+    """The bars of one ``kline``/``kline_p`` message (a snapshot, or the bars that changed)."""
+
+    symbol: str
+    channel: str
+    sequence: int
+    snapshot: bool
+    rows: list[KlineRow]
+    recv_ns: int

@@ -32,6 +32,7 @@ from ticklake.feed.events import (
 )
 from ticklake.feed.phemex.book import BookFeed
 from ticklake.feed.phemex.dedup import TradeCursor
+from ticklake.feed.phemex.klines import INTERVALS
 from ticklake.feed.phemex.products import Family, Product, ProductTable
 from ticklake.feed.phemex.tickers import other_push
 from ticklake.feed.phemex.trades import MAX_FUTURE_NS, TradeDecoder, rejection
@@ -69,7 +70,8 @@ TICK_CHANNELS = {Family.COIN_M: "tick", Family.USD_M: "tick_p"}
 class Subscription:
     channel: str
     symbol: str
-    params: tuple[str | bool, ...] = ()  # after the symbol: (True,) asks for the full book
+    # after the symbol: (True,) asks for the full book, (60,) a kline's interval in seconds
+    params: tuple[str | bool | int, ...] = ()
 
     @classmethod
     def trades(cls, product: Product) -> Subscription:
@@ -83,6 +85,15 @@ class Subscription:
             raise ValueError(msg)
         channel = "orderbook_p" if product.family is Family.USD_M else "orderbook"
         return cls(channel, product.symbol, () if depth == BOOK_DEPTH else (True,))
+
+    @classmethod
+    def klines(cls, product: Product, interval_s: int) -> Subscription:
+        """The symbol's exchange bars of one interval (§6.2): ``kline`` or ``kline_p``."""
+        if interval_s not in INTERVALS:
+            msg = f"kline interval {interval_s} s: choose one of {', '.join(map(str, INTERVALS))}"
+            raise ValueError(msg)
+        channel = "kline_p" if product.family is Family.USD_M else "kline"
+        return cls(channel, product.symbol, (interval_s,))
 
     @classmethod
     def tickers(cls, family: Family) -> Subscription:
@@ -310,10 +321,11 @@ class PhemexProtocol:
             request = Request(request_id, "server.ping", [])
         else:
             assert sub is not None
-            # (no symbol: the channel's every symbol; a book unsubscribe always takes them all)
-            params: list[str | bool] = (
+            # (no symbol: the channel's every symbol; a book unsubscribe always takes them all;
+            # other unsubscribes name the symbol alone)
+            params: list[str | bool | int] = (
                 [] if not sub.symbol or (kind is _Kind.UNSUBSCRIBE and sub.is_book)
-                else [sub.symbol, *sub.params])
+                else [sub.symbol] if kind is _Kind.UNSUBSCRIBE else [sub.symbol, *sub.params])
             request = Request(request_id, f"{sub.channel}.{kind.value}", params)
         self._pending[request_id] = _Pending(kind, now_ns, sub)
         self._outgoing.append(request_encoder.encode(request).decode())

@@ -34,6 +34,7 @@ from ticklake.feed.events import (
     TickRow,
     TicksReceived,
 )
+from ticklake.feed.phemex.klines import KlineError, parse_klines
 from ticklake.feed.phemex.normalize import BadNumber, scale_decimal, timestamp_ns
 from ticklake.feed.phemex.products import Family, Product, ProductTable
 from ticklake.tables import DECIMAL_SCALE
@@ -79,7 +80,7 @@ class TickerError(ValueError):
 class _Push(msgspec.Struct):
     """The pushes of the channels other than trades and books (§6.2-6.4)."""
 
-    kline: msgspec.Raw = msgspec.Raw()  # (klines are kept raw only, for now)
+    kline: msgspec.Raw = msgspec.Raw()  # (read by ``klines``)
     kline_p: msgspec.Raw = msgspec.Raw()
     market24h: dict[str, Any] | None = None
     spot_market24h: dict[str, Any] | None = None
@@ -97,14 +98,14 @@ _push_decoder = msgspec.json.Decoder(_Push)
 
 def other_push(data: str | bytes, products: ProductOf, symbols: Container[str],
                recv_ns: int) -> list[Event]:
-    """A push that is no reply, trade or book message: its ticker or tick rows as an event,
-    nothing for a kline (kept raw), a rejection if it is unreadable or nothing Phemex sends."""
+    """A push that is no reply, trade or book message: its kline bars, ticker or tick rows as
+    an event, a rejection if it is unreadable or nothing Phemex sends."""
     try:
         push = _push_decoder.decode(data)
         if push.kline or push.kline_p:
-            return []
+            return [parse_klines(data, products, recv_ns)]
         rows = _rows(push, products, recv_ns, symbols)
-    except (msgspec.DecodeError, UnicodeError, TickerError) as exc:
+    except (msgspec.DecodeError, UnicodeError, TickerError, KlineError) as exc:
         return [_rejected(str(exc), data)]
     if rows is None:
         return [_rejected("not a Phemex message (no id, error or known payload key)", data)]

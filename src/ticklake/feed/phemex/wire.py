@@ -57,7 +57,7 @@ class Message(msgspec.Struct):
 class Request(msgspec.Struct):
     id: int
     method: str
-    params: list[str | bool]  # e.g. ["BTCUSD", true]: the full order book (§6.1)
+    params: list[str | bool | int]  # ["BTCUSD", true]: the full book (§6.1); ["BTCUSD", 60]
 
 
 message_decoder = msgspec.json.Decoder(Message)

@@ -1,5 +1,5 @@
 """24 h tickers and ticks through the sans-I/O core and the replay decoder: subscriptions
-(all-symbol channels with ``[]``), the rows kept, quarantine, klines kept raw only."""
+(all-symbol channels with ``[]``), the rows kept, quarantine."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def test_coin_m_ticker_and_ticks_become_events_and_an_unfollowed_symbol_nothing(
     assert (ticks.rows[0].symbol, ticks.rows[0].value) == (".BTC", 933853620000)
 
 
-def test_an_unreadable_ticker_is_quarantined_whole_and_a_kline_passes() -> None:
+def test_an_unreadable_ticker_is_quarantined_whole_and_junk_is_no_push() -> None:
     p = protocol(Subscription.tickers(Family.USD_M), keep=frozenset({"BTCUSDT", "ETHUSDT"}))
     short = {**PACK, "data": [PACK["data"][0], PACK["data"][1][:-1]]}
     (rejected,) = feed(p, short)
@@ -90,9 +90,6 @@ def test_an_unreadable_ticker_is_quarantined_whole_and_a_kline_passes() -> None:
     p2 = protocol(Subscription.tickers(Family.COIN_M), keep=frozenset({"BTCUSD"}))
     (rejected,) = feed(p2, bad)
     assert isinstance(rejected, FrameRejected) and "markPrice" in rejected.reason
-    kline = {"kline": [[1590019200, 86400, 95165000, 95160000, 95160000, 95160000, 95160000,
-                        164, 1723413]], "sequence": 1, "symbol": "BTCUSD", "type": "snapshot"}
-    assert feed(p2, kline) == []
     (junk,) = feed(p2, {"hello": 1})
     assert isinstance(junk, FrameRejected)
 
