@@ -23,13 +23,14 @@ from pydantic_settings import (
 )
 
 from ticklake.errors import ConfigError
+from ticklake.feed.phemex.klines import INTERVALS as KLINE_INTERVALS
 from ticklake.feed.phemex.limits import (
     DEFAULT_URL,
     HEARTBEAT_LIMIT_S,
     MAX_CONNECTIONS,
 )
 
-Channel = Literal["trades", "book", "tickers", "ticks"]
+Channel = Literal["trades", "book", "tickers", "ticks", "klines"]
 CHANNELS: tuple[str, ...] = get_args(Channel)
 
 
@@ -64,11 +65,21 @@ class FeedSettings(BaseModel):
     backoff_cap: float = Field(30.0, gt=0)
     first_connect_timeout: float = Field(30.0, ge=0)
     # What to record of each symbol: its trades, its order book, its family's 24 h ticker
-    # (with mark, index and funding for contracts), its index/mark/funding ticks. Each takes
-    # subscriptions of a connection's 20: trades and book one per symbol, ticks four per
-    # contract, tickers one per family. ``book_depth``: 30 levels or the full book.
+    # (with mark, index and funding for contracts), its index/mark/funding ticks, the
+    # exchange's bars of ``kline_interval`` seconds. Each takes subscriptions of a
+    # connection's 20: trades, book and klines one per symbol, ticks four per contract,
+    # tickers one per family. ``book_depth``: 30 levels or the full book.
     channels: Annotated[tuple[Channel, ...], NoDecode] = ("trades",)
     book_depth: Literal[30, "full"] = 30
+    kline_interval: int = 60
+
+    @field_validator("kline_interval")
+    @classmethod
+    def _interval(cls, value: int) -> int:
+        if value not in KLINE_INTERVALS:
+            msg = f"choose one of {', '.join(map(str, KLINE_INTERVALS))} (seconds)"
+            raise ValueError(msg)
+        return value
 
     @field_validator("channels", mode="before")
     @classmethod

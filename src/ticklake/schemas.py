@@ -159,8 +159,28 @@ TICKS = pa.schema(
         ("spool_offset", pa.int64()),
     ]
 )
+# Exchange bars (kline, kline_p): every version of a bar as received; the last one in spool
+# order (the greatest spool_offset) is the exchange's final word on it.
+KLINES = pa.schema(
+    [
+        ("ts", UTC_US),
+        ("ts_ns", pa.int64()),
+        ("interval_s", pa.int32()),
+        ("last_close", DECIMAL),
+        ("open", DECIMAL),
+        ("high", DECIMAL),
+        ("low", DECIMAL),
+        ("close", DECIMAL),
+        ("volume", WIDE),
+        ("turnover", WIDE),
+        ("sequence", pa.int64()),
+        ("from_snapshot", pa.bool_()),
+        ("recv_ns", pa.int64()),
+        ("spool_offset", pa.int64()),
+    ]
+)
 SCHEMAS = {
     "trades": TRADES, "raw": RAW, "gaps": GAPS, "rejected": REJECTED, "anomalies": ANOMALIES,
     "book_updates": BOOK_UPDATES, "book_snapshots": BOOK_SNAPSHOTS, "tickers": TICKERS,
-    "ticks": TICKS,
+    "ticks": TICKS, "klines": KLINES,
 }

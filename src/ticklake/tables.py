@@ -14,7 +14,7 @@ FORMAT_VERSION = 1
 MARKER = "_ticklake/lake.json"
 _STREAM = re.compile(r"[A-Za-z0-9._\-]{1,249}\.[0-9]{1,9}")
 TABLES = ("trades", "raw", "gaps", "rejected", "anomalies", "book_updates", "book_snapshots",
-          "tickers", "ticks")
+          "tickers", "ticks", "klines")
 DECIMAL_SCALE = 8
 # Hive partition keys of each table, outermost first.
 PARTITIONS = {
@@ -27,6 +27,7 @@ PARTITIONS = {
     "book_snapshots": ("exchange", "symbol", "date"),
     "tickers": ("exchange", "symbol", "date"),
     "ticks": ("exchange", "symbol", "date"),
+    "klines": ("exchange", "symbol", "date"),
 }
 # A table's file schema version, raised when a column is added (files of older versions are
 # read with the new columns null; docs/lake-layout.md, "Schema versions").

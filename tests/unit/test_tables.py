@@ -27,7 +27,7 @@ def type_text(kind: pa.DataType) -> str:
 
 def test_the_tabled_columns_are_the_documented_ones() -> None:
     for table in ("trades", "raw", "anomalies", "book_updates", "book_snapshots", "tickers",
-                  "ticks"):
+                  "ticks", "klines"):
         documented = documented_columns(table)
         actual = [(f.name, type_text(f.type)) for f in SCHEMAS[table]]
         assert actual == documented, table

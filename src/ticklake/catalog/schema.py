@@ -33,6 +33,7 @@ TIME_COLUMNS = {
     "book_snapshots": "ts_ns",
     "tickers": "ts_ns",
     "ticks": "ts_ns",
+    "klines": "ts_ns",
 }
 
 

@@ -68,7 +68,8 @@ FamilyOption = Annotated[str | None, typer.Option(
     help="Every listed symbol of a product family: coin-m, usd-m or spot (= --symbols all:NAME)")]
 ChannelsOption = Annotated[str | None, typer.Option(
     help="What to record of each symbol, comma-separated: trades, book, tickers (24 h "
-         "statistics, mark, index, funding), ticks (index/mark/funding symbols) "
+         "statistics, mark, index, funding), ticks (index/mark/funding symbols), klines "
+         "(the exchange's bars of feed.kline_interval seconds, 60 by default) "
          "(feed.channels) [trades]")]
 BookDepthOption = Annotated[str | None, typer.Option(
     help="Order book depth: 30 or full (feed.book_depth) [30]")]

@@ -30,6 +30,7 @@ from ticklake.feed.events import (
     BookUpdated,
     FrameRejected,
     GapDetected,
+    KlinesReceived,
     TickersReceived,
     TicksReceived,
     TradesReceived,
@@ -152,6 +153,8 @@ class Batch:
                 self._tickers.add_tickers(event.rows, recv_ns, offset)
             elif type(event) is TicksReceived:
                 self._tickers.add_ticks(event.rows, recv_ns, offset)
+            elif type(event) is KlinesReceived:
+                self._tickers.add_klines(event, offset)
             elif isinstance(event, GapDetected):
                 gap = event.gap
                 self._gap("trades", gap.symbol, gap.from_ns, gap.to_ns, gap.reason,

@@ -13,9 +13,10 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 
-from ticklake.feed.events import TickerRow, TickRow
+from ticklake.feed.events import KlinesReceived, TickerRow, TickRow
 from ticklake.feed.phemex.tickers import TICKER_COLUMNS
 from ticklake.lake.arrays import (
+    bools,
     coded,
     int64,
     nullable_decimals,
@@ -38,6 +39,7 @@ class TickerRows:
     def __init__(self) -> None:
         self._tickers: dict[str, list[tuple[TickerRow, int, int]]] = defaultdict(list)
         self._ticks: dict[str, list[tuple[TickRow, int, int]]] = defaultdict(list)
+        self._klines: dict[str, list[tuple[KlinesReceived, int]]] = defaultdict(list)
 
     def add_tickers(self, rows: list[TickerRow], recv_ns: int, offset: int) -> None:
         for row in rows:
@@ -47,6 +49,10 @@ class TickerRows:
         for row in rows:
             self._ticks[row.symbol].append((row, recv_ns, offset))
 
+    def add_klines(self, event: KlinesReceived, offset: int) -> None:
+        if event.rows:
+            self._klines[event.symbol].append((event, offset))
+
     def tables(self) -> dict[str, dict[str, pa.Table]]:
         """{table: {symbol: rows}} (the batch splits them by date)."""
         out: dict[str, dict[str, pa.Table]] = {}
@@ -54,6 +60,8 @@ class TickerRows:
             out["tickers"] = {s: _tickers(rows) for s, rows in self._tickers.items()}
         if self._ticks:
             out["ticks"] = {s: _ticks(rows) for s, rows in self._ticks.items()}
+        if self._klines:
+            out["klines"] = {s: _klines(events) for s, events in self._klines.items()}
         return out
 
 
@@ -85,4 +93,28 @@ def _ticks(rows: list[tuple[TickRow, int, int]]) -> pa.Table:
     arrays = _common(rows, _TICK_CODES, TICK_CHANNELS)
     arrays["value"] = nullable_decimals([r.value for r, _, _ in rows],
                                         schema.field("value").type)
+    return pa.Table.from_arrays([arrays[n] for n in schema.names], schema=schema)
+
+
+def _klines(events: list[tuple[KlinesReceived, int]]) -> pa.Table:
+    schema = SCHEMAS["klines"]
+    bars = [(bar, event, offset) for event, offset in events for bar in event.rows]
+    n = len(bars)
+
+    def column(values: Any) -> np.ndarray:
+        return np.fromiter(values, np.int64, n)
+
+    ts = column(bar.ts_ns for bar, _, _ in bars)
+    arrays = {
+        "ts": timestamps(ts), "ts_ns": int64(ts),
+        "interval_s": pa.Array.from_buffers(pa.int32(), n, [None, pa.py_buffer(
+            column(bar.interval_s for bar, _, _ in bars).astype(np.int32))]),
+        "sequence": int64(column(event.sequence for _, event, _ in bars)),
+        "from_snapshot": bools(np.fromiter((event.snapshot for _, event, _ in bars), bool, n)),
+        "recv_ns": int64(column(event.recv_ns for _, event, _ in bars)),
+        "spool_offset": int64(column(offset for _, _, offset in bars)),
+    }
+    for name in ("last_close", "open", "high", "low", "close", "volume", "turnover"):
+        arrays[name] = nullable_decimals([getattr(bar, name) for bar, _, _ in bars],
+                                         schema.field(name).type)
     return pa.Table.from_arrays([arrays[n] for n in schema.names], schema=schema)

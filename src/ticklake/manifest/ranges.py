@@ -17,6 +17,7 @@ RANGE_COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
     "book_snapshots": ("ts_ns",),
     "tickers": ("ts_ns",),
     "ticks": ("ts_ns",),
+    "klines": ("ts_ns",),
 }
 TIMESTAMP_TWINS: Final[Mapping[str, str]] = {
     "ts_ns": "ts", "recv_ns": "recv_ts", "from_ns": "from_ts", "to_ns": "to_ts",

@@ -158,7 +158,7 @@ async def build_recording(
 
 # Subscriptions a symbol takes of a connection's 20, per channel (ticks: a contract's
 # index, mark, predicted and 8 h funding; tickers: one per family, reserved apart)
-_SLOTS = {"trades": 1, "book": 1, "ticks": 4, "tickers": 0}
+_SLOTS = {"trades": 1, "book": 1, "ticks": 4, "tickers": 0, "klines": 1}
 
 
 def _subscriptions(feed: FeedSettings, products: list[Product],
@@ -173,6 +173,8 @@ def _subscriptions(feed: FeedSettings, products: list[Product],
                 subs.append(Subscription.trades(product))
             elif channel == "book":
                 subs.append(Subscription.book(product, depth))
+            elif channel == "klines":
+                subs.append(Subscription.klines(product, feed.kline_interval))
             elif channel == "ticks":
                 subs.extend(s for s in Subscription.ticks(product) if s not in subs)
     subs += [Subscription.tickers(family) for family in ticker_families]

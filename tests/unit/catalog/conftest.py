@@ -16,6 +16,7 @@ from .helpers import (
     book_snapshot,
     book_update,
     gap,
+    kline,
     raw,
     rejected,
     tick,
@@ -63,6 +64,8 @@ TICKERS = [
            bid="90001.9", ask="90002.1"),
 ]
 TICKS = [tick(".BTC", T0 + 2 * SECOND, "tick", "89999.9", offset=10)]
+KLINES = [kline("BTCUSD", T0, ("100.5", "101", "99.75", "99.75"), "6", offset=11,
+                snapshot=True)]
 
 
 @pytest.fixture
@@ -78,6 +81,7 @@ def lake_root(tmp_path: Path) -> Path:
         book_snapshots=BOOK_SNAPSHOTS,
         tickers=TICKERS,
         ticks=TICKS,
+        klines=KLINES,
     )
 
 

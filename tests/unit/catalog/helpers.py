@@ -19,7 +19,7 @@ from ticklake.tables import PARTITIONS
 # The time that decides a row's `date` partition.
 DATE_OF = {"trades": "ts_ns", "raw": "recv_ns", "gaps": "detected_ns", "rejected": "recv_ns",
            "anomalies": "ts_detect_ns", "book_updates": "ts_ns", "book_snapshots": "ts_ns",
-           "tickers": "ts_ns", "ticks": "ts_ns"}
+           "tickers": "ts_ns", "ticks": "ts_ns", "klines": "ts_ns"}
 # Derived microsecond timestamp columns: column -> the ns column it comes from.
 DERIVED_TS = {"ts": "ts_ns", "recv_ts": "recv_ns", "from_ts": "from_ns", "to_ts": "to_ns",
               "ts_start": "ts_start_ns", "ts_detect": "ts_detect_ns", "ts_end": "ts_end_ns"}
@@ -133,6 +133,16 @@ def ticker(symbol: str, ts_ns: int, channel: str, *, offset: int = 0,
 
 def tick(symbol: str, ts_ns: int, channel: str, value: str, *, offset: int = 0) -> dict[str, Any]:
     return {"ts_ns": ts_ns, "recv_ns": ts_ns + 1_000, "channel": channel, "value": Decimal(value),
+            "spool_offset": offset, "symbol": symbol, "exchange": "phemex"}
+
+
+def kline(symbol: str, ts_ns: int, ohlc: tuple[str, str, str, str], volume: str, *,
+          interval_s: int = 60, offset: int = 0, snapshot: bool = False) -> dict[str, Any]:
+    """A ``klines`` row: one version of a bar."""
+    o, h, low, c = map(Decimal, ohlc)
+    return {"ts_ns": ts_ns, "interval_s": interval_s, "last_close": o, "open": o, "high": h,
+            "low": low, "close": c, "volume": Decimal(volume), "turnover": Decimal(0),
+            "sequence": 100 + offset, "from_snapshot": snapshot, "recv_ns": ts_ns + 1_000,
             "spool_offset": offset, "symbol": symbol, "exchange": "phemex"}
 
 

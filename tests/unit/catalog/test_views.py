@@ -24,6 +24,7 @@ from .conftest import (
     BOOK_UPDATES,
     CANDLE_TRADES,
     GAPS,
+    KLINES,
     NEXT_DAY,
     RAW,
     REJECTED,
@@ -48,7 +49,8 @@ from .helpers import (
 ALL_TRADES = CANDLE_TRADES + NEXT_DAY
 WRITTEN = {"trades": ALL_TRADES, "raw": RAW, "gaps": GAPS, "rejected": REJECTED,
            "anomalies": ANOMALIES, "book_updates": BOOK_UPDATES,
-           "book_snapshots": BOOK_SNAPSHOTS, "tickers": TICKERS, "ticks": TICKS}
+           "book_snapshots": BOOK_SNAPSHOTS, "tickers": TICKERS, "ticks": TICKS,
+           "klines": KLINES}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TIME = DATE_OF
 
@@ -233,6 +235,7 @@ def subtree_lake(tmp_path: Path) -> tuple[Lake, CountingHandler]:
         book_snapshots=BOOK_SNAPSHOTS,
         tickers=TICKERS,
         ticks=TICKS,
+        klines=KLINES,
     )
     handler = CountingHandler(pafs.SubTreeFileSystem(str(tmp_path), pafs.LocalFileSystem()))
     return Lake("s3://bucket/prefix", filesystem=pafs.PyFileSystem(handler)), handler

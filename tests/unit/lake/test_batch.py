@@ -434,3 +434,24 @@ def test_tickers_and_ticks_become_exact_rows_per_symbol_and_a_bad_frame_is_quara
     ((_, rejected),) = by_offset(tables, "rejected")
     assert rejected["spool_offset"] == 3
     assert rejected["reason"] == "tick_p .BTCUSDT.last: beyond the lake's decimal"
+
+
+def test_every_version_of_an_exchange_bar_is_a_row_in_its_start_day() -> None:
+    snapshot = {"kline": [[MIDNIGHT // SECOND - 60, 60, 900000000, 900000000, 901000000,
+                           899000000, 900500000, 12, 13]],
+                "sequence": 7, "symbol": "BTCUSD", "type": "snapshot"}
+    update = {"kline": [[MIDNIGHT // SECOND - 60, 60, 900000000, 900000000, 902000000,
+                         899000000, 901000000, 15, 16]],
+              "sequence": 9, "symbol": "BTCUSD", "type": "incremental"}
+    frames = [RawFrame(1, MIDNIGHT + i, json.dumps(body).encode())
+              for i, body in enumerate((snapshot, update))]
+    tables = build(frames).tables()
+    ((key, bars),) = rows(tables, "klines").items()
+    assert key == ("phemex", "BTCUSD", DAY_BEFORE)
+    assert [(b["ts_ns"], b["interval_s"], b["high"], b["close"], b["volume"], b["turnover"],
+             b["sequence"], b["from_snapshot"], b["spool_offset"]) for b in bars] == [
+        (MIDNIGHT - 60 * SECOND, 60, Decimal("90100"), Decimal("90050"), Decimal(12),
+         Decimal("0.00000013"), 7, True, 0),
+        (MIDNIGHT - 60 * SECOND, 60, Decimal("90200"), Decimal("90100"), Decimal(15),
+         Decimal("0.00000016"), 9, False, 1),
+    ]
