@@ -34,8 +34,10 @@ from ticklake.manifest import RANGE_COLUMNS, TIMESTAMP_TWINS
 EVERYTHING = None
 
 _MACROS = {"candles": "trades", "vwap": "trades", "imbalance": "trades",
-           "trade_counts": "trades", "funding": "tickers", "basis": "tickers"}
-_MACRO_SYMBOL_ARG = {"candles": 0, "vwap": 0, "imbalance": 0, "funding": 0, "basis": 0}
+           "trade_counts": "trades", "funding": "tickers", "basis": "tickers",
+           "exchange_bars": "klines"}
+_MACRO_SYMBOL_ARG = {"candles": 0, "vwap": 0, "imbalance": 0, "funding": 0, "basis": 0,
+                     "exchange_bars": 0}
 # Book macros: the positions of their window's first and last instant; they read a symbol's
 # book rows from `lookback` before it (the snapshot to start from) and every book gap.
 _BOOK_MACROS = {"book_levels": (1, 2), "book_at": (1, 1), "book_top": (2, 3),
