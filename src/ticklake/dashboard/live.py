@@ -19,6 +19,10 @@ Order books (``books.py``): the page says which symbol's book it shows (``{"type
 "symbol": ...}``; the recording's first symbol until it does) and gets that book's top levels
 in ``books`` when it changed, at most every ``BOOK_INTERVAL_S``; book events alone never make
 a message that would carry nothing new.
+
+24 h tickers (``--channels …,tickers``): each message carries the newest update of every
+symbol that had one (``tickers``: last, mark, index, funding and predicted funding as exact
+decimal text); the page shows the chosen symbol's.
 """
 
 from __future__ import annotations
@@ -36,9 +40,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ticklake.bus import Subscriber
 from ticklake.dashboard.books import BookPush, LiveBooks, recorded_books
 from ticklake.dashboard.context import context, live_symbols
-from ticklake.feed.events import Event, GapDetected, TradesReceived
-from ticklake.model import Anomaly
+from ticklake.feed.events import Event, GapDetected, TickersReceived, TradesReceived
+from ticklake.model import Anomaly, decimal_text
 from ticklake.status import LiveRecording
+from ticklake.tables import DECIMAL_SCALE
 
 HEARTBEAT_SECONDS = 1.0  # status refresh while no trade arrives
 RATE_WINDOW_SECONDS = 3.0
@@ -167,7 +172,7 @@ class LiveFeed:
                 await self._wait(waiting, self._timeout(last_sent))
                 ended = self._ended
                 items = await self._collect(subs, waiting)
-                message = self._message(items["events"], items["anomalies"], await self._books())
+                message = tick_message(items["events"], items["anomalies"], await self._books())
                 now = time.monotonic()
                 if not (_news(message) or self._ended != ended
                         or now - last_sent >= HEARTBEAT_SECONDS):
@@ -220,28 +225,44 @@ class LiveFeed:
         await self.books.catch_up()  # at least as new as the events this batch saw
         return self.book.take(time.monotonic())
 
-    def _message(self, events: list[Event], anomalies: list[Anomaly],
+
+def tick_message(events: list[Event], anomalies: list[Anomaly],
                  books: list[dict[str, Any]]) -> dict[str, Any]:
-        trades: list[list[Any]] = []
-        gaps: list[list[Any]] = []
-        for event in events:
-            if isinstance(event, TradesReceived):
-                trades.extend(
-                    [t.symbol, t.ts_exchange_ns / 1e6, t.price_text, t.qty_text,
-                     "b" if t.side == "buy" else "s"]
-                    for t in event.trades
-                )
-            elif isinstance(event, GapDetected):
-                g = event.gap
-                gaps.append([g.symbol, g.from_ns / 1e6, g.to_ns / 1e6, g.reason])
-        return {
-            "type": "tick", "trades": trades, "gaps": gaps,
-            "anomalies": [msgspec.to_builtins(a) for a in anomalies], "books": books,
-        }
+    """What the page gets for a batch of the buses' items (``status`` added by the pump)."""
+    trades: list[list[Any]] = []
+    gaps: list[list[Any]] = []
+    tickers: dict[str, list[Any]] = {}  # the newest per symbol
+    for event in events:
+        if isinstance(event, TradesReceived):
+            trades.extend(
+                [t.symbol, t.ts_exchange_ns / 1e6, t.price_text, t.qty_text,
+                 "b" if t.side == "buy" else "s"]
+                for t in event.trades
+            )
+        elif isinstance(event, GapDetected):
+            g = event.gap
+            gaps.append([g.symbol, g.from_ns / 1e6, g.to_ns / 1e6, g.reason])
+        elif isinstance(event, TickersReceived):
+            for row in event.rows:
+                tickers[row.symbol] = [row.symbol, row.ts_ns / 1e6,
+                                       *(_text(row.values.get(c)) for c in _TICKER_SHOWN)]
+    return {
+        "type": "tick", "trades": trades, "gaps": gaps,
+        "anomalies": [msgspec.to_builtins(a) for a in anomalies], "books": books,
+        "tickers": list(tickers.values()),
+    }
+
+
+# A ticker on the page: [symbol, ts ms, then these as exact decimal text (null: not sent)]
+_TICKER_SHOWN = ("last", "mark_price", "index_price", "funding_rate", "pred_funding_rate")
+
+
+def _text(value: int | None) -> str | None:
+    return None if value is None else decimal_text(value, DECIMAL_SCALE)
 
 
 def _news(message: dict[str, Any]) -> bool:
-    return any(message[key] for key in ("trades", "gaps", "anomalies", "books"))
+    return any(message[key] for key in ("trades", "gaps", "anomalies", "books", "tickers"))
 
 
 def _encode(message: dict[str, Any]) -> str:

@@ -27,7 +27,7 @@ const ANOMALY_ROWS = 20;      // in the list
 
 const state = {
   recording: null, symbols: [], symbol: null, step: '1s', seam: null, bookSymbols: null,
-  trades: [], candles: new Map(), seeded: false, seedRun: 0,
+  trades: [], candles: new Map(), seeded: false, seedRun: 0, tickers: new Map(),
   last: null, decimals: null, anomalies: new Map(), gd: null, dirty: false, renders: 0,
   pending: [], latencies: [], tapeQueue: [], status: null, uiQueued: false, renderMs: [], lastRenderEnd: 0, lastRenderMs: 0, socket: null, retry: 500,
 };
@@ -39,6 +39,7 @@ export function startLive() {
   state.gd = $('live-chart');
   $('live-symbol').addEventListener('change', (e) => {
     state.symbol = e.target.value;
+    tickerStrip();
     watchBook();
     anomalyList();
     reseed();
@@ -73,6 +74,10 @@ function onMessage(msg) {
   if (msg.type === 'hello') return onHello(msg);
   if (msg.type !== 'tick') return;
   for (const frame of msg.books || []) onBook(frame);
+  for (const t of msg.tickers || []) {
+    state.tickers.set(t[0], t);
+    if (t[0] === state.symbol) tickerStrip();
+  }
   const mine = [];
   for (const t of msg.trades) {
     const trade = { s: t[0], t: t[1], p: t[2], q: t[3], side: t[4] };
@@ -96,6 +101,28 @@ function onMessage(msg) {
   state.status = msg.status;
   if (!state.uiQueued) { state.uiQueued = true; requestAnimationFrame(panels); }
   if (mine.length || changed) schedule();
+}
+
+// The chosen symbol's 24 h ticker (recorded with --channels ...,tickers): mark, index and the
+// funding rate as the exchange sent them, exact; rates shown in percent.
+function tickerStrip() {
+  const t = state.tickers.get(state.symbol);
+  $('live-ticker').hidden = !t || t[3] === null;
+  if (!t) return;
+  $('live-mark').textContent = t[3] ?? '–';
+  $('live-index').textContent = t[4] ?? '–';
+  $('live-funding').textContent = percent(t[5]);
+  $('live-pred').textContent = percent(t[6]);
+}
+
+function percent(rate) {  // "-0.000125" → "-0.0125%": the decimal point moved, exactly
+  if (rate === null || rate === undefined) return '–';
+  const negative = rate.startsWith('-');
+  const [whole, frac = ''] = (negative ? rate.slice(1) : rate).split('.');
+  const padded = frac.padEnd(2, '0');
+  const units = (whole + padded.slice(0, 2)).replace(/^0+(?=\d)/, '');
+  const rest = padded.slice(2).replace(/0+$/, '');
+  return `${negative ? '-' : ''}${units}${rest ? `.${rest}` : ''}%`;
 }
 
 function panels() {
