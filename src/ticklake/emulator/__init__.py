@@ -8,17 +8,22 @@ Modules: ``config`` (EmulatorConfig), ``products`` (the basic product table and 
 symbols, ``exchange`` and ``exchange-2021`` payload shapes; ``catalog.symbol_specs`` and
 ``catalog.listed_symbols`` are the truth client tests compare against), ``market``
 (seeded simulator over all symbols; ``simulator``: one symbol's price and arrivals;
-``swings``: labelled swings), ``book`` (order book channel), ``truth`` (ground-truth log:
-trades, and the true books beside them), ``frames`` (server frames), ``fanout`` (trades and
-books to subscribers), ``book_faults`` (one step's book messages to one view, and the book
-faults), ``dispatch`` (client requests), ``rest`` (HTTP: products, control),
+``swings``: labelled swings), ``book`` (order book channel), ``tickers`` (each traded
+symbol's 24 h statistics, index, mark, funding and open interest), ``truth`` (ground-truth
+log: trades, and beside them the true books, the published tickers and ticks), ``frames`` /
+``ticker_frames`` (server frames), ``fanout`` (trades and books to subscribers),
+``ticker_fanout`` (24 h tickers and ticks to subscribers), ``book_faults`` (one step's book
+messages to one view, and the book faults), ``dispatch`` (client requests), ``rest`` (HTTP:
+products, control),
 ``faults``/``injector`` (fault kinds, plans, application), ``connection`` (per-client state),
 ``server`` (Emulator, run_emulator).
 
 Choices where the reference is silent or uncertain:
 
+* served channels: ``trade``, ``trade_p``, ``orderbook``, ``orderbook_p``, ``market24h``,
+  ``spot_market24h``, ``market24h_p``, ``perp_market24h_pack_p``, ``tick``, ``tick_p``;
 * unknown method → ``{"code": 6002, "message": "method not found"}`` (configurable);
-  real-but-unserved channels (kline, market24h, tick, …) and ``user.auth`` → 6001;
+  real-but-unserved channels (kline, kline_p, aop, …) and ``user.auth`` → 6001;
 * a frame that is not a JSON object with an int ``id`` (also binary frames) → 6001, id null;
 * more than ``max_subscriptions`` (channel, symbol) slots → close frame 1008, no reply;
   ``max_requests_per_second`` exceeded → 1008; ``max_connections`` reached → HTTP 429;
@@ -27,7 +32,12 @@ Choices where the reference is silent or uncertain:
   status ``BeingSettled``; a ``Delisted`` row is an unknown symbol (6001, reference §9.5);
 * incremental rows are in production order (ascending time); snapshot newest first;
 * ``dts``/``mts`` go on every ``_p`` message (trades and books) when ``extra_keys``;
-* ``orderbook(_p).unsubscribe []`` drops that channel's book slots, ``[sym]`` is a no-op.
+* ``orderbook(_p).unsubscribe []`` drops that channel's book slots, ``[sym]`` is a no-op;
+* tickers: ``market24h`` / ``spot_market24h`` / ``market24h_p`` take ``[]`` (every traded
+  symbol of the family) or ``[symbol]``; the pack takes ``[]`` (a symbol is ignored); ticks
+  need a tick symbol of the products payload; everything every ``ticker_interval`` (1 s) and
+  once right after the ack; COIN-M turnover in the settle currency, spot in the quote, each
+  trade's value truncated at that currency's scale (:mod:`~ticklake.emulator.tickers`).
 """
 
 from ticklake.emulator.config import UNKNOWN_METHOD_CODE, EmulatorConfig

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from ticklake.emulator.catalog import CATALOGS, resolve_symbols
 from ticklake.emulator.faults import FaultKind, parse_kind
 
-__all__ = ["SNAPSHOT_TRADES", "UNKNOWN_METHOD_CODE", "EmulatorConfig"]
+__all__ = ["PACK_VARIANTS", "SNAPSHOT_TRADES", "UNKNOWN_METHOD_CODE", "EmulatorConfig"]
 
 # The real code for an unknown method is not public (reference §2, §10); 6001 is the only
 # code seen live. We use a distinct value so clients must branch on ``error != null``.
@@ -16,6 +16,7 @@ UNKNOWN_METHOD_CODE = 6002
 # Trades in the snapshot sent on every (re)subscribe, per catalog: 200 today, 1000 before
 # May 2022 (reference §4; phemex-api-docs d58c1eb), so the 2021-shaped exchange sends 1000.
 SNAPSHOT_TRADES = {"basic": 200, "exchange": 200, "exchange-2021": 1000}
+PACK_VARIANTS = ("legacy", "2024", "appended")  # ticker_pack_fields (ticker_frames.py)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,12 @@ class EmulatorConfig:
     extra_keys: bool = True  # dts/mts on trades_p messages (§9.9)
     max_trades_per_message: int = 0  # 0 = no cap; else split big batches
     book_snapshot_interval: float = 60.0  # periodic full order-book snapshot (§6.1)
+    # 24 h tickers and ticks (§6.3, §6.4; tickers.py): every channel pushed every this many s.
+    ticker_interval: float = 1.0
+    ticker_inner_timestamp: bool = False  # market24h: "timestamp" inside the object too (C)
+    # perp_market24h_pack_p columns: "legacy" (12), "2024" (+ bidRp, askRp), "appended" (2024
+    # plus a column no client knows, at the end: clients must read by ``fields`` name)
+    ticker_pack_fields: str = "2024"
     # Switchable limits (§9.6), off by default.
     max_requests_per_second: float = 0.0  # 0 = off; exceeding closes the connection (1008)
     max_connections: int = 0  # 0 = off; further upgrades get HTTP 429
@@ -82,6 +89,10 @@ class EmulatorConfig:
                  self.max_trades_per_message)
         _require(_finite(self.book_snapshot_interval) and self.book_snapshot_interval > 0,
                  "book_snapshot_interval must be > 0", self.book_snapshot_interval)
+        _require(_finite(self.ticker_interval) and self.ticker_interval > 0,
+                 "ticker_interval must be > 0", self.ticker_interval)
+        _require(self.ticker_pack_fields in PACK_VARIANTS,
+                 f"ticker_pack_fields must be one of {PACK_VARIANTS}", self.ticker_pack_fields)
         _require(self.max_requests_per_second >= 0, "max_requests_per_second must be >= 0",
                  self.max_requests_per_second)
         _require(self.max_connections >= 0, "max_connections must be >= 0",

@@ -1,13 +1,21 @@
-"""Client requests: envelope checks, server.ping, trade(_p) and orderbook(_p) (un)subscribe.
+"""Client requests: envelope checks, server.ping, and (un)subscribe of the served channels:
+``trade``/``trade_p``, ``orderbook``/``orderbook_p``, the 24 h tickers ``market24h``,
+``spot_market24h``, ``market24h_p``, ``perp_market24h_pack_p`` and the ticks ``tick``/``tick_p``
+(:mod:`~ticklake.emulator.ticker_fanout`).
 
 Every request gets exactly one reply (except when the connection is being closed for a
 policy violation, or while it is stalled). Choices where the reference is silent:
 
 * a frame that is not a JSON object with an integer ``id`` (binary frame, invalid JSON,
   missing/bool/float/string id) → 6001 with ``"id": null``;
-* a known channel this emulator does not serve (kline, market24h, tick, …) or
+* a known channel this emulator does not serve (kline, kline_p, aop, …) or
   ``user.auth`` → 6001; a method nobody knows → ``config.unknown_method_code`` (6002);
-* subscribing a listed but untraded symbol → ack + an empty snapshot, then nothing;
+* subscribing a listed but untraded symbol → ack + an empty snapshot, then nothing (tickers
+  and ticks: ack, then nothing);
+* ticker channels: ``[]`` = every traded symbol of the family (one slot), ``[symbol]`` = that
+  symbol (another slot; ``perp_market24h_pack_p`` ignores it: the pack is whole, one slot);
+  ``tick(_p)`` needs a tick symbol of the family (``[]`` → 6001). ``.unsubscribe []`` drops
+  every slot of the channel, ``[symbol]`` that symbol's slot only (not the ``[]`` one);
 * unsubscribing a valid symbol that is not subscribed → ack (idempotent);
 * ``orderbook(_p).unsubscribe []`` drops every book subscription of that channel;
   ``[sym]`` is acked and does nothing (reference §6.1, Phemex.Net).
@@ -22,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from ticklake.emulator.book import BookView, parse_book_params
 from ticklake.emulator.frames import INVALID_ARGUMENT, ack, error_reply, pong
+from ticklake.emulator.ticker_fanout import TICK_CHANNELS, TICKER_CHANNELS
 
 if TYPE_CHECKING:
     from ticklake.emulator.connection import Client
@@ -36,13 +45,10 @@ BOOK_UNSUBSCRIBE = {
     "orderbook.unsubscribe": "orderbook",
     "orderbook_p.unsubscribe": "orderbook_p",
 }
+TICKER_SUBSCRIBE = {f"{c}.subscribe": c for c in (*TICKER_CHANNELS, *TICK_CHANNELS)}
+TICKER_UNSUBSCRIBE = {f"{c}.unsubscribe": c for c in (*TICKER_CHANNELS, *TICK_CHANNELS)}
 # Real channels (reference §6) this emulator does not serve: answered with 6001.
-UNSERVED_CHANNELS = frozenset(
-    {
-        "kline", "kline_p", "market24h", "market24h_p",
-        "spot_market24h", "perp_market24h_pack_p", "tick", "tick_p", "aop", "aop_p", "wo",
-    }
-)
+UNSERVED_CHANNELS = frozenset({"kline", "kline_p", "aop", "aop_p", "wo"})
 INVALID = "invalid argument"
 NOT_FOUND = "method not found"
 _MISSING = object()
@@ -79,6 +85,10 @@ def handle_message(emu: Emulator, client: Client, message: str | bytes) -> None:
         _subscribe(emu, client, rid, BOOK_SUBSCRIBE[method], params)
     elif isinstance(method, str) and method in BOOK_UNSUBSCRIBE:
         _book_unsubscribe(emu, client, rid, BOOK_UNSUBSCRIBE[method], params)
+    elif isinstance(method, str) and method in TICKER_SUBSCRIBE:
+        _ticker_subscribe(emu, client, rid, TICKER_SUBSCRIBE[method], params)
+    elif isinstance(method, str) and method in TICKER_UNSUBSCRIBE:
+        _ticker_unsubscribe(emu, client, rid, TICKER_UNSUBSCRIBE[method], params)
     elif isinstance(method, str) and (
         method == "user.auth" or method.rpartition(".")[0] in UNSERVED_CHANNELS
     ):
@@ -143,11 +153,28 @@ def _book_params(emu: Emulator, channel: str, params: object) -> tuple[str, int]
     return parsed if product is not None and product.book_channel == channel else None
 
 
-def _subscribe(emu: Emulator, client: Client, rid: int, channel: str, params: object) -> None:
+def _error_fault(emu: Emulator, client: Client, rid: int) -> bool:
+    """An armed ``error_reply`` fault answers this subscribe with 6001."""
     plan = client.plan
     if plan.error_replies > 0:
         plan.error_replies -= 1
         emu.send(client, error_reply(rid, INVALID_ARGUMENT, INVALID))
+        return True
+    return False
+
+
+def _take_slot(emu: Emulator, client: Client, slot: tuple[str, str]) -> bool:
+    """Occupy ``slot``; False if that closed the connection (too many subscriptions)."""
+    if slot not in client.subscriptions:
+        if len(client.subscriptions) >= emu.config.max_subscriptions:
+            emu.close_policy(client, "too many subscriptions")
+            return False
+        client.subscriptions[slot] = None
+    return True
+
+
+def _subscribe(emu: Emulator, client: Client, rid: int, channel: str, params: object) -> None:
+    if _error_fault(emu, client, rid):
         return
     book = channel.startswith("orderbook")
     parsed = _book_params(emu, channel, params) if book else None
@@ -156,11 +183,8 @@ def _subscribe(emu: Emulator, client: Client, rid: int, channel: str, params: ob
         emu.send(client, error_reply(rid, INVALID_ARGUMENT, INVALID))
         return
     slot = (channel, symbol)
-    if slot not in client.subscriptions:
-        if len(client.subscriptions) >= emu.config.max_subscriptions:
-            emu.close_policy(client, "too many subscriptions")
-            return
-        client.subscriptions[slot] = None
+    if not _take_slot(emu, client, slot):
+        return
     emu.send(client, ack(rid))
     emu.on_first_ack(client)
     if slot not in client.subscriptions:  # a fault fired by the ack may have dropped it
@@ -194,4 +218,36 @@ def _book_unsubscribe(
         for slot in [s for s in client.subscriptions if s[0] == channel]:
             del client.subscriptions[slot]
             client.books.pop(slot, None)
+    emu.send(client, ack(rid))
+
+
+def _ticker_subscribe(
+    emu: Emulator, client: Client, rid: int, channel: str, params: object
+) -> None:
+    if _error_fault(emu, client, rid):
+        return
+    symbol = emu.tickers.slot_symbol(channel, params, unsubscribe=False)
+    if symbol is None:
+        emu.send(client, error_reply(rid, INVALID_ARGUMENT, INVALID))
+        return
+    slot = (channel, symbol)
+    if not _take_slot(emu, client, slot):
+        return
+    emu.send(client, ack(rid))
+    emu.on_first_ack(client)
+    if slot in client.subscriptions:  # a fault fired by the ack may have dropped it
+        emu.tickers.send_now(client, channel, symbol)
+
+
+def _ticker_unsubscribe(
+    emu: Emulator, client: Client, rid: int, channel: str, params: object
+) -> None:
+    symbol = emu.tickers.slot_symbol(channel, params, unsubscribe=True)
+    if symbol is None:
+        emu.send(client, error_reply(rid, INVALID_ARGUMENT, INVALID))
+        return
+    everything = isinstance(params, list) and not params
+    for slot in list(client.subscriptions):
+        if slot[0] == channel and (everything or slot[1] == symbol):
+            del client.subscriptions[slot]
     emu.send(client, ack(rid))

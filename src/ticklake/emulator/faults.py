@@ -9,6 +9,10 @@ Order-book faults (``book_*``) corrupt what one connection is told, never the tr
 is armed on the connection's plan (:class:`BookArm`) and fires on that connection's next book
 message it fits (:mod:`~ticklake.emulator.book_faults`), ``count`` times. Their target may also
 be a symbol: every current connection watching that symbol's book, that symbol only.
+
+``ticker_malformed`` arms ``count`` broken frames on the connection's plan: each of its next
+24 h ticker frames (not ticks) carries one broken value, and the ticker truth says so
+(:mod:`~ticklake.emulator.ticker_fanout`). With target ``next`` it is armed at the first ack.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ class FaultKind(enum.StrEnum):
     BOOK_STALE_SNAPSHOT = "book_stale_snapshot"  # an extra snapshot of an earlier instant
     BOOK_OUT_OF_ORDER = "book_out_of_order"  # two incrementals swapped: sequence goes back
     BOOK_UNKNOWN_DELETE = "book_unknown_delete"  # a delete of a level that does not exist
+    # 24 h tickers (ticker_fanout.py): the next ticker frame to a connection carries a bad value
+    TICKER_MALFORMED = "ticker_malformed"
 
 
 # Used when ``seconds`` is None for kinds that need a duration. STALL with None lasts until
@@ -128,6 +134,7 @@ class FaultPlan:
     on_first_ack: list[tuple[FaultKind, float | None]] = field(default_factory=list)
     on_first_data: list[tuple[FaultKind, float | None]] = field(default_factory=list)
     book: list[BookArm] = field(default_factory=list)
+    ticker_malformed: int = 0  # the next this many ticker frames carry a broken value
 
     def book_arm(self, kind: FaultKind, symbol: str) -> BookArm | None:
         """The first armed ``kind`` that fits ``symbol``'s book, if any."""

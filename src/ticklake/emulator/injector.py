@@ -130,6 +130,8 @@ class Injector:
                 self.emu.send(client, frame)
         elif fault in BOOK_KINDS:
             plan.book.append(BookArm(fault, None, count))
+        elif fault is FaultKind.TICKER_MALFORMED:
+            plan.ticker_malformed += count
         elif fault is FaultKind.DUPLICATE:
             if client.last_data is None:
                 plan.pending_duplicates += count

@@ -300,6 +300,7 @@ def _synthetic_rows(symbols: Iterable[str]) -> tuple[list[dict[str, Any]],
             perp_v2.append(_perp_v2_btcusdt() | {
                 "symbol": symbol, "code": code, "displaySymbol": f"{base} / USDT",
                 "indexSymbol": f".{symbol}", "markSymbol": f".M{symbol}",
+                "fundingRateSymbol": f".{symbol}FR", "fundingRate8hSymbol": f".{symbol}FR8H",
                 "contractUnderlyingAssets": base, "baseCurrency": base, "majorSymbol": False,
                 "description": f"{base}/USDT synthetic perpetual (ticklake emulator)"})
         else:

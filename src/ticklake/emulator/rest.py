@@ -7,7 +7,8 @@ products and the control endpoint.
   of the configured catalog, in its shape (catalog_payload.py).
 * ``GET /control/state`` → state JSON; ``/control/fault?kind=&target=&seconds=&count=`` →
   ``{"ok":true,"affected":N}`` (book faults: ``kind=book_drop&target=BTCUSD`` aims at every
-  connection watching that book); ``/control/halt``, ``/control/resume`` → ``{"ok":true}``;
+  connection watching that book; ``kind=ticker_malformed&target=3``: connection 3's next
+  ticker frame is broken); ``/control/halt``, ``/control/resume`` → ``{"ok":true}``;
   ``/control/swing?symbol=&k=&seconds=&direction=&shape=`` (a labelled price swing of ``k``
   local sigmas starting now; shapes step, ramp, v, grind) → ``{"ok":true,"label":{...}}``.
   Bad parameters → 400 ``{"error":"..."}``; unknown ``/control/*`` → 404.

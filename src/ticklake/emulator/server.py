@@ -4,7 +4,9 @@ One asyncio event loop runs everything. Frames are written synchronously (websoc
 ``broadcast`` path), so per-connection order is the call order: a subscribe's ack always
 precedes its snapshot, which precedes every incremental. A market task advances the
 simulated market every ``batch_ms`` (:mod:`~ticklake.emulator.fanout` fans the new trades out
-as ``incremental`` messages and moves the order books) and enforces heartbeats. Requests go
+as ``incremental`` messages and moves the order books; every ``ticker_interval``
+:mod:`~ticklake.emulator.ticker_fanout` pushes the 24 h tickers and ticks) and enforces
+heartbeats. Requests go
 to :mod:`~ticklake.emulator.dispatch`, HTTP to :mod:`~ticklake.emulator.rest`, faults to
 :mod:`~ticklake.emulator.injector`.
 
@@ -37,6 +39,7 @@ from ticklake.emulator.injector import Injector
 from ticklake.emulator.market import Market
 from ticklake.emulator.products import Product, lookup
 from ticklake.emulator.swings import SwingLabel
+from ticklake.emulator.ticker_fanout import TickerFanout
 
 __all__ = ["Emulator", "run_emulator"]
 
@@ -62,6 +65,7 @@ class Emulator:
             product = lookup(symbol) if config.catalog == "basic" else self.products[symbol]
             if product is not None:  # always, once EmulatorConfig validated the symbols
                 self.products[symbol] = product
+        self.tickers = TickerFanout(self)
         self.fanout = Fanout(self)
         self.injector = Injector(self)
         self._labels: TextIO | None = None
@@ -80,6 +84,7 @@ class Emulator:
                         vol_of_vol=cfg.vol_of_vol, products=self.products)
         history = market.prefill(cfg.history)
         self.market = market
+        self.tickers.open(market)  # before the history goes into the 24 h windows
         self.fanout.open(market, history)
         if cfg.labels_path is not None:
             self._labels = open(cfg.labels_path, "a", encoding="utf-8")  # noqa: SIM115
@@ -116,6 +121,7 @@ class Emulator:
             await self._server.wait_closed()
             self._server = None
         self.fanout.close()
+        self.tickers.close()
         if self._labels is not None:
             self._labels.close()
             self._labels = None
@@ -170,7 +176,9 @@ class Emulator:
         else all). Book faults (``book_drop``, ``book_stale_snapshot``, ``book_out_of_order``,
         ``book_unknown_delete``) fire ``count`` times on each target connection's next book
         message they fit; their target may be a symbol (every connection watching its book,
-        returned). Raises ValueError on a bad kind/target/seconds/count.
+        returned). ``ticker_malformed`` breaks one value of each target connection's next
+        ``count`` 24 h ticker frames (each a ``fault`` line of the ticker truth). Raises
+        ValueError on a bad kind/target/seconds/count.
         """
         return self.injector.inject(kind, target, seconds, count)
 
@@ -288,10 +296,12 @@ class Emulator:
             self.tick()
 
     def tick(self) -> None:
-        """One batch period: advance the market, fan out incrementals, housekeeping."""
+        """One batch period: advance the market, fan out incrementals, housekeeping (and
+        every ``ticker_interval`` the tickers and ticks)."""
         self.ticks += 1
         self.fanout.produce(time.time_ns())
         self.fanout.step_books()
+        self.tickers.on_period(time.monotonic())
         self._check_heartbeats()
 
     def _check_heartbeats(self) -> None:

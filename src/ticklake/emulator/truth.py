@@ -31,6 +31,31 @@ from the true book (``conn`` null: the exchange's own, sent to every view of the
     {"fault":"book_drop","symbol":"BTCUSD","conn":3,"ts_ns":...,"sequence":...}
 
 See :mod:`~ticklake.emulator.book_faults` for each kind's extra keys.
+
+Tickers and ticks go beside it too (:func:`ticker_truth_path`, :func:`tick_truth_path`:
+``truth.jsonl`` → ``truth.tickers.jsonl``, ``truth.ticks.jsonl``), one line per *publication*:
+a (channel, symbol, ts_ns) value set that was written to at least one connection (every
+connection of a channel gets the same values at the same ts; the message sent right after a
+subscribe has its own ts, so it is its own publication). Every value is an exact decimal
+string in natural units (price 9000.5, not 90005000; COIN-M volume and open interest in
+contracts, USDⓈ-M and spot in base qty; turnover in the settle currency (COIN-M), the quote
+currency (spot, USDⓈ-M); rates as ratios, possibly negative), null where the channel does not
+carry it (COIN-M and ``market24h_p``: no bid/ask; spot: no index, mark, open interest,
+funding; the legacy pack: no bid/ask); ``extra`` holds the pack's appended unknown columns by
+name (else ``{}``); ``last`` is ``close``/``lastRp``/``lastEp``::
+
+    {"channel":"market24h","symbol":"BTCUSD","ts_ns":1764824672778886833,"open":"90000.5",
+     "high":"90410","low":"89800.1","last":"90101.2","bid":null,"ask":null,
+     "index_price":"90090.1","mark_price":"90095.3","volume":"1234567",
+     "turnover":"13.71234567","open_interest":"3000150","funding_rate":"-0.0000123",
+     "pred_funding_rate":"0.0001","extra":{}}
+    {"channel":"tick","symbol":".BTC","ts_ns":1764824672778886833,"value":"90090.1"}
+
+A ``ticker_malformed`` fault is a line of the tickers file: that connection's frame of that
+publication is broken, and the whole frame must be rejected (for the pack: every row)::
+
+    {"fault":"ticker_malformed","channel":"perp_market24h_pack_p","symbol":"BTCUSDT",
+     "conn":3,"ts_ns":1764824672778886833}
 """
 
 from __future__ import annotations
@@ -44,7 +69,15 @@ from typing import IO
 from ticklake.emulator.products import Product, lookup
 from ticklake.emulator.simulator import Trade
 
-__all__ = ["BookTruthWriter", "TruthWriter", "book_truth_path", "truth_record"]
+__all__ = [
+    "BookTruthWriter",
+    "JsonlWriter",
+    "TruthWriter",
+    "book_truth_path",
+    "tick_truth_path",
+    "ticker_truth_path",
+    "truth_record",
+]
 
 Levels = Mapping[int, int]  # price ticks -> qty units (as in book.py)
 
@@ -117,14 +150,48 @@ class TruthWriter:
         tmp.replace(self.path)
 
 
-def book_truth_path(truth_path: str | Path) -> Path | None:
-    """Where the books of a trade truth go: ``x.jsonl`` → ``x.books.jsonl``; None for
-    Parquet (books are not kept there)."""
+def _beside(truth_path: str | Path, what: str) -> Path | None:
     path = Path(truth_path)
     if path.suffix == ".parquet":
         return None
     stem = path.stem if path.suffix == ".jsonl" else path.name
-    return path.with_name(f"{stem}.books.jsonl")
+    return path.with_name(f"{stem}.{what}.jsonl")
+
+
+def book_truth_path(truth_path: str | Path) -> Path | None:
+    """Where the books of a trade truth go: ``x.jsonl`` → ``x.books.jsonl``; None for
+    Parquet (books are not kept there)."""
+    return _beside(truth_path, "books")
+
+
+def ticker_truth_path(truth_path: str | Path) -> Path | None:
+    """``x.jsonl`` → ``x.tickers.jsonl`` (None for Parquet, as for books)."""
+    return _beside(truth_path, "tickers")
+
+
+def tick_truth_path(truth_path: str | Path) -> Path | None:
+    """``x.jsonl`` → ``x.ticks.jsonl`` (None for Parquet, as for books)."""
+    return _beside(truth_path, "ticks")
+
+
+class JsonlWriter:
+    """Appends JSON records, one per line, flushed per line (tests read while it runs)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Created (truncated) now: a file left by an earlier run must not pass for this one's.
+        self._file: IO[str] | None = self.path.open("w", encoding="utf-8")
+
+    def write(self, record: Mapping[str, object]) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 class BookTruthWriter:
