@@ -21,7 +21,7 @@ STRIP = "document.getElementById('live-ticker')"
 @pytest.fixture
 def ticker_live(tmp_path: Path) -> Iterator[LiveStack]:
     stack = LiveStack(tmp_path, rate=20.0, buffer_seconds=0.5,
-                      feed={"channels": ("trades", "tickers")}, ticker_interval=0.2,
+                      feed={"channels": ("trades", "tickers", "ticks")}, ticker_interval=0.2,
                       truth_path=str(tmp_path / "truth.jsonl")).start()
     try:
         yield stack
@@ -48,6 +48,10 @@ def test_the_strip_shows_a_publication_of_the_chosen_symbol_exactly(
          percent(p["funding_rate"]), percent(p["pred_funding_rate"])]
         for p in published if p.get("symbol") == "BTCUSD" and p.get("channel") == "market24h"]
     assert shown in candidates
+    # the ticker and tick subscriptions name no symbol of their own to choose
+    options = page.evaluate("() => [...document.getElementById('live-symbol').options]"
+                            ".map(o => o.value)")
+    assert options == ["BTCUSD"]
 
 
 def test_a_recording_without_tickers_shows_no_strip(tmp_path: Path, page: Page) -> None:

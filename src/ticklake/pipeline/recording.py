@@ -93,7 +93,8 @@ class Recording:
     def status(self) -> RecordingStatus:
         return RecordingStatus(
             connections=tuple(
-                ConnectionStatus(name, tuple(dict.fromkeys(s.symbol for s in subs)),
+                ConnectionStatus(name, tuple(dict.fromkeys(s.symbol for s in subs
+                                                           if s.of_symbol)),
                                  copy_stats(stats),
                                  tuple(s.symbol for s in subs if s.is_book))
                 for name, subs, stats in self.sessions.connections()),

@@ -107,6 +107,12 @@ class Subscription:
         return [cls(channel, name) for name in product.tick_symbols] if channel else []
 
     @property
+    def of_symbol(self) -> bool:
+        """A subscription of one recorded symbol (not a family's tickers, nor an index,
+        mark or funding tick)."""
+        return bool(self.symbol) and self.channel not in TICK_CHANNELS.values()
+
+    @property
     def is_book(self) -> bool:
         return self.channel in BOOK_CHANNELS
 

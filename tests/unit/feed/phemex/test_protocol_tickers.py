@@ -106,3 +106,10 @@ def test_the_replay_decoder_keeps_what_the_control_record_says_as_live_did() -> 
     # and a reader resumed from the saved state still keeps the same rows
     resumed = replay_decoder(decoder.state(), products)
     assert resumed.decode(json.dumps(PACK).encode(), 1, recv_ns) == live
+
+
+def test_only_a_symbols_own_subscriptions_name_a_recorded_symbol() -> None:
+    btcusd = default_products().require("BTCUSD")
+    assert Subscription.trades(btcusd).of_symbol and Subscription.klines(btcusd, 60).of_symbol
+    assert not Subscription.tickers(Family.COIN_M).of_symbol
+    assert not any(s.of_symbol for s in Subscription.ticks(btcusd))
