@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from ticklake.errors import ManifestError, StorageError
-from ticklake.lake.batch import utc_date
+from ticklake.lake.arrays import utc_date
 from ticklake.lake.layout import Partition, file_path
 from ticklake.lake.storage import LakeStorage
 from ticklake.manifest import ANOMALIES_LOG, entry_for, table_ranges

@@ -6,12 +6,32 @@ process) only to check whether its input is a pandas object.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pyarrow as pa
 
 from ticklake.schemas import DECIMAL, UTC_US
 
 _NS_PER_US = 1000
+DAY_NS = 86_400 * 10**9
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def utc_date(ns: int) -> str:
+    """The UTC date (``YYYY-MM-DD``, a ``date`` partition) of an epoch-ns instant."""
+    return (_EPOCH + dt.timedelta(days=ns // DAY_NS)).strftime("%Y-%m-%d")
+
+
+def by_day(ns: np.ndarray) -> list[tuple[str, np.ndarray | None]]:
+    """(UTC date, row indexes or None for "all rows") for every day the instants touch."""
+    if not len(ns):
+        return []
+    days = ns // DAY_NS
+    first = int(days[0])
+    if (days == first).all():
+        return [(utc_date(first * DAY_NS), None)]
+    return [(utc_date(int(day) * DAY_NS), np.flatnonzero(days == day)) for day in np.unique(days)]
 
 
 def decimal_array(unscaled: np.ndarray | list[int]) -> pa.Array:

@@ -14,7 +14,6 @@ Partitions (UTC dates) are split out when the tables are built.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -37,7 +36,17 @@ from ticklake.feed.events import (
 )
 from ticklake.feed.phemex.normalize import Row
 from ticklake.feed.phemex.trades import EXCHANGE, ReplayDecoder
-from ticklake.lake.arrays import bools, decimal_array, fixed, int64, timestamps, utf8
+from ticklake.lake.arrays import (
+    DAY_NS,
+    bools,
+    by_day,
+    decimal_array,
+    fixed,
+    int64,
+    timestamps,
+    utc_date,
+    utf8,
+)
 from ticklake.lake.book_rows import BookSnapshotRows, BookUpdateRows
 from ticklake.lake.ticker_rows import TickerRows
 from ticklake.schemas import SCHEMAS
@@ -46,18 +55,12 @@ from ticklake.tables import DECIMAL_SCALE
 Partition = tuple[str, ...]
 _R = TypeVar("_R", BookUpdateRows, BookSnapshotRows)
 _NS_PER_US = 1000
-_DAY_NS = 86_400 * 10**9
 _UNSCALED_LIMIT = 10**18  # decimal128(18, 8)
 CHUNK_ROWS = 65_536
 # Columns are pulled out of the row tuples one at a time (``np.fromiter`` over ``map``): a
 # ``zip(*rows)`` transpose of 64k tuples cost 3x more CPU than the whole conversion.
 _FIELD = tuple(itemgetter(i) for i in range(5))
 _IS_BUY = "Buy".__eq__  # rows keep the wire's side (feed.events.Row)
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-def utc_date(ns: int) -> str:
-    return (_EPOCH + dt.timedelta(days=ns // _DAY_NS)).strftime("%Y-%m-%d")
 
 
 _SIDES = pa.Array.from_buffers(
@@ -303,8 +306,8 @@ class Batch:
         index = {name: i for i, name in enumerate(names)}
         rows = np.repeat(np.fromiter((index[s] for s in symbols), np.int64, len(symbols)),
                          counts)
-        days, day_of_row = np.unique(cols["ts_ns"] // _DAY_NS, return_inverse=True)
-        dates = pa.array([utc_date(int(day) * _DAY_NS) for day in days], pa.string())
+        days, day_of_row = np.unique(cols["ts_ns"] // DAY_NS, return_inverse=True)
+        dates = pa.array([utc_date(int(day) * DAY_NS) for day in days], pa.string())
         table = _trades_table(cols)
         table = table.append_column("exchange", pa.array([EXCHANGE], pa.string()).take(
             int64(np.zeros(len(rows), np.int64))))
@@ -323,9 +326,9 @@ class Batch:
             if not buf.chunks:
                 continue
             cols = {k: np.concatenate([c[k] for c in buf.chunks]) for k in buf.chunks[0]}
-            for day, index in _by_day(cols["ts_ns"]):
+            for day, index in by_day(cols["ts_ns"]):
                 part = cols if index is None else {k: v[index] for k, v in cols.items()}
-                trades[(EXCHANGE, symbol, utc_date(day * _DAY_NS))] = _trades_table(part)
+                trades[(EXCHANGE, symbol, day)] = _trades_table(part)
         if trades:
             out["trades"] = trades
         if self._raw_chunks:
@@ -335,14 +338,14 @@ class Batch:
                               np.array([n for n, _ in self._conn_runs], dtype=np.int64))
             offsets = np.arange(self.first, self.end, dtype=np.int64)
             raw: dict[Partition, pa.Table] = {}
-            for day, index in _by_day(recv):
+            for day, index in by_day(recv):
                 if index is None:
                     payload: Any = text
                     r, c, o = recv, conns, offsets
                 else:
                     payload = text.take(int64(index))
                     r, c, o = recv[index], conns[index], offsets[index]
-                raw[(EXCHANGE, utc_date(day * _DAY_NS))] = pa.Table.from_arrays(
+                raw[(EXCHANGE, day)] = pa.Table.from_arrays(
                     [timestamps(r), int64(r), int64(c), int64(o), payload],
                     schema=SCHEMAS["raw"])
             out["raw"] = raw
@@ -352,32 +355,16 @@ class Batch:
             name = "book_updates" if isinstance(rows, BookUpdateRows) else "book_snapshots"
             tables = out.setdefault(name, {})
             whole = rows.table()
-            for day, index in _by_day(whole["ts_ns"].to_numpy()):
-                key = (EXCHANGE, rows.symbol, utc_date(day * _DAY_NS))
+            for day, index in by_day(whole["ts_ns"].to_numpy()):
+                key = (EXCHANGE, rows.symbol, day)
                 table = whole if index is None else whole.take(int64(index))
                 # (a symbol whose scales changed mid-batch has two buffers)
                 tables[key] = pa.concat_tables([tables[key], table]) if key in tables else table
-        for name, by_symbol in self._tickers.tables().items():
-            tables = out[name] = {}
-            for symbol, whole in by_symbol.items():
-                for day, index in _by_day(whole["ts_ns"].to_numpy()):
-                    key = (EXCHANGE, symbol, utc_date(day * _DAY_NS))
-                    tables[key] = whole if index is None else whole.take(int64(index))
+        out.update(self._tickers.tables())
         for table, partitions in self._rare.items():
             out[table] = {key: _to_table(table, cols.columns)
                           for key, cols in partitions.items()}
         return out
-
-
-def _by_day(ns: np.ndarray) -> list[tuple[int, np.ndarray | None]]:
-    """(day number, row indexes or None for "all rows") for every UTC day present."""
-    if not len(ns):
-        return []
-    days = ns // _DAY_NS
-    first = int(days[0])
-    if (days == first).all():
-        return [(first, None)]
-    return [(int(day), np.flatnonzero(days == day)) for day in np.unique(days)]
 
 
 def _trades_table(c: dict[str, np.ndarray]) -> pa.Table:

@@ -15,8 +15,10 @@ import pyarrow as pa
 
 from ticklake.feed.events import KlinesReceived, TickerRow, TickRow
 from ticklake.feed.phemex.tickers import TICKER_COLUMNS
+from ticklake.feed.phemex.trades import EXCHANGE
 from ticklake.lake.arrays import (
     bools,
+    by_day,
     coded,
     int64,
     nullable_decimals,
@@ -53,16 +55,24 @@ class TickerRows:
         if event.rows:
             self._klines[event.symbol].append((event, offset))
 
-    def tables(self) -> dict[str, dict[str, pa.Table]]:
-        """{table: {symbol: rows}} (the batch splits them by date)."""
-        out: dict[str, dict[str, pa.Table]] = {}
+    def tables(self) -> dict[str, dict[tuple[str, ...], pa.Table]]:
+        """{table: {(exchange, symbol, date): rows}}, split by the rows' exchange dates."""
+        out: dict[str, dict[tuple[str, ...], pa.Table]] = {}
         if self._tickers:
-            out["tickers"] = {s: _tickers(rows) for s, rows in self._tickers.items()}
+            out["tickers"] = _by_partition({s: _tickers(r) for s, r in self._tickers.items()})
         if self._ticks:
-            out["ticks"] = {s: _ticks(rows) for s, rows in self._ticks.items()}
+            out["ticks"] = _by_partition({s: _ticks(r) for s, r in self._ticks.items()})
         if self._klines:
-            out["klines"] = {s: _klines(events) for s, events in self._klines.items()}
+            out["klines"] = _by_partition({s: _klines(e) for s, e in self._klines.items()})
         return out
+
+
+def _by_partition(by_symbol: dict[str, pa.Table]) -> dict[tuple[str, ...], pa.Table]:
+    out: dict[tuple[str, ...], pa.Table] = {}
+    for symbol, whole in by_symbol.items():
+        for day, index in by_day(whole["ts_ns"].to_numpy()):
+            out[(EXCHANGE, symbol, day)] = whole if index is None else whole.take(int64(index))
+    return out
 
 
 def _common(rows: list[tuple[Any, int, int]], codes: dict[str, int],
