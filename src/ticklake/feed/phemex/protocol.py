@@ -120,6 +120,14 @@ class Subscription:
     def book_depth(self) -> int | None:
         return None if self.params == (True,) else BOOK_DEPTH
 
+    def subscribe_params(self) -> list[str | bool | int]:
+        """No symbol: the channel's every symbol (``[]``)."""
+        return [self.symbol, *self.params] if self.symbol else []
+
+    def unsubscribe_params(self) -> list[str | bool | int]:
+        """The symbol alone; but a book unsubscribe always takes every book (§6.1)."""
+        return [self.symbol] if self.symbol and not self.is_book else []
+
 
 class _Kind(enum.Enum):
     PING = "ping"
@@ -327,11 +335,8 @@ class PhemexProtocol:
             request = Request(request_id, "server.ping", [])
         else:
             assert sub is not None
-            # (no symbol: the channel's every symbol; a book unsubscribe always takes them all;
-            # other unsubscribes name the symbol alone)
-            params: list[str | bool | int] = (
-                [] if not sub.symbol or (kind is _Kind.UNSUBSCRIBE and sub.is_book)
-                else [sub.symbol] if kind is _Kind.UNSUBSCRIBE else [sub.symbol, *sub.params])
+            params = (sub.unsubscribe_params() if kind is _Kind.UNSUBSCRIBE
+                      else sub.subscribe_params())
             request = Request(request_id, f"{sub.channel}.{kind.value}", params)
         self._pending[request_id] = _Pending(kind, now_ns, sub)
         self._outgoing.append(request_encoder.encode(request).decode())
