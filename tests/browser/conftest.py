@@ -19,7 +19,7 @@ from ticklake.lake.storage import LakeStorage
 from ticklake.model import Anomaly
 
 from ..unit.catalog.helpers import write_lake
-from ..unit.dashboard.lakes import lake_anomaly, lake_trades
+from ..unit.dashboard.lakes import lake_anomaly, lake_tickers, lake_trades
 from ..unit.dashboard.stack import LakeServer, LiveStack
 
 CHROMIUM = "/usr/bin/chromium"
@@ -71,7 +71,8 @@ def lake_anomalies() -> list[Anomaly]:
 
 @pytest.fixture(scope="package")
 def lake_dir(tmp_path_factory: pytest.TempPathFactory, lake_anomalies: list[Anomaly]) -> Path:
-    root = write_lake(tmp_path_factory.mktemp("browser") / "lake", trades=lake_trades())
+    root = write_lake(tmp_path_factory.mktemp("browser") / "lake", trades=lake_trades(),
+                      tickers=lake_tickers())
     AnomalyWriter(LakeStorage(str(root))).write(lake_anomalies)
     return root
 

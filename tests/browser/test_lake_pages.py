@@ -5,6 +5,7 @@ One page serves the whole module (tabs are hash changes), so plotly.js is parsed
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -176,6 +177,39 @@ def test_history_draws_the_lakes_anomalies_with_details(
     board.select_option("#hist-symbol", "ETHUSD")
     wait_js(board, """() => document.getElementById('hist-chart').data.length === 3
                             && window.__ticklake.history.symbol === 'ETHUSD'""")
+
+
+def test_history_draws_the_funding_rate_in_its_own_pane(board: Page) -> None:
+    tab(board, "history")
+    wait_js(board, "() => window.__ticklake.history && window.__ticklake.history.loads")
+    before = board.evaluate("window.__ticklake.history.fundingLoads")
+    if board.evaluate("window.__ticklake.history.symbol") == "BTCUSD":
+        board.click("#hist-presets button[data-span='all']")
+    else:
+        board.select_option("#hist-symbol", "BTCUSD")
+    shown = wait_js(board, f"""() => {{ const h = window.__ticklake.history;
+        return h.symbol === 'BTCUSD' && h.fundingLoads > {before}
+               && {{since: h.since, until: h.until, loads: h.fundingLoads}}; }}""")
+    reply = request(f"{board.url.split('/#')[0]}/api/funding?symbol=BTCUSD"
+                    f"&since={math.floor(shown['since'])}&until={math.ceil(shown['until'])}"
+                    "&buckets=1200").json()
+    assert len(reply["t"]) > 10
+    traces = {t["name"]: t for t in chart(board, "hist-chart")}
+    rate, predicted = traces["funding"], traces["predicted funding"]
+    assert rate["yaxis"] == predicted["yaxis"] == "y4"
+    drawn = [(x, y) for x, y in zip(rate["x"], rate["y"], strict=True) if y is not None]
+    # in percent, exactly the rates' decimals (a rate has 8 digits: a percent has 6)
+    assert drawn == [(t, round(r * 100, 6)) for t, r in zip(reply["t"], reply["funding_rate"],
+                                                           strict=True)]
+    assert "funding at" in (board.text_content("#hist-info") or "")
+    assert board.evaluate("document.getElementById('hist-chart').layout.yaxis4.ticksuffix") == "%"
+    # a symbol without tickers: no funding pane, no error
+    board.select_option("#hist-symbol", "ETHUSD")
+    wait_js(board, f"""() => window.__ticklake.history.symbol === 'ETHUSD'
+                            && window.__ticklake.history.fundingLoads > {shown['loads']}""")
+    names = {t["name"] for t in chart(board, "hist-chart")}
+    assert "funding" not in names and "price" in names
+    assert board.is_hidden("#hist-error")
 
 
 def _stamp(ns: int | None) -> str:

@@ -17,12 +17,11 @@ the page keeps the latest phase per id."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ticklake.dashboard.candles import parse_symbol, parse_time
+from ticklake.dashboard.candles import parse_symbol, parse_time, utc_day
 from ticklake.dashboard.context import context
 from ticklake.dashboard.responses import JSON
 from ticklake.errors import BadRequest
@@ -41,8 +40,8 @@ COLUMNS = ("anomaly_id", "exchange", "symbol", "kind", "ts_start_ns", "ts_detect
 
 
 def anomalies_sql(symbol: str, since_ns: int, until_ns: int, limit: int) -> str:
-    first_day = _date(max(0, since_ns - _LOOKBACK_NS))
-    last_day = _date(max(since_ns, until_ns - 1))
+    first_day = utc_day(max(0, since_ns - _LOOKBACK_NS))
+    last_day = utc_day(max(since_ns, until_ns - 1))
     return f"""
 SELECT {", ".join(COLUMNS)}
 FROM anomalies
@@ -76,10 +75,6 @@ async def anomalies(request: Request) -> Response:
     return JSON({"symbol": symbol, "since_ms": since_ns // 1_000_000,
                  "until_ms": until_ns // 1_000_000, "truncated": len(rows) >= limit,
                  "anomalies": [{**row, "phase": "end"} for row in rows]})
-
-
-def _date(ns: int) -> str:
-    return datetime.fromtimestamp(ns // _S, tz=UTC).date().isoformat()
 
 
 def _now_ns() -> int:

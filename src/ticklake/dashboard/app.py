@@ -17,7 +17,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from ticklake.dashboard import anomalies, book_top, candles, lakeinfo, sql
+from ticklake.dashboard import anomalies, book_top, candles, funding, lakeinfo, sql
 from ticklake.dashboard import live as live_feed
 from ticklake.dashboard.auth import Guard
 from ticklake.dashboard.config import DashboardConfig, check_config
@@ -65,6 +65,7 @@ def create_app(config: DashboardConfig, live: LiveRecording | None = None) -> St
         Route("/api/sql.csv", sql.sql_csv, methods=["GET", "POST"]),
         Route("/api/candles", candles.candles),
         Route("/api/book_top", book_top.book_top),
+        Route("/api/funding", funding.funding),
         Route("/api/anomalies", anomalies.anomalies),
         Route("/api/symbols", candles.symbols),
         Route("/api/lake", lakeinfo.tables),

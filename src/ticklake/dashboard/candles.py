@@ -68,8 +68,8 @@ def choose_step(span_ns: int, buckets: int) -> tuple[int, str]:
 
 def candles_sql(w: Window) -> str:
     """OHLC, buy/sell volume and trade count per bucket (doubles: they are for plotting)."""
-    first_day = _date(w.since_ns)
-    last_day = _date(max(w.since_ns, w.until_ns - 1))
+    first_day = utc_day(w.since_ns)
+    last_day = utc_day(max(w.since_ns, w.until_ns - 1))
     seam = "" if w.before_offset is None else f"AND spool_offset < {int(w.before_offset)}"
     # Aggregates stay exact decimals (on INT64-stored decimals they are cheaper than casting
     # every row to double) and only the per-bucket results become doubles. A side is 'buy' or
@@ -225,7 +225,8 @@ def parse_int(value: str | None, name: str, default: int) -> int:
     return number
 
 
-def _date(ns: int) -> str:
+def utc_day(ns: int) -> str:
+    """The UTC date of an epoch-ns instant (a ``date`` partition's value)."""
     return datetime.fromtimestamp(ns // _S, tz=UTC).date().isoformat()
 
 

@@ -11,7 +11,7 @@ from ticklake.dashboard import DashboardConfig
 
 from ...support import scaled
 from ..catalog.helpers import write_lake
-from .lakes import lake_trades
+from .lakes import lake_tickers, lake_trades
 from .stack import LakeServer
 
 # The server's time limit per query: every query of these tests takes milliseconds, but a
@@ -21,7 +21,8 @@ QUERY_TIMEOUT = scaled(1.0)
 
 @pytest.fixture(scope="package")
 def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_lake(tmp_path_factory.mktemp("dash") / "lake", trades=lake_trades())
+    return write_lake(tmp_path_factory.mktemp("dash") / "lake", trades=lake_trades(),
+                      tickers=lake_tickers())
 
 
 @pytest.fixture(scope="package")

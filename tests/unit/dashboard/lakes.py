@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any
 
 from ticklake.model import Anomaly
 
-from ..catalog.helpers import SECOND, T0, trade
+from ..catalog.helpers import SECOND, T0, ticker, trade
 
 TRADES_PER_SYMBOL = 2_000
 SPAN_NS = 36 * 3_600 * SECOND  # crosses a date partition
@@ -48,3 +49,29 @@ def lake_anomaly(trades: list[dict[str, Any]], symbol: str = "BTCUSD",
         intensity_z=2.25, imbalance=-0.4, largest_qty=float(max(t["qty"] for t in inside)),
         rcf_score=None, detector_version="0.3.0", params_hash="c0ffee",
     )
+
+
+def lake_tickers(seed: int = 12, every_ns: int = 60 * SECOND) -> list[dict[str, Any]]:
+    """BTCUSD's ``market24h`` updates over the lake's span (ETHUSD has none): a funding rate
+    that drifts and flips sign, mark and index around the price; a few updates without a
+    funding rate (which the funding history skips), and two updates in one instant (spool
+    order decides)."""
+    rng = random.Random(seed)
+    rows = []
+    offset = 10**6
+    for k, ts in enumerate(range(T0 + 7 * SECOND, T0 + SPAN_NS, every_ns)):
+        rate = round(20_000 * math.cos(k / 300)) + rng.randint(-400, 400)  # in 1e-8
+        index = 90_000 * 10_000 + rng.randint(-5_000, 5_000)
+        values = {"index_price": f"{index / 10_000:.4f}",
+                  "mark_price": f"{(index + rng.randint(-300, 300)) / 10_000:.4f}",
+                  "last": f"{(index + rng.randint(-900, 900)) / 10_000:.4f}"}
+        if k % 97 != 5:
+            values |= {"funding_rate": f"{rate / 10**8:.8f}",
+                       "pred_funding_rate": f"{(rate + rng.randint(-50, 50)) / 10**8:.8f}"}
+        rows.append(ticker("BTCUSD", ts, "market24h", offset=offset, **values))
+        offset += 1
+        if k % 250 == 0:  # the same instant again, later in the spool: this one counts
+            rows.append(ticker("BTCUSD", ts, "market24h", offset=offset,
+                               **{**values, "funding_rate": "0.00031"}))
+            offset += 1
+    return rows

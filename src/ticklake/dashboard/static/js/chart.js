@@ -9,11 +9,16 @@ import { utcStamp } from './api.js';
 const BUY = '#26a69a';
 const SELL = '#ef5350';
 const MID = '#4fa3ff';
+const FUNDING = '#c792ea';
 
 export function candleFigure(c, { anomalies = [], uirevision = 'keep', title = '', book = null,
-                                  decimals = null } = {}) {
+                                  decimals = null, funding = null } = {}) {
   const hasBook = Boolean(book && book.t.length);
-  const price = hasBook ? [0.46, 1] : [0.27, 1];  // y domains
+  const hasFunding = Boolean(funding && funding.t.length);
+  // y domains: the volume at the bottom, a pane each for spread and funding, price on top
+  const panes = Number(hasBook) + Number(hasFunding);
+  const pane = (i) => [0.25 + 0.19 * i, 0.37 + 0.19 * i];
+  const price = panes ? [0.46 + 0.19 * (panes - 1), 1] : [0.27, 1];
   const data = [
     {
       type: 'candlestick', name: 'price', x: c.t, open: c.o, high: c.h, low: c.l, close: c.c,
@@ -55,13 +60,48 @@ export function candleFigure(c, { anomalies = [], uirevision = 'keep', title = '
     paper_bgcolor: '#111418', plot_bgcolor: '#111418', font: { color: '#d8dde3' },
     xaxis: { ...axis, type: 'date', rangeslider: { visible: false } },
     yaxis: { ...axis, ...prices, domain: price, title: { text: 'price' } },
-    yaxis2: { ...axis, domain: [0, hasBook ? 0.19 : 0.22], title: { text: 'volume' } },
+    yaxis2: { ...axis, domain: [0, panes ? 0.19 : 0.22], title: { text: 'volume' } },
   };
   if (hasBook) {
     layout.yaxis3 = { ...axis, ...priceAxis(0, Math.max(...book.spread), decimals, 3),
-                      domain: [0.25, 0.37], title: { text: 'spread' }, rangemode: 'tozero' };
+                      domain: pane(0), title: { text: 'spread' }, rangemode: 'tozero' };
+  }
+  if (hasFunding) {
+    data.push(...fundingTraces(funding));
+    layout.yaxis4 = { ...axis, domain: pane(panes - 1), title: { text: 'funding %' },
+                      ticksuffix: '%', zeroline: true, zerolinecolor: '#56606b' };
   }
   return { data, layout };
+}
+
+// The funding rate (and the predicted one, dashed) in percent, held until the next update; a
+// break where a bucket has none (tickers not recorded then), never a line across it.
+function fundingTraces(funding) {
+  const x = [];
+  const rate = [];
+  const predicted = [];
+  funding.t.forEach((t, i) => {
+    if (i && t - funding.t[i - 1] > funding.step_ms) {
+      x.push(funding.t[i - 1] + funding.step_ms); rate.push(null); predicted.push(null);
+    }
+    x.push(t);
+    rate.push(percent(funding.funding_rate[i]));
+    predicted.push(percent(funding.pred_funding_rate[i]));
+  });
+  return [
+    { type: 'scatter', mode: 'lines', name: 'funding', x, y: rate, yaxis: 'y4',
+      line: { color: FUNDING, width: 1.2, shape: 'hv' },
+      hovertemplate: 'funding %{y:.4f}%<extra></extra>' },
+    { type: 'scatter', mode: 'lines', name: 'predicted funding', x, y: predicted, yaxis: 'y4',
+      line: { color: FUNDING, width: 1, dash: 'dot', shape: 'hv' },
+      hovertemplate: 'predicted %{y:.4f}%<extra></extra>' },
+  ];
+}
+
+// A rate as percent, rounded to the rate's 1e-8 grid (1e-6 %) so 0.0001 reads 0.01, not
+// 0.010000000000000002.
+function percent(rate) {
+  return rate === null ? null : Math.round(rate * 1e8) / 1e6;
 }
 
 // Prices at the instrument's precision: labels with `decimals` digits, a round step between

@@ -8,6 +8,9 @@
 // and step). The candles do not wait for it: they are drawn, then the book joins them. A
 // symbol without books draws no book and says so; a window too long to ask the book for
 // says to zoom in.
+//
+// When the lake holds the symbol's 24 h tickers, the funding rate and the predicted one go in
+// a pane of their own, per candle (/api/funding: the last update in each), the same way.
 
 import { getJSON, parseUtc, utcInput } from './api.js';
 import { lakeAnomalies } from './anomalies.js';
@@ -16,7 +19,7 @@ import { candleFigure, decimalsOf, plotConfig } from './chart.js';
 const BUCKETS = 1200;
 const state = { ranges: {}, symbol: null, since: null, until: null, gd: null, run: 0,
                 timer: null, loads: 0, last: null, anomalies: [], candles: null, book: null,
-                bookLoads: 0 };
+                bookLoads: 0, funding: null, fundingLoads: 0 };
 window.__ticklake = Object.assign(window.__ticklake || {}, { history: state });
 
 const $ = (id) => document.getElementById(id);
@@ -63,6 +66,7 @@ async function load(since, until, { keepView = false, fit = false } = {}) {
   let anomalies;
   const episodes = lakeAnomalies(state.symbol, since, until).catch((err) => err);
   const book = getJSON('/api/book_top', params).catch((err) => err);
+  const funding = getJSON('/api/funding', params).catch((err) => err);
   try {
     c = await getJSON('/api/candles', params);
     anomalies = await episodes;
@@ -86,6 +90,7 @@ async function load(since, until, { keepView = false, fit = false } = {}) {
   state.candles = c;
   state.anomalies = anomalies;
   state.book = null;
+  state.funding = null;
   await draw(keepView ? undefined : [since, until]);
   if (!state.gd.dataset.wired) {
     state.gd.on('plotly_relayout', onRelayout);
@@ -110,15 +115,26 @@ async function load(since, until, { keepView = false, fit = false } = {}) {
   }
   state.bookLoads += 1;
   $('hist-info').textContent = `${info}${note} · ${Math.round(performance.now() - started)} ms`;
+
+  const f = await funding;
+  if (run !== state.run) return c;
+  if (f instanceof Error) note += ` · funding: ${f.message}`;
+  else if (f.t.length) {
+    state.funding = f;
+    note += ` · funding at ${f.t.length} candles`;
+    await draw(keepView ? undefined : [since, until]);
+  }
+  state.fundingLoads += 1;
+  $('hist-info').textContent = `${info}${note} · ${Math.round(performance.now() - started)} ms`;
   return c;
 }
 
 // The candles, the anomalies and the book (if any) of the window loaded last.
 async function draw(range) {
-  const { candles: c, book } = state;
+  const { candles: c, book, funding } = state;
   const decimals = book ? book.price_decimals : decimalsOf(c.c);
   const { data, layout } = candleFigure(c, { anomalies: state.anomalies, uirevision: state.last,
-                                             book, decimals });
+                                             book, decimals, funding });
   layout.xaxis.range = range;
   await Plotly.react(state.gd, data, layout, plotConfig);
 }
