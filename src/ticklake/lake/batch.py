@@ -343,7 +343,11 @@ class Batch:
                     payload: Any = text
                     r, c, o = recv, conns, offsets
                 else:
-                    payload = text.take(int64(index))
+                    # chunk by chunk: a take would join the chunks into one string array,
+                    # whose 32-bit offsets a batch of over 2 GB of payloads overflows
+                    mask = np.zeros(len(recv), dtype=bool)
+                    mask[index] = True
+                    payload = text.filter(pa.array(mask))
                     r, c, o = recv[index], conns[index], offsets[index]
                 raw[(EXCHANGE, day)] = pa.Table.from_arrays(
                     [timestamps(r), int64(r), int64(c), int64(o), payload],
