@@ -66,18 +66,24 @@ class FeedSettings(BaseModel):
     first_connect_timeout: float = Field(30.0, ge=0)
     # What to record of each symbol: its trades, its order book, its family's 24 h ticker
     # (with mark, index and funding for contracts), its index/mark/funding ticks, the
-    # exchange's bars of ``kline_interval`` seconds. Each takes subscriptions of a
-    # connection's 20: trades, book and klines one per symbol, ticks four per contract,
-    # tickers one per family. ``book_depth``: 30 levels or the full book.
+    # exchange's bars of each of ``kline_intervals`` (seconds). Each takes subscriptions of
+    # a connection's 20: trades and book one per symbol, klines one per symbol and interval,
+    # ticks four per contract, tickers one per family. ``book_depth``: 30 levels or the full
+    # book.
     channels: Annotated[tuple[Channel, ...], NoDecode] = ("trades",)
     book_depth: Literal[30, "full"] = 30
-    kline_interval: int = 60
+    kline_intervals: Annotated[tuple[int, ...], NoDecode] = (60,)
 
-    @field_validator("kline_interval")
+    @field_validator("kline_intervals", mode="before")
     @classmethod
-    def _interval(cls, value: int) -> int:
-        if value not in KLINE_INTERVALS:
-            msg = f"choose one of {', '.join(map(str, KLINE_INTERVALS))} (seconds)"
+    def _split_intervals(cls, value: Any) -> Any:
+        return _comma_list(value)
+
+    @field_validator("kline_intervals")
+    @classmethod
+    def _intervals(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or len(set(value)) != len(value) or not set(value) <= set(KLINE_INTERVALS):
+            msg = f"list some of {', '.join(map(str, KLINE_INTERVALS))} (seconds), each once"
             raise ValueError(msg)
         return value
 

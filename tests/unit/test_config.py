@@ -33,6 +33,9 @@ def test_a_bad_token_is_named_but_not_echoed() -> None:
         ({"detect": {"webhook": "ftp://x"}}, "detect.webhook"),
         ({"dashboard": {"port": 70_000}}, "dashboard.port"),
         ({"detect": {"colour": "red"}}, "detect.colour"),
+        ({"feed": {"kline_intervals": "61"}}, "feed.kline_intervals"),  # not an exchange bar
+        ({"feed": {"kline_intervals": "60,300,60"}}, "feed.kline_intervals"),
+        ({"feed": {"kline_intervals": ""}}, "feed.kline_intervals"),
     ],
 )
 def test_bad_values_name_their_field(overrides: dict[str, dict[str, object]], field: str) -> None:
@@ -48,6 +51,8 @@ def test_list_settings_from_the_environment_read_as_flags_do(
     or as JSON."""
     monkeypatch.setenv("TICKLAKE_FEED__SYMBOLS", value)
     monkeypatch.setenv("TICKLAKE_FEED__CHANNELS", "trades,book")
+    monkeypatch.setenv("TICKLAKE_FEED__KLINE_INTERVALS", "60, 3600")
     feed = load_settings().feed
     assert (feed.symbols, feed.channels) == (("BTCUSD", "ETHUSD"), ("trades", "book"))
+    assert feed.kline_intervals == (60, 3600)
     assert load_settings(feed={"symbols": "sBTCUSDT"}).feed.symbols == ("sBTCUSDT",)  # flag wins

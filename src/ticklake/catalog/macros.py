@@ -54,7 +54,7 @@ Exchange bars (recorded with ``--channels …,klines``) and ticklake's own candl
 
 - ``exchange_bars(sym, step[, since, until])``: bucket, open, high, low, close, volume,
   turnover, versions — the final version of each bar of that interval (``step`` must be one
-  the recorder subscribed, ``[feed] kline_interval``).
+  the recorder subscribed, ``[feed] kline_intervals``).
 - ``kline_check(sym, step[, since, until])``: every bar, ticklake's candle from the trades
   beside the exchange's bar, a ``status`` — ``match`` (open, high, low, close and volume
   equal exactly), ``differs``, ``no_bar``, ``no_trades``, ``outside`` (not wholly between the

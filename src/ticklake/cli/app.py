@@ -69,8 +69,10 @@ FamilyOption = Annotated[str | None, typer.Option(
 ChannelsOption = Annotated[str | None, typer.Option(
     help="What to record of each symbol, comma-separated: trades, book, tickers (24 h "
          "statistics, mark, index, funding), ticks (index/mark/funding symbols), klines "
-         "(the exchange's bars of feed.kline_interval seconds, 60 by default) "
-         "(feed.channels) [trades]")]
+         "(the exchange's bars, of --kline-intervals) (feed.channels) [trades]")]
+KlineIntervalsOption = Annotated[str | None, typer.Option(
+    help="The exchange's bars to record with klines, comma-separated seconds: 60, 300, 900, "
+         "1800, 3600, 14400, 86400, ... (feed.kline_intervals) [60]")]
 BookDepthOption = Annotated[str | None, typer.Option(
     help="Order book depth: 30 or full (feed.book_depth) [30]")]
 ConnectionsOption = Annotated[

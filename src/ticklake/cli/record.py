@@ -16,6 +16,7 @@ from ticklake.cli.app import (
     ConnectionsOption,
     FamilyOption,
     HostOption,
+    KlineIntervalsOption,
     LakeOption,
     LogOption,
     MetricsPortOption,
@@ -47,6 +48,7 @@ def record(
     connections: ConnectionsOption = None,
     channels: ChannelsOption = None,
     book_depth: BookDepthOption = None,
+    kline_intervals: KlineIntervalsOption = None,
     out_path: Annotated[
         Path | None, typer.Option("--out", help="Append trades and gaps as JSON lines here")
     ] = None,
@@ -75,6 +77,7 @@ def record(
         **overrides("feed", url=url, ping_interval=ping_interval,
                      silence_timeout=silence_timeout, products_url=products_url,
                      channels=channels, book_depth=book_depth,
+                     kline_intervals=kline_intervals,
                      **feed_selection(symbols, family, shard, connections)),
         **overrides("lake", root=lake, spool=spool, log=log, partitions=partitions),
     )
@@ -94,6 +97,7 @@ def run(
     connections: ConnectionsOption = None,
     channels: ChannelsOption = None,
     book_depth: BookDepthOption = None,
+    kline_intervals: KlineIntervalsOption = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds")] = None,
     host: HostOption = None,
     port: PortOption = None,
@@ -109,6 +113,7 @@ def run(
     settings = load_settings(
         config,
         **overrides("feed", url=url, channels=channels, book_depth=book_depth,
+                    kline_intervals=kline_intervals,
                     **feed_selection(symbols, family, shard, connections)),
         **overrides("lake", root=lake, spool=spool),
         **overrides("dashboard", host=host, port=port, token=token),

@@ -98,7 +98,7 @@ async def build_recording(
     # A family is listed from the exchange's payload; shipped defaults would silently shrink it.
     products = await load_products(products_url, required=families_requested(feed.symbols))
     # One connection per group of <= 20 symbols, at most feed.connections (session.sharding).
-    per_symbol = sum(_SLOTS[channel] for channel in feed.channels)
+    per_symbol = _slots(feed)
     reserved = len(TICKER_CHANNELS) if "tickers" in feed.channels else 0
     groups = plan_connections(feed.symbols, products, feed.shard, feed.connections,
                               max(per_symbol, 1), reserved)
@@ -156,9 +156,13 @@ async def build_recording(
     return recording
 
 
-# Subscriptions a symbol takes of a connection's 20, per channel (ticks: a contract's
-# index, mark, predicted and 8 h funding; tickers: one per family, reserved apart)
-_SLOTS = {"trades": 1, "book": 1, "ticks": 4, "tickers": 0, "klines": 1}
+def _slots(feed: FeedSettings) -> int:
+    """Subscriptions a symbol takes of a connection's 20 (ticks: a contract's index, mark,
+    predicted and 8 h funding; klines: one per interval; tickers: one per family, reserved
+    apart)."""
+    per_channel = {"trades": 1, "book": 1, "ticks": 4, "tickers": 0,
+                   "klines": len(feed.kline_intervals)}
+    return sum(per_channel[channel] for channel in feed.channels)
 
 
 def _subscriptions(feed: FeedSettings, products: list[Product],
@@ -174,7 +178,7 @@ def _subscriptions(feed: FeedSettings, products: list[Product],
             elif channel == "book":
                 subs.append(Subscription.book(product, depth))
             elif channel == "klines":
-                subs.append(Subscription.klines(product, feed.kline_interval))
+                subs += [Subscription.klines(product, s) for s in feed.kline_intervals]
             elif channel == "ticks":
                 subs.extend(s for s in Subscription.ticks(product) if s not in subs)
     subs += [Subscription.tickers(family) for family in ticker_families]
