@@ -74,7 +74,7 @@ def test_errors_6001_and_unknown_method(kit: Any) -> None:
             15: ("trade.subscribe", "BTCUSD"),  # params not a list
             16: ("trade.subscribe", []),
             17: ("trade.subscribe", [42]),
-            18: ("kline.subscribe", ["BTCUSD", 60]),  # real channel, not served here
+            18: ("aop.subscribe", []),  # real channel, not served here
             19: ("trade.unsubscribe", ["DOGEUSD"]),
         }
         for rid, (method, params) in bad.items():

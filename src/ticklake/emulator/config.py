@@ -49,6 +49,10 @@ class EmulatorConfig:
     # perp_market24h_pack_p columns: "legacy" (12), "2024" (+ bidRp, askRp), "appended" (2024
     # plus a column no client knows, at the end: clients must read by ``fields`` name)
     ticker_pack_fields: str = "2024"
+    # Klines (§6.2; klines.py, kline_fanout.py): the changed bars are pushed every this many
+    # seconds; 0 = every batch period (H: "published with 20ms interval").
+    kline_push_interval: float = 0.0
+    kline_scales: bool = True  # priceScale/valueScale(/qtyScale) on kline messages (ROQ 2025)
     # Switchable limits (§9.6), off by default.
     max_requests_per_second: float = 0.0  # 0 = off; exceeding closes the connection (1008)
     max_connections: int = 0  # 0 = off; further upgrades get HTTP 429
@@ -91,6 +95,8 @@ class EmulatorConfig:
                  "book_snapshot_interval must be > 0", self.book_snapshot_interval)
         _require(_finite(self.ticker_interval) and self.ticker_interval > 0,
                  "ticker_interval must be > 0", self.ticker_interval)
+        _require(_finite(self.kline_push_interval) and self.kline_push_interval >= 0,
+                 "kline_push_interval must be >= 0", self.kline_push_interval)
         _require(self.ticker_pack_fields in PACK_VARIANTS,
                  f"ticker_pack_fields must be one of {PACK_VARIANTS}", self.ticker_pack_fields)
         _require(self.max_requests_per_second >= 0, "max_requests_per_second must be >= 0",

@@ -1,21 +1,25 @@
 """Client requests: envelope checks, server.ping, and (un)subscribe of the served channels:
 ``trade``/``trade_p``, ``orderbook``/``orderbook_p``, the 24 h tickers ``market24h``,
 ``spot_market24h``, ``market24h_p``, ``perp_market24h_pack_p`` and the ticks ``tick``/``tick_p``
-(:mod:`~ticklake.emulator.ticker_fanout`).
+(:mod:`~ticklake.emulator.ticker_fanout`), the klines ``kline``/``kline_p``
+(:mod:`~ticklake.emulator.kline_fanout`).
 
 Every request gets exactly one reply (except when the connection is being closed for a
 policy violation, or while it is stalled). Choices where the reference is silent:
 
 * a frame that is not a JSON object with an integer ``id`` (binary frame, invalid JSON,
   missing/bool/float/string id) → 6001 with ``"id": null``;
-* a known channel this emulator does not serve (kline, kline_p, aop, …) or
-  ``user.auth`` → 6001; a method nobody knows → ``config.unknown_method_code`` (6002);
+* a known channel this emulator does not serve (aop, aop_p, wo) or ``user.auth`` → 6001;
+  a method nobody knows → ``config.unknown_method_code`` (6002);
 * subscribing a listed but untraded symbol → ack + an empty snapshot, then nothing (tickers
   and ticks: ack, then nothing);
 * ticker channels: ``[]`` = every traded symbol of the family (one slot), ``[symbol]`` = that
   symbol (another slot; ``perp_market24h_pack_p`` ignores it: the pack is whole, one slot);
   ``tick(_p)`` needs a tick symbol of the family (``[]`` → 6001). ``.unsubscribe []`` drops
   every slot of the channel, ``[symbol]`` that symbol's slot only (not the ``[]`` one);
+* klines: ``[symbol, interval]`` (an int interval of the reference's list; the symbol of the
+  channel's families; else 6001), one slot per (symbol, interval); ``.unsubscribe []`` drops
+  every kline slot of the channel, ``[symbol]`` every interval of that symbol;
 * unsubscribing a valid symbol that is not subscribed → ack (idempotent);
 * ``orderbook(_p).unsubscribe []`` drops every book subscription of that channel;
   ``[sym]`` is acked and does nothing (reference §6.1, Phemex.Net).
@@ -30,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 from ticklake.emulator.book import BookView, parse_book_params
 from ticklake.emulator.frames import INVALID_ARGUMENT, ack, error_reply, pong
+from ticklake.emulator.kline_fanout import ALL as ALL_SYMBOLS
+from ticklake.emulator.kline_fanout import KLINE_CHANNELS, kline_slot, parse_kline_slot
 from ticklake.emulator.ticker_fanout import TICK_CHANNELS, TICKER_CHANNELS
 
 if TYPE_CHECKING:
@@ -47,8 +53,10 @@ BOOK_UNSUBSCRIBE = {
 }
 TICKER_SUBSCRIBE = {f"{c}.subscribe": c for c in (*TICKER_CHANNELS, *TICK_CHANNELS)}
 TICKER_UNSUBSCRIBE = {f"{c}.unsubscribe": c for c in (*TICKER_CHANNELS, *TICK_CHANNELS)}
-# Real channels (reference §6) this emulator does not serve: answered with 6001.
-UNSERVED_CHANNELS = frozenset({"kline", "kline_p", "aop", "aop_p", "wo"})
+KLINE_SUBSCRIBE = {f"{c}.subscribe": c for c in KLINE_CHANNELS}
+KLINE_UNSUBSCRIBE = {f"{c}.unsubscribe": c for c in KLINE_CHANNELS}
+# Real channels (reference §0, §2) this emulator does not serve: answered with 6001.
+UNSERVED_CHANNELS = frozenset({"aop", "aop_p", "wo"})
 INVALID = "invalid argument"
 NOT_FOUND = "method not found"
 _MISSING = object()
@@ -89,6 +97,10 @@ def handle_message(emu: Emulator, client: Client, message: str | bytes) -> None:
         _ticker_subscribe(emu, client, rid, TICKER_SUBSCRIBE[method], params)
     elif isinstance(method, str) and method in TICKER_UNSUBSCRIBE:
         _ticker_unsubscribe(emu, client, rid, TICKER_UNSUBSCRIBE[method], params)
+    elif isinstance(method, str) and method in KLINE_SUBSCRIBE:
+        _kline_subscribe(emu, client, rid, KLINE_SUBSCRIBE[method], params)
+    elif isinstance(method, str) and method in KLINE_UNSUBSCRIBE:
+        _kline_unsubscribe(emu, client, rid, KLINE_UNSUBSCRIBE[method], params)
     elif isinstance(method, str) and (
         method == "user.auth" or method.rpartition(".")[0] in UNSERVED_CHANNELS
     ):
@@ -249,5 +261,36 @@ def _ticker_unsubscribe(
     everything = isinstance(params, list) and not params
     for slot in list(client.subscriptions):
         if slot[0] == channel and (everything or slot[1] == symbol):
+            del client.subscriptions[slot]
+    emu.send(client, ack(rid))
+
+
+def _kline_subscribe(
+    emu: Emulator, client: Client, rid: int, channel: str, params: object
+) -> None:
+    if _error_fault(emu, client, rid):
+        return
+    parsed = emu.klines.subscribe_params(channel, params)
+    if parsed is None:
+        emu.send(client, error_reply(rid, INVALID_ARGUMENT, INVALID))
+        return
+    slot = (channel, kline_slot(*parsed))
+    if not _take_slot(emu, client, slot):
+        return
+    emu.send(client, ack(rid))
+    emu.on_first_ack(client)
+    if slot in client.subscriptions:  # a fault fired by the ack may have dropped it
+        emu.klines.send_snapshot(client, channel, *parsed)
+
+
+def _kline_unsubscribe(
+    emu: Emulator, client: Client, rid: int, channel: str, params: object
+) -> None:
+    symbol = emu.klines.unsubscribe_symbol(channel, params)
+    if symbol is None:
+        emu.send(client, error_reply(rid, INVALID_ARGUMENT, INVALID))
+        return
+    for slot in list(client.subscriptions):
+        if slot[0] == channel and (symbol == ALL_SYMBOLS or parse_kline_slot(slot[1])[0] == symbol):
             del client.subscriptions[slot]
     emu.send(client, ack(rid))

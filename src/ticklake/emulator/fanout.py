@@ -1,5 +1,6 @@
 """Market data out: the simulated market's trades and books to the subscribed connections
-(tickers and ticks: :mod:`~ticklake.emulator.ticker_fanout`, fed every trade from here).
+(tickers and ticks: :mod:`~ticklake.emulator.ticker_fanout`, klines:
+:mod:`~ticklake.emulator.kline_fanout`, both fed every trade from here).
 
 Every batch period the server asks :class:`Fanout` to *produce* (advance the market to now),
 which *records* the new trades (ground truth, the per-symbol snapshot ring) and fans them out
@@ -133,6 +134,7 @@ class Fanout:
         if self._truth is not None:
             self._truth.write(trades)
         self.emu.tickers.record(trades)  # the 24 h windows (ticker_fanout.py)
+        self.emu.klines.record(trades)  # the bars (kline_fanout.py)
         products = self.emu.products
         for trade in trades:
             self.rings[trade.symbol].append(trade_row(products[trade.symbol], trade))

@@ -13,6 +13,8 @@ be a symbol: every current connection watching that symbol's book, that symbol o
 ``ticker_malformed`` arms ``count`` broken frames on the connection's plan: each of its next
 24 h ticker frames (not ticks) carries one broken value, and the ticker truth says so
 (:mod:`~ticklake.emulator.ticker_fanout`). With target ``next`` it is armed at the first ack.
+``kline_malformed`` does the same to kline frames (snapshots and incrementals, a frame with at
+least one bar), in the kline truth (:mod:`~ticklake.emulator.kline_fanout`).
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ class FaultKind(enum.StrEnum):
     BOOK_UNKNOWN_DELETE = "book_unknown_delete"  # a delete of a level that does not exist
     # 24 h tickers (ticker_fanout.py): the next ticker frame to a connection carries a bad value
     TICKER_MALFORMED = "ticker_malformed"
+    # Klines (kline_fanout.py): the next kline frame to a connection carries a bad value
+    KLINE_MALFORMED = "kline_malformed"
 
 
 # Used when ``seconds`` is None for kinds that need a duration. STALL with None lasts until
@@ -135,6 +139,7 @@ class FaultPlan:
     on_first_data: list[tuple[FaultKind, float | None]] = field(default_factory=list)
     book: list[BookArm] = field(default_factory=list)
     ticker_malformed: int = 0  # the next this many ticker frames carry a broken value
+    kline_malformed: int = 0  # the next this many kline frames carry a broken value
 
     def book_arm(self, kind: FaultKind, symbol: str) -> BookArm | None:
         """The first armed ``kind`` that fits ``symbol``'s book, if any."""

@@ -132,6 +132,8 @@ class Injector:
             plan.book.append(BookArm(fault, None, count))
         elif fault is FaultKind.TICKER_MALFORMED:
             plan.ticker_malformed += count
+        elif fault is FaultKind.KLINE_MALFORMED:
+            plan.kline_malformed += count
         elif fault is FaultKind.DUPLICATE:
             if client.last_data is None:
                 plan.pending_duplicates += count

@@ -78,6 +78,11 @@ class Market:
     def halted(self) -> bool:
         return self._halted_at is not None
 
+    @property
+    def clock_ns(self) -> int:
+        """The time the market was advanced to: every trade up to it has been produced."""
+        return self._now_ns
+
     def prefill(self, count: int) -> list[Trade]:
         """``count`` trades per symbol with timestamps before the start time (history).
 

@@ -8,7 +8,8 @@ products and the control endpoint.
 * ``GET /control/state`` → state JSON; ``/control/fault?kind=&target=&seconds=&count=`` →
   ``{"ok":true,"affected":N}`` (book faults: ``kind=book_drop&target=BTCUSD`` aims at every
   connection watching that book; ``kind=ticker_malformed&target=3``: connection 3's next
-  ticker frame is broken); ``/control/halt``, ``/control/resume`` → ``{"ok":true}``;
+  ticker frame is broken, ``kind=kline_malformed`` its next kline frame);
+  ``/control/halt``, ``/control/resume`` → ``{"ok":true}``;
   ``/control/swing?symbol=&k=&seconds=&direction=&shape=`` (a labelled price swing of ``k``
   local sigmas starting now; shapes step, ramp, v, grind) → ``{"ok":true,"label":{...}}``.
   Bad parameters → 400 ``{"error":"..."}``; unknown ``/control/*`` → 404.

@@ -5,8 +5,9 @@ One asyncio event loop runs everything. Frames are written synchronously (websoc
 precedes its snapshot, which precedes every incremental. A market task advances the
 simulated market every ``batch_ms`` (:mod:`~ticklake.emulator.fanout` fans the new trades out
 as ``incremental`` messages and moves the order books; every ``ticker_interval``
-:mod:`~ticklake.emulator.ticker_fanout` pushes the 24 h tickers and ticks) and enforces
-heartbeats. Requests go
+:mod:`~ticklake.emulator.ticker_fanout` pushes the 24 h tickers and ticks, and
+:mod:`~ticklake.emulator.kline_fanout` the bars that changed) and enforces heartbeats.
+Requests go
 to :mod:`~ticklake.emulator.dispatch`, HTTP to :mod:`~ticklake.emulator.rest`, faults to
 :mod:`~ticklake.emulator.injector`.
 
@@ -36,6 +37,7 @@ from ticklake.emulator.connection import Client, EmuConnection
 from ticklake.emulator.fanout import Fanout
 from ticklake.emulator.faults import FaultKind
 from ticklake.emulator.injector import Injector
+from ticklake.emulator.kline_fanout import KlineFanout
 from ticklake.emulator.market import Market
 from ticklake.emulator.products import Product, lookup
 from ticklake.emulator.swings import SwingLabel
@@ -66,6 +68,7 @@ class Emulator:
             if product is not None:  # always, once EmulatorConfig validated the symbols
                 self.products[symbol] = product
         self.tickers = TickerFanout(self)
+        self.klines = KlineFanout(self)  # after the tickers: it takes their scales
         self.fanout = Fanout(self)
         self.injector = Injector(self)
         self._labels: TextIO | None = None
@@ -85,6 +88,7 @@ class Emulator:
         history = market.prefill(cfg.history)
         self.market = market
         self.tickers.open(market)  # before the history goes into the 24 h windows
+        self.klines.open()  # and into the bars
         self.fanout.open(market, history)
         if cfg.labels_path is not None:
             self._labels = open(cfg.labels_path, "a", encoding="utf-8")  # noqa: SIM115
@@ -122,6 +126,7 @@ class Emulator:
             self._server = None
         self.fanout.close()
         self.tickers.close()
+        self.klines.close()
         if self._labels is not None:
             self._labels.close()
             self._labels = None
@@ -177,7 +182,8 @@ class Emulator:
         ``book_unknown_delete``) fire ``count`` times on each target connection's next book
         message they fit; their target may be a symbol (every connection watching its book,
         returned). ``ticker_malformed`` breaks one value of each target connection's next
-        ``count`` 24 h ticker frames (each a ``fault`` line of the ticker truth). Raises
+        ``count`` 24 h ticker frames (each a ``fault`` line of the ticker truth);
+        ``kline_malformed`` its next ``count`` kline frames (the kline truth). Raises
         ValueError on a bad kind/target/seconds/count.
         """
         return self.injector.inject(kind, target, seconds, count)
@@ -297,11 +303,14 @@ class Emulator:
 
     def tick(self) -> None:
         """One batch period: advance the market, fan out incrementals, housekeeping (and
-        every ``ticker_interval`` the tickers and ticks)."""
+        every ``ticker_interval`` the tickers and ticks, every ``kline_push_interval`` the
+        changed bars)."""
         self.ticks += 1
         self.fanout.produce(time.time_ns())
         self.fanout.step_books()
-        self.tickers.on_period(time.monotonic())
+        now = time.monotonic()
+        self.tickers.on_period(now)
+        self.klines.on_period(now)
         self._check_heartbeats()
 
     def _check_heartbeats(self) -> None:

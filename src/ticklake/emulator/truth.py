@@ -56,6 +56,29 @@ publication is broken, and the whole frame must be rejected (for the pack: every
 
     {"fault":"ticker_malformed","channel":"perp_market24h_pack_p","symbol":"BTCUSDT",
      "conn":3,"ts_ns":1764824672778886833}
+
+Klines go beside it too (:func:`kline_truth_path`: ``truth.jsonl`` → ``truth.klines.jsonl``),
+one line per *bar version published*: each bar of a message written to at least one
+connection (a snapshot's bars each, an incremental's changed bars), oldest first. ``ts`` is
+the bar's start in epoch seconds; ``ts_ns`` the instant of the publication and ``sequence``
+its messages' (every connection of a push gets the same message); ``type`` ``snapshot`` or
+``incremental``; ``final`` whether the bar had closed (every bar but the current one at the
+market clock: its values will not change). The seven values are exact decimal strings in
+natural units (prices 8673.5; volume in contracts (COIN-M) or base qty (spot, USDⓈ-M);
+turnover in the settle (COIN-M) or quote currency (spot, USDⓈ-M)); a flat bar (no trade in
+the interval) has volume and turnover "0" and every price = ``last_close``. A bar's final
+values are those of any of its lines with ``final`` true (they agree), else of its last line::
+
+    {"channel":"kline","symbol":"BTCUSD","interval":60,"ts":1764824640,"type":"incremental",
+     "final":true,"sequence":20254182950,"ts_ns":1764824700012345678,"last_close":"90000.5",
+     "open":"90001","high":"90012.5","low":"89998","close":"90010","volume":"12345",
+     "turnover":"0.13716123"}
+
+A ``kline_malformed`` fault is a line of the klines file: that connection's frame of that
+publication (channel, symbol, interval, sequence) is broken and must be rejected whole::
+
+    {"fault":"kline_malformed","channel":"kline_p","symbol":"BTCUSDT","interval":60,"conn":3,
+     "ts_ns":1764824672778886833,"sequence":54193715981}
 """
 
 from __future__ import annotations
@@ -74,6 +97,7 @@ __all__ = [
     "JsonlWriter",
     "TruthWriter",
     "book_truth_path",
+    "kline_truth_path",
     "tick_truth_path",
     "ticker_truth_path",
     "truth_record",
@@ -172,6 +196,11 @@ def ticker_truth_path(truth_path: str | Path) -> Path | None:
 def tick_truth_path(truth_path: str | Path) -> Path | None:
     """``x.jsonl`` → ``x.ticks.jsonl`` (None for Parquet, as for books)."""
     return _beside(truth_path, "ticks")
+
+
+def kline_truth_path(truth_path: str | Path) -> Path | None:
+    """``x.jsonl`` → ``x.klines.jsonl`` (None for Parquet, as for books)."""
+    return _beside(truth_path, "klines")
 
 
 class JsonlWriter:
