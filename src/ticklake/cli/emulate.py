@@ -42,6 +42,17 @@ def emulate(
     faults: Annotated[str, typer.Option(help="Fault kinds for --fault-every, comma list")] = "",
     fault_every: Annotated[float, typer.Option(help="Inject a random fault every N s")] = 0.0,
     legacy_410: Annotated[bool, typer.Option(help="Answer HTTP 410 on /ws")] = False,
+    ticker_interval: Annotated[float, typer.Option(
+        help="Push the 24 h tickers and ticks every N s")] = 1.0,
+    ticker_pack_fields: Annotated[str, typer.Option(
+        help="perp_market24h_pack_p columns: legacy (12), 2024 (+ bidRp, askRp) or "
+             "appended (2024 + a column no client knows)")] = "2024",
+    ticker_inner_timestamp: Annotated[bool, typer.Option(
+        help="market24h: a timestamp inside the ticker object too")] = False,
+    kline_push_interval: Annotated[float, typer.Option(
+        help="Push the changed kline bars every N s (0 = every batch period)")] = 0.0,
+    kline_scales: Annotated[bool, typer.Option(
+        help="State priceScale/valueScale/qtyScale on kline messages")] = True,
 ) -> None:
     """Serve a Phemex-compatible exchange (WebSocket + REST products + control endpoint)."""
     from ticklake.emulator import Emulator, EmulatorConfig
@@ -55,11 +66,13 @@ def emulate(
             snapshot_size=snapshot_size, heartbeat_timeout=heartbeat_timeout,
             max_trades_per_message=max_trades_per_message, batch_ms=batch_ms,
             fault_every=fault_every, fault_kinds=tuple(k for k in faults.split(",") if k),
-            legacy_410=legacy_410,
+            legacy_410=legacy_410, ticker_interval=ticker_interval,
+            ticker_pack_fields=ticker_pack_fields,
+            ticker_inner_timestamp=ticker_inner_timestamp,
+            kline_push_interval=kline_push_interval, kline_scales=kline_scales,
         )
     except ValueError as exc:
-        field = "emulator option"
-        raise ConfigError(field, symbols, str(exc)) from None
+        raise _option_error(str(exc), locals()) from None
 
     async def serve() -> None:
         async with Emulator(config) as emulator:
@@ -71,3 +84,20 @@ def emulate(
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve())
+
+
+# Config fields whose option has another name, and words that name an option in a problem.
+_OPTION_OF = {"fault_kinds": "faults", "truth_path": "truth"}
+_OPTION_IN = (("fault kind", "faults"), ("symbol", "symbols"), ("catalog", "catalog"))
+
+
+def _option_error(problem: str, given: dict[str, object]) -> ConfigError:
+    """The config's complaint as one line naming the option: ``invalid --rate -1.0: ...``."""
+    problem = problem.removeprefix("emulator config: ")
+    field = problem.split(" ", 1)[0].rstrip(":")
+    option = _OPTION_OF.get(field, field)
+    if option not in given:
+        option = next((o for words, o in _OPTION_IN if words in problem), "")
+    if option not in given:
+        return ConfigError("emulator option", None, problem)
+    return ConfigError(f"--{option.replace('_', '-')}", given[option], problem)
