@@ -7,7 +7,8 @@ Quick (``make bench``, under 5 minutes on 2 cores): ingest 1x1 and 10x1 streams,
 (one publish), storage 100k trades, query 2M rows over 30 days, the dashboard's day of candles (4.3M
 trades; old files + old SQL vs new files + new SQL only), order books (``books.py --quick``:
 a 60k-message book stream vs cryptofeed, 364 symbols' books at the real rate for 20 s, a day
-lake's ``book_at``). Full (``--full``): ingest also 1x2 and 10x2 with longer streams, ccxt on
+lake's ``book_at``), tickers/ticks/klines (``tickers.py --quick``: a quarter day of each).
+Full (``--full``): ingest also 1x2 and 10x2 with longer streams, ccxt on
 every stream, latency 60 s, memory 10 minutes of ``record`` and ``run``, storage 1M trades,
 query 100M rows, every candles variant, books with longer streams and a 6-minute real-rate run.
 """
@@ -135,7 +136,25 @@ def table(results: dict[str, Any]) -> str:
                          f"{r['incremental']['p99_ms']} | {r['redecode']['p50_ms']} | "
                          f"{r['redecode']['p99_ms']} | {r['ratio_p50']} |")
     lines += _books_table(results.get("books", {}))
+    lines += _tickers_table(results.get("tickers", {}))
     return "\n".join(lines)
+
+
+def _tickers_table(tickers: dict[str, Any]) -> list[str]:
+    streams = tickers.get("streams", {})
+    if not streams:
+        return []
+    lines = ["", f"Tickers, ticks, klines: {tickers['seconds']:,} s of frames at 1/s through the "
+             "lake writer's decode:", "",
+             "| stream | table | frames/s | rows/s | ÷ bare JSON parse | ÷ trades frames/s "
+             "| B/row (day file) | B/row (5-min files) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name, r in streams.items():
+        lines.append(f"| {name} | {r['table']} | {r['frames_per_s']:,} | {r['rows_per_s']:,} | "
+                     f"{r['vs_bare_json_parse']}x | {r['frames_per_s_vs_trades']} | "
+                     f"{r['storage']['day_file_bytes_per_row']} | "
+                     f"{r['storage']['five_minute_bytes_per_row']} |")
+    return lines
 
 
 def _books_table(books: dict[str, Any]) -> list[str]:
@@ -179,7 +198,7 @@ def main() -> None:
     parser.add_argument("--full", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--only",
-                        default="ingest,latency,memory,storage,query,candles,live_edge,books")
+                        default="ingest,latency,memory,storage,query,candles,live_edge,books,tickers")
     args = parser.parse_args()
     only = args.only.split(",")
     results: dict[str, Any] = {"machine": machine(), "full": args.full}
@@ -223,6 +242,8 @@ def main() -> None:
         results["live_edge"] = run("live_edge.py", "--queries", "200" if args.full else "60")
     if "books" in only:
         results["books"] = run("books.py", *([] if args.full else ["--quick"]))
+    if "tickers" in only:
+        results["tickers"] = run("tickers.py", *([] if args.full else ["--quick"]))
     text = json.dumps(results, indent=1)
     if args.out is not None:
         args.out.write_text(text)
