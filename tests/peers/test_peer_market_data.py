@@ -23,6 +23,10 @@ so that a change on either side shows:
   (``from_ev``): BTCUSD's 37,659 contracts become 0.00037659.
 * ccxt reads the USDⓈ-M pack by position and keeps no mark, index, bid or ask from it
   (``parse_perpetual_ticker``), although the pack carries them.
+* cryptofeed keeps a spot bar's volume in the wire's scaled integer (``Decimal(volume)`` in
+  ``_candle``: sBTCUSDT in 1e-8 BTC), as it does its spot book sizes.
+* cryptofeed's ``candle_interval_map`` zips ten interval names with eleven lengths, so its
+  '1M' asks for 604,800 s bars (a week), '1Q' for 30 days and '1Y' for 90 days.
 """
 
 from __future__ import annotations
@@ -92,9 +96,13 @@ def installed(*modules: str) -> None:
 
 
 def watch(directory: Path, config: EmulatorConfig, specs: list[tuple[str, str, tuple[str, ...]]],
-          enough: Callable[[list[dict[str, Any]]], bool], what: str) -> list[list[dict[str, Any]]]:
+          enough: Callable[[list[dict[str, Any]]], bool], what: str,
+          settled: Callable[[int, list[dict[str, Any]]], bool] | None = None,
+          ) -> list[list[dict[str, Any]]]:
     """Run one emulator and a child per (kind, symbol, extra args) until every child's lines
-    are ``enough``; what each child handed its user, in ``specs`` order."""
+    are ``enough``; then, with ``settled``, halt the market (nothing changes from there) and
+    wait until each child's lines are ``settled`` (given the child's index). What each child
+    handed its user, in ``specs`` order."""
 
     async def run() -> list[MarketPeer]:
         started: list[MarketPeer] = []
@@ -103,6 +111,11 @@ def watch(directory: Path, config: EmulatorConfig, specs: list[tuple[str, str, t
                 for kind, symbol, extra in specs:
                     started.append(MarketPeer(kind, emu.url, symbol, directory, *extra))
                 await wait_until(lambda: all(enough(p.lines()) for p in started), 60, what)
+                if settled is not None:
+                    emu.halt()
+                    await wait_until(lambda: all(settled(i, p.lines())
+                                                 for i, p in enumerate(started)), 30,
+                                     "every peer's last bars to equal the last published")
         finally:
             for peer in started:
                 peer.stop()
@@ -155,3 +168,88 @@ def test_ccxt_watch_ticker_hands_the_published_tickers(tmp_path: Path) -> None:
             else:
                 assert same(ticker["baseVolume"], truth["volume"])
                 assert same(ticker["bid"], truth["bid"]) and same(ticker["ask"], truth["ask"])
+
+
+BAR_FIELDS = ("open", "high", "low", "close", "volume")
+CRYPTOFEED_VOLUME_EXP = {"BTCUSD": 0, "sBTCUSDT": 8}  # its spot volume: wire integers
+
+
+def bar_versions(truth_path: Path, symbol: str, interval: int) -> dict[int, list[tuple[str, ...]]]:
+    """Every version the emulator published of each bar (start s → values, in order)."""
+    out: dict[int, list[tuple[str, ...]]] = {}
+    for r in truth_lines(truth_path.with_name("truth.klines.jsonl")):
+        if "fault" not in r and r["symbol"] == symbol and r["interval"] == interval:
+            out.setdefault(r["ts"], []).append(tuple(r[f] for f in BAR_FIELDS))
+    return out
+
+
+def ccxt_bars(line: dict[str, Any]) -> dict[int, tuple[str, ...]]:
+    return {bar[0] // 1000: tuple(bar[1:]) for bar in line["bars"]}
+
+
+def cryptofeed_bars(lines: list[dict[str, Any]], exp: int) -> dict[int, tuple[str, ...]]:
+    """The last candle cryptofeed handed of each bar, volume rescaled to natural units."""
+    out = {}
+    for c in lines:
+        out[int(c["start"])] = (c["open"], c["high"], c["low"], c["close"],
+                                str(Decimal(c["volume"]).scaleb(-exp)))
+    return out
+
+
+def ccxt_equal(peer: tuple[str, ...], truth: tuple[str, ...]) -> bool:
+    return all(same(p, t) for p, t in zip(peer, truth, strict=True))
+
+
+def cryptofeed_equal(peer: tuple[str, ...], truth: tuple[str, ...]) -> bool:
+    return all(Decimal(p) == Decimal(t) for p, t in zip(peer, truth, strict=True))
+
+
+def test_ccxt_watch_ohlcv_and_cryptofeed_candles_hand_the_published_bars(tmp_path: Path) -> None:
+    installed("ccxt", "cryptofeed")
+    truth_path = tmp_path / "truth.jsonl"
+    # three minutes of history: the snapshot holds finished bars and the current one
+    config = EmulatorConfig(symbols=SYMBOLS, truth_path=str(truth_path), history=9_000,
+                            rate=50.0)
+    specs = [("ccxt-ohlcv", s, ("60",)) for s in SYMBOLS]
+    specs += [("cryptofeed-candles", s, ("60",)) for s in ("BTCUSD", "sBTCUSDT")]
+
+    def view(index: int, lines: list[dict[str, Any]]) -> dict[int, tuple[str, ...]]:
+        kind, symbol, _ = specs[index]
+        if kind == "ccxt-ohlcv":
+            return ccxt_bars(lines[-1]) if lines else {}
+        return cryptofeed_bars(lines, CRYPTOFEED_VOLUME_EXP[symbol])
+
+    def settled(index: int, lines: list[dict[str, Any]]) -> bool:
+        kind, symbol, _ = specs[index]
+        last = {ts: v[-1] for ts, v in bar_versions(truth_path, symbol, 60).items()}
+        equal = ccxt_equal if kind == "ccxt-ohlcv" else cryptofeed_equal
+        mine = view(index, lines)
+        return bool(mine) and all(ts in last and equal(v, last[ts]) for ts, v in mine.items())
+
+    lines = watch(tmp_path, config, specs, lambda got: len(got) >= 20,
+                  "20 bar updates from every peer", settled)
+    for index, (kind, symbol, _) in enumerate(specs):
+        versions = bar_versions(truth_path, symbol, 60)
+        equal = ccxt_equal if kind == "ccxt-ohlcv" else cryptofeed_equal
+        final = view(index, lines[index])
+        assert len(final) >= 3, (kind, symbol, final)  # finished bars and the current one
+        # settled: every bar the peer holds is the last version published of it
+        assert all(equal(v, versions[ts][-1]) for ts, v in final.items()), (kind, symbol)
+        # and everything it handed its user on the way was a published version of its bar
+        handed = ([b for line in lines[index] for b in ccxt_bars(line).items()]
+                  if kind == "ccxt-ohlcv" else
+                  [b for c in lines[index] for b in cryptofeed_bars(
+                      [c], CRYPTOFEED_VOLUME_EXP[symbol]).items()])
+        for ts, values in handed:
+            assert any(equal(values, v) for v in versions[ts]), (kind, symbol, ts, values)
+
+
+def test_cryptofeed_candle_interval_names_are_shifted() -> None:
+    """The pinned cryptofeed error above (not exercised on the wire: 1M, 1Q, 1Y bars take
+    weeks to close)."""
+    installed("cryptofeed")
+    from cryptofeed.exchanges import Phemex
+
+    lengths = Phemex.candle_interval_map
+    assert (lengths["1d"], lengths["1M"], lengths["1Q"], lengths["1Y"]) == (
+        86_400, 604_800, 2_592_000, 7_776_000)
