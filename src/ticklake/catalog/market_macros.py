@@ -112,6 +112,7 @@ FROM (
                 THEN 'before the first recorded trade'
             WHEN end_ns > span.last_ns + 1 THEN 'after the last recorded trade'
             WHEN in_gap AND trades IS NULL THEN 'no trades: a recorded gap'
+            WHEN in_gap AND differing = '' THEN 'a recorded gap; equal nevertheless'
             WHEN in_gap THEN 'a recorded gap: ' || differing || ' may differ'
             WHEN bar_open IS NULL AND trades IS NOT NULL THEN 'no exchange bar received'
             WHEN trades IS NULL AND bar_volume > 0 THEN 'no trades recorded'

@@ -43,7 +43,9 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
     ]
     root = write_lake(tmp_path_factory.mktemp("klines") / "lake", trades=trades, klines=klines,
                       gaps=[gap("BTCUSD", T0 + 4 * MINUTE + 10, T0 + 4 * MINUTE + 20,
-                                offset=17)])
+                                offset=17),
+                            # touches minute 1, which lost nothing to it
+                            gap("BTCUSD", T0 + MINUTE + 3, T0 + MINUTE + 3, offset=18)])
     return Lake(root)
 
 
@@ -63,7 +65,7 @@ def test_kline_check_names_each_bars_status_and_reason(lake: Lake) -> None:
     rows = lake.query("SELECT status, reason FROM kline_check('BTCUSD', '1 minute')").rows()
     assert rows == [
         ("outside", "before the first recorded trade"),
-        ("match", None),
+        ("match", "a recorded gap; equal nevertheless"),
         ("differs", "volume differ"),
         ("no_bar", "no exchange bar received"),
         ("differs", "a recorded gap: high, close, volume may differ"),
