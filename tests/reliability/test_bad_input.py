@@ -75,6 +75,8 @@ CASES = [
     # emulate
     Case("emulate", ("--port", "0", "--symbols", "NOPE"), "unknown symbol"),
     Case("emulate", ("--port", "0", "--rate", "-1"), "rate must be >= 0"),
+    Case("emulate", ("--port", "0", "--clock-speed", "0"), "invalid --clock-speed 0.0"),
+    Case("emulate", ("--port", "0", "--clock-start", "yesterday"), "invalid --clock-start"),
     Case("emulate", ("--port", "0", "--faults", "meteor", "--fault-every", "1"),
          "unknown fault kind 'meteor'"),
 ]

@@ -53,11 +53,24 @@ def emulate(
         help="Push the changed kline bars every N s (0 = every batch period)")] = 0.0,
     kline_scales: Annotated[bool, typer.Option(
         help="State priceScale/valueScale/qtyScale on kline messages")] = True,
+    clock_speed: Annotated[float, typer.Option(
+        help="Exchange seconds per real second: trade/bar/ticker times, 24 h windows and "
+             "funding run this much faster; --rate is per exchange second; pacing options "
+             "(--batch-ms, --ticker-interval, ...) stay real time")] = 1.0,
+    clock_start: Annotated[str | None, typer.Option(
+        help="Exchange time at start: ISO-8601 (UTC unless an offset is given, e.g. "
+             "2024-03-01T00:00:00Z) or epoch ms [default: now]", show_default=False)] = None,
 ) -> None:
     """Serve a Phemex-compatible exchange (WebSocket + REST products + control endpoint)."""
     from ticklake.emulator import Emulator, EmulatorConfig
+    from ticklake.emulator.clock import parse_clock_start
     from ticklake.emulator.products import synthetic_symbols
 
+    try:
+        clock_start_ns = None if clock_start is None else parse_clock_start(clock_start)
+    except ValueError as exc:
+        option = "--clock-start"
+        raise ConfigError(option, clock_start, str(exc)) from None
     try:
         config = EmulatorConfig(
             host=host, port=port, max_connections=max_connections, catalog=catalog,
@@ -70,6 +83,7 @@ def emulate(
             ticker_pack_fields=ticker_pack_fields,
             ticker_inner_timestamp=ticker_inner_timestamp,
             kline_push_interval=kline_push_interval, kline_scales=kline_scales,
+            clock_speed=clock_speed, clock_start_ns=clock_start_ns,
         )
     except ValueError as exc:
         raise _option_error(str(exc), locals()) from None
@@ -87,7 +101,7 @@ def emulate(
 
 
 # Config fields whose option has another name, and words that name an option in a problem.
-_OPTION_OF = {"fault_kinds": "faults", "truth_path": "truth"}
+_OPTION_OF = {"fault_kinds": "faults", "truth_path": "truth", "clock_start_ns": "clock_start"}
 _OPTION_IN = (("fault kind", "faults"), ("symbol", "symbols"), ("catalog", "catalog"))
 
 

@@ -3,7 +3,9 @@
 A *witness* for the client: it imports nothing from ``ticklake`` outside this package and
 encodes its frames itself (shared/docs/phemex-protocol.md, §9 "Emulator must…").
 
-Modules: ``config`` (EmulatorConfig), ``products`` (the basic product table and REST payload),
+Modules: ``config`` (EmulatorConfig), ``clock`` (exchange time, ``clock_speed`` times real
+time: every exchange timestamp and window reads it; pacing stays real), ``products`` (the
+basic product table and REST payload),
 ``catalog``/``catalog_data``/``catalog_payload`` (the exchange-shaped catalogs: hundreds of
 symbols, ``exchange`` and ``exchange-2021`` payload shapes; ``catalog.symbol_specs`` and
 ``catalog.listed_symbols`` are the truth client tests compare against), ``market``

@@ -17,6 +17,8 @@ UNKNOWN_METHOD_CODE = 6002
 # May 2022 (reference §4; phemex-api-docs d58c1eb), so the 2021-shaped exchange sends 1000.
 SNAPSHOT_TRADES = {"basic": 200, "exchange": 200, "exchange-2021": 1000}
 PACK_VARIANTS = ("legacy", "2024", "appended")  # ticker_pack_fields (ticker_frames.py)
+# clock_start_ns bound: timestamps stay int64 (the truth's Parquet, clients) for a long fast run.
+_MAX_NS = 2**62
 
 
 @dataclass(frozen=True)
@@ -31,10 +33,19 @@ class EmulatorConfig:
     # listed symbols of the catalog (of one family), in payload order.
     symbols: tuple[str, ...] = ("BTCUSD",)
     seed: int = 7
-    rate: float = 50.0  # mean trades/s per symbol (Hawkes bursts around it)
-    batch_ms: float = 20.0  # incremental batching period
+    # Mean trades per *exchange* second per symbol (Hawkes bursts around it): at clock_speed k
+    # the wire carries k times as many per real second.
+    rate: float = 50.0
+    batch_ms: float = 20.0  # incremental batching period, real ms
     snapshot_size: int | None = None  # None: the catalog's (SNAPSHOT_TRADES); else this
     history: int = 0  # trades per symbol pre-generated before start (first snapshot)
+    # The exchange clock (clock.py): exchange seconds per real second, and the exchange time
+    # at start (epoch ns; None = now). Trade, book, ticker and kline times, 24 h windows, bars
+    # and funding follow it; the periods below (batch_ms, book_snapshot_interval,
+    # ticker_interval, kline_push_interval, fault and swing schedules) and heartbeat_timeout
+    # stay real seconds.
+    clock_speed: float = 1.0
+    clock_start_ns: int | None = None
     truth_path: str | None = None  # every produced trade appended here (JSONL or .parquet)
     heartbeat_timeout: float = 30.0  # drop a connection without server.ping/protocol ping
     any_message_keeps_alive: bool = False  # §9.4: also count other client messages
@@ -42,15 +53,16 @@ class EmulatorConfig:
     legacy_410: bool = False  # upgrade on /ws answers HTTP 410; "/" still works
     extra_keys: bool = True  # dts/mts on trades_p messages (§9.9)
     max_trades_per_message: int = 0  # 0 = no cap; else split big batches
-    book_snapshot_interval: float = 60.0  # periodic full order-book snapshot (§6.1)
-    # 24 h tickers and ticks (§6.3, §6.4; tickers.py): every channel pushed every this many s.
+    book_snapshot_interval: float = 60.0  # periodic full order-book snapshot (§6.1), real s
+    # 24 h tickers and ticks (§6.3, §6.4; tickers.py): every channel pushed every this many
+    # real s (at clock_speed k each push steps index/mark/funding k times as far).
     ticker_interval: float = 1.0
     ticker_inner_timestamp: bool = False  # market24h: "timestamp" inside the object too (C)
     # perp_market24h_pack_p columns: "legacy" (12), "2024" (+ bidRp, askRp), "appended" (2024
     # plus a column no client knows, at the end: clients must read by ``fields`` name)
     ticker_pack_fields: str = "2024"
     # Klines (§6.2; klines.py, kline_fanout.py): the changed bars are pushed every this many
-    # seconds; 0 = every batch period (H: "published with 20ms interval").
+    # real seconds; 0 = every batch period (H: "published with 20ms interval").
     kline_push_interval: float = 0.0
     kline_scales: bool = True  # priceScale/valueScale(/qtyScale) on kline messages (ROQ 2025)
     # Switchable limits (§9.6), off by default.
@@ -85,6 +97,11 @@ class EmulatorConfig:
         _require(self.snapshot_size is None or self.snapshot_size >= 0,
                  "snapshot_size must be >= 0", self.snapshot_size)
         _require(self.history >= 0, "history must be >= 0", self.history)
+        _require(_finite(self.clock_speed) and self.clock_speed > 0,
+                 "clock_speed must be > 0", self.clock_speed)
+        _require(self.clock_start_ns is None or (type(self.clock_start_ns) is int
+                                                 and 0 <= self.clock_start_ns < _MAX_NS),
+                 "clock_start_ns must be epoch ns in [0, 2**62)", self.clock_start_ns)
         _require(self.heartbeat_timeout > 0, "heartbeat_timeout must be > 0",
                  self.heartbeat_timeout)
         _require(self.max_subscriptions >= 1, "max_subscriptions must be >= 1",

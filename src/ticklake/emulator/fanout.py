@@ -93,13 +93,14 @@ class Fanout:
     def send_book_snapshot(self, client: Client, view: BookView) -> None:
         symbol = view.product.symbol
         book = self.books.get(symbol) or BookSim.empty(view.product)
-        now_ns = time.time_ns()  # the snapshot's timestamp, and the truth's for this instant
+        now_ns = self.emu.now_ns()  # the snapshot's timestamp, and the truth's for this instant
         if self._lazy_books and symbol in self.books:
             self._step_book(symbol, book, now_ns)
         sequence = self._sequence(symbol)
         truth = self._book_truth
         if truth is not None and symbol in self.books and not truth.started(symbol):
             truth.snapshot(symbol, now_ns, sequence, book.bids, book.asks)
+        # monotonic: the periodic snapshot's pacing (book_snapshot_interval) is real time
         text = view.snapshot(book, sequence, now_ns, time.monotonic(), self._extra(None))
         self.sender.send(client, view, text, sequence)
 
@@ -113,7 +114,7 @@ class Fanout:
     def _extra(self, last_ts: int | None) -> tuple[int, int] | None:
         if not self.emu.config.extra_keys:
             return None
-        dts = time.time_ns()
+        dts = self.emu.now_ns()  # the exchange's own send time: exchange time
         mts = dts - 700_000 - self._jitter.randrange(300_000)
         if last_ts is not None:
             mts = max(mts, last_ts)
@@ -169,7 +170,7 @@ class Fanout:
         assert market is not None
         if market.halted:
             return
-        now, now_ns = time.monotonic(), time.time_ns()
+        now, now_ns = time.monotonic(), self.emu.now_ns()  # pacing real, stamps exchange
         books: Iterable[tuple[str, BookSim]] = self.books.items()
         if self._lazy_books:
             watched = {slot[1] for client in emu.clients.values() for slot in client.books}

@@ -30,7 +30,6 @@ so is every ``kline_malformed`` fault fired: that connection's frame carries one
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -207,7 +206,7 @@ class KlineFanout:
             sent = self._send(client, good) or sent
         if not sent or self._truth is None:
             return
-        ts_ns = time.time_ns()
+        ts_ns = self.emu.now_ns()  # publication time, exchange time (bars are on clock_ns)
         clock_s = clock_ns // _NS
         current = clock_s - clock_s % interval
         for row in sorted(rows):

@@ -5,13 +5,15 @@ products and the control endpoint.
   string → 404; ``refuse`` fault → 503; ``max_connections`` reached → 429.
 * ``GET /public/products`` and ``GET /exchange/public/cfg/v2/products`` → the products JSON
   of the configured catalog, in its shape (catalog_payload.py).
-* ``GET /control/state`` → state JSON; ``/control/fault?kind=&target=&seconds=&count=`` →
+* ``GET /control/state`` → state JSON (``clock``: the exchange clock's speed and now_ns);
+  ``/control/fault?kind=&target=&seconds=&count=`` →
   ``{"ok":true,"affected":N}`` (book faults: ``kind=book_drop&target=BTCUSD`` aims at every
   connection watching that book; ``kind=ticker_malformed&target=3``: connection 3's next
   ticker frame is broken, ``kind=kline_malformed`` its next kline frame);
   ``/control/halt``, ``/control/resume`` → ``{"ok":true}``;
   ``/control/swing?symbol=&k=&seconds=&direction=&shape=`` (a labelled price swing of ``k``
-  local sigmas starting now; shapes step, ramp, v, grind) → ``{"ok":true,"label":{...}}``.
+  local sigmas starting now, lasting ``seconds`` of exchange time; shapes step, ramp, v,
+  grind) → ``{"ok":true,"label":{...}}``.
   Bad parameters → 400 ``{"error":"..."}``; unknown ``/control/*`` → 404.
 """
 

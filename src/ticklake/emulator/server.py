@@ -11,6 +11,11 @@ Requests go
 to :mod:`~ticklake.emulator.dispatch`, HTTP to :mod:`~ticklake.emulator.rest`, faults to
 :mod:`~ticklake.emulator.injector`.
 
+Two clocks: exchange time is the one :class:`~ticklake.emulator.clock.ExchangeClock` made at
+start (``clock_speed`` exchange seconds per real second; :meth:`Emulator.now_ns`), and every
+timestamp and exchange-time window reads it; the periods, heartbeats and faults are paced by
+``time.monotonic()`` (real seconds), so a fast clock still talks to clients in real time.
+
 Every method of :class:`Emulator` must be called from the event loop's thread.
 """
 
@@ -32,6 +37,7 @@ from websockets.protocol import State
 
 from ticklake.emulator import dispatch, rest
 from ticklake.emulator.catalog import subscribable_products
+from ticklake.emulator.clock import ExchangeClock
 from ticklake.emulator.config import EmulatorConfig
 from ticklake.emulator.connection import Client, EmuConnection
 from ticklake.emulator.fanout import Fanout
@@ -56,6 +62,7 @@ class Emulator:
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
         self.market: Market | None = None
+        self.clock: ExchangeClock | None = None  # exchange time; started by start()
         self.clients: dict[int, Client] = {}
         self.connections_total = 0
         self.heartbeat_drops = 0
@@ -83,7 +90,8 @@ class Emulator:
             msg = "emulator already started"
             raise RuntimeError(msg)
         cfg = self.config
-        market = Market(cfg.symbols, seed=cfg.seed, rate=cfg.rate, start_ns=time.time_ns(),
+        clock = self.clock = ExchangeClock(cfg.clock_speed, cfg.clock_start_ns)
+        market = Market(cfg.symbols, seed=cfg.seed, rate=cfg.rate, start_ns=clock.start_ns,
                         vol_of_vol=cfg.vol_of_vol, products=self.products)
         history = market.prefill(cfg.history)
         self.market = market
@@ -150,6 +158,15 @@ class Emulator:
         host = self.config.host
         return f"ws://[{host}]:{self.port}/" if ":" in host else f"ws://{host}:{self.port}/"
 
+    def now_ns(self) -> int:
+        """Exchange time (:mod:`~ticklake.emulator.clock`): what every exchange timestamp
+        and every exchange-time window reads. Only once started."""
+        clock = self.clock
+        if clock is None:
+            msg = "emulator not started"
+            raise RuntimeError(msg)
+        return clock.now_ns()
+
     @property
     def trades_produced(self) -> int:
         market = self.market
@@ -158,13 +175,13 @@ class Emulator:
     def halt(self) -> None:
         """Stop producing trades (heartbeats and requests are still served)."""
         if self.market is not None and not self.market.halted:
-            now_ns = time.time_ns()
+            now_ns = self.now_ns()
             self.fanout.produce(now_ns)  # trades up to now still go out; none after
             self.market.halt(now_ns)
 
     def resume(self) -> None:
         if self.market is not None:
-            self.market.resume(time.time_ns())
+            self.market.resume(self.now_ns())
 
     def inject(
         self,
@@ -197,13 +214,16 @@ class Emulator:
         shape: str = "ramp",
     ) -> SwingLabel:
         """Start a labelled price swing now (see ``Market.inject_swing``); returns its label,
-        which also goes to ``labels_path``. Raises ValueError on bad parameters."""
+        which also goes to ``labels_path``. Raises ValueError on bad parameters.
+
+        ``seconds`` are exchange seconds, like the label's start/end and the trades' times
+        (at ``clock_speed`` k the swing takes seconds/k real seconds)."""
         market = self.market
         if market is None:
             msg = "emulator not started"
             raise RuntimeError(msg)
         symbol = symbol or self.config.symbols[0]
-        now_ns = time.time_ns()
+        now_ns = self.now_ns()
         self.fanout.produce(now_ns)  # the market clock must be at "now" before the swing starts
         label = market.inject_swing(
             symbol, start_ns=now_ns, size_sigma=size_sigma,
@@ -216,7 +236,9 @@ class Emulator:
         return label
 
     async def _swing_loop(self) -> None:
-        """The demo's scheduled swings: large, varied, labelled (seeded, so reproducible)."""
+        """The demo's scheduled swings: large, varied, labelled (seeded, so reproducible).
+        Paced in real seconds (``swing_every``), as the fault schedule; each swing's own
+        duration is exchange time."""
         rng = random.Random(f"ticklake-emulator-swings:{self.config.seed}")
         kinds = [("step", 0.0), ("ramp", 2.0), ("ramp", 10.0), ("v", 6.0), ("ramp", 30.0)]
         while True:
@@ -231,6 +253,8 @@ class Emulator:
         return {
             "url": self.url if self._server is not None else None,
             "halted": bool(market and market.halted),
+            "clock": {"speed": self.config.clock_speed,
+                      "now_ns": self.clock.now_ns() if self.clock is not None else None},
             "refusing": self.injector.refusing(),
             "connections": [c.describe() for c in self.clients.values()],
             "connections_total": self.connections_total,
@@ -306,7 +330,7 @@ class Emulator:
         every ``ticker_interval`` the tickers and ticks, every ``kline_push_interval`` the
         changed bars)."""
         self.ticks += 1
-        self.fanout.produce(time.time_ns())
+        self.fanout.produce(self.now_ns())
         self.fanout.step_books()
         now = time.monotonic()
         self.tickers.on_period(now)

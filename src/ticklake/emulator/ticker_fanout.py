@@ -24,7 +24,6 @@ connection's frame carries one broken value (:mod:`~ticklake.emulator.ticker_fra
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -85,7 +84,7 @@ class TickerFanout:
 
     def open(self, market: Market) -> None:
         """A state per traded symbol at the market's touch; the truth files created."""
-        seed, now_ns = self.emu.config.seed, time.time_ns()
+        seed, now_ns = self.emu.config.seed, self.emu.now_ns()
         self.states = {s: TickerState(spec, seed, market.touch(s), now_ns)
                        for s, spec in self.specs.items()}
         truth = self.emu.config.truth_path
@@ -129,7 +128,7 @@ class TickerFanout:
 
     def send_now(self, client: Client, channel: str, symbol: str) -> None:
         """The current values to one connection, right after its subscribe's ack."""
-        self._publish(time.time_ns(), {channel: {symbol: [client]}}, snapshot=True)
+        self._publish(self.emu.now_ns(), {channel: {symbol: [client]}}, snapshot=True)
 
     # ---------------------------------------------------------------- every period
 
@@ -145,7 +144,9 @@ class TickerFanout:
         market = self.emu.market
         if market is None or market.halted:
             return
-        now_ns = time.time_ns()
+        # Paced in real seconds (``now``), stepped and stamped in exchange time: the 24 h
+        # windows and the funding EMAs move with the exchange's clock, whatever its speed.
+        now_ns = self.emu.now_ns()
         for symbol, state in self.states.items():
             state.step(now_ns, market.touch(symbol))
         wanted: dict[str, dict[str, list[Client]]] = {}
