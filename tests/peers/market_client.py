@@ -25,7 +25,7 @@ import asyncio
 import sys
 from typing import IO, Any
 
-from peer_client import CCXT, CRYPTOFEED, emit
+from peer_client import CCXT, CRYPTOFEED, ccxt_at, cryptofeed_at, emit
 
 TIMEFRAMES = {60: "1m", 300: "5m", 900: "15m", 1800: "30m", 3600: "1h", 14400: "4h",
               86400: "1d"}
@@ -35,23 +35,8 @@ def _number(value: Any) -> str | None:
     return None if value is None else repr(value)
 
 
-async def _ccxt(url: str) -> Any:
-    import ccxt.pro
-
-    http = url.replace("ws://", "http://").rstrip("/")
-    exchange = ccxt.pro.phemex()
-    exchange.urls["api"] = {"v1": http + "/v1", "v2": http, "public": http + "/exchange/public",
-                            "private": http, "ws": url}
-
-    async def no_v1_products(params: Any = None) -> dict[str, Any]:
-        return {"code": 0, "msg": "OK", "data": []}
-
-    exchange.v1GetExchangePublicProducts = no_v1_products
-    return exchange
-
-
 async def run_ccxt_ticker(url: str, symbol: str, out: IO[str]) -> None:
-    exchange = await _ccxt(url)
+    exchange = ccxt_at(url)
     try:
         while True:
             t = await exchange.watch_ticker(CCXT[symbol])
@@ -64,7 +49,7 @@ async def run_ccxt_ticker(url: str, symbol: str, out: IO[str]) -> None:
 
 
 async def run_ccxt_ohlcv(url: str, symbol: str, interval: int, out: IO[str]) -> None:
-    exchange = await _ccxt(url)
+    exchange = ccxt_at(url)
     exchange.newUpdates = False  # the whole cache each time, not only what changed
     try:
         while True:
@@ -75,22 +60,10 @@ async def run_ccxt_ohlcv(url: str, symbol: str, interval: int, out: IO[str]) -> 
 
 
 def run_cryptofeed_candles(url: str, symbol: str, interval: int, out: IO[str]) -> None:
-    import cryptofeed.connection as cf_connection
-    import websockets
     from cryptofeed import FeedHandler
-    from cryptofeed.connection import RestEndpoint, Routes, WebsocketEndpoint
     from cryptofeed.defines import CANDLES
-    from cryptofeed.exchanges import Phemex
 
-    def plain_connect(address: str, **kwargs: Any) -> Any:  # it insists on wss://; no TLS here
-        return websockets.connect(address.replace("wss://", "ws://", 1), **kwargs)
-
-    cf_connection.connect = plain_connect
-    http = url.replace("ws://", "http://").rstrip("/")
-    Phemex.websocket_endpoints = [WebsocketEndpoint(http.replace("http://", "wss://") + "/ws",
-                                                    limit=20)]
-    Phemex.rest_endpoints = [RestEndpoint(http, routes=Routes(
-        "/exchange/public/cfg/v2/products"))]
+    Phemex = cryptofeed_at(url)
 
     async def on_candle(candle: Any, receipt_timestamp: float) -> None:
         emit(out, {"start": candle.start, "stop": candle.stop, "interval": candle.interval,

@@ -49,12 +49,11 @@ def emit(out: IO[str], record: dict[str, Any]) -> None:
     out.flush()
 
 
-def run_cryptofeed(url: str, symbol: str, out: IO[str], trim: bool) -> None:
+def cryptofeed_at(url: str) -> Any:
+    """cryptofeed's Phemex feed class, its endpoints pointed at the emulator at ``url``."""
     import cryptofeed.connection as cf_connection
     import websockets
-    from cryptofeed import FeedHandler
     from cryptofeed.connection import RestEndpoint, Routes, WebsocketEndpoint
-    from cryptofeed.defines import L2_BOOK
     from cryptofeed.exchanges import Phemex
 
     def plain_connect(address: str, **kwargs: Any) -> Any:  # it insists on wss://; no TLS here
@@ -66,6 +65,30 @@ def run_cryptofeed(url: str, symbol: str, out: IO[str], trim: bool) -> None:
                                                     limit=20)]
     Phemex.rest_endpoints = [RestEndpoint(http, routes=Routes(
         "/exchange/public/cfg/v2/products"))]
+    return Phemex
+
+
+def ccxt_at(url: str) -> Any:
+    """A ccxt pro Phemex exchange pointed at the emulator at ``url``."""
+    import ccxt.pro
+
+    http = url.replace("ws://", "http://").rstrip("/")
+    exchange = ccxt.pro.phemex()
+    exchange.urls["api"] = {"v1": http + "/v1", "v2": http, "public": http + "/exchange/public",
+                            "private": http, "ws": url}
+
+    async def no_v1_products(params: Any = None) -> dict[str, Any]:
+        return {"code": 0, "msg": "OK", "data": []}
+
+    exchange.v1GetExchangePublicProducts = no_v1_products
+    return exchange
+
+
+def run_cryptofeed(url: str, symbol: str, out: IO[str], trim: bool) -> None:
+    from cryptofeed import FeedHandler
+    from cryptofeed.defines import L2_BOOK
+
+    Phemex = cryptofeed_at(url)
 
     async def on_book(book: Any, receipt_timestamp: float) -> None:
         if trim:
@@ -85,17 +108,7 @@ def run_cryptofeed(url: str, symbol: str, out: IO[str], trim: bool) -> None:
 
 
 async def run_ccxt(url: str, symbol: str, out: IO[str]) -> None:
-    import ccxt.pro
-
-    http = url.replace("ws://", "http://").rstrip("/")
-    exchange = ccxt.pro.phemex()
-    exchange.urls["api"] = {"v1": http + "/v1", "v2": http, "public": http + "/exchange/public",
-                            "private": http, "ws": url}
-
-    async def no_v1_products(params: Any = None) -> dict[str, Any]:
-        return {"code": 0, "msg": "OK", "data": []}
-
-    exchange.v1GetExchangePublicProducts = no_v1_products
+    exchange = ccxt_at(url)
     try:
         while True:
             book = await exchange.watch_order_book(CCXT[symbol])
