@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ticklake.catalog import Lake
+from ticklake.catalog.macro_sql import ORDER
 from ticklake.dashboard.context import context, live_symbols
 from ticklake.dashboard.responses import JSON
 from ticklake.errors import BadRequest
@@ -46,7 +47,6 @@ DEFAULT_BUCKETS = 1_000
 MAX_BUCKETS = 5_000
 _SYMBOL = re.compile(r"^[A-Za-z0-9._\-]{1,40}$")
 # Same trade order as the catalog's candles() macro: exchange time, then spool offset.
-_ORDER = "CAST(ts_ns AS HUGEINT) * 10000000000000000000 + spool_offset"
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,8 @@ SELECT t, CAST(o AS DOUBLE) AS o, CAST(h AS DOUBLE) AS h, CAST(l AS DOUBLE) AS l
        CAST(c AS DOUBLE) AS c, CAST(bv AS DOUBLE) AS bv, CAST(v - bv AS DOUBLE) AS sv, n
 FROM (
   SELECT (ts_ns // {w.step_ns}) * {w.step_ns // _MS} AS t,
-         arg_min(price, {_ORDER}) AS o, max(price) AS h, min(price) AS l,
-         arg_max(price, {_ORDER}) AS c,
+         arg_min(price, {ORDER}) AS o, max(price) AS h, min(price) AS l,
+         arg_max(price, {ORDER}) AS c,
          coalesce(sum(qty) FILTER (WHERE side = 'buy'), 0) AS bv, sum(qty) AS v,
          count(*) AS n
   FROM trades

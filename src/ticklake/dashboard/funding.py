@@ -17,18 +17,18 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ticklake.catalog.macro_sql import ORDER
 from ticklake.dashboard.candles import MAX_BUCKETS, parse_bucketing, parse_window, utc_day
 from ticklake.dashboard.context import context
 from ticklake.dashboard.responses import JSON
 
 _MS = 1_000_000
-_ORDER = "CAST(ts_ns AS HUGEINT) * 10000000000000000000 + spool_offset"
 COLUMNS = ("funding_rate", "pred_funding_rate", "mark_price", "index_price")
 
 
 def funding_sql(symbol: str, since_ns: int, until_ns: int, step_ns: int) -> str:
     """The last update with a funding rate in each bucket of ``[since_ns, until_ns)``."""
-    last = ", ".join(f"arg_max({name}, {_ORDER}) AS {name}" for name in COLUMNS)
+    last = ", ".join(f"arg_max({name}, {ORDER}) AS {name}" for name in COLUMNS)
     doubles = ", ".join(f"CAST({name} AS DOUBLE) AS {name}" for name in COLUMNS)
     return f"""
 SELECT t, {doubles}, updates
