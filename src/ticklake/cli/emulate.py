@@ -52,7 +52,7 @@ def emulate(
     kline_push_interval: Annotated[float, typer.Option(
         help="Push the changed kline bars every N s (0 = every batch period)")] = 0.0,
     kline_scales: Annotated[bool, typer.Option(
-        help="State priceScale/valueScale/qtyScale on kline messages")] = True,
+        help="State the scales (priceScale, valueScale, qtyScale) on kline messages")] = True,
     clock_speed: Annotated[float, typer.Option(
         help="Exchange seconds per real second: trade/bar/ticker times, 24 h windows and "
              "funding run this much faster; --rate is per exchange second; pacing options "
