@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ticklake.emulator.book import BookView, parse_book_params
@@ -85,22 +86,9 @@ def handle_message(emu: Emulator, client: Client, message: str | bytes) -> None:
     if method == "server.ping":
         client.last_heartbeat = now
         _pong(emu, client, rid)
-    elif isinstance(method, str) and method in SUBSCRIBE:
-        _subscribe(emu, client, rid, SUBSCRIBE[method], params)
-    elif isinstance(method, str) and method in UNSUBSCRIBE:
-        _unsubscribe(emu, client, rid, UNSUBSCRIBE[method], params)
-    elif isinstance(method, str) and method in BOOK_SUBSCRIBE:
-        _subscribe(emu, client, rid, BOOK_SUBSCRIBE[method], params)
-    elif isinstance(method, str) and method in BOOK_UNSUBSCRIBE:
-        _book_unsubscribe(emu, client, rid, BOOK_UNSUBSCRIBE[method], params)
-    elif isinstance(method, str) and method in TICKER_SUBSCRIBE:
-        _ticker_subscribe(emu, client, rid, TICKER_SUBSCRIBE[method], params)
-    elif isinstance(method, str) and method in TICKER_UNSUBSCRIBE:
-        _ticker_unsubscribe(emu, client, rid, TICKER_UNSUBSCRIBE[method], params)
-    elif isinstance(method, str) and method in KLINE_SUBSCRIBE:
-        _kline_subscribe(emu, client, rid, KLINE_SUBSCRIBE[method], params)
-    elif isinstance(method, str) and method in KLINE_UNSUBSCRIBE:
-        _kline_unsubscribe(emu, client, rid, KLINE_UNSUBSCRIBE[method], params)
+    elif isinstance(method, str) and method in _ROUTES:
+        handler, channel = _ROUTES[method]
+        handler(emu, client, rid, channel, params)
     elif isinstance(method, str) and (
         method == "user.auth" or method.rpartition(".")[0] in UNSERVED_CHANNELS
     ):
@@ -294,3 +282,17 @@ def _kline_unsubscribe(
         if slot[0] == channel and (symbol == ALL_SYMBOLS or parse_kline_slot(slot[1])[0] == symbol):
             del client.subscriptions[slot]
     emu.send(client, ack(rid))
+
+
+# method -> (handler, channel): every subscribe and unsubscribe this emulator serves
+_Handler = Callable[["Emulator", "Client", int, str, object], None]
+_ROUTES: dict[str, tuple[_Handler, str]] = {
+    method: (handler, channel)
+    for table, handler in ((SUBSCRIBE, _subscribe), (UNSUBSCRIBE, _unsubscribe),
+                           (BOOK_SUBSCRIBE, _subscribe), (BOOK_UNSUBSCRIBE, _book_unsubscribe),
+                           (TICKER_SUBSCRIBE, _ticker_subscribe),
+                           (TICKER_UNSUBSCRIBE, _ticker_unsubscribe),
+                           (KLINE_SUBSCRIBE, _kline_subscribe),
+                           (KLINE_UNSUBSCRIBE, _kline_unsubscribe))
+    for method, channel in table.items()
+}

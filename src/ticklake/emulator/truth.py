@@ -223,16 +223,13 @@ class JsonlWriter:
             self._file = None
 
 
-class BookTruthWriter:
+class BookTruthWriter(JsonlWriter):
     """Appends true-book records and fault records to a JSONL file (flushed per record)."""
 
     def __init__(self, path: str | Path, products: Mapping[str, Product]) -> None:
-        self.path = Path(path)
+        super().__init__(path)
         self._products = products
         self._started: set[str] = set()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Created (truncated) now: a file left by an earlier run must not pass for this one's.
-        self._file: IO[str] | None = self.path.open("w", encoding="utf-8")
 
     def started(self, symbol: str) -> bool:
         return symbol in self._started
@@ -251,7 +248,7 @@ class BookTruthWriter:
 
     def fault(self, kind: str, symbol: str, conn: int | None, ts_ns: int, sequence: int,
               **extra: str | int) -> None:
-        self._write({"fault": kind, "symbol": symbol, "conn": conn, "ts_ns": ts_ns,
+        self.write({"fault": kind, "symbol": symbol, "conn": conn, "ts_ns": ts_ns,
                      "sequence": sequence, **extra})
 
     def price(self, symbol: str, px: int) -> str:
@@ -267,15 +264,6 @@ class BookTruthWriter:
             return [[product.price_str(px * product.tick_units), product.qty_str(qty)]
                     for px, qty in sorted(levels.items(), reverse=descending)]
 
-        self._write({"book": symbol, "type": kind, "ts_ns": ts_ns, "sequence": sequence,
+        self.write({"book": symbol, "type": kind, "ts_ns": ts_ns, "sequence": sequence,
                      "bids": rows(bids, True), "asks": rows(asks, False)})
 
-    def _write(self, record: dict[str, object]) -> None:
-        if self._file is not None:
-            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
-            self._file.flush()
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None

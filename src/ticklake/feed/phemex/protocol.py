@@ -120,13 +120,12 @@ class Subscription:
     def book_depth(self) -> int | None:
         return None if self.params == (True,) else BOOK_DEPTH
 
-    def subscribe_params(self) -> list[str | bool | int]:
-        """No symbol: the channel's every symbol (``[]``)."""
-        return [self.symbol, *self.params] if self.symbol else []
-
-    def unsubscribe_params(self) -> list[str | bool | int]:
-        """The symbol alone; but a book unsubscribe always takes every book (§6.1)."""
-        return [self.symbol] if self.symbol and not self.is_book else []
+    def request_params(self, unsubscribe: bool) -> list[str | bool | int]:
+        """``[]`` without a symbol (the channel's every symbol) and to unsubscribe a book (it
+        takes every book, §6.1); else the symbol, alone to unsubscribe."""
+        if not self.symbol or (unsubscribe and self.is_book):
+            return []
+        return [self.symbol] if unsubscribe else [self.symbol, *self.params]
 
 
 class _Kind(enum.Enum):
@@ -335,8 +334,7 @@ class PhemexProtocol:
             request = Request(request_id, "server.ping", [])
         else:
             assert sub is not None
-            params = (sub.unsubscribe_params() if kind is _Kind.UNSUBSCRIBE
-                      else sub.subscribe_params())
+            params = sub.request_params(unsubscribe=kind is _Kind.UNSUBSCRIBE)
             request = Request(request_id, f"{sub.channel}.{kind.value}", params)
         self._pending[request_id] = _Pending(kind, now_ns, sub)
         self._outgoing.append(request_encoder.encode(request).decode())
