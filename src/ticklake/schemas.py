@@ -28,6 +28,7 @@ TRADES = pa.schema(
         ("sequence", pa.int64()),
         ("from_snapshot", pa.bool_()),
         ("spool_offset", pa.int64()),
+        ("msg_index", pa.int16()),  # schema version 2; null in version 1 files
     ]
 )
 RAW = pa.schema(

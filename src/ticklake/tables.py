@@ -31,7 +31,7 @@ PARTITIONS = {
 }
 # A table's file schema version, raised when a column is added (files of older versions are
 # read with the new columns null; docs/lake-layout.md, "Schema versions").
-SCHEMA_VERSIONS = {"gaps": 2}
+SCHEMA_VERSIONS = {"gaps": 2, "trades": 2}
 
 
 def schema_version(table: str) -> int:

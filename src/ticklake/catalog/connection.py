@@ -52,7 +52,7 @@ from ticklake.catalog.schema import (
     view_schema,
 )
 from ticklake.errors import FilesGone, QueryError
-from ticklake.manifest import RANGE_COLUMNS, TIMESTAMP_TWINS, FileEntry
+from ticklake.manifest import RANGE_COLUMNS, TIMESTAMP_TWINS, UNKNOWN_SCHEMA, FileEntry
 from ticklake.tables import schema_version
 
 if TYPE_CHECKING:
@@ -237,7 +237,7 @@ def _file_scans(cursor: duckdb.DuckDBPyConnection, table: str, source: TableFile
             variable = f"_files_{table}_{version}"
             cursor.execute(f"SET VARIABLE {variable} = $1",
                            [[f"{source.root}/{e.path}" for e in group]])
-            scans.append(_read_parquet(table, variable))
+            scans.append(_read_parquet(table, variable, by_name=version == UNKNOWN_SCHEMA))
         return scans
     import pyarrow.dataset as ds
     import pyarrow.fs as pafs
@@ -346,13 +346,16 @@ def _check_tails(tails: Mapping[str, pa.Table]) -> None:
         raise QueryError(msg)
 
 
-def _read_parquet(table: str, variable: str) -> str:
+def _read_parquet(table: str, variable: str, *, by_name: bool) -> str:
+    """A scan of the files in ``variable``: of one schema version, or ``by_name`` (files
+    whose versions are unknown, which may lack a newer column)."""
     files = f"getvariable({_literal(variable)})"
     hive_types = ", ".join(
         f"{_literal(key)}: {_literal(HIVE_TYPES[key])}" for key in PARTITIONS[table]
     )
+    union = "union_by_name = true, " if by_name else ""
     return (
-        f"SELECT * FROM read_parquet({files}, hive_partitioning = true, "
+        f"SELECT * FROM read_parquet({files}, hive_partitioning = true, {union}"
         f"hive_types = {{{hive_types}}})"
     )
 

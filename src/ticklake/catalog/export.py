@@ -25,7 +25,7 @@ import duckdb
 from ticklake.catalog.lake import Lake
 from ticklake.catalog.macros import MACROS
 from ticklake.catalog.sandbox import one_line
-from ticklake.catalog.schema import HIVE_TYPES, PARTITIONS, TABLES, view_schema
+from ticklake.catalog.schema import HIVE_TYPES, PARTITIONS, TABLES, sql_type, view_schema
 from ticklake.errors import QueryError
 
 _FILE_NAME = r"^(part|compact)-([0-9]+)-([0-9]+)\.parquet$"
@@ -78,7 +78,7 @@ def export_duckdb(lake: Lake, path: Path) -> dict[str, int]:
 
 def _view(table: str, directory: str, has_files: bool) -> list[str]:
     schema = view_schema(table)
-    columns = ", ".join(f"CAST(NULL AS {_duck_type(str(f.type))}) AS {f.name}" for f in schema)
+    columns = ", ".join(f"CAST(NULL AS {sql_type(f.type)}) AS {f.name}" for f in schema)
     empty = f"SELECT {columns} WHERE false"
     if not has_files:
         return [f"CREATE VIEW {table} AS {empty}"]
@@ -111,15 +111,6 @@ def _view(table: str, directory: str, has_files: bool) -> list[str]:
             WHERE filename IN (SELECT file FROM {live})
         )""",
     ]
-
-
-def _duck_type(arrow: str) -> str:
-    return {
-        "string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER", "bool": "BOOLEAN",
-        "double": "DOUBLE",
-        "date32[day]": "DATE", "timestamp[us, tz=UTC]": "TIMESTAMPTZ",
-        "decimal128(18, 8)": "DECIMAL(18, 8)", "decimal128(38, 8)": "DECIMAL(38, 8)",
-    }[arrow]
 
 
 def _literal(text: str) -> str:

@@ -192,7 +192,7 @@ def _iceberg_type(kind: pa.DataType) -> IcebergType:
         return StringType()
     if pa.types.is_int64(kind):
         return LongType()
-    if pa.types.is_int32(kind):
+    if pa.types.is_int32(kind) or pa.types.is_int16(kind):  # Iceberg has no 16-bit int
         return IntegerType()
     if pa.types.is_boolean(kind):
         return BooleanType()

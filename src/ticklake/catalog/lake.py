@@ -25,7 +25,14 @@ from ticklake.catalog.connection import DatasetFiles, LakeDatabase, LocalFiles, 
 from ticklake.catalog.query import QueryResult
 from ticklake.catalog.schema import FORMAT_VERSION, MARKER, PARTITIONS, TABLES, TIME_COLUMNS
 from ticklake.errors import FilesGone, LakeNotFound, ManifestError, QueryError
-from ticklake.manifest import FileEntry, Manifest, ManifestStore, entry_from_footer, iter_data_files
+from ticklake.manifest import (
+    UNKNOWN_SCHEMA,
+    FileEntry,
+    Manifest,
+    ManifestStore,
+    entry_from_footer,
+    iter_data_files,
+)
 from ticklake.objectstore import s3_from_environment as _s3_from_environment
 from ticklake.tables import parse_stream_file_name, superseded
 
@@ -154,8 +161,9 @@ class Lake:
         if manifest is not None:
             return manifest.files(table)
         prefix = len(self.base) + 1
+        # A listing does not say which schema version a file has: read such files by name.
         return [FileEntry(info.path[prefix:], table, values, -1, int(info.size or 0),
-                          published_ns=int(info.mtime_ns or 0))
+                          schema=UNKNOWN_SCHEMA, published_ns=int(info.mtime_ns or 0))
                 for info in self._list(table)
                 for _, _, values, _ in iter_data_files([(info.path[prefix:], 0)])]
 

@@ -11,8 +11,14 @@ WINDOW = """
 
 BUCKET = "time_bucket(CAST(step AS INTERVAL), ts)"
 # DECIMAL(18,8) * DECIMAL(18,8) stays 64-bit in DuckDB and overflows; widen one side first.
-# Trade order: exchange time, then spool offset (int64 < 10**19) as a cheap HUGEINT key; a
-# struct key (ts_ns, spool_offset) gives the same order but made arg_min ~6x slower.
+# Order of rows that are one per message (tickers): exchange time, then spool offset
+# (int64 < 10**19) as a cheap HUGEINT key; a struct key (ts_ns, spool_offset) gives the same
+# order but made arg_min ~6x slower.
 ORDER = "CAST(ts_ns AS HUGEINT) * 10000000000000000000 + spool_offset"
+# Trade order adds the position in the message: the fills of one taker order share an
+# instant and a message, and only `msg_index` tells the first from the last. Exact while
+# spool offsets stay under 2**47; files written before the column read it as null (0).
+TRADE_ORDER = ("CAST(ts_ns AS HUGEINT) * 10000000000000000000"
+               " + CAST(spool_offset AS HUGEINT) * 65536 + coalesce(msg_index, 0)")
 NOTIONAL = "sum(CAST(price AS DECIMAL(38, 8)) * qty)"
 VWAP = f"CAST({NOTIONAL} AS DOUBLE) / CAST(sum(qty) AS DOUBLE)"

@@ -15,9 +15,9 @@ rather than filtering the output: they also prune ``date`` partitions, so only t
 those days are read.
 
 Buckets are ``time_bucket(step, ts)`` in UTC (the connection's time zone), labelled by their
-start. Open and close are the prices of the first and last trade by exchange time (``ts_ns``,
-ties broken by ``spool_offset``). OHLC, volumes and notional are exact decimals; ``vwap`` and
-``ratio`` are ratios and so DOUBLE.
+start. Open and close are the prices of the first and last trade in the exchange's order
+(``ts_ns``, then ``spool_offset``, then ``msg_index``). OHLC, volumes and notional are exact
+decimals; ``vwap`` and ``ratio`` are ratios and so DOUBLE.
 
 - ``candles(sym, step[, since, until])``: bucket, open, high, low, close, volume, buy_volume,
   sell_volume, trades, vwap.
@@ -65,17 +65,17 @@ Exchange bars (recorded with ``--channels …,klines``) and ticklake's own candl
 from __future__ import annotations
 
 from ticklake.catalog.book_macros import BOOK_MACROS
-from ticklake.catalog.macro_sql import BUCKET, NOTIONAL, ORDER, VWAP, WINDOW
+from ticklake.catalog.macro_sql import BUCKET, NOTIONAL, TRADE_ORDER, VWAP, WINDOW
 from ticklake.catalog.market_macros import KLINE_MACROS, TICKER_MACROS
 
 TRADE_MACROS = (
     f"""
 CREATE MACRO candles(sym, step, since := NULL, until := NULL) AS TABLE
 SELECT {BUCKET} AS bucket,
-       arg_min(price, {ORDER}) AS open,
+       arg_min(price, {TRADE_ORDER}) AS open,
        max(price) AS high,
        min(price) AS low,
-       arg_max(price, {ORDER}) AS close,
+       arg_max(price, {TRADE_ORDER}) AS close,
        sum(qty) AS volume,
        coalesce(sum(qty) FILTER (WHERE side = 'buy'), 0) AS buy_volume,
        coalesce(sum(qty) FILTER (WHERE side = 'sell'), 0) AS sell_volume,

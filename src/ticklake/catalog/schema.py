@@ -60,8 +60,8 @@ def sql_type(kind: pa.DataType) -> str:
         raise TypeError(msg) from None
 
 
-_SQL_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER", "double": "DOUBLE",
-              "bool": "BOOLEAN", "date32[day]": "DATE", "binary": "BLOB"}
+_SQL_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER", "int16": "SMALLINT",
+              "double": "DOUBLE", "bool": "BOOLEAN", "date32[day]": "DATE", "binary": "BLOB"}
 
 
 def partition_schema(table: str) -> pa.Schema:

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ticklake.catalog import Lake
-from ticklake.catalog.macro_sql import ORDER
+from ticklake.catalog.macro_sql import TRADE_ORDER
 from ticklake.dashboard.context import context, live_symbols
 from ticklake.dashboard.responses import JSON
 from ticklake.errors import BadRequest
@@ -80,8 +80,8 @@ SELECT t, CAST(o AS DOUBLE) AS o, CAST(h AS DOUBLE) AS h, CAST(l AS DOUBLE) AS l
        CAST(c AS DOUBLE) AS c, CAST(bv AS DOUBLE) AS bv, CAST(v - bv AS DOUBLE) AS sv, n
 FROM (
   SELECT (ts_ns // {w.step_ns}) * {w.step_ns // _MS} AS t,
-         arg_min(price, {ORDER}) AS o, max(price) AS h, min(price) AS l,
-         arg_max(price, {ORDER}) AS c,
+         arg_min(price, {TRADE_ORDER}) AS o, max(price) AS h, min(price) AS l,
+         arg_max(price, {TRADE_ORDER}) AS c,
          coalesce(sum(qty) FILTER (WHERE side = 'buy'), 0) AS bv, sum(qty) AS v,
          count(*) AS n
   FROM trades

@@ -73,12 +73,14 @@ class OfflineReport:
 
 
 def _trade_batches(source: str) -> Iterator[pa.RecordBatch]:
-    """Trades ordered by exchange time (then spool order), in bounded batches."""
+    """Trades in the exchange's order (time, spool offset, place in the message), in bounded
+    batches."""
     if source.startswith("s3://") or Path(source, MARKER).is_file():
         conn = Lake(source).connect()
         try:
             yield from conn.sql(
-                f"SELECT {', '.join(_OFFLINE_COLUMNS)} FROM trades ORDER BY ts_ns, spool_offset"
+                f"SELECT {', '.join(_OFFLINE_COLUMNS)} FROM trades"
+                " ORDER BY ts_ns, spool_offset, msg_index"
             ).to_arrow_reader(_OFFLINE_BATCH)
         finally:
             conn.close()

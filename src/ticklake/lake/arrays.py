@@ -34,6 +34,13 @@ def by_day(ns: np.ndarray) -> list[tuple[str, np.ndarray | None]]:
     return [(utc_date(int(day) * DAY_NS), np.flatnonzero(days == day)) for day in np.unique(days)]
 
 
+def places(counts: np.ndarray) -> np.ndarray:
+    """Each row's place (0, 1, ...) in its group, for consecutive groups of ``counts`` rows."""
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    place: np.ndarray = np.arange(int(counts.sum()), dtype=np.int64) - starts
+    return place
+
+
 def decimal_array(unscaled: np.ndarray | list[int]) -> pa.Array:
     """Exact decimal128(18, 8) from integers already scaled by 10**8, without Decimal objects."""
     values = np.asarray(unscaled, dtype=np.int64)

@@ -43,6 +43,7 @@ from ticklake.lake.arrays import (
     decimal_array,
     fixed,
     int64,
+    places,
     timestamps,
     utc_date,
     utf8,
@@ -54,15 +55,13 @@ from ticklake.tables import DECIMAL_SCALE
 
 Partition = tuple[str, ...]
 _R = TypeVar("_R", BookUpdateRows, BookSnapshotRows)
-_NS_PER_US = 1000
 _UNSCALED_LIMIT = 10**18  # decimal128(18, 8)
 CHUNK_ROWS = 65_536
+_MSG_INDEX_MAX = 2**15 - 1  # int16: a message's rows past it tie (docs/lake-layout.md)
 # Columns are pulled out of the row tuples one at a time (``np.fromiter`` over ``map``): a
 # ``zip(*rows)`` transpose of 64k tuples cost 3x more CPU than the whole conversion.
 _FIELD = tuple(itemgetter(i) for i in range(5))
 _IS_BUY = "Buy".__eq__  # rows keep the wire's side (feed.events.Row)
-
-
 _SIDES = pa.Array.from_buffers(
     pa.string(), 2, [None, pa.py_buffer(np.array([0, 3, 7], np.int32)), pa.py_buffer(b"buysell")])
 
@@ -251,6 +250,8 @@ class Batch:
             "sequence": np.repeat(seq, counts),
             "from_snapshot": np.repeat(snap, counts),
             "spool_offset": np.repeat(offsets, counts),
+            # (rows come oldest first: the place in the message orders fills of one instant)
+            "msg_index": np.minimum(places(counts), _MSG_INDEX_MAX).astype(np.int16),
         }
         if not ok.all():
             for i in np.flatnonzero(~ok):
@@ -378,6 +379,7 @@ def _trades_table(c: dict[str, np.ndarray]) -> pa.Table:
         timestamps(c["ts_ns"]), int64(c["ts_ns"]), int64(c["recv_ns"]), side,
         decimal_array(c["price"]), decimal_array(c["qty"]), int64(c["sequence"]),
         bools(c["from_snapshot"]), int64(c["spool_offset"]),
+        fixed(pa.int16(), c["msg_index"]),
     ]
     return pa.Table.from_arrays(arrays, schema=SCHEMAS["trades"])
 

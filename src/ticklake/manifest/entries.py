@@ -26,6 +26,9 @@ COMPACT_LOG: Final = "compact"
 DETECT_LOG: Final = "detect"
 
 
+UNKNOWN_SCHEMA = 0  # a listed file's schema version, until its footer is read
+
+
 class FileEntry(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     """One published Parquet file; ``path`` is relative to the lake root."""
 

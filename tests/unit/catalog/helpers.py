@@ -42,8 +42,10 @@ def trade(
     exchange: str = "phemex",
     offset: int = 0,
     sequence: int = 1,
+    index: int | None = None,
 ) -> dict[str, Any]:
-    """One `trades` row plus its partition values (exchange, symbol)."""
+    """One `trades` row plus its partition values (exchange, symbol); ``index``: its place in
+    its message (``msg_index``), null as in files written before the column."""
     return {
         "ts_ns": ts_ns,
         "recv_ns": ts_ns + 1_000_000,
@@ -53,6 +55,7 @@ def trade(
         "sequence": sequence,
         "from_snapshot": False,
         "spool_offset": offset,
+        "msg_index": index,
         "exchange": exchange,
         "symbol": symbol,
     }

@@ -8,13 +8,16 @@ from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ticklake.catalog import Lake
+from ticklake.lake.storage import LakeStorage
+from ticklake.manifest import build
 
-from .helpers import SECOND, T0, tail_table, trade, write_lake
+from .helpers import SECOND, T0, file_rows, tail_table, trade, utc_date, write_lake
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MINUTE_0 = datetime(2026, 11, 25, 0, 0, tzinfo=UTC)
@@ -164,6 +167,36 @@ def test_open_and_close_break_ties_on_exchange_time_by_spool_offset(tmp_path: Pa
     )
     row = records(lake, "SELECT open, close FROM candles('BTCUSD', INTERVAL 1 MINUTE)")[0]
     assert (row["open"], row["close"]) == (D("1"), D("4"))
+
+
+def test_fills_of_one_message_and_instant_open_and_close_in_the_exchanges_order(
+        tmp_path: Path) -> None:
+    # One taker order's fills: same instant, same message; msg_index is the exchange's order.
+    same = T0 + 5 * SECOND
+    root = write_lake(tmp_path / "fills", trades=[
+        trade(same, "3", "1", offset=10, index=1),
+        trade(same, "5", "1", offset=10, index=0),
+        trade(same, "2", "1", offset=10, index=2),
+        trade(same + 60 * SECOND, "7", "1", offset=11, index=0),
+        trade(same + 60 * SECOND, "6", "1", offset=11, index=1),
+    ])
+    # A file written before the column (schema version 1) reads it as null: its rows order
+    # by time and spool offset as they did.
+    old = [trade(same + 120 * SECOND, "9", "1", offset=12),
+           trade(same + 120 * SECOND, "8", "1", offset=13)]
+    directory = root / "trades" / "exchange=phemex" / "symbol=BTCUSD" / f"date={utc_date(T0)}"
+    pq.write_table(file_rows("trades", old).drop_columns(["msg_index"]),
+                   directory / "part-00000000000000000012-00000000000000000014.parquet")
+    # Listed (versions unknown), then from a manifest (the versions read from the footers).
+    for manifest in (False, True):
+        if manifest:
+            assert build(LakeStorage(str(root)).manifest_store()).added == 2
+        lake = Lake(root)
+        rows = records(lake, "SELECT open, close FROM candles('BTCUSD', INTERVAL 1 MINUTE)")
+        assert [(r["open"], r["close"]) for r in rows] == [
+            (D("5"), D("2")), (D("7"), D("6")), (D("9"), D("8"))]
+        nulls = lake.query("SELECT count(*) FROM trades WHERE msg_index IS NULL").rows()
+        assert nulls == [(2,)]
 
 
 STEPS = {"1 second": 1, "1 minute": 60, "5 minutes": 300, "1 hour": 3600}

@@ -115,6 +115,7 @@ def test_column_types_are_the_documented_ones(lake: Lake) -> None:
         "sequence": "BIGINT",
         "from_snapshot": "BOOLEAN",
         "spool_offset": "BIGINT",
+        "msg_index": "SMALLINT",
         "exchange": "VARCHAR",
         "symbol": "VARCHAR",
         "date": "DATE",

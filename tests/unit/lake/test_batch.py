@@ -24,8 +24,9 @@ MIDNIGHT = 1_795_564_800 * 10**9  # 2026-11-25 00:00 UTC
 SECOND = 10**9
 MS = 10**6
 DAY_BEFORE, DAY = "2026-11-24", "2026-11-25"
+# docs/lake-layout.md; the partition columns are in the path
 TRADE_COLUMNS = ["ts", "ts_ns", "recv_ns", "side", "price", "qty", "sequence", "from_snapshot",
-                 "spool_offset"]  # docs/lake-layout.md; the partition columns are in the path
+                 "spool_offset", "msg_index"]
 BEYOND = "price or quantity beyond decimal(18, 8)"
 
 
@@ -114,10 +115,10 @@ def test_trade_rows_are_exact_and_carry_their_provenance() -> None:
     assert btc.to_pylist() == [
         {"ts": utc(ts), "ts_ns": ts, "recv_ns": ts + 7 * MS, "side": "buy",
          "price": Decimal("87345.5"), "qty": Decimal(12), "sequence": 41,
-         "from_snapshot": False, "spool_offset": 501},
+         "from_snapshot": False, "spool_offset": 501, "msg_index": 0},
         {"ts": utc(ts + 1), "ts_ns": ts + 1, "recv_ns": ts + 7 * MS, "side": "sell",
          "price": Decimal("87345.0"), "qty": Decimal(3), "sequence": 41,
-         "from_snapshot": False, "spool_offset": 501},
+         "from_snapshot": False, "spool_offset": 501, "msg_index": 1},
     ]
     usdt = tables["trades"][("phemex", "BTCUSDT", DAY)].to_pylist()
     assert [(r["price"], r["qty"], r["side"], r["spool_offset"]) for r in usdt] == [
@@ -171,8 +172,8 @@ def test_a_trade_the_lake_cannot_hold_is_quarantined_and_its_neighbours_kept() -
                                                     [ts, "Sell", 8700000, 2]])),
               RawFrame(4, ts + 1, message("BTCUSDT", 2, [[ts, "Buy", "99999999999", "1"]]))]
     tables = build(frames, first=10).tables()
-    assert [(k[1], r["side"], r["qty"]) for k, r in by_offset(tables, "trades")] == [
-        ("BTCUSD", "sell", Decimal(2))]
+    assert [(k[1], r["side"], r["qty"], r["msg_index"])
+            for k, r in by_offset(tables, "trades")] == [("BTCUSD", "sell", Decimal(2), 1)]
     rejected = rows(tables, "rejected")[("phemex", DAY)]
     assert sorted((r["spool_offset"], r["conn_id"], r["reason"], r["payload"])
                   for r in rejected) == [(10, 4, BEYOND, frames[0].payload.decode()),
@@ -203,6 +204,24 @@ def test_a_snapshot_adds_only_unseen_rows_and_a_full_one_that_misses_some_leaves
         "symbol": "BTCUSD", "from_ns": t[2], "to_ns": t[4], "from_ts": utc(t[2]),
         "to_ts": utc(t[4]), "reason": "snapshot", "detected_ns": t[8], "spool_offset": 3,
         "channel": "trades"}]}
+
+
+def test_fills_of_one_instant_keep_the_exchanges_order_in_msg_index() -> None:
+    # One taker order's fills share an instant: only the place in the message orders them.
+    # A snapshot is sent newest first, so its place counts from the end.
+    ts = MIDNIGHT + SECOND
+    frames = [
+        RawFrame(1, ts, message("BTCUSD", 5, [[ts - 9, "Buy", 8700000, 1],
+                                              [ts - 9, "Buy", 8700005, 1]], "snapshot")),
+        RawFrame(1, ts + 1, message("BTCUSD", 6, [[ts, "Buy", 8700010, 1],
+                                                  [ts, "Buy", 8700015, 2],
+                                                  [ts, "Buy", 8700020, 3]])),
+    ]
+    trades = [(r["price"], r["spool_offset"], r["msg_index"])
+              for _, r in by_offset(build(frames).tables(), "trades")]
+    assert sorted(trades, key=lambda t: (t[1], t[2])) == [
+        (Decimal("870.0005"), 0, 0), (Decimal(870), 0, 1),
+        (Decimal("870.001"), 1, 0), (Decimal("870.0015"), 1, 1), (Decimal("870.002"), 1, 2)]
 
 
 def test_add_record_takes_only_the_next_offset() -> None:

@@ -29,6 +29,7 @@ def trades_table(first: int, rows: int) -> pa.Table:
         "sequence": [first + i for i in range(rows)],
         "from_snapshot": [False] * rows,
         "spool_offset": [(first + i) * 113 for i in range(rows)],
+        "msg_index": [i % 3 for i in range(rows)],
     }, schema=TRADES)
 
 
