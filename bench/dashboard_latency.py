@@ -258,6 +258,7 @@ def write_day(root: Path, rate: float, options: dict[str, Any] | None = None) ->
             "sequence": np.arange(first, last, dtype=np.int64),
             "from_snapshot": np.zeros(last - first, dtype=bool),
             "spool_offset": np.arange(first, last, dtype=np.int64),
+            "msg_index": np.zeros(last - first, dtype=np.int16),
         }, schema=schema)
         for day in np.unique(ts[first:last] // DAY_NS):
             sel = (ts[first:last] // DAY_NS) == day

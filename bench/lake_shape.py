@@ -177,6 +177,7 @@ def trades_table(c: dict[str, np.ndarray]) -> pa.Table:
         _timestamps(c["ts"]), _int64(c["ts"]), _int64(c["recv"]), side,
         _decimals(c["price"]), _decimals(c["qty"]), _int64(c["seq"]),
         _bools(np.zeros(n, dtype=bool)), _int64(c["off"]),
+        _fixed(pa.int16(), np.zeros(n, dtype=np.int16)),  # one trade per message
     ]
     return pa.Table.from_arrays(arrays, schema=TRADES)
 
@@ -657,7 +658,8 @@ class Builder:
             i = min(int(np.searchsorted(recv, gap["detected_ns"])), len(recv) - 1)
             gday = gap["detected_ns"] // DAY_NS - self.clock.day0
             files[(int(f["wi"][i]), gday)].append({**gap, "reason": "snapshot",
-                                                   "spool_offset": int(f["off"][i])})
+                                                   "spool_offset": int(f["off"][i]),
+                                                   "channel": "trades"})
         for (w, gday), rows in sorted(files.items()):
             partition = (EXCHANGE, self.clock.date(gday))
             held = bool(self._held_mask(np.array([gday]), wend_ns[[w]])[0])

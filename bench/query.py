@@ -33,7 +33,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from ticklake.catalog import Lake
-from ticklake.catalog.macros import MACROS
+from ticklake.catalog.macros import TRADE_MACROS
 from ticklake.emulator import Market
 from ticklake.emulator.products import PRODUCTS
 from ticklake.lake.layout import file_path
@@ -117,6 +117,7 @@ def _table(c: dict[str, np.ndarray], p_mul: int, q_mul: int) -> pa.Table:
         pa.array(ts // 1000).cast(pa.timestamp("us", tz="UTC")), pa.array(ts),
         pa.array(ts + 1_000_000), side, decimal(c["price"] * p_mul), decimal(c["qty"] * q_mul),
         pa.array(c["seq"]), pa.array(np.zeros(len(ts), dtype=bool)), pa.array(c["offset"]),
+        pa.array(np.zeros(len(ts), dtype=np.int16)),
     ]
     return pa.Table.from_arrays(arrays, schema=TRADES)
 
@@ -158,7 +159,7 @@ def flat_connection(source: str) -> duckdb.DuckDBPyConnection:
     conn.execute("SET TimeZone = 'UTC'")
     conn.execute(f"CREATE VIEW trades AS SELECT *, 'phemex' AS exchange, "
                  f"CAST(ts AS DATE) AS date FROM {source}")
-    for macro in MACROS:
+    for macro in TRADE_MACROS:  # (the flat files hold trades only)
         conn.execute(macro)
     return conn
 
@@ -206,7 +207,8 @@ def main() -> None:
         csv_types = ("{'ts': 'TIMESTAMPTZ', 'ts_ns': 'BIGINT', 'recv_ns': 'BIGINT', "
                      "'side': 'VARCHAR', 'price': 'DECIMAL(18,8)', 'qty': 'DECIMAL(18,8)', "
                      "'sequence': 'BIGINT', 'from_snapshot': 'BOOLEAN', "
-                     "'spool_offset': 'BIGINT', 'symbol': 'VARCHAR'}")
+                     "'spool_offset': 'BIGINT', 'msg_index': 'SMALLINT', "
+                     "'symbol': 'VARCHAR'}")
         csv = flat_connection(f"read_csv('{root / 'trades.csv'}', header=true, "
                               f"columns={csv_types})")
         results: dict[str, Any] = {}
