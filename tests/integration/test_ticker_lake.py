@@ -14,6 +14,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ticklake.catalog import Lake
 from ticklake.feed.phemex.tickers import TICKER_COLUMNS
 
@@ -21,6 +23,10 @@ from ..reliability.stack import pipeline
 from ..support import wait_until
 
 SYMBOLS = ("BTCUSD", "ETHUSD", "BTCUSDT", "sBTCUSDT")
+# Beyond the shipped defaults: the exchange catalog's scales in every family (its ticker
+# channels carry every listed symbol, hundreds).
+EXCHANGE_SYMBOLS = ("BTCUSD", "XRPUSD", "GOLDUSD", "BTCUSDT", "CHZUSDT", "MKRUSDT", "sSHIBUSDT",
+                    "sPEPEUSDT", "sBTCTRY")
 
 
 def truth_lines(path: Path) -> list[dict[str, Any]]:
@@ -31,13 +37,16 @@ def exact(value: object) -> Decimal | None:
     return None if value is None else Decimal(str(value)).normalize()
 
 
-def test_tickers_and_ticks_equal_the_exchanges_publications(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("catalog", "symbols"), [("basic", SYMBOLS),
+                                                  ("exchange", EXCHANGE_SYMBOLS)])
+def test_tickers_and_ticks_equal_the_exchanges_publications(
+        tmp_path: Path, catalog: str, symbols: tuple[str, ...]) -> None:
     tickers_truth, ticks_truth = tmp_path / "truth.tickers.jsonl", tmp_path / "truth.ticks.jsonl"
 
     async def scenario() -> str:
-        async with pipeline(tmp_path, SYMBOLS, feed={"channels": ("trades", "tickers", "ticks")},
-                            rate=20.0, ticker_interval=0.2,
-                            ticker_pack_fields="appended") as stack:
+        async with pipeline(tmp_path, symbols, feed={"channels": ("trades", "tickers", "ticks")},
+                            rate=20.0, ticker_interval=0.2, ticker_pack_fields="appended",
+                            catalog=catalog) as stack:
             def published(channel: str) -> int:
                 return sum(line.get("channel") == channel and "fault" not in line
                            for line in truth_lines(tickers_truth))
@@ -80,6 +89,7 @@ def test_tickers_and_ticks_equal_the_exchanges_publications(tmp_path: Path) -> N
         for t in lines if "fault" not in t and not was_broken(t))
     assert got == want
     assert {r[0] for r in got} == {"market24h", "spot_market24h", "perp_market24h_pack_p"}
+    assert {r[1] for r in got} >= set(symbols)  # (and every other listed symbol)
     assert all(r[4] for r in got if r[0] == "perp_market24h_pack_p")  # the appended column
     ticks = sorted((r["channel"], r["symbol"], r["ts_ns"], exact(r["value"]))
                    for r in lake.query("SELECT * FROM ticks").table.to_pylist())
