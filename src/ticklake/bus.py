@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -18,11 +19,12 @@ T = TypeVar("T")
 class Subscriber(Generic[T]):
     """One consumer's bounded mailbox."""
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, on_drop: Callable[[T], None] | None = None) -> None:
         if maxsize < 1:
             msg = f"maxsize must be >= 1, got {maxsize}"
             raise ValueError(msg)
         self.maxsize = maxsize
+        self.on_drop = on_drop  # told of each item dropped (to count what it held)
         self.dropped = 0
         self._items: deque[T] = deque()
         self._ready = asyncio.Event()
@@ -30,8 +32,10 @@ class Subscriber(Generic[T]):
 
     def put(self, item: T) -> None:
         if len(self._items) >= self.maxsize:
-            self._items.popleft()
+            dropped = self._items.popleft()
             self.dropped += 1
+            if self.on_drop is not None:
+                self.on_drop(dropped)
         self._items.append(item)
         self._ready.set()
 
@@ -60,8 +64,9 @@ class Bus(Generic[T]):
     def __init__(self) -> None:
         self._subscribers: list[Subscriber[T]] = []
 
-    def subscribe(self, maxsize: int = 10_000) -> Subscriber[T]:
-        sub: Subscriber[T] = Subscriber(maxsize)
+    def subscribe(self, maxsize: int = 10_000,
+                  on_drop: Callable[[T], None] | None = None) -> Subscriber[T]:
+        sub: Subscriber[T] = Subscriber(maxsize, on_drop)
         self._subscribers.append(sub)
         return sub
 

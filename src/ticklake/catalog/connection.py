@@ -41,7 +41,7 @@ import pyarrow as pa
 from ticklake.catalog.errors import is_file_gone
 from ticklake.catalog.macros import MACROS
 from ticklake.catalog.planner import EVERYTHING, file_columns, plan_scans
-from ticklake.catalog.query import QueryResult, run_query
+from ticklake.catalog.query import Params, QueryResult, run_query
 from ticklake.catalog.sandbox import check_sql, one_line
 from ticklake.catalog.schema import (
     HIVE_TYPES,
@@ -135,18 +135,31 @@ class LakeDatabase:
         self.conn.close()
 
     def query(self, sql: str, tails: Mapping[str, pa.Table] | None = None, *,
-              max_rows: int = 1_000_000, timeout: float = 30.0) -> QueryResult:
+              max_rows: int | None = 1_000_000, timeout: float | None = 30.0,
+              params: Params = None) -> QueryResult:
         """Run one read-only statement (``run_query``'s checks and limits)."""
+        cursor, statement = self.planned(sql, tails)
+        try:
+            return run_query(cursor, statement, max_rows=max_rows, timeout=timeout,
+                             params=params)
+        finally:
+            cursor.close()
+
+    def planned(self, sql: str, tails: Mapping[str, pa.Table] | None = None,
+                ) -> tuple[duckdb.DuckDBPyConnection, str]:
+        """A cursor whose views read only the files ``sql`` needs, and its one read-only
+        statement (``sandbox.check_sql``); the caller closes the cursor. (Parameters in a
+        filter do not prune: the plan sees constants only.)"""
         tails = dict(tails or {})
         _check_tails(tails)
         cursor = self.conn.cursor()
         try:
             statement = check_sql(cursor, sql)
-            plan = plan_scans(cursor, statement)
-            self._views(cursor, plan.tables, tails)
-            return run_query(cursor, statement, max_rows=max_rows, timeout=timeout)
-        finally:
+            self._views(cursor, plan_scans(cursor, statement).tables, tails)
+        except BaseException:
             cursor.close()
+            raise
+        return cursor, statement
 
     def scan_files(self, sql: str) -> dict[str, list[str]]:
         """The files each table's view would read for ``sql`` (paths relative to the root)."""

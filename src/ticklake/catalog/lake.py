@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from ticklake.catalog.connection import DatasetFiles, LakeDatabase, LocalFiles, TableFiles
-from ticklake.catalog.query import QueryResult
+from ticklake.catalog.query import Params, QueryResult
 from ticklake.catalog.schema import FORMAT_VERSION, MARKER, PARTITIONS, TABLES, TIME_COLUMNS
 from ticklake.errors import FilesGone, LakeNotFound, ManifestError, QueryError
 from ticklake.manifest import (
@@ -263,14 +263,17 @@ class Lake:
         sql: str,
         *,
         tails: Mapping[str, pa.Table] | None = None,
-        max_rows: int = 1_000_000,
-        timeout: float = 30.0,
+        max_rows: int | None = 1_000_000,
+        timeout: float | None = 30.0,
+        params: Params = None,
     ) -> QueryResult:
-        """Run one read-only statement, reading only the files it needs."""
+        """Run one read-only statement, reading only the files it needs (``params``: the
+        values of its ``$1``... or ``$name`` placeholders)."""
         for attempt in range(_PLAN_ATTEMPTS):
             database = self.database()
             try:
-                return database.query(sql, tails, max_rows=max_rows, timeout=timeout)
+                return database.query(sql, tails, max_rows=max_rows, timeout=timeout,
+                                      params=params)
             except FilesGone:
                 if attempt == _PLAN_ATTEMPTS - 1:
                     raise

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +15,9 @@ import pyarrow as pa
 from ticklake.catalog.errors import is_file_gone
 from ticklake.catalog.sandbox import check_sql, one_line
 from ticklake.errors import FilesGone, QueryError
+
+# Values of ``$1``, ``$2``... (a sequence) or ``$name`` (a mapping), bound by DuckDB.
+Params = Sequence[Any] | Mapping[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -42,35 +47,56 @@ def run_query(
     conn: duckdb.DuckDBPyConnection,
     sql: str,
     *,
-    max_rows: int = 1_000_000,
-    timeout: float = 30.0,
+    max_rows: int | None = 1_000_000,
+    timeout: float | None = 30.0,
+    params: Params = None,
 ) -> QueryResult:
     """Check ``sql`` (``sandbox.check_sql``), then run it within ``timeout`` seconds.
 
-    Only the first ``max_rows`` rows are fetched (DuckDB stops producing after them); the
-    result says whether there were more. ``conn`` should come from ``Lake.connect``.
+    Only the first ``max_rows`` rows are fetched (DuckDB stops producing after them; None:
+    all); the result says whether there were more (``timeout`` None: no time limit).
+    ``conn`` should come from ``Lake.connect``.
     """
-    if max_rows < 0:
+    if max_rows is not None and max_rows < 0:
         msg = f"max_rows must be >= 0, got {max_rows}"
         raise QueryError(msg)
-    if timeout <= 0:
+    if timeout is not None and timeout <= 0:
         msg = f"timeout must be > 0 s, got {timeout}"
         raise QueryError(msg)
     statement = check_sql(conn, sql)
     started = time.perf_counter()
-    timer = threading.Timer(timeout, conn.interrupt)
-    timer.daemon = True
-    timer.start()
+    timer = None if timeout is None else threading.Timer(timeout, conn.interrupt)
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
     try:
-        relation = conn.sql(statement)
-        if relation is None:  # pragma: no cover - every allowed statement returns rows
-            msg = "the statement returned no result"
-            raise QueryError(msg)
-        table = relation.limit(max_rows + 1).to_arrow_table()
-        columns = list(relation.columns)
-        types = [str(t) for t in relation.types]
+        with one_line_errors(timeout):
+            relation = conn.sql(statement, params=params)
+            if relation is None:  # pragma: no cover - every allowed statement returns rows
+                msg = "the statement returned no result"
+                raise QueryError(msg)
+            limited = relation if max_rows is None else relation.limit(max_rows + 1)
+            table = limited.to_arrow_table()
+            columns = list(relation.columns)
+            types = [str(t) for t in relation.types]
+    finally:
+        if timer is not None:
+            timer.cancel()
+            timer.join()
+    truncated = max_rows is not None and table.num_rows > max_rows
+    if truncated:
+        table = table.slice(0, max_rows)
+    return QueryResult(columns, types, table, truncated, time.perf_counter() - started)
+
+
+@contextmanager
+def one_line_errors(timeout: float | None = None) -> Iterator[None]:
+    """DuckDB's and Arrow's errors while a query runs, as one-line :class:`QueryError`."""
+    try:
+        yield
     except duckdb.InterruptException:
-        msg = f"query stopped: it exceeded the time limit of {timeout:g} s"
+        msg = (f"query stopped: it exceeded the time limit of {timeout:g} s"
+               if timeout is not None else "query interrupted")
         raise QueryError(msg) from None
     except duckdb.PermissionException as exc:
         msg = f"refused, only the lake's tables can be read: {one_line(exc)}"
@@ -82,13 +108,6 @@ def run_query(
     except (pa.ArrowException, OSError) as exc:
         msg = f"cannot read the lake: {one_line(exc)}"
         raise _error(msg) from None
-    finally:
-        timer.cancel()
-        timer.join()
-    truncated = table.num_rows > max_rows
-    if truncated:
-        table = table.slice(0, max_rows)
-    return QueryResult(columns, types, table, truncated, time.perf_counter() - started)
 
 
 def _error(message: str) -> QueryError:
