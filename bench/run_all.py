@@ -7,7 +7,9 @@ Quick (``make bench``, under 5 minutes on 2 cores): ingest 1x1 and 10x1 streams,
 (one publish), storage 100k trades, query 2M rows over 30 days, the dashboard's day of candles (4.3M
 trades; old files + old SQL vs new files + new SQL only), order books (``books.py --quick``:
 a 60k-message book stream vs cryptofeed, 364 symbols' books at the real rate for 20 s, a day
-lake's ``book_at``), tickers/ticks/klines (``tickers.py --quick``: a quarter day of each).
+lake's ``book_at``), tickers/ticks/klines (``tickers.py --quick``: a quarter day of each),
+the Python API's read of a symbol-day into pandas against pyarrow and DuckDB reading the
+same files (``api_read.py``).
 Full (``--full``): ingest also 1x2 and 10x2 with longer streams, ccxt on
 every stream, latency 60 s, memory 10 minutes of ``record`` and ``run``, storage 1M trades,
 query 100M rows, every candles variant, books with longer streams and a 6-minute real-rate run.
@@ -198,7 +200,8 @@ def main() -> None:
     parser.add_argument("--full", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--only",
-                        default="ingest,latency,memory,storage,query,candles,live_edge,books,tickers")
+                        default="ingest,latency,memory,storage,query,candles,live_edge,books,"
+                                "tickers,api")
     args = parser.parse_args()
     only = args.only.split(",")
     results: dict[str, Any] = {"machine": machine(), "full": args.full}
@@ -244,6 +247,8 @@ def main() -> None:
         results["books"] = run("books.py", *([] if args.full else ["--quick"]))
     if "tickers" in only:
         results["tickers"] = run("tickers.py", *([] if args.full else ["--quick"]))
+    if "api" in only:
+        results["api"] = run("api_read.py", "--rate", "50" if args.full else "20")
     text = json.dumps(results, indent=1)
     if args.out is not None:
         args.out.write_text(text)

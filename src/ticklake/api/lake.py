@@ -15,11 +15,22 @@ from typing import Any
 
 import pyarrow as pa
 
+from ticklake.api.arrow_read import (
+    conform,
+    in_order,
+    order_columns,
+    plan_files,
+    read_files,
+    read_schema,
+    row_filter,
+)
 from ticklake.catalog import Lake, TableInfo
+from ticklake.catalog.connection import LakeDatabase
 from ticklake.catalog.macros import MACROS
 from ticklake.catalog.query import Params, one_line_errors
+from ticklake.catalog.sandbox import one_line
 from ticklake.catalog.schema import TIME_COLUMNS, view_schema
-from ticklake.schemas import SCHEMAS
+from ticklake.errors import FilesGone, QueryError
 from ticklake.tables import TABLES
 
 # A time: epoch nanoseconds, a datetime (naive = UTC), a date (its UTC midnight), or an
@@ -41,6 +52,13 @@ class LakeReader:
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
+        self._database: LakeDatabase | None = None  # kept while the manifest is unchanged
+
+    def close(self) -> None:
+        """Release the DuckDB connection kept between calls (reopened if used again)."""
+        if self._database is not None:
+            self._database.close()
+            self._database = None
 
     @property
     def root(self) -> str:
@@ -55,17 +73,36 @@ class LakeReader:
              since: Time | None = None, until: Time | None = None,
              columns: Sequence[str] | None = None) -> pa.Table:
         """Rows of ``table`` for ``symbols`` with time in ``[since, until)``, in the
-        exchange's order (time, then spool offset, then place in the message)."""
-        sql = self.select_sql(table, symbols=symbols, since=since, until=until,
-                              columns=columns)
-        return self.lake.query(sql, max_rows=None, timeout=None).table
+        exchange's order (time, then spool offset, then place in the message), with the
+        files' types: ``qty`` decimal(18, 8) (SQL widens it to DECIMAL(38, 8)), and
+        dictionaries for ``side`` and the partition columns (pandas categoricals)."""
+        self.select_sql(table, symbols=symbols, columns=columns)  # (checks the arguments)
+        names = _symbols(symbols)
+        since_ns = None if since is None else to_ns(since, "since")
+        until_ns = None if until is None else to_ns(until, "until")
+        keys = order_columns(table)
+        wanted = list(columns) if columns else read_schema(table).names
+        for attempt in range(2):
+            self.lake.refresh()
+            paths = plan_files(self.lake.entries(table), table, names, since_ns, until_ns)
+            try:
+                rows = read_files(self.lake.filesystem, self.lake.base, table, paths,
+                                  wanted + [key for key in keys if key not in wanted],
+                                  row_filter(table, names, since_ns, until_ns))
+                break
+            except (OSError, pa.ArrowException) as exc:
+                if attempt:  # (the first: a compaction may have replaced a planned file)
+                    msg = f"cannot read the lake's {table}: {one_line(exc)}"
+                    raise QueryError(msg) from None
+        return in_order(rows, keys).select(wanted)
 
     def scan(self, table: str, *, symbols: Iterable[str] | None = None,
              since: Time | None = None, until: Time | None = None,
              columns: Sequence[str] | None = None,
              batch_rows: int = 65_536) -> pa.RecordBatchReader:
-        """:meth:`read` as a stream of record batches of at most ``batch_rows`` rows: memory
-        stays bounded however many rows match. Read it to the end (or close it)."""
+        """:meth:`read` as a stream of record batches of at most ``batch_rows`` rows, the same
+        rows and types: memory stays bounded however many rows match (DuckDB sorts, spilling
+        to disk if need be). Read it to the end (or close it)."""
         sql = self.select_sql(table, symbols=symbols, since=since, until=until,
                               columns=columns)
         database = self.lake.database()
@@ -82,15 +119,19 @@ class LakeReader:
             database.close()
             raise
 
+        types = read_schema(table)  # (SQL's types are wider: see read)
+        schema = pa.schema([types.field(name) for name in reader.schema.names])
+
         def batches() -> Iterator[pa.RecordBatch]:
             try:
                 with one_line_errors():
-                    yield from reader
+                    for batch in reader:
+                        yield conform(batch, schema)
             finally:
                 cursor.close()
                 database.close()
 
-        return pa.RecordBatchReader.from_batches(reader.schema, batches())
+        return pa.RecordBatchReader.from_batches(schema, batches())
 
     def macro(self, name: str, *args: Any, since: Time | None = None,
               until: Time | None = None) -> pa.Table:
@@ -105,8 +146,7 @@ class LakeReader:
             values.append(f"since := {_instant(since, 'since')}")
         if until is not None:
             values.append(f"until := {_instant(until, 'until')}")
-        sql = f"SELECT * FROM {name}({', '.join(values)})"
-        return self.lake.query(sql, max_rows=None, timeout=None).table
+        return self._query(f"SELECT * FROM {name}({', '.join(values)})")
 
     def candles(self, symbol: str, step: str | timedelta = "1 minute", *,
                 since: Time | None = None, until: Time | None = None) -> pa.Table:
@@ -118,22 +158,41 @@ class LakeReader:
         """One read-only statement over the lake's views and macros, with ``$1``... (a
         sequence) or ``$name`` (a mapping) bound to ``params``. Constants in its filters
         prune the files read; parameters do not (they are bound after planning)."""
-        return self.lake.query(query, max_rows=None, timeout=timeout, params=params).table
+        return self._query(query, params, timeout)
 
     def files(self, table: str, *, symbols: Iterable[str] | None = None,
               since: Time | None = None, until: Time | None = None) -> list[str]:
         """The files (relative to the root) a :meth:`read` with these filters opens."""
-        sql = self.select_sql(table, symbols=symbols, since=since, until=until)
-        database = self.lake.database()
-        try:
-            return database.scan_files(sql).get(table, [])
-        finally:
-            database.close()
+        self.select_sql(table, symbols=symbols)  # (checks the arguments)
+        self.lake.refresh()
+        return plan_files(self.lake.entries(table), table, _symbols(symbols),
+                          None if since is None else to_ns(since, "since"),
+                          None if until is None else to_ns(until, "until"))
+
+    def _query(self, sql: str, params: Params = None, timeout: float | None = None) -> pa.Table:
+        """``sql``'s whole result, on the connection kept while the lake's files are the same
+        (opening one costs ~50 ms: a day's read is often less); replanned once if a
+        compaction replaced files under it."""
+        for attempt in range(2):
+            try:
+                return self._connection().query(sql, max_rows=None, timeout=timeout,
+                                                params=params).table
+            except FilesGone:
+                self.close()
+                if attempt:
+                    raise
+        raise AssertionError  # pragma: no cover - the loop returns or raises
+
+    def _connection(self) -> LakeDatabase:
+        if self._database is None or self.lake.refresh():
+            self.close()
+            self._database = self.lake.database()
+        return self._database
 
     @staticmethod
     def select_sql(table: str, *, symbols: Iterable[str] | None = None,
                    since: Time | None = None, until: Time | None = None,
-                   columns: Sequence[str] | None = None) -> str:
+                   columns: Sequence[str] | None = None, ordered: bool = True) -> str:
         """The statement :meth:`read` runs (constants only, so the planner can prune)."""
         if table not in TABLES:
             msg = f"no table {table!r}; the lake's tables: {', '.join(TABLES)}"
@@ -159,11 +218,9 @@ class LakeReader:
                 if "date" in names:  # (prunes partitions also where no manifest is kept)
                     day = _day(ns if op == ">=" else ns - 1)
                     where.append(f"date {'>=' if op == '>=' else '<='} DATE '{day}'")
-        order = [time] + [c for c in ("spool_offset", "msg_index")
-                          if c in SCHEMAS[table].names]
         return (f"SELECT {', '.join(columns) if columns else '*'} FROM {table}"
                 + (f" WHERE {' AND '.join(where)}" if where else "")
-                + f" ORDER BY {', '.join(order)}")
+                + (f" ORDER BY {', '.join(order_columns(table))}" if ordered else ""))
 
 
 def as_floats(table: pa.Table) -> pa.Table:
@@ -197,6 +254,10 @@ def to_ns(value: Time, name: str = "time") -> int:
         return (value - date(1970, 1, 1)).days * _DAY_NS
     msg = f"{name}: {value!r} is not a time"
     raise ValueError(msg)
+
+
+def _symbols(symbols: Iterable[str] | None) -> list[str] | None:
+    return None if symbols is None else [symbols] if isinstance(symbols, str) else list(symbols)
 
 
 def _instant(value: Time, name: str) -> str:
