@@ -120,6 +120,12 @@ def compact_runs(storage: LakeStorage, manifest: ManifestLog, runs: Sequence[Run
     added: list[FileEntry] = []
     removed: list[str] = []
     for run in runs:
+        gone = [f.path for f in run.files if not storage.exists(f.path)]
+        if gone:
+            # Replaced by another log's commit (``ticklake rebuild`` of a closed day) and
+            # deleted: this log lets them go too, instead of failing to merge them forever.
+            removed += gone
+            continue
         merged = merge_files(storage, run.table, [f.path for f in run.files])
         path = file_path(run.table, run.partition, run.first, run.end, kind="compact",
                          stream=run.stream)
@@ -127,7 +133,8 @@ def compact_runs(storage: LakeStorage, manifest: ManifestLog, runs: Sequence[Run
         added.append(entry_for(path, run.table, run.partition, merged.num_rows, size,
                                table_ranges(run.table, merged)))
         removed += [f.path for f in run.files if f.path != path]
-    manifest.commit(added, removed)
+    if added or removed:
+        manifest.commit(added, removed)
     return len(removed)
 
 

@@ -28,8 +28,10 @@ from typing import Protocol
 from ticklake.errors import ManifestError, StorageError
 from ticklake.feed.phemex.products import ProductTable
 from ticklake.feed.phemex.trades import replay_decoder
+from ticklake.lake.arrays import DAY_NS
 from ticklake.lake.autocompact import compact_runs, delete_removed, plan_runs
 from ticklake.lake.batch import Batch
+from ticklake.lake.checkpoints import save_checkpoint
 from ticklake.lake.hints import CURSOR as CURSOR  # noqa: PLC0414 (re-exported)
 from ticklake.lake.hints import INTENT as INTENT  # noqa: PLC0414
 from ticklake.lake.hints import BufferingHints as BufferingHints  # noqa: PLC0414
@@ -118,6 +120,8 @@ class LakeWriter:
         # (a writer started when a publish is due: its first batch is as old as that record).
         self._pending_since = pending_since
         self._last_rate = 0.0  # payload bytes/s of the last batch published
+        self._last_recv_ns = 0  # of the last record read
+        self._checkpoint_day = -1  # UTC day of the last decoder checkpoint saved
         storage.ensure_marker()
         storage.sweep_temporary()
         self.manifest = storage.open_manifest_log(log_for_stream(stream))
@@ -127,6 +131,7 @@ class LakeWriter:
         offset, state = self.cursors.load(CURSOR)
         self.stats.committed_offset = offset
         self._decoder = replay_decoder(state, self.products, self.snapshot_size)
+        self._state = state  # the decoder's at the committed cursor
         self._batch = Batch(offset, offset)
         self._started = 0.0
         self._redo_end = unfinished_publish(self.cursors, offset)
@@ -170,6 +175,7 @@ class LakeWriter:
                 batch.add_record(self._decoder, record.offset, record.conn_id,
                                  record.recv_ns, record.payload)
             added += len(records)
+            self._last_recv_ns = records[-1].recv_ns
         return added
 
     def _due(self, now: float) -> bool:
@@ -245,7 +251,8 @@ class LakeWriter:
                     written += size
                     self.stats.files += 1
             self.manifest.commit(entries)
-            self.cursors.commit(CURSOR, batch.end, self._decoder.state())
+            state = self._decoder.state()
+            self.cursors.commit(CURSOR, batch.end, state)
         except (StorageError, SpoolError, ManifestError, OSError) as exc:
             # SpoolError: a cursor commit
             self._failed(exc)
@@ -259,8 +266,26 @@ class LakeWriter:
         self._failures_in_row = 0
         self._redo_end = None
         self._batch = Batch(batch.end, batch.end)
+        self._checkpoint(batch.first)
+        self._state = state
         self._compact()
         return True
+
+    def _checkpoint(self, offset: int) -> None:
+        """At the first publish of each UTC day (by the receive time of its last record),
+        the decoder's state at the start of that batch, just before the day's first record
+        (``lake.checkpoints``): where a rebuild of the day starts. A failure is only logged
+        (an earlier checkpoint, or the stream's start, serves as well, more slowly)."""
+        day = self._last_recv_ns // DAY_NS
+        if day == self._checkpoint_day:
+            return
+        try:
+            save_checkpoint(self.storage.manifest_store(), log_for_stream(self.stream),
+                            offset, self._state)
+        except (ManifestError, OSError) as exc:
+            logger.warning("= could not save the decoder checkpoint at %d (%s)", offset, exc)
+            return
+        self._checkpoint_day = day
 
     def _compact(self) -> None:
         """Merge this writer's closed hours and days (``autocompact``); a failure is only
