@@ -14,7 +14,7 @@ import sys
 import typer
 
 # The command modules register on ``app`` when imported; the order is ``--help``'s.
-from ticklake.cli import emulate, lake, record, scaleout  # noqa: F401
+from ticklake.cli import emulate, lake, record, replay, scaleout  # noqa: F401
 from ticklake.cli.app import app
 from ticklake.errors import TicklakeError
 
