@@ -13,9 +13,11 @@ import pyarrow.fs as pafs
 import pytest
 
 import ticklake
+from ticklake.catalog import Lake
 from ticklake.emulator import Emulator, EmulatorConfig
 
 from ..reliability.common import compare_lake
+from ..reliability.procs import control, emulator_process, kill_group, recorder, stop_recorder
 from ..reliability.stack import FAST_FEED
 from ..seaweed import SeaweedFS
 from ..support import key_of, read_truth, wait_until
@@ -156,3 +158,42 @@ def test_a_lake_on_a_real_s3_server_reads_like_the_local_one(
     assert got.equals(ticklake.open_lake(local).read("trades", **window))
     assert len(remote.files("trades", **window)) == 1
     assert remote.candles("BTCUSD", "1 day").num_rows == 3
+
+
+def test_follow_attaches_to_a_recorder_in_another_process_and_gets_what_the_lake_gets(
+        tmp_path: Path) -> None:
+    spool, lake = tmp_path / "spool", tmp_path / "lake"
+    with emulator_process(tmp_path, "--rate", "40",
+                          "--symbols", "BTCUSD,BTCUSDT,sBTCUSDT") as (url, truth):
+        process = recorder(url, str(lake), spool, symbols="BTCUSD,BTCUSDT,sBTCUSDT")
+
+        async def scenario() -> list[Any]:
+            items: list[Any] = []
+
+            async def consume() -> None:
+                async for item in ticklake.follow(spool, start="lake"):
+                    items.append(item)
+
+            await wait_until((spool / "segments").is_dir, 30, "the recorder's spool")
+            task = asyncio.create_task(consume())
+            try:
+                await wait_until(lambda: len(items) >= 400, 30, "400 trades followed")
+                control(url, "fault", kind="close", target="all")  # a reconnect
+                await wait_until(lambda: len(items) >= 800, 30, "800 trades followed")
+                assert await asyncio.to_thread(stop_recorder, process) == 0
+                recorded = Lake(str(lake)).query("SELECT count(*) FROM trades").rows()[0][0]
+                await wait_until(lambda: len(items) >= recorded, 20, "every trade followed")
+            finally:
+                task.cancel()
+            return items
+
+        try:
+            items = asyncio.run(scenario())
+        finally:
+            kill_group(process)
+    trades = [i for i in items if isinstance(i, ticklake.Trade)]
+    in_lake = Counter((s, t, side, p, q) for s, t, side, p, q in Lake(str(lake)).query(
+        "SELECT symbol, ts_ns, side, price, qty FROM trades", max_rows=None).rows())
+    assert Counter(map(key_of, trades)) == in_lake
+    assert not Counter(map(key_of, trades)) - Counter(read_truth(truth))  # nothing invented
+    assert len({t.symbol for t in trades}) == 3

@@ -8,8 +8,11 @@
         async for item in live:  # ticklake.Trade or ticklake.Gap
             ...
 
-The lake half (``api.lake``) loads pyarrow and DuckDB; the live half (``api.live``) does
-not: each is imported on first use.
+    async for item in ticklake.follow("spool"):  # a recorder running in another process
+        ...
+
+The lake half (``api.lake``) loads pyarrow and DuckDB; the live half (``api.live``,
+``api.follow``) does not: each is imported on first use.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ticklake.api.lake import MACRO_NAMES, LakeReader, Time, as_floats, open_lake, to_ns
+    from ticklake.api.follow import follow
     from ticklake.api.live import LiveRecording, record
 
-__all__ = ["MACRO_NAMES", "LakeReader", "LiveRecording", "Time", "as_floats", "open_lake",
-           "record", "to_ns"]
-_LIVE = {"LiveRecording", "record"}
+__all__ = ["MACRO_NAMES", "LakeReader", "LiveRecording", "Time", "as_floats", "follow",
+           "open_lake", "record", "to_ns"]
+_MODULES = {"LiveRecording": "live", "record": "live", "follow": "follow"}
 
 
 def __getattr__(name: str) -> Any:
@@ -31,5 +35,4 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(msg)
     from importlib import import_module
 
-    return getattr(import_module("ticklake.api.live" if name in _LIVE else "ticklake.api.lake"),
-                   name)
+    return getattr(import_module(f"ticklake.api.{_MODULES.get(name, 'lake')}"), name)
