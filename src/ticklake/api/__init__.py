@@ -20,8 +20,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ticklake.api.lake import MACRO_NAMES, LakeReader, Time, as_floats, open_lake, to_ns
     from ticklake.api.follow import follow
+    from ticklake.api.lake import MACRO_NAMES, LakeReader, Time, as_floats, open_lake, to_ns
     from ticklake.api.live import LiveRecording, record
 
 __all__ = ["MACRO_NAMES", "LakeReader", "LiveRecording", "Time", "as_floats", "follow",
