@@ -105,3 +105,18 @@ def test_detect_offline_writes_what_the_detector_finds(tmp_path: Path) -> None:
     pq.write_table(trades.drop_columns(["side"]), tmp_path / "bad.parquet")
     bad = run_cli("detect", "--input", "bad.parquet", "--output", "x.parquet", cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no column side" in bad.stderr
+    # Bad values: counted and left out, the same anomalies; an unusable column: one line.
+    first = trades.slice(0, 1)
+    zero = pa.concat_tables([first.set_column(2, "price", pa.array([0.0])),
+                             first.set_column(2, "price", pa.array([None], pa.float64())),
+                             trades])
+    pq.write_table(zero, tmp_path / "zero.parquet")
+    done = run_cli("detect", "--input", "zero.parquet", "--output", "z.parquet", cwd=tmp_path,
+                   timeout=120)
+    assert done.returncode == 0 and "2 trades left out" in done.stderr, done.stderr
+    assert pq.read_table(tmp_path / "z.parquet").to_pylist() == found.to_pylist()
+    text = trades.set_column(2, "price", trades.column("price").cast(pa.string()))
+    pq.write_table(text, tmp_path / "text.parquet")
+    bad = run_cli("detect", "--input", "text.parquet", "--output", "x.parquet", cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert "column price is string, not a number" in bad.stderr

@@ -51,8 +51,13 @@ def detect_command(
         from ticklake.detect.recorded import detect_offline
 
         report = detect_offline(input_path, output, SwingDetector(params))
-        out.print(f"{report.trades:,} trades → {report.episodes:,} anomalies in {output}",
-                  markup=False, highlight=False)
+        out.print(f"{report.trades:,} trades → {report.episodes:,} anomalies in {output}"
+                  + (f" ({report.gaps:,} recorded gaps suspended the detector)"
+                     if report.gaps else ""), markup=False, highlight=False)
+        if report.quarantined:
+            err.print(f"{report.quarantined:,} trades left out: a null, or a price or "
+                      "quantity that is not a finite number > 0", markup=False,
+                      highlight=False)
         return
     if input_path is not None or output is not None:
         option = "--input/--output"

@@ -36,12 +36,19 @@ class SwingDetector:
         self._max_episode_ns = round(self.params.max_episode_s * 1e9)
         self._update_min_ns = round(self.params.update_min_s * 1e9)
         self._states: dict[str, SymbolState] = {}
+        self.quarantined = 0  # trades refused: a price or quantity not a finite number > 0
 
     # ------------------------------------------------------------------ input
 
     def on_trade(self, symbol: str, ts_ns: int, price: float, qty: float,
                  buy: bool) -> list[Anomaly] | None:
-        """One trade. Older than the symbol's last trade: ignored. None when nothing happens."""
+        """One trade. Older than the symbol's last trade: ignored. A price or quantity that
+        is not a finite number > 0 (zero, negative, NaN, infinite): counted in
+        ``quarantined``, never seen (a log price of it is no move). None when nothing
+        happens."""
+        if not (0.0 < price < _INF and 0.0 < qty < _INF):  # (NaN compares false)
+            self.quarantined += 1
+            return None
         st = self._states.get(symbol)
         if st is None:
             st = self._states[symbol] = SymbolState(symbol, self._plan, ts_ns, price)

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from ticklake.catalog import Lake
 from ticklake.detect.detector import SwingDetector
-from ticklake.detect.offline import feed_table
+from ticklake.detect.offline import GapFeed, feed_table
 from ticklake.errors import ConfigError
 from ticklake.lake.anomalies import AnomalyWriter, anomaly_tables
 from ticklake.lake.storage import LakeStorage
@@ -26,23 +26,33 @@ from ticklake.tables import MARKER
 
 _OFFLINE_COLUMNS = ("symbol", "ts_ns", "price", "qty", "side")
 _OFFLINE_BATCH = 1 << 16
+_NEVER = 2**63
 
 
-def detect_offline(source: str, output: Path, detector: SwingDetector) -> OfflineReport:
+def detect_offline(source: str, output: Path, detector: SwingDetector, *,
+                   gaps: bool = True) -> OfflineReport:
     """Run ``detector`` over recorded trades and write the ended episodes.
 
-    ``source`` is a lake root (its ``trades`` table, unpublished spool tail excluded) or a
-    Parquet file or directory with the lake's trade columns plus ``symbol``. ``output`` ending in
-    ``.parquet`` gets one file (the anomalies columns plus exchange and symbol); anything else
-    is a lake root whose ``anomalies`` table receives them.
+    ``source`` is a lake root (its ``trades`` table, unpublished spool tail excluded, and its
+    trade ``gaps``, fed where the live detector met them: the same episodes as live; ``gaps``
+    False ignores them, to see what they changed) or a
+    Parquet file or directory with the lake's trade columns plus ``symbol``. ``output`` ending
+    in ``.parquet`` gets one file (the anomalies columns plus exchange and symbol); anything
+    else is a lake root whose ``anomalies`` table receives them.
     """
     report = OfflineReport()
     ended: list[Anomaly] = []
-    for batch in _trade_batches(source):
-        ended.extend(a for a in feed_table(detector, batch) if a.phase == "end")
+    lake = source.startswith("s3://") or Path(source, MARKER).is_file()
+    feed = _lake_gaps(source) if lake and gaps else None
+    for batch in _lake_trades(source) if lake else _file_trades(source):
+        ended.extend(a for a in feed_table(detector, batch, feed) if a.phase == "end")
         report.trades += batch.num_rows
+    if feed is not None:  # (gaps after the last trade: an episode open at the end ends there)
+        ended.extend(a for a in feed.due(detector, _NEVER, 0) if a.phase == "end")
+        report.gaps = len(feed.gaps)
     ended.extend(a for a in detector.finish() if a.phase == "end")
     report.episodes = len(ended)
+    report.quarantined = detector.quarantined
     if output.suffix == ".parquet":
         output.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(anomalies_file_table(ended), output, compression="zstd")
@@ -70,21 +80,33 @@ def anomalies_file_table(anomalies: Iterable[Anomaly]) -> pa.Table:
 class OfflineReport:
     trades: int = 0
     episodes: int = 0
+    gaps: int = 0  # trade gaps of the lake, fed to the detector
+    quarantined: int = 0  # trades with a null, or a price or quantity not finite and > 0
 
 
-def _trade_batches(source: str) -> Iterator[pa.RecordBatch]:
-    """Trades in the exchange's order (time, spool offset, place in the message), in bounded
-    batches."""
-    if source.startswith("s3://") or Path(source, MARKER).is_file():
-        conn = Lake(source).connect()
-        try:
-            yield from conn.sql(
-                f"SELECT {', '.join(_OFFLINE_COLUMNS)} FROM trades"
-                " ORDER BY ts_ns, spool_offset, msg_index"
-            ).to_arrow_reader(_OFFLINE_BATCH)
-        finally:
-            conn.close()
-        return
+def _lake_trades(source: str) -> Iterator[pa.RecordBatch]:
+    """A lake's trades in the exchange's order (time, spool offset, place in the message),
+    in bounded batches."""
+    conn = Lake(source).connect()
+    try:
+        yield from conn.sql(
+            f"SELECT {', '.join(_OFFLINE_COLUMNS)}, spool_offset FROM trades"
+            " ORDER BY ts_ns, spool_offset, msg_index"
+        ).to_arrow_reader(_OFFLINE_BATCH)
+    finally:
+        conn.close()
+
+
+def _lake_gaps(source: str) -> GapFeed:
+    rows = Lake(source).query(
+        "SELECT to_ns, spool_offset, symbol, from_ns FROM gaps"
+        " WHERE coalesce(channel, 'trades') = 'trades' ORDER BY to_ns, spool_offset, symbol",
+        max_rows=None, timeout=None).rows()
+    return GapFeed([(int(a), int(b), str(c), int(d)) for a, b, c, d in rows])
+
+
+def _file_trades(source: str) -> Iterator[pa.RecordBatch]:
+    """Trades of Parquet files, by time (stably: equal times keep the files' order)."""
     table = _parquet_trades(Path(source))
     yield from table.take(pc.sort_indices(table, [("ts_ns", "ascending")])).to_batches(
         _OFFLINE_BATCH)
@@ -104,4 +126,24 @@ def _parquet_trades(path: Path) -> pa.Table:
     if missing:
         problem = f"no column {', '.join(missing)} (the lake's trades columns plus symbol)"
         raise ConfigError(field, str(path), problem)
+    for name, wanted, accepts in _COLUMN_KINDS:
+        kind = table.schema.field(name).type
+        kind = kind.value_type if pa.types.is_dictionary(kind) else kind
+        if not accepts(kind):
+            problem = f"column {name} is {kind}, not {wanted}"
+            raise ConfigError(field, str(path), problem)
     return table
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(kind) or pa.types.is_floating(kind)
+                or pa.types.is_decimal(kind))
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+_COLUMN_KINDS = (("symbol", "text", _is_text), ("ts_ns", "an integer", pa.types.is_integer),
+                 ("price", "a number", _is_number), ("qty", "a number", _is_number),
+                 ("side", "text", _is_text))
