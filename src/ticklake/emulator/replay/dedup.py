@@ -13,8 +13,9 @@ snapshot. The rules, applied in archive order:
   rows are real, §4) — are the trades only the snapshot holds (the recorder was away): they
   become one ``incremental`` of the snapshot's family format and sequence, placed at their
   newest trade. Older trades missing from every frame stay missing: a gap stays a gap;
-* book incrementals: once per (symbol, sequence); book snapshots go on to the market state,
-  which serves one only when it changes the book (:mod:`~ticklake.emulator.replay.market`);
+* book incrementals: once per (symbol, sequence); book snapshots once per (symbol,
+  sequence, timestamp), and the market state drops those of an instant the book is already
+  past (:mod:`~ticklake.emulator.replay.market`);
 * 24 h tickers and ticks: once per (channel, symbol, exchange timestamp) (the pack: per
   timestamp);
 * klines: a message whose every bar version (interval, bar start, content) was served is
@@ -235,7 +236,9 @@ class Dedup:
         channel = "orderbook_p" if p else "orderbook"
         levels = f.orderbook_p if p else f.book
         body = (levels, f.depth)
-        if f.type == "snapshot":
+        if f.type == "snapshot":  # (the same check received on several connections: once)
+            if not self._new(channel, symbol, ("snapshot", seq, ts)):
+                return []
             return [Item(BOOK_SNAPSHOT, channel, symbol, ts, seq, text, body)]
         if not self._new(channel, symbol, seq):
             return []

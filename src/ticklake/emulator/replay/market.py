@@ -1,9 +1,10 @@
 """The market at the replay's position: what a subscription's snapshot is made of.
 
 Every item passes here when the replay reaches it (:meth:`Market.reach`), which also decides
-whether it is served: an archived book snapshot is served only when it changes the book
-(the recorder was away, or the book was wrong: the snapshot is what puts a client right;
-one that repeats the book, or describes an instant the book is already past, adds nothing).
+whether it is served: an archived book snapshot is served unless it describes an instant the
+book is already past (applying it would undo later incrementals). One that changes the book
+(the recorder was away, or the book was wrong) is what puts a client right; one that repeats
+it is the exchange's periodic check (§6.1), which lets a client verify its book.
 
 Snapshots, built at the position (:meth:`Market.snapshot`), in the exchange's formats:
 
@@ -112,10 +113,11 @@ class Market:
                 return False  # no snapshot yet: nobody can apply it
             book.apply(levels, depth, item.seq, item.ts)
             return True
-        if book.known and (item.seq < book.sequence or book.same(levels)):
-            return False  # the past, or the book as it stands: nothing new for a client
-        book.replace(levels, depth, item.seq, item.ts)
-        return True
+        if book.known and item.seq < book.sequence:
+            return False  # the past: applying it would undo later incrementals
+        if not book.known or not book.same(levels):
+            book.replace(levels, depth, item.seq, item.ts)
+        return True  # a change puts clients right; a repeat lets them check their book
 
     # ---------------------------------------------------------------- snapshots
 
