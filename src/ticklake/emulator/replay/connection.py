@@ -3,7 +3,7 @@ in until its socket takes them.
 
 Every frame to a client (replies, snapshots, archived frames) goes through its queue, in
 order, so a reply precedes the data of its request (§9.2). One sender task per client
-writes the queue with ``send``, which waits while the socket's write buffer is full: a
+writes the queue, then waits while the socket's write buffer is full (as ``send`` does): a
 client that reads slowly fills its queue, and the replay then waits for it (``--speed
 max``) or drops it (a paced replay cannot wait for one client without delaying everyone's
 clock) — it never buffers without bound.
@@ -12,19 +12,21 @@ clock) — it never buffers without bound.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidState
 from websockets.frames import Frame, Opcode
-from websockets.protocol import Event
+from websockets.protocol import Event, State
 
 __all__ = ["Client", "ReplayConnection", "Slot"]
 
 Slot = tuple[str, str]  # (channel, symbol); klines "SYMBOL@interval", all symbols "*"
+_BURST = 512  # frames written at once, at most
 
 
 @dataclass(eq=False)
@@ -50,8 +52,11 @@ class Client:
         self._wake.set()
 
     async def send_forever(self) -> None:
-        """Write the queue to the socket until the connection ends."""
+        """Write the queue to the socket until the connection ends: what is queued goes out
+        in one write (a syscall a frame would cost more than everything else the replay
+        does), then the socket's flow control is awaited, as ``send`` would."""
         ws, queue = self.ws, self.queue
+        protocol = ws.protocol
         low = self.limit // 2
         try:
             while not self.closing:
@@ -59,12 +64,18 @@ class Client:
                     self._wake.clear()
                     await self._wake.wait()
                     continue
-                await ws.send(queue.popleft())
-                self.frames_sent += 1
+                if protocol.state is not State.OPEN:
+                    break
+                burst = min(len(queue), _BURST)
+                for _ in range(burst):
+                    protocol.send_text(queue.popleft().encode())
+                ws.send_data()
+                self.frames_sent += burst
                 if self.full and len(queue) <= low:
                     self.full = False
                     self.on_room(self)
-        except ConnectionClosed:
+                await ws.drain()  # (waits only while the transport is above its high mark)
+        except (ConnectionClosed, InvalidState, OSError):
             pass
         finally:
             self.closed()
@@ -99,3 +110,17 @@ class ReplayConnection(ServerConnection):
         if self.client is not None and isinstance(event, Frame) and event.opcode is Opcode.PING:
             self.client.last_heartbeat = time.monotonic()
         super().process_event(event)
+
+    def send_data(self) -> None:
+        """Everything the protocol has to send in one write (websockets writes frame by
+        frame); an empty chunk means "half-close", as in websockets' own."""
+        chunks = self.protocol.data_to_send()
+        data = [c for c in chunks if c]
+        if data:
+            self.transport.write(data[0] if len(data) == 1 else b"".join(data))
+        if len(data) < len(chunks):
+            if self.transport.can_write_eof():
+                with contextlib.suppress(Exception):
+                    self.transport.write_eof()
+            else:
+                self.transport.close()

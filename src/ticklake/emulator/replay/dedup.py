@@ -89,17 +89,16 @@ class _Served:
         self.last_ts = -1  # -1: nothing served, not even an (empty) first snapshot
         self.boundary: dict[Row, int] = {}
 
-    def advance(self, rows: list[Row]) -> None:
-        if not rows:
-            return
-        ts = max(r[0] for r in rows)
+    def advance(self, rows: list[Row], ts: int) -> None:
+        """Account for ``rows`` served; ``ts``: their newest timestamp."""
         if ts > self.last_ts:
             self.last_ts, self.boundary = ts, {}
         elif ts < self.last_ts:
             return
+        boundary = self.boundary
         for row in rows:
             if row[0] == ts:
-                self.boundary[row] = self.boundary.get(row, 0) + 1
+                boundary[row] = boundary.get(row, 0) + 1
 
     def unseen(self, rows: list[Row]) -> list[Row]:
         left = dict(self.boundary)
@@ -123,6 +122,8 @@ class Dedup:
         self.recent: dict[tuple[str, str], Recent] = {}
         self.served: dict[str, _Served] = {}
         self.conn_seq: dict[int, dict[str, int]] = {}  # (LRU: most recent connection last)
+        self._conn_id = -1  # the last connection and its sequences (the common case)
+        self._conn_seqs: dict[str, int] = {}
         self.conn_ts: dict[int, int] = {}  # each connection's newest exchange time
         self.dropped = 0  # duplicate messages
         self.recovered = 0  # trades served from snapshots
@@ -182,15 +183,16 @@ class Dedup:
         if symbol is None or seq is None or f.type not in ("snapshot", "incremental"):
             return []
         p = f.trades_p is not None
-        rows: list[Row] = list(f.trades_p if p else f.trades or [])  # type: ignore[arg-type]
+        rows: list[Row] = (f.trades_p if p else f.trades) or []  # type: ignore[assignment]
         if rows:
-            self._saw(conn_id, max(r[0] for r in rows))
+            self._saw(conn_id, _newest(rows))
         if not self._wanted(symbol):
             return []
         channel = "trade_p" if p else "trade"
         seqs = self._connection(conn_id)
         previous = seqs.get(symbol, -1)
-        seqs[symbol] = max(previous, seq)
+        if seq > previous:
+            seqs[symbol] = seq
         served = self.served.get(symbol)
         if served is None:
             served = self.served[symbol] = _Served()
@@ -199,9 +201,10 @@ class Dedup:
             served.last_ts = max(served.last_ts, 0)  # even an empty first snapshot starts it
             if not new:
                 return []
-            served.advance(new)
+            newest = _newest(new)
+            served.advance(new, newest)
             self.recovered += len(new)
-            return [Item(TRADES, channel, symbol, max(r[0] for r in new), seq,
+            return [Item(TRADES, channel, symbol, newest, seq,
                          _trades_text(p, symbol, seq, "incremental", new), new)]
         if not rows or not self._new(channel, symbol, seq):
             return []
@@ -213,16 +216,22 @@ class Dedup:
             if len(fresh) < len(rows):
                 text = _trades_text(p, symbol, seq, "incremental", fresh)
                 rows = fresh
-        served.advance(rows)
-        return [Item(TRADES, channel, symbol, max(r[0] for r in rows), seq, text, rows)]
+        newest = _newest(rows)
+        served.advance(rows, newest)
+        return [Item(TRADES, channel, symbol, newest, seq, text, rows)]
 
     def _connection(self, conn_id: int) -> dict[str, int]:
+        """``conn_id``'s last trade sequence per symbol (the connections kept: the most
+        recently seen)."""
+        if conn_id == self._conn_id:
+            return self._conn_seqs
         seqs = self.conn_seq.pop(conn_id, None)
         if seqs is None:
             seqs = {}
             if len(self.conn_seq) >= _CONNECTIONS:
                 del self.conn_seq[next(iter(self.conn_seq))]
         self.conn_seq[conn_id] = seqs
+        self._conn_id, self._conn_seqs = conn_id, seqs
         return seqs
 
     def _book(self, f: Frame, text: str, conn_id: int) -> list[Item]:
@@ -273,6 +282,11 @@ class Dedup:
 
 
 _encode = msgspec.json.Encoder()
+
+
+def _newest(rows: list[Row]) -> int:
+    # (rows are tuples led by their timestamp: max() finds the newest in C)
+    return rows[0][0] if len(rows) == 1 else max(rows)[0]
 
 
 def _trades_text(p: bool, symbol: str, seq: int, kind: str, rows: list[Row]) -> str:
