@@ -92,7 +92,7 @@ def lake_of(root: Path, archived: Archived) -> Path:
     return write_lake(root, raw=archived.rows)
 
 
-def items(root: Path, **config: Any) -> list[Item]:
+def items(root: Path | str, **config: Any) -> list[Item]:
     """The replay's timeline of the lake at ``root``, every item (lead-in included)."""
     archive = Archive(str(root))
     cfg = ReplayConfig(lake=str(root), **config)

@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from ticklake.emulator.replay import MAX_SPEED, Replay, ReplayConfig
 
 from ..support import scaled, wait_until
-from .helpers import T0, Archived, book, lake_of, run, ticker, trades
+from .helpers import T0, Archived, book, kline, lake_of, run, tick, ticker, trades
 
 MS = 1_000_000
 
@@ -135,6 +135,41 @@ async def test_a_late_subscription_starts_with_the_archive_at_the_position(
 
 
 @run
+async def test_tickers_ticks_and_klines_follow_their_subscriptions(tmp_path: Path) -> None:
+    archived = Archived()
+    archived.control()
+    minute = T0 // 1_000_000_000
+    for i in range(3):
+        ts = T0 + i * 100 * MS
+        archived.add(book("BTCUSD", 10 * i + 1, ts, bids=[[1, i + 1]],
+                          kind="incremental" if i else "snapshot"))
+        archived.add(ticker("BTCUSD", ts, 900_000_000 + i))
+        archived.add(tick(".BTC", ts, 900_000_000 + i))
+        archived.add(kline("BTCUSD", 10 * i + 2, [[minute, 60, 1, 1, 1 + i, 1, 1 + i, i, i]]))
+    root = lake_of(tmp_path, archived)
+    async with _replay(root, speed=MAX_SPEED) as replay, _client(replay) as c:
+        await c.ask("market24h.subscribe")
+        await c.ask("tick.subscribe", ".BTC")
+        await c.ask("kline.subscribe", "BTCUSD", 60)
+        got = [await c.recv() for _ in range(4 + 9)]  # 3 acks, a kline snapshot, 9 frames
+        assert [m.get("result") for m in got[:2]] == [{"status": "success"}] * 2
+        assert got[3] == {"kline": [], "sequence": 0, "symbol": "BTCUSD", "type": "snapshot"}
+        data = got[4:]
+        assert [m["market24h"]["close"] for m in data if "market24h" in m] == [
+            900_000_000, 900_000_001, 900_000_002]
+        assert [m["tick"]["last"] for m in data if "tick" in m] == [
+            900_000_000, 900_000_001, 900_000_002]
+        assert [m["kline"][0][4] for m in data if "kline" in m] == [1, 2, 3]
+        await wait_until(replay.finished.is_set, 10, "the end of the archive")
+        await c.ask("kline.subscribe", "BTCUSD", 60)  # again: the bars as of the end
+        await c.ask("tick.unsubscribe")
+        got = [await c.recv() for _ in range(3)]
+        assert got[1]["type"] == "snapshot"
+        assert got[1]["kline"] == [[minute, 60, 1, 1, 3, 1, 3, 2, 2]]
+        assert got[2]["result"] == {"status": "success"}
+
+
+@run
 async def test_speed_divides_the_archive_s_spacing(tmp_path: Path) -> None:
     count, spacing = 20, 40 * MS  # 0.8 s of archive
     async with _replay(lake_of(tmp_path, _archive(count, spacing)), speed=4.0) as replay, \
@@ -174,6 +209,24 @@ async def test_at_max_speed_a_client_that_does_not_read_holds_the_replay(
                 json.loads(await asyncio.wait_for(ws.recv(), scaled(10)))
                 frames += 1
         await wait_until(replay.finished.is_set, 10, "the end of the archive")
+
+
+@run
+async def test_a_paced_replay_drops_a_client_too_far_behind_and_plays_on(
+        tmp_path: Path) -> None:
+    """One clock for every connection: it cannot wait for one client, nor buffer for it
+    without bound."""
+    root = lake_of(tmp_path, _archive(2_000, MS, fills=60))
+    async with _replay(root, speed=1_000.0, queue_frames=10, slow_client_frames=100) as replay:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", replay.port))
+        async with connect(replay.url, sock=sock, ping_interval=None, max_queue=4,
+                           compression=None) as ws:
+            await ws.send(json.dumps({"id": 1, "method": "trade.subscribe",
+                                      "params": ["BTCUSD"]}))
+            await wait_until(lambda: not replay.clients, 20, "the slow client dropped")
+        await wait_until(replay.finished.is_set, 20, "the end of the archive")
 
 
 @run
