@@ -25,19 +25,30 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return lake_of(tmp_path_factory.mktemp("replay-cli"), archived)
 
 
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lake with a raw file that is no Parquet (a disk error, a copy cut short)."""
+    archived = Archived()
+    archived.control()
+    root = lake_of(tmp_path_factory.mktemp("replay-cli-broken"), archived)
+    next((root / "raw").rglob("part-*.parquet")).write_bytes(b"not parquet")
+    return root
+
+
 @pytest.mark.parametrize(("args", "named"), [
     (["--lake", "{missing}"], "no lake at"),
+    (["--lake", "{broken}"], "cannot read"),
     (["--lake", "{lake}", "--speed", "fast"], "--speed"),
     (["--lake", "{lake}", "--speed", "0"], "--speed"),
     (["--lake", "{lake}", "--from", "yesterday"], "--from"),
     (["--lake", "{lake}", "--to", "2026-13-01"], "--to"),
     (["--lake", "{lake}", "--from", "2026-11-26", "--to", "2026-11-25"], "--from"),
     (["--lake", "{lake}", "--symbols", "ETHUSD"], "ETHUSD"),
-], ids=["missing-lake", "speed-word", "speed-zero", "bad-from", "bad-to", "from-after-to",
-        "unknown-symbol"])
-def test_a_mistake_is_one_line_and_exit_code_2(lake: Path, tmp_path: Path, args: list[str],
-                                                named: str) -> None:
-    args = [a.format(lake=lake, missing=tmp_path / "nothing") for a in args]
+], ids=["missing-lake", "broken-file", "speed-word", "speed-zero", "bad-from", "bad-to",
+        "from-after-to", "unknown-symbol"])
+def test_a_mistake_is_one_line_and_exit_code_2(lake: Path, broken: Path, tmp_path: Path,
+                                                args: list[str], named: str) -> None:
+    args = [a.format(lake=lake, broken=broken, missing=tmp_path / "nothing") for a in args]
     done = subprocess.run([*TICKLAKE, *args, "--port", "0"], capture_output=True, text=True,
                           timeout=scaled(60), check=False)
     assert done.returncode == 2, (done.returncode, done.stderr)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ticklake.cli.app import app, err
-from ticklake.errors import ConfigError, LakeNotFound, TicklakeError
+from ticklake.errors import ConfigError, LakeNotFound, StorageError, TicklakeError
 
 if TYPE_CHECKING:
     from ticklake.emulator.replay import ReplayConfig, ReplayError
@@ -54,7 +54,9 @@ def replay(
         try:
             err.print(f"replaying {lake} on {server.url} (speed {speed})",
                       markup=False, highlight=False)
-            await asyncio.Event().wait()
+            await server.failed.wait()  # (else until interrupted)
+            msg = f"the replay of {lake} stopped: {server.error}"
+            raise StorageError(msg)
         finally:
             await server.stop()
 
@@ -79,8 +81,11 @@ def _config(lake: str, from_: str | None, to: str | None, symbols: str | None, s
 
 
 def _error(exc: ReplayError, given: dict[str, object]) -> TicklakeError:
-    """One line naming the option at fault (a lake that is none: the lake's own words)."""
+    """One line naming the option at fault (a lake that is none, or a file of it that cannot
+    be read: the replay's own words)."""
     if exc.option == "--lake":
         return LakeNotFound(str(exc))
+    if not exc.option:
+        return StorageError(str(exc))
     name = "from_" if exc.option == "--from" else exc.option.removeprefix("--").replace("-", "_")
     return ConfigError(exc.option, given.get(name), str(exc))

@@ -19,7 +19,7 @@ MAX_SPEED = math.inf  # ``--speed max``: no pacing, only the clients' reading sp
 
 class ReplayError(ValueError):
     """A replay cannot start: a missing lake, a bad time, a bad speed (one line); ``option``
-    names the option at fault."""
+    names the option at fault ("": none, the lake's storage failed)."""
 
     def __init__(self, message: str, option: str = "--lake") -> None:
         super().__init__(message)

@@ -63,6 +63,8 @@ class Replay:
         self.served = 0  # archived items served (each once, whatever the connections)
         self.sent = 0  # frames queued to connections
         self.finished = asyncio.Event()  # the whole archive was played
+        self.failed = asyncio.Event()  # reading the archive failed: ``error`` says why
+        self.error: Exception | None = None
         self.started_at: float | None = None  # loop time of the first subscription
         self._subscribed = asyncio.Event()  # someone is subscribed to something
         self._room = asyncio.Event()  # no subscribed connection's queue is full
@@ -95,7 +97,7 @@ class Replay:
             self._handle, cfg.host, cfg.port, process_request=self._process_request,
             create_connection=ReplayConnection, ping_interval=None, close_timeout=2,
             max_size=2**16, logger=logging.getLogger(f"{__name__}.ws"))
-        self._spawn(self._play())
+        self._spawn(self._play_or_fail())
         if cfg.heartbeat_timeout > 0:
             self._spawn(self._watch_heartbeats())
         log.info("replaying %s on %s", cfg.lake, self.url)
@@ -200,6 +202,14 @@ class Replay:
             batch = asyncio.ensure_future(asyncio.to_thread(timeline.batch))
             for item in items:
                 yield item
+
+    async def _play_or_fail(self) -> None:
+        try:
+            await self._play()
+        except Exception as exc:  # a file that cannot be read: say so, keep answering pings
+            log.error("replay stopped: %s", exc)
+            self.error = exc
+            self.failed.set()
 
     async def _play(self) -> None:
         loop = asyncio.get_running_loop()

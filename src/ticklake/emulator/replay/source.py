@@ -15,6 +15,7 @@ read in batches, so memory stays bounded whatever the size of the lake.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
 from collections.abc import Iterable, Iterator
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -65,6 +67,19 @@ def _s3() -> pafs.S3FileSystem:
         options["endpoint_override"] = parts.netloc or parts.path
         options["scheme"] = parts.scheme or "https"
     return pafs.S3FileSystem(**options)
+
+
+@contextlib.contextmanager
+def _reading(what: str) -> Iterator[None]:
+    """A file that cannot be read (truncated, not Parquet, gone, the store down) is one
+    line naming it."""
+    try:
+        yield
+    except ReplayError:
+        raise
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        msg = f"cannot read {what}: {exc}"
+        raise ReplayError(msg, "") from None
 
 
 def _date(ns: int) -> str:
@@ -129,9 +144,13 @@ class Archive:
 
     def control_payloads(self, hi: int | None) -> list[str]:
         """The recorder's control records received up to ``hi``, in archive order."""
+        with _reading(self.root):
+            return self._control_payloads(hi)
+
+    def _control_payloads(self, hi: int | None) -> list[str]:
         out: list[tuple[int, int, str]] = []
         for f in self.files(None, hi):
-            pf = pq.ParquetFile(self.fs.open_input_file(f.path))
+            pf = self._open(f.path)
             conn = pf.schema_arrow.get_field_index("conn_id")
             for g in range(pf.metadata.num_row_groups):
                 stats = pf.metadata.row_group(g).column(conn).statistics
@@ -147,12 +166,20 @@ class Archive:
                                picked["payload"].to_pylist(), strict=True))
         return [payload for _, _, payload in sorted(out, key=lambda r: (r[0], r[1]))]
 
+    def _open(self, path: str) -> pq.ParquetFile:
+        try:
+            return pq.ParquetFile(self.fs.open_input_file(path))
+        except (OSError, pa.ArrowException) as exc:
+            msg = f"cannot read {path}: {exc}"
+            raise ReplayError(msg, "") from None
+
     def _stream(self, files: Iterable[_File], lo: int | None, hi: int | None) -> Iterator[RawRow]:
         for f in files:
-            yield from self._file(f, lo, hi)
+            with _reading(f.path):
+                yield from self._file(f, lo, hi)
 
     def _file(self, f: _File, lo: int | None, hi: int | None) -> Iterator[RawRow]:
-        pf = pq.ParquetFile(self.fs.open_input_file(f.path))
+        pf = self._open(f.path)
         recv = pf.schema_arrow.get_field_index("recv_ns")
         groups = []
         for g in range(pf.metadata.num_row_groups):
