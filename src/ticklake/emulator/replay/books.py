@@ -56,12 +56,6 @@ class Book:
                     side[price] = qty
         self._moved(depth, sequence, ts)
 
-    def same(self, levels: Levels) -> bool:
-        """Whether a snapshot holds exactly this book's levels (at the snapshot's depth)."""
-        bids = {p: q for p, q in levels.bids if not _zero(q)}
-        asks = {p: q for p, q in levels.asks if not _zero(q)}
-        return bids == self.bids and asks == self.asks
-
     def _moved(self, depth: int | None, sequence: int, ts: int) -> None:
         if depth is not None:
             self.depth = depth

@@ -115,8 +115,7 @@ class Market:
             return True
         if book.known and item.seq < book.sequence:
             return False  # the past: applying it would undo later incrementals
-        if not book.known or not book.same(levels):
-            book.replace(levels, depth, item.seq, item.ts)
+        book.replace(levels, depth, item.seq, item.ts)
         return True  # a change puts clients right; a repeat lets them check their book
 
     # ---------------------------------------------------------------- snapshots
@@ -139,8 +138,8 @@ class Market:
 
     def kline_snapshot(self, channel: str, symbol: str, interval: int) -> str:
         bars = self.bars.get((channel, f"{symbol}@{interval}"))
-        rows = b"[" + b",".join(bars.bars[s] for s in sorted(bars.bars, reverse=True)) + b"]" \
-            if bars is not None else b"[]"
+        newest_first = sorted(bars.bars, reverse=True) if bars is not None else []
+        rows = b"[" + b",".join(bars.bars[s] for s in newest_first) + b"]" if bars else b"[]"
         seq = str(self.sequence.get(symbol, 0)).encode()
         if bars is None or not bars.template:
             return (f'{{"{channel}":{rows.decode()},"sequence":{seq.decode()},'
@@ -158,8 +157,4 @@ class Market:
             text = self.last.get((channel, "*" if channel == PACK else symbol))
             return [text] if text else []
         return [t for (ch, _), t in sorted(self.last.items()) if ch == channel and t]
-
-    def kinds(self) -> dict[str, int]:
-        return {"trades": sum(len(r) for r in self.trades.values()), "books": len(self.books),
-                "klines": len(self.bars), "tickers": len(self.last)}
 
