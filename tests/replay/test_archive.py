@@ -19,7 +19,7 @@ from .helpers import CONTROL, SECOND, T0, Archived, control, lake_of, raw, trade
 
 
 def _payloads(root: Path, lo: int | None = None, hi: int | None = None) -> list[str]:
-    return [r.payload for r in Archive(str(root)).rows(lo, hi)]
+    return [payload for _, _, _, payload in Archive(str(root)).rows(lo, hi)]
 
 
 def test_rows_come_in_offset_order_across_files_and_a_compact_file_supersedes_its_parts(

@@ -46,7 +46,7 @@ class ReplayConfig:
     lead_in_s: float = 120.0
     # Frames of different connections arrive with different delays: frames are put in
     # exchange order within this window of exchange time.
-    reorder_s: float = 10.0
+    reorder_s: float = 2.0
     heartbeat_timeout: float = 30.0  # 0 = never drop a silent client (§3: 30 s on Phemex)
     max_subscriptions: int = 20  # per connection (§1.2); 0 = no limit
     # Frames queued for one client: at ``--speed max`` the replay waits for it to read

@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urlsplit
 
 import pyarrow as pa
@@ -40,11 +40,7 @@ _BATCH = 8_192
 _SECOND = 1_000_000_000
 
 
-class RawRow(NamedTuple):
-    recv_ns: int
-    conn_id: int
-    spool_offset: int
-    payload: str
+RawRow = tuple[int, int, int, str]  # recv_ns, conn_id, spool_offset, payload
 
 
 @dataclass(frozen=True, order=True)
@@ -201,5 +197,4 @@ class Archive:
                     upper = pc.less_equal(ns, hi)
                     mask = upper if mask is None else pc.and_(mask, upper)
                 batch = batch.filter(mask)
-            yield from map(RawRow._make, zip(*(c.to_pylist() for c in batch.columns),
-                                             strict=True))
+            yield from zip(*(c.to_pylist() for c in batch.columns), strict=True)

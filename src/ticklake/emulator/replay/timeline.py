@@ -61,25 +61,26 @@ class Timeline:
     def batch(self, size: int = 2_048) -> list[Item]:
         """The next items (up to about ``size``); [] once the archive is exhausted."""
         out: list[Item] = []
-        heap = self._heap
-        stats = self.stats
+        heap, stats, rows, items = self._heap, self.stats, self._rows, self.dedup.items
+        first = self._from
         while len(out) < size:
-            row = next(self._rows, None)
+            row = next(rows, None)
             if row is None:
                 while heap:
                     out.append(self._pop())
                 self.done = True
                 break
             stats.rows += 1
-            if row.conn_id & CONTROL == CONTROL:
+            recv_ns, conn_id, _, payload = row
+            if conn_id & CONTROL == CONTROL:
                 continue  # the recorder's own record: the products are read at start
-            frame = decode(row.payload)
+            frame = decode(payload)
             if frame is None:
                 stats.undecodable += 1
                 continue
             stats.frames += 1
-            prime = self._from is not None and row.recv_ns < self._from
-            for item in self.dedup.items(frame, row.payload, row.conn_id):
+            prime = first is not None and recv_ns < first
+            for item in items(frame, payload, conn_id):
                 item.prime = prime
                 item.idx = self._idx
                 self._idx += 1
