@@ -14,8 +14,9 @@ its trade, in files of 100,000 rows, zstd), and served to the same client by:
   one Kafka topic would leave them): half the rows read are duplicates it drops;
 * ``blast``: ``bench/blast_server.py``, the same frames pre-framed in memory, written as fast
   as the socket takes: the most a sender can do, i.e. the client's own ceiling;
-* ``emulator``: ``ticklake emulate`` at a trade rate beyond what it sustains, one trade per
-  message: its live market's ceiling, frames of the same shape.
+* ``emulator``: ``ticklake emulate`` asked for 20,000 trades/s a symbol, one trade per
+  message: about the most its live market sustains (asked for much more, it falls behind
+  and its backlog grows without bound), frames of the same shape.
 
 The client (a child process, ``--client``): a bare picows reader that subscribes the three
 trade channels and counts incremental trade frames until it has the stream's number; its
@@ -31,7 +32,6 @@ import argparse
 import asyncio
 import json
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -90,7 +90,7 @@ async def client(url: str, want: int) -> dict[str, Any]:
 
     transport, _ = await ws_connect(Listener, url, websocket_handshake_timeout=30,
                                     max_frame_size=2**24)
-    await asyncio.wait_for(done, 600)
+    await asyncio.wait_for(done, 120)
     transport.disconnect()
     return {"frames": int(seen["frames"]), "seconds": seen["t1"] - seen["t0"]}
 
@@ -158,7 +158,7 @@ def start(target: str, lake: Path, trades: int) -> tuple[subprocess.Popen[str], 
                 "--port", "0", "--start-delay", "0.3"]
     elif target == "emulator":
         args = ["-m", "ticklake", "emulate", "--port", "0", "--symbols", ",".join(SYMBOLS),
-                "--rate", "100000", "--max-trades-per-message", "1", "--history", "0"]
+                "--rate", "20000", "--max-trades-per-message", "1", "--history", "0"]
     else:
         args = [str(HERE / "blast_server.py"), "--symbols", ",".join(SYMBOLS),
                 "--trades", str(trades)]
@@ -183,7 +183,7 @@ def run_one(target: str, lake: Path, trades: int, want: int) -> dict[str, Any]:
         sender = psutil.Process(proc.pid)
         cpu0 = sum(sender.cpu_times()[:2])
         done = subprocess.run([sys.executable, __file__, "--client", url, "--want", str(want)],
-                              capture_output=True, text=True, timeout=900, check=False)
+                              capture_output=True, text=True, timeout=180, check=False)
         cpu = sum(sender.cpu_times()[:2]) - cpu0
     finally:
         proc.kill()  # by its own PID
@@ -236,7 +236,6 @@ def main() -> None:
                                     if rate["replay"] and rate["emulator"] else None)
     report["replay_twice_vs_replay"] = (round(rate["replay_twice"] / rate["replay"], 2)
                                         if rate["replay_twice"] and rate["replay"] else None)
-    report["median_of"] = statistics.median([args.repeat])
     print(json.dumps(report, indent=1))
 
 
