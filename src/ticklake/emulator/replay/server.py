@@ -65,7 +65,6 @@ class Replay:
         self.finished = asyncio.Event()  # the whole archive was played
         self.failed = asyncio.Event()  # reading the archive failed: ``error`` says why
         self.error: Exception | None = None
-        self.started_at: float | None = None  # loop time of the first subscription
         self._subscribed = asyncio.Event()  # someone is subscribed to something
         self._room = asyncio.Event()  # no subscribed connection's queue is full
         self._room.set()
@@ -163,9 +162,7 @@ class Replay:
         client.subscriptions[slot] = depth
         self.listeners.setdefault(slot, set()).add(client)
         self._subscribed.set()
-        if not self._first_subscription.is_set():
-            self.started_at = asyncio.get_running_loop().time()
-            self._first_subscription.set()
+        self._first_subscription.set()  # (the clock starts at the first)
         return True
 
     def unsubscribe(self, client: Client, slot: Slot) -> None:
