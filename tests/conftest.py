@@ -19,7 +19,8 @@ settings.load_profile("ticklake")
 # Suites of real processes and long scenarios first, so that with two workers (`make test`:
 # pytest-xdist, --dist worksteal) the longest tests start early and the short unit tests
 # fill in around them, instead of one long test finishing alone at the end.
-LONGEST_FIRST = ("scaleout", "reliability", "integration", "e2e", "browser", "emulator")
+LONGEST_FIRST = ("scaleout", "reliability", "integration", "replay", "e2e", "browser",
+                 "emulator")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
