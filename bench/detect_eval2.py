@@ -815,9 +815,10 @@ def detail(d: dict[str, Any], gen: str) -> list[str]:
         if s and s["silences"]:
             ci = s["ratio_ci95"]
             lines.append(
-                f"Alarms {name}: {s['post_alarms']} in {s['silences']} minutes after "
-                f"({_f(s['post_per_hour'])}/h) vs {s['base_alarms']} in {s['base_hours']:.0f} h "
-                f"elsewhere ({_f(s['base_per_hour'])}/h): ratio {_f(s['ratio'])}"
+                f"Alarms {name}: {s['post_alarms']} in the minute after {s['silences']} "
+                f"silences ({_f(s['post_per_hour'])}/h) vs {s['base_alarms']} in "
+                f"{s['base_hours']:.0f} h elsewhere ({_f(s['base_per_hour'])}/h): ratio "
+                f"{_f(s['ratio'])}"
                 + (f" (95 % {ci[0]:.2f}–{ci[1]:.2f})" if ci else "") + ".")
     return lines
 
