@@ -184,6 +184,8 @@ def test_follow_attaches_to_a_recorder_in_another_process_and_gets_what_the_lake
                 recorded = Lake(str(lake)).query("SELECT count(*) FROM trades").rows()[0][0]
                 await wait_until(lambda: len(items) >= recorded, 20, "every trade followed")
             finally:
+                if task.done() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
                 task.cancel()
             return items
 

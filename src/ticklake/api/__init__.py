@@ -12,7 +12,7 @@
         ...
 
 The lake half (``api.lake``) loads pyarrow and DuckDB; the live half (``api.live``,
-``api.follow``) does not: each is imported on first use.
+``api.attach``) does not: each is imported on first use.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ticklake.api.follow import follow
+    from ticklake.api.attach import follow
     from ticklake.api.lake import MACRO_NAMES, LakeReader, Time, as_floats, open_lake, to_ns
     from ticklake.api.live import LiveRecording, record
 
 __all__ = ["MACRO_NAMES", "LakeReader", "LiveRecording", "Time", "as_floats", "follow",
            "open_lake", "record", "to_ns"]
-_MODULES = {"LiveRecording": "live", "record": "live", "follow": "follow"}
+_MODULES = {"LiveRecording": "live", "record": "live", "follow": "attach"}
 
 
 def __getattr__(name: str) -> Any:

@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from ticklake.api.attach import items
 from ticklake.bus import Subscriber
 from ticklake.config import load_settings
 from ticklake.feed.events import Event, GapDetected, TradesReceived
@@ -47,12 +48,8 @@ class LiveRecording:
     async def __aiter__(self) -> AsyncIterator[Item]:
         """Trades and gaps in arrival order, until the recording stops."""
         while batch := await self._feed.get_batch():
-            for event in batch:
-                if type(event) is TradesReceived:
-                    for trade in event.trades:
-                        yield trade
-                elif isinstance(event, GapDetected):
-                    yield event.gap
+            for item in items(batch):
+                yield item
 
     async def wait(self) -> None:
         """Until the recording ends (its ``duration``, or :meth:`stop`); re-raises its error."""

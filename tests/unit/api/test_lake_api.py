@@ -155,7 +155,10 @@ def test_the_package_exposes_the_api_lazily() -> None:
 
     code = ("import sys, ticklake; assert 'pyarrow' not in sys.modules; "
             "ticklake.open_lake; assert 'pyarrow' in sys.modules; "
-            "from ticklake.api import record; print(record.__name__)")
+            "from ticklake.api import record; print(record.__name__); "
+            "import ticklake.api.lake, ticklake.api.live, ticklake.api.attach; "
+            "assert all(callable(getattr(ticklake, n)) for n in "
+            "('open_lake', 'record', 'follow'))")  # (no submodule shadows a function)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=False)
     assert done.returncode == 0, done.stderr

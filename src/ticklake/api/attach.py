@@ -15,12 +15,12 @@ and gaps are the ones the lake gets, de-duplicated across reconnects the same wa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
 from ticklake.errors import SpoolError
-from ticklake.feed.events import GapDetected, TradesReceived
+from ticklake.feed.events import Event, GapDetected, TradesReceived
 from ticklake.feed.phemex import default_products
 from ticklake.feed.phemex.trades import replay_decoder
 from ticklake.lake.hints import CURSOR
@@ -28,6 +28,15 @@ from ticklake.model import Gap, Trade
 from ticklake.spool import CursorStore, SpoolReader
 
 _READ_RECORDS = 10_000
+
+
+def items(events: Iterable[Event]) -> Iterator[Trade | Gap]:
+    """The trades and gaps among ``events``, in order (the API hands out nothing else)."""
+    for event in events:
+        if type(event) is TradesReceived:
+            yield from event.trades
+        elif isinstance(event, GapDetected):
+            yield event.gap
 
 
 async def follow(spool: str | Path, *, start: Literal["now", "lake"] = "now",
@@ -54,10 +63,6 @@ async def follow(spool: str | Path, *, start: Literal["now", "lake"] = "now",
             events = decoder.decode(record.payload, record.conn_id, record.recv_ns)
             if record.offset < begin:
                 continue  # (read only to bring the decoder to where the caller starts)
-            for event in events:
-                if type(event) is TradesReceived:
-                    for trade in event.trades:
-                        yield trade
-                elif isinstance(event, GapDetected):
-                    yield event.gap
+            for item in items(events):
+                yield item
         offset = records[-1].offset + 1
