@@ -69,9 +69,9 @@ class LiveDetector:
                     next_batch = asyncio.ensure_future(feed.get_batch())
                 # Not wait_for: a timeout must not cancel (and lose) a batch being handed over.
                 done, _ = await asyncio.wait({next_batch}, timeout=_CLOCK_TICK_S)
-                if time.monotonic() >= self._next_tick:  # busy or idle: one symbol may be silent
-                    await self._tick()
                 if not done:
+                    if time.monotonic() >= self._next_tick:  # idle: one symbol may be silent
+                        await self._tick()
                     continue
                 batch, next_batch = next_batch.result(), None
                 if not batch:
@@ -84,6 +84,11 @@ class LiveDetector:
                     self._note(event)
                     found.extend(self.detector.on_event(event))
                 await self._emit(found)
+                # The clock ticks only with nothing queued: a backlog holds trades older
+                # than the time it would tell (a detector behind under load ended episodes
+                # that its queued trades extend, unlike the same trades offline).
+                if time.monotonic() >= self._next_tick and not len(feed):
+                    await self._tick()
         finally:
             if next_batch is not None:
                 next_batch.cancel()

@@ -12,7 +12,9 @@ from ticklake.errors import ConfigError
 __all__ = ["DETECTOR_VERSION", "DetectorParams", "parse_params"]
 
 # Bump when the same params would give different output (the lake keeps both).
-DETECTOR_VERSION = "swing-1.1"  # 1.1: episodes end at their deadline; re-arm range
+# 1.1: episodes end at their deadline; re-arm range. 1.2: a silence ages the volatility
+# estimate instead of counting as seconds of no move.
+DETECTOR_VERSION = "swing-1.2"
 
 
 class DetectorParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -29,7 +31,7 @@ class DetectorParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     # Horizons from this one on take references on the vol_bar_s grid (span W .. W + 1 s).
     coarse_from_s: float = 5.0
     # L3: alert when |z_W| >= threshold * scale_W; scale_W defaults to 1 for every horizon.
-    threshold: float = 4.48  # calibrated: bench/detect_eval.py, 0.5 FA/h on calibration seeds
+    threshold: float = 4.78  # calibrated: bench/detect_eval.py, 0.5 FA/h on calibration seeds
     horizon_scale: tuple[float, ...] = ()
     # L1 volatility: bias-corrected EWMA of winsorised squared returns on vol_bar_s bars.
     vol_bar_s: float = 1.0

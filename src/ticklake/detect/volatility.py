@@ -30,6 +30,11 @@ def roll_vol(st: SymbolState, ts_ns: int, frozen: bool) -> None:
     elapsed = vb - st.vbar
     if elapsed <= 0:
         return
+    # The return known now runs to the last trade, not to ``ts_ns``: after a silence the
+    # bars since that trade hold no information (counted as seconds of no move, a 59 s
+    # hole deflated sigma by a fifth). They only age the estimate, and the move across
+    # the silence, over a span the bars cannot tell, sets the next baseline instead.
+    known = min(max(st.last_ns // plan.vol_bar_ns + 1 - st.vbar, 1), elapsed)
     st.vbar = vb
     lp = _LOG(st.price)
     r = lp - st.vol_lp  # NaN after a gap: this bar only sets the new baseline
@@ -38,15 +43,17 @@ def roll_vol(st: SymbolState, ts_ns: int, frozen: bool) -> None:
     st.rate_s = st.rate_s * d + (st.count - st.vol_count)
     st.rate_w = st.rate_w * d + elapsed
     st.vol_count = st.count
+    if known < elapsed:
+        st.vol_lp = math.nan
     if frozen or math.isnan(r):
         return
     if st.vol_w > 0:
         # Winsorise at winsor_sigma local sigmas over the span: a jump cannot blow up
         # the scale that is supposed to reveal it.
-        cap = plan.winsor * st.sigma * math.sqrt(elapsed)
+        cap = plan.winsor * st.sigma * math.sqrt(known)
         r = max(-cap, min(cap, r))
     r2 = r * r
-    span = elapsed * plan.params.vol_bar_s
+    span = known * plan.params.vol_bar_s
     d = plan.vol_decay**elapsed
     st.vol_m = st.vol_m * d + r
     st.vol_s = st.vol_s * d + r2

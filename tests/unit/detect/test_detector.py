@@ -170,9 +170,13 @@ def test_older_trades_are_ignored() -> None:
     assert run(noisy) == run(rows)
 
 
-def test_quiet_sv_stream_has_no_alert() -> None:
-    rows, _ = stream(23, 3600, vol_of_vol=0.5)
-    assert [a for a in run(rows) if a.phase == "start"] == []
+def test_quiet_sv_streams_stay_near_the_calibrated_false_alarm_rate() -> None:
+    # Eight quiet hours of stochastic volatility (0.5), held out from the calibration: the
+    # threshold is set for 0.5 false alarms an hour on calibration streams (one stream's
+    # zero or one is luck). swing-1.1 gave 7 here, swing-1.2 gives 4.
+    starts = sum(a.phase == "start" for seed in range(21, 29)
+                 for a in run(stream(seed, 3600, vol_of_vol=0.5)[0]))
+    assert starts <= 5
 
 
 def test_params_validation_and_hash() -> None:
