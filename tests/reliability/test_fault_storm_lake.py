@@ -102,7 +102,9 @@ async def storm(tmp_path: Path, per_kind: int, long_outages: int, seed: int,
     rejected = lake_count(root, "rejected")
     assert result.duplicated == 0 and result.invented == 0, result
     assert result.lost_silently == 0, result  # every missing trade lies in a reported gap
-    assert result.recorded > 0 and result.truth > 3_000, result
+    # (Not vacuous: the storm had traffic. How much depends on how fast the machine ran
+    # through the faults, so the bound is loose: a fast run made exactly 3,000.)
+    assert result.recorded > 0 and result.truth > 1_000, result
     if long_outages:
         assert result.gaps >= 1 and result.lost_in_reported_gaps > 0, result
     else:
