@@ -192,8 +192,9 @@ class LakeReader:
     @staticmethod
     def select_sql(table: str, *, symbols: Iterable[str] | None = None,
                    since: Time | None = None, until: Time | None = None,
-                   columns: Sequence[str] | None = None, ordered: bool = True) -> str:
-        """The statement :meth:`read` runs (constants only, so the planner can prune)."""
+                   columns: Sequence[str] | None = None) -> str:
+        """The statement :meth:`scan` runs, the rows :meth:`read` returns (constants only,
+        so the planner can prune); checks the arguments, one-line ``ValueError``s."""
         if table not in TABLES:
             msg = f"no table {table!r}; the lake's tables: {', '.join(TABLES)}"
             raise ValueError(msg)
@@ -220,7 +221,7 @@ class LakeReader:
                     where.append(f"date {'>=' if op == '>=' else '<='} DATE '{day}'")
         return (f"SELECT {', '.join(columns) if columns else '*'} FROM {table}"
                 + (f" WHERE {' AND '.join(where)}" if where else "")
-                + (f" ORDER BY {', '.join(order_columns(table))}" if ordered else ""))
+                + f" ORDER BY {', '.join(order_columns(table))}")
 
 
 def as_floats(table: pa.Table) -> pa.Table:
