@@ -73,7 +73,7 @@ def handle_message(emu: Emulator, client: Client, message: str | bytes) -> None:
     if cfg.max_requests_per_second > 0 and _over_rate(client, now, cfg.max_requests_per_second):
         emu.close_policy(client, "request rate limit exceeded")
         return
-    request = _parse(message)
+    request = parse_request(message)
     if request is None:
         emu.send(client, error_reply(None, INVALID_ARGUMENT, INVALID))
         return
@@ -97,7 +97,8 @@ def handle_message(emu: Emulator, client: Client, message: str | bytes) -> None:
         emu.send(client, error_reply(rid, cfg.unknown_method_code, NOT_FOUND))
 
 
-def _parse(message: str | bytes) -> dict[str, Any] | None:
+def parse_request(message: str | bytes) -> dict[str, Any] | None:
+    """A client's request: a JSON object in a text frame, else None (the replay too)."""
     if not isinstance(message, str):
         return None  # text JSON frames only
     try:

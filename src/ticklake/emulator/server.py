@@ -28,7 +28,7 @@ import logging
 import random
 import time
 from collections.abc import Coroutine
-from typing import Any, Self, TextIO
+from typing import Any, TextIO
 
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
@@ -46,6 +46,7 @@ from ticklake.emulator.injector import Injector
 from ticklake.emulator.kline_fanout import KlineFanout
 from ticklake.emulator.market import Market
 from ticklake.emulator.products import Product, lookup
+from ticklake.emulator.served import Served
 from ticklake.emulator.swings import SwingLabel
 from ticklake.emulator.ticker_fanout import TickerFanout
 
@@ -56,7 +57,7 @@ log = logging.getLogger(__name__)
 SLOW_CONSUMER_BYTES = 64 * 2**20  # a client this far behind is dropped (abort)
 
 
-class Emulator:
+class Emulator(Served):
     """A Phemex-compatible exchange on a real socket. See the package docstring."""
 
     def __init__(self, config: EmulatorConfig) -> None:
@@ -138,25 +139,6 @@ class Emulator:
         if self._labels is not None:
             self._labels.close()
             self._labels = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            msg = "emulator not started"
-            raise RuntimeError(msg)
-        return int(self._server.sockets[0].getsockname()[1])
-
-    @property
-    def url(self) -> str:
-        host = self.config.host
-        return f"ws://[{host}]:{self.port}/" if ":" in host else f"ws://{host}:{self.port}/"
 
     def now_ns(self) -> int:
         """Exchange time (:mod:`~ticklake.emulator.clock`): what every exchange timestamp

@@ -17,12 +17,12 @@ emulator's choices where the reference is silent: :mod:`ticklake.emulator.dispat
 
 from __future__ import annotations
 
-import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ticklake.emulator.book import parse_book_params
 from ticklake.emulator.config import UNKNOWN_METHOD_CODE
+from ticklake.emulator.dispatch import parse_request
 from ticklake.emulator.frames import INVALID_ARGUMENT, ack, error_reply, pong
 from ticklake.emulator.klines import INTERVALS
 from ticklake.emulator.replay.wire import PACK
@@ -44,7 +44,7 @@ _INVALID = "invalid argument"
 
 
 def handle_message(rp: Replay, client: Client, message: str | bytes) -> None:
-    request = _parse(message)
+    request = parse_request(message)
     rid = request.get("id") if request is not None else None
     if request is None or type(rid) is not int:
         client.push(error_reply(None, INVALID_ARGUMENT, _INVALID))
@@ -62,16 +62,6 @@ def handle_message(rp: Replay, client: Client, message: str | bytes) -> None:
         client.push(error_reply(rid, INVALID_ARGUMENT, _INVALID))
     else:
         client.push(error_reply(rid, UNKNOWN_METHOD_CODE, "method not found"))
-
-
-def _parse(message: str | bytes) -> dict[str, Any] | None:
-    if not isinstance(message, str):
-        return None  # text JSON frames only
-    try:
-        obj = json.loads(message)
-    except ValueError:
-        return None
-    return obj if isinstance(obj, dict) else None
 
 
 def _invalid(client: Client, rid: int) -> None:

@@ -25,7 +25,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Coroutine
-from typing import Any, Self
+from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -40,6 +40,7 @@ from ticklake.emulator.replay.source import Archive
 from ticklake.emulator.replay.timeline import Timeline
 from ticklake.emulator.replay.wire import TICKER, Item
 from ticklake.emulator.rest import respond
+from ticklake.emulator.served import Served
 
 __all__ = ["Replay", "run_replay"]
 
@@ -50,7 +51,7 @@ WS_PATHS = frozenset({"/", "/ws"})
 _S = 1_000_000_000
 
 
-class Replay:
+class Replay(Served):
     """A lake's archive as a Phemex-compatible exchange on a real socket (module doc)."""
 
     def __init__(self, config: ReplayConfig) -> None:
@@ -114,25 +115,6 @@ class Replay:
             self._server.close(close_connections=False)
             await self._server.wait_closed()
             self._server = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            msg = "replay not started"
-            raise RuntimeError(msg)
-        return int(self._server.sockets[0].getsockname()[1])
-
-    @property
-    def url(self) -> str:
-        host = self.config.host
-        return f"ws://[{host}]:{self.port}/" if ":" in host else f"ws://{host}:{self.port}/"
 
     def state(self) -> dict[str, Any]:
         timeline = self.timeline
