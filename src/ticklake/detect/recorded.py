@@ -42,9 +42,9 @@ def detect_offline(source: str, output: Path, detector: SwingDetector, *,
     """
     report = OfflineReport()
     ended: list[Anomaly] = []
-    lake = source.startswith("s3://") or Path(source, MARKER).is_file()
-    feed = _lake_gaps(source) if lake and gaps else None
-    for batch in _lake_trades(source) if lake else _file_trades(source):
+    lake = Lake(source) if source.startswith("s3://") or Path(source, MARKER).is_file() else None
+    feed = _lake_gaps(lake) if lake is not None and gaps else None
+    for batch in _lake_trades(lake) if lake is not None else _file_trades(source):
         ended.extend(a for a in feed_table(detector, batch, feed) if a.phase == "end")
         report.trades += batch.num_rows
     if feed is not None:  # (gaps after the last trade: an episode open at the end ends there)
@@ -84,10 +84,10 @@ class OfflineReport:
     quarantined: int = 0  # trades with a null, or a price or quantity not finite and > 0
 
 
-def _lake_trades(source: str) -> Iterator[pa.RecordBatch]:
+def _lake_trades(lake: Lake) -> Iterator[pa.RecordBatch]:
     """A lake's trades in the exchange's order (time, spool offset, place in the message),
     in bounded batches."""
-    conn = Lake(source).connect()
+    conn = lake.connect()
     try:
         yield from conn.sql(
             f"SELECT {', '.join(_OFFLINE_COLUMNS)}, spool_offset FROM trades"
@@ -97,8 +97,8 @@ def _lake_trades(source: str) -> Iterator[pa.RecordBatch]:
         conn.close()
 
 
-def _lake_gaps(source: str) -> GapFeed:
-    rows = Lake(source).query(
+def _lake_gaps(lake: Lake) -> GapFeed:
+    rows = lake.query(
         "SELECT to_ns, spool_offset, symbol, from_ns FROM gaps"
         " WHERE coalesce(channel, 'trades') = 'trades' ORDER BY to_ns, spool_offset, symbol",
         max_rows=None, timeout=None).rows()
