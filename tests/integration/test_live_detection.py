@@ -167,7 +167,6 @@ def test_offline_over_the_lake_finds_what_live_found_with_gaps_inside(tmp_path: 
         f"SELECT {', '.join(columns)} FROM anomalies ORDER BY ts_start_ns").rows()
     assert offline == live
     assert any(a.phase == "end" for a in seen) and len(live) >= 1
-    # Blind to the gap, the same trades give the step across it as an alarm.
-    blind = detect_offline(str(tmp_path / "lake"), tmp_path / "blind.parquet",
-                           SwingDetector(params), gaps=False)
-    assert blind.episodes > len(live), (blind, live)
+    # (That the gap is what keeps a move across it quiet is shown on fixed data in
+    # tests/unit/detect/test_bad_input.py: here whether the emulator's step lands across
+    # the hole depends on when the outage begins, so it would be luck.)
