@@ -29,13 +29,11 @@ _OFFLINE_BATCH = 1 << 16
 _NEVER = 2**63
 
 
-def detect_offline(source: str, output: Path, detector: SwingDetector, *,
-                   gaps: bool = True) -> OfflineReport:
+def detect_offline(source: str, output: Path, detector: SwingDetector) -> OfflineReport:
     """Run ``detector`` over recorded trades and write the ended episodes.
 
     ``source`` is a lake root (its ``trades`` table, unpublished spool tail excluded, and its
-    trade ``gaps``, fed where the live detector met them: the same episodes as live; ``gaps``
-    False ignores them, to see what they changed) or a
+    trade ``gaps``, fed where the live detector met them: the same episodes as live) or a
     Parquet file or directory with the lake's trade columns plus ``symbol``. ``output`` ending
     in ``.parquet`` gets one file (the anomalies columns plus exchange and symbol); anything
     else is a lake root whose ``anomalies`` table receives them.
@@ -43,7 +41,7 @@ def detect_offline(source: str, output: Path, detector: SwingDetector, *,
     report = OfflineReport()
     ended: list[Anomaly] = []
     lake = Lake(source) if source.startswith("s3://") or Path(source, MARKER).is_file() else None
-    feed = _lake_gaps(lake) if lake is not None and gaps else None
+    feed = _lake_gaps(lake) if lake is not None else None
     for batch in _lake_trades(lake) if lake is not None else _file_trades(source):
         ended.extend(a for a in feed_table(detector, batch, feed) if a.phase == "end")
         report.trades += batch.num_rows
