@@ -176,8 +176,9 @@ class SwingDetector:
                 st.gap_end_ns = ts_ns
             st.close_bars(ts_ns // plan.bar_ns)
             crossed_gap = st.last_ns < st.gap_end_ns
-            # Frozen while an episode is open, and for the volatility bar it ended in.
-            frozen = ep is not None or st.ended_ns >= st.vbar * plan.vol_bar_ns
+            # Frozen from an episode's detection for vol_freeze_s, to the volatility bar it
+            # ended in at the latest.
+            frozen = st.vbar * plan.vol_bar_ns <= st.frozen_to_ns
             st.roll_vol(ts_ns, frozen or crossed_gap)
             if crossed_gap:
                 st.restart_vol_baseline()
@@ -209,6 +210,7 @@ class SwingDetector:
                          self._max_episode_ns)
             st.episode = ep
             st.due_ns = min(st.next_bar_ns, ep.due_ns)
+            st.frozen_to_ns = ts_ns + plan.freeze_ns
             st.rewind_vol(ep.start_ns)
             self._active_band(st, p, ep)
             return [ep.record(st, "start", self.exchange, self.version, self.params_hash)]

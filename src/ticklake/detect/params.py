@@ -13,8 +13,9 @@ __all__ = ["DETECTOR_VERSION", "DetectorParams", "parse_params"]
 
 # Bump when the same params would give different output (the lake keeps both).
 # 1.1: episodes end at their deadline; re-arm range. 1.2: a silence ages the volatility
-# estimate instead of counting as seconds of no move.
-DETECTOR_VERSION = "swing-1.2"
+# estimate instead of counting as seconds of no move. 1.3: tilted per-horizon thresholds,
+# denser horizons, the estimate frozen only for the detection's volatility bar.
+DETECTOR_VERSION = "swing-1.3"
 
 
 class DetectorParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -26,13 +27,24 @@ class DetectorParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     # L2 horizons: a move over W seconds is compared with sigma * sqrt(W). Dense at the short
     # end (delay of 1-2 s swings), up to 10 min (grinds). The reference of a horizon is a bar
     # close, so its real span is W .. W + bar_s.
-    horizons_s: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+    horizons_s: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0,
+                                     30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0)
     bar_s: float = 0.25
     # Horizons from this one on take references on the vol_bar_s grid (span W .. W + 1 s).
     coarse_from_s: float = 5.0
     # L3: alert when |z_W| >= threshold * scale_W; scale_W defaults to 1 for every horizon.
-    threshold: float = 4.78  # calibrated: bench/detect_eval.py, 0.5 FA/h on calibration seeds
+    # Calibrated by bench/detect_eval2.py: 0.5 FA/h on both generators' calibration streams.
+    threshold: float = 5.30
     horizon_scale: tuple[float, ...] = ()
+    # Longer horizons get lower thresholds: horizon W alerts at
+    # sqrt(threshold² - 2 * tilt * ln(W / shortest)). A window of W seconds, watched without
+    # pause, crosses a level as often as 1/W (Siegmund's scan asymptotics), so at one threshold
+    # the long horizons would spend almost none of the false-alarm budget and be slow on slow
+    # ramps; tilt 1 gives every horizon the same share, 0 one threshold for all.
+    threshold_tilt: float = 1.0
+    # ... but never below this share of the threshold (long horizons are where real markets
+    # trend, and where a stale volatility estimate weighs most).
+    tilt_floor: float = 0.7
     # L1 volatility: bias-corrected EWMA of winsorised squared returns on vol_bar_s bars.
     vol_bar_s: float = 1.0
     vol_half_life_s: float = 120.0
@@ -43,6 +55,10 @@ class DetectorParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     vol_short_half_life_s: float = 5.0
     vol_short_lag_s: float = 2.0
     winsor_sigma: float = 4.0
+    # The estimate is rewound to before the move when an episode starts, then frozen for this
+    # long (or to the episode's end): a swing must not inflate the scale that measures it. A
+    # volatility rise read as a swing must not freeze the estimate that would explain it.
+    vol_freeze_s: float = 0.0
     vol_demean: bool = True  # variance around the EW mean return (drift-robust)
     vol_floor: float = 1e-6  # 0.01 bp/sqrt(s): a frozen price never gives infinite z
     warmup_s: float = 120.0  # no alert before this much history of the symbol
@@ -86,7 +102,8 @@ class DetectorParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
                 return name, "must be a finite number > 0"
         for name in ("vol_fast_half_life_s", "vol_short_half_life_s", "vol_short_lag_s",
                      "warmup_s", "mid_stale_s", "update_growth", "rearm_floor_s",
-                     "update_min_s", "end_quiet_frac"):
+                     "update_min_s", "end_quiet_frac", "threshold_tilt",
+                     "vol_freeze_s"):
             if not (_finite(getattr(self, name)) and getattr(self, name) >= 0):
                 return name, "must be a finite number >= 0"
         if abs(self.vol_bar_s / self.bar_s - round(self.vol_bar_s / self.bar_s)) > 1e-9:
@@ -102,12 +119,25 @@ class DetectorParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             return "horizon_scale", "needs one scale per horizon"
         if any(not (_finite(s) and s > 0) for s in self.horizon_scale):
             return "horizon_scale", "each must be a finite number > 0"
+        if not (_finite(self.tilt_floor) and 0 < self.tilt_floor <= 1):
+            return "tilt_floor", "must be a number in (0, 1]"
         if self.end_quiet_max_s < self.end_quiet_min_s:
             return "end_quiet_max_s", "must be >= end_quiet_min_s"
         return None
 
     def scales(self) -> tuple[float, ...]:
         return self.horizon_scale or (1.0,) * len(self.horizons_s)
+
+    def thresholds(self) -> tuple[float, ...]:
+        """The |z| each horizon alerts at: threshold, tilted, times its scale."""
+        t2 = self.threshold * self.threshold
+        shortest = self.horizons_s[0]
+        out = []
+        for w, scale in zip(self.horizons_s, self.scales(), strict=True):
+            tilted = math.sqrt(max(t2 - 2.0 * self.threshold_tilt * math.log(w / shortest),
+                                   0.0))
+            out.append(max(tilted, self.tilt_floor * self.threshold) * scale)
+        return tuple(out)
 
     def hash(self) -> str:
         """Short hex digest of every field and the detector version (``params_hash``)."""

@@ -21,7 +21,7 @@ class Plan:
         # Shortest span measured from an episode's end price (see refs).
         self.rearm_floor_ns = max(self.horizon_bars[0] * self.bar_ns,
                                   round(p.rearm_floor_s * 1e9))
-        self.thresholds = tuple(p.threshold * s for s in p.scales())
+        self.thresholds = p.thresholds()
         # Horizons from coarse_from_s on take their reference on the volatility-bar grid
         # (it moves once per vol bar, not per bar): their band part is computed once per vol
         # bar, which keeps the per-bar work to the few short horizons.
@@ -43,6 +43,7 @@ class Plan:
         self.demean = p.vol_demean
         self.floor2 = p.vol_floor**2
         self.warmup_ns = round(p.warmup_s * 1e9)
+        self.freeze_ns = round(p.vol_freeze_s * 1e9)
         self.silence_ns = round(p.max_silence_s * 1e9)
         self.stale_ns = round(p.mid_stale_s * 1e9)
         self.intensity_bars = max(1, round(p.intensity_fast_s / p.bar_s))

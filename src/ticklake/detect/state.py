@@ -40,13 +40,13 @@ class SymbolState:
         "cum_signed",
         "cum_vol",
         "due_ns",
-        "ended_ns",
         "episode",
         "fast_m",
         "fast_s",
         "fast_w",
         "fine_k",
         "first_ns",
+        "frozen_to_ns",
         "gap_end_ns",
         "hz_sig",
         "last_buy",
@@ -78,6 +78,7 @@ class SymbolState:
         "symbol",
         "vbar",
         "vol_count",
+        "vol_extra",
         "vol_lp",
         "vol_m",
         "vol_s",
@@ -118,6 +119,7 @@ class SymbolState:
         self.vbar = ts_ns // plan.vol_bar_ns
         self.vol_lp = lp
         self.vol_count = 0
+        self.vol_extra = 0  # silent volatility bars the next return spans as well
         self.vol_s = self.vol_m = self.vol_w = 0.0
         self.fast_s = self.fast_m = self.fast_w = 0.0
         self.rate_s = self.rate_w = 0.0
@@ -128,7 +130,8 @@ class SymbolState:
         self.hz_sig: list[float] = []  # scale of each horizon, per sqrt(ns)
         self.vol_snap: list[volatility.VolSnap | None] = [None] * plan.snap_n
         self.gap_end_ns = 0  # the end of the last gap (explicit, or a long silence)
-        self.ended_ns = 0  # the end of the last episode (volatility stays frozen up to it)
+        # Volatility bars that start at or before this are not counted (an episode's move).
+        self.frozen_to_ns = 0
         # Right after an episode's end, the shortest horizon measures from the range between
         # the end price and the episode's extreme (see refs), and the counters at the end.
         self.rearmed = False
@@ -292,7 +295,7 @@ class SymbolState:
     def rearm(self, end_ns: int, ext_lp: float) -> None:
         """An episode that went as far as ``ext_lp`` ended at ``end_ns``: re-arm (refs)."""
         self.suspend(end_ns)
-        self.ended_ns = end_ns
+        self.frozen_to_ns = min(self.frozen_to_ns, end_ns)
         self.rearmed = True
         lp = _LOG(self.price)
         self.rearm_hi, self.rearm_lo = max(lp, ext_lp), min(lp, ext_lp)

@@ -32,9 +32,13 @@ def roll_vol(st: SymbolState, ts_ns: int, frozen: bool) -> None:
         return
     # The return known now runs to the last trade, not to ``ts_ns``: after a silence the
     # bars since that trade hold no information (counted as seconds of no move, a 59 s
-    # hole deflated sigma by a fifth). They only age the estimate, and the move across
-    # the silence, over a span the bars cannot tell, sets the next baseline instead.
+    # hole deflated sigma by a fifth). The next return spans them: one observation of the
+    # variance over the silence, weighted as one bar (a single return is one degree of
+    # freedom whatever its span). Dropping it left the estimate a silence behind a
+    # volatility that moved meanwhile (issue 16: alarms after 40-59 s silences).
     known = min(max(st.last_ns // plan.vol_bar_ns + 1 - st.vbar, 1), elapsed)
+    bars = known + st.vol_extra
+    st.vol_extra = elapsed - known
     st.vbar = vb
     lp = _LOG(st.price)
     r = lp - st.vol_lp  # NaN after a gap: this bar only sets the new baseline
@@ -43,17 +47,17 @@ def roll_vol(st: SymbolState, ts_ns: int, frozen: bool) -> None:
     st.rate_s = st.rate_s * d + (st.count - st.vol_count)
     st.rate_w = st.rate_w * d + elapsed
     st.vol_count = st.count
-    if known < elapsed:
-        st.vol_lp = math.nan
     if frozen or math.isnan(r):
         return
     if st.vol_w > 0:
         # Winsorise at winsor_sigma local sigmas over the span: a jump cannot blow up
         # the scale that is supposed to reveal it.
-        cap = plan.winsor * st.sigma * math.sqrt(known)
+        cap = plan.winsor * st.sigma * math.sqrt(bars * plan.params.vol_bar_s)
         r = max(-cap, min(cap, r))
-    r2 = r * r
-    span = known * plan.params.vol_bar_s
+    # Per bar: the return and its square over the bars it spans, weighted as one bar.
+    r = r / bars if bars > 1 else r
+    r2 = r * r * bars
+    span = plan.params.vol_bar_s
     d = plan.vol_decay**elapsed
     st.vol_m = st.vol_m * d + r
     st.vol_s = st.vol_s * d + r2

