@@ -54,12 +54,18 @@ def test_the_strip_shows_a_publication_of_the_chosen_symbol_exactly(
     assert options == ["BTCUSD"]
 
 
-def test_a_recording_without_tickers_shows_no_strip(tmp_path: Path, page: Page) -> None:
+@pytest.fixture
+def trades_live(tmp_path: Path) -> Iterator[LiveStack]:
+    """Trades only. Requested before ``page``, so the page closes first (see ``live``)."""
     stack = LiveStack(tmp_path, rate=20.0).start()
     try:
-        page.goto(stack.url)
-        wait_js(page, "() => window.__ticklake !== undefined "
-                      "&& document.getElementById('st-trades').textContent !== '–'")
-        assert page.evaluate(f"() => {STRIP}.hidden") is True
+        yield stack
     finally:
         stack.stop()
+
+
+def test_a_recording_without_tickers_shows_no_strip(trades_live: LiveStack, page: Page) -> None:
+    page.goto(trades_live.url)
+    wait_js(page, "() => window.__ticklake !== undefined "
+                  "&& document.getElementById('st-trades').textContent !== '–'")
+    assert page.evaluate(f"() => {STRIP}.hidden") is True

@@ -50,6 +50,16 @@ def _wait_http(url: str, what: str) -> None:
             time.sleep(0.2)
 
 
+def _wait_bucket(env: dict[str, str], bucket: str) -> None:
+    """``weed mini`` makes its bucket after the port opens (seconds later on a loaded
+    machine); the guide's reader waits for it, so does the test: the recorder's own check."""
+    deadline = time.monotonic() + scaled(60)
+    while subprocess.run([sys.executable, "-m", "ticklake.objectstore", f"s3://{bucket}/x"],
+                         env=env, capture_output=True, check=False).returncode != 0:
+        assert time.monotonic() < deadline, f"SeaweedFS did not make the bucket {bucket}"
+        time.sleep(0.5)
+
+
 def test_the_s3_guide_records_into_a_bucket_and_sql_reads_it(tmp_path: Path) -> None:
     ports = _pick_ports()
     emulator_port = _free_port()
@@ -85,6 +95,8 @@ def test_the_s3_guide_records_into_a_bucket_and_sql_reads_it(tmp_path: Path) -> 
                 log.close()
                 if words[0] == weed_binary():
                     _wait_http(env["AWS_ENDPOINT_URL"], "SeaweedFS")
+                    _wait_bucket(env, next(w.split("=", 1)[1] for w in words
+                                           if w.startswith("-bucket=")))
                 else:
                     _wait_http(f"http://127.0.0.1:{emulator_port}/public/products",
                                "the emulator")
