@@ -34,7 +34,7 @@ class DetectorParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     coarse_from_s: float = 5.0
     # L3: alert when |z_W| >= threshold * scale_W; scale_W defaults to 1 for every horizon.
     # Calibrated by bench/detect_eval2.py: 0.5 FA/h on both generators' calibration streams.
-    threshold: float = 5.30
+    threshold: float = 5.29
     horizon_scale: tuple[float, ...] = ()
     # Longer horizons get lower thresholds: horizon W alerts at
     # sqrt(threshold² - 2 * tilt * ln(W / shortest)). A window of W seconds, watched without
@@ -59,6 +59,11 @@ class DetectorParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     # long (or to the episode's end): a swing must not inflate the scale that measures it. A
     # volatility rise read as a swing must not freeze the estimate that would explain it.
     vol_freeze_s: float = 0.0
+    # After a silence of vol_stale_min_s or more, scales grow by this share of the weight the
+    # fast estimator lost in it (1 - decay**silence): the estimate is that old, and the
+    # volatility may have moved meanwhile. The extra wears off with the fast half-life.
+    vol_stale_inflation: float = 0.5
+    vol_stale_min_s: float = 10.0
     vol_demean: bool = True  # variance around the EW mean return (drift-robust)
     vol_floor: float = 1e-6  # 0.01 bp/sqrt(s): a frozen price never gives infinite z
     warmup_s: float = 120.0  # no alert before this much history of the symbol
@@ -103,7 +108,7 @@ class DetectorParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         for name in ("vol_fast_half_life_s", "vol_short_half_life_s", "vol_short_lag_s",
                      "warmup_s", "mid_stale_s", "update_growth", "rearm_floor_s",
                      "update_min_s", "end_quiet_frac", "threshold_tilt",
-                     "vol_freeze_s"):
+                     "vol_freeze_s", "vol_stale_inflation", "vol_stale_min_s"):
             if not (_finite(getattr(self, name)) and getattr(self, name) >= 0):
                 return name, "must be a finite number >= 0"
         if abs(self.vol_bar_s / self.bar_s - round(self.vol_bar_s / self.bar_s)) > 1e-9:

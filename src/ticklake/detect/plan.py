@@ -36,6 +36,9 @@ class Plan:
         self.rate_decay = 0.5 ** (p.vol_bar_s / p.intensity_slow_half_life_s)
         self.short_decay = (0.5 ** (p.vol_bar_s / p.vol_short_half_life_s)
                             if p.vol_short_half_life_s > 0 else 0.0)
+        self.stale_decay = self.fast_decay or self.vol_decay
+        self.stale_inflation = p.vol_stale_inflation
+        self.stale_min_bars = max(1, round(p.vol_stale_min_s / p.vol_bar_s))
         self.short_lag = max(1, round(p.vol_short_lag_s / p.vol_bar_s))
         # Volatility snapshots, one per vol bar, as far back as the longest horizon.
         self.snap_n = math.ceil(max(p.horizons_s) / p.vol_bar_s) + 2

@@ -75,6 +75,7 @@ class SymbolState:
         "short_s",
         "short_w",
         "sigma",
+        "stale_boost",
         "symbol",
         "vbar",
         "vol_count",
@@ -120,6 +121,7 @@ class SymbolState:
         self.vol_lp = lp
         self.vol_count = 0
         self.vol_extra = 0  # silent volatility bars the next return spans as well
+        self.stale_boost = 0.0  # scales' extra share after a silence (vol_stale_inflation)
         self.vol_s = self.vol_m = self.vol_w = 0.0
         self.fast_s = self.fast_m = self.fast_w = 0.0
         self.rate_s = self.rate_w = 0.0

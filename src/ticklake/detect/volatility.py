@@ -39,6 +39,11 @@ def roll_vol(st: SymbolState, ts_ns: int, frozen: bool) -> None:
     known = min(max(st.last_ns // plan.vol_bar_ns + 1 - st.vbar, 1), elapsed)
     bars = known + st.vol_extra
     st.vol_extra = elapsed - known
+    if plan.stale_inflation:
+        st.stale_boost *= plan.stale_decay**elapsed
+        if st.vol_extra >= plan.stale_min_bars:
+            st.stale_boost = max(st.stale_boost, plan.stale_inflation
+                                 * (1.0 - plan.stale_decay**st.vol_extra))
     st.vbar = vb
     lp = _LOG(st.price)
     r = lp - st.vol_lp  # NaN after a gap: this bar only sets the new baseline
@@ -121,8 +126,9 @@ def set_sigma(st: SymbolState, sigma: float, short_sigma: float = 0.0) -> None:
     """
     st.sigma = sigma
     plan = st.plan
-    per_ns = sigma * 3.1622776601683795e-05
-    fine_ns = max(sigma, short_sigma) * 3.1622776601683795e-05
+    grow = 3.1622776601683795e-05 * (1.0 + st.stale_boost)
+    per_ns = sigma * grow
+    fine_ns = max(sigma, short_sigma) * grow
     st.hz_sig = [fine_ns] * plan.n_fine + [per_ns] * (len(plan.thresholds) - plan.n_fine)
     k = [t * q for t, q in zip(plan.thresholds, st.hz_sig, strict=True)]
     st.fine_k = k[: plan.n_fine]

@@ -10,7 +10,7 @@ import pytest
 from ticklake.detect import DetectorParams, SwingDetector
 from ticklake.errors import ConfigError
 
-from .streams import SEC, stream
+from .streams import SEC, T0, stream
 
 HORIZONS = (0.5, 1.0, 5.0, 60.0, 600.0)
 
@@ -53,7 +53,8 @@ def test_horizon_scales_multiply_the_tilted_thresholds() -> None:
 
 @pytest.mark.parametrize(("field", "value"), [
     ("threshold_tilt", -0.5), ("threshold_tilt", math.nan), ("tilt_floor", 0.0),
-    ("tilt_floor", 1.5), ("vol_freeze_s", -1.0)])
+    ("tilt_floor", 1.5), ("vol_freeze_s", -1.0), ("vol_stale_inflation", -0.1),
+    ("vol_stale_min_s", math.inf)])
 def test_bad_tilt_and_volatility_settings_name_the_field(field: str, value: float) -> None:
     with pytest.raises(ConfigError, match=field):
         DetectorParams(**{field: value})  # type: ignore[arg-type]
@@ -88,3 +89,32 @@ def test_the_volatility_estimate_is_frozen_for_vol_freeze_s_after_a_detection(
         assert len(after) > 10  # ... and it follows the market after it
     else:
         assert not after
+
+
+
+def _score_of_step(rows: list, step_ns: int, params: DetectorParams) -> float:
+    """The start score (|z| on the alerting horizon) of a 0.5 % step at ``step_ns``."""
+    detector = SwingDetector(params)
+    for symbol, ts, price, qty, buy in rows:
+        moved = price * 1.005 if ts >= step_ns else price
+        for anomaly in detector.on_trade(symbol, ts, moved, qty, buy) or ():
+            if anomaly.phase == "start" and anomaly.ts_detect_ns >= step_ns:
+                return anomaly.score
+    msg = "the step was not seen"
+    raise AssertionError(msg)
+
+
+@pytest.mark.parametrize(("silence_s", "boost"), [
+    (50.0, 0.5 * (1 - 0.5 ** (50 / 30)) * 0.5 ** (10 / 30)), (8.0, 0.0)])
+def test_after_a_long_silence_scales_grow_by_the_stale_boost(
+        silence_s: float, boost: float) -> None:
+    """The estimate is a silence old: 10 s after a 50 s one, scales are larger by 0.5 x the
+    fast estimator's weight lost in it, worn down by 10 s of its half-life (30 s); the same
+    step scores that much less. Silences under vol_stale_min_s (10 s) change nothing."""
+    rows, _ = stream(7, 720, vol_of_vol=0.0)
+    cut = T0 + 600 * SEC
+    rows = [r for r in rows if not cut <= r[1] < cut + round(silence_s * SEC)]
+    step_ns = cut + round((silence_s + 10) * SEC)
+    plain = _score_of_step(rows, step_ns, DetectorParams(vol_stale_inflation=0.0))
+    stale = _score_of_step(rows, step_ns, DetectorParams(vol_stale_inflation=0.5))
+    assert plain / stale == pytest.approx(1 + boost, rel=0.01)
