@@ -122,7 +122,7 @@ def set_sigma(st: SymbolState, sigma: float, short_sigma: float = 0.0) -> None:
 
     Short horizons use max(sigma, the lagged short-window estimate): it catches a
     volatility rise within seconds, and being lagged it never contains the short swing
-    it is measuring.
+    it is measuring. Every scale also carries the stale boost after a silence (roll_vol).
     """
     st.sigma = sigma
     plan = st.plan

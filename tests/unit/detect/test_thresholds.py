@@ -10,7 +10,7 @@ import pytest
 from ticklake.detect import DetectorParams, SwingDetector
 from ticklake.errors import ConfigError
 
-from .streams import SEC, T0, stream
+from .streams import SEC, T0, Row, stream
 
 HORIZONS = (0.5, 1.0, 5.0, 60.0, 600.0)
 
@@ -91,8 +91,7 @@ def test_the_volatility_estimate_is_frozen_for_vol_freeze_s_after_a_detection(
         assert not after
 
 
-
-def _score_of_step(rows: list, step_ns: int, params: DetectorParams) -> float:
+def _score_of_step(rows: list[Row], step_ns: int, params: DetectorParams) -> float:
     """The start score (|z| on the alerting horizon) of a 0.5 % step at ``step_ns``."""
     detector = SwingDetector(params)
     for symbol, ts, price, qty, buy in rows:
